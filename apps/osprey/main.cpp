@@ -1,0 +1,53 @@
+// osprey: a NATS-compatible message server. Started like nats-server.
+#include <cstdio>
+#include <iostream>
+
+#include "server/config.h"
+#include "server/flags.h"
+#include "server/server.h"
+#include "util/log.h"
+
+using namespace osprey;
+
+int main(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    auto flags = server::parse_flags(args);
+    if (!flags) {
+        std::cerr << flags.error() << "\n" << server::usage_text();
+        return 1;
+    }
+    if (flags->show_help) {
+        std::cout << server::usage_text();
+        return 0;
+    }
+    if (flags->show_version) {
+        std::cout << "osprey: v" << server::kOspreyVersion << " (nats-server "
+                  << server::kCompatVersion << " compatible)\n";
+        return 0;
+    }
+    server::Options opts;
+    if (!flags->config_file.empty()) {
+        if (auto r = server::load_config_file(flags->config_file, opts); !r) {
+            std::cerr << "osprey: " << r.error() << "\n";
+            return 1;
+        }
+    }
+    if (auto r = server::apply_flags(*flags, opts); !r) {
+        std::cerr << "osprey: " << r.error() << "\n" << server::usage_text();
+        return 1;
+    }
+    if (opts.check_config) {
+        std::cout << "osprey: configuration file " << opts.config_file << " is valid\n";
+        return 0;
+    }
+    log::configure({opts.log_file, opts.logtime, opts.debug, opts.trace});
+    try {
+        server::Server srv(opts);
+        srv.start();
+        srv.wait();
+    } catch (const std::exception& e) {
+        log::fatal("{}", e.what());
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,173 @@
+#include "server/account.h"
+
+#include "subjects/subject.h"
+#include "util/log.h"
+#include "util/random.h"
+
+namespace osprey::server {
+
+namespace {
+// Imports can form cycles (A imports from B, B from A); bound the forwarding depth.
+thread_local int t_route_depth = 0;
+constexpr int kMaxRouteDepth = 8;
+}  // namespace
+
+int Account::route(const Message& m) {
+    if (t_route_depth >= kMaxRouteDepth) return 0;
+    ++t_route_depth;
+    subjects::MatchPtr r = sublist_.match(m.subject);
+    int delivered = 0;
+    for (const auto& s : r->plain) {
+        if (static_cast<Receiver*>(s.get())->deliver(m)) ++delivered;
+    }
+    for (const auto& group : r->queues) {
+        // One member at random; if it refuses (echo off, closing), try the others in turn.
+        const std::size_t n = group.size();
+        const std::size_t start = util::fast_rand() % n;
+        for (std::size_t i = 0; i < n; ++i) {
+            auto* rcv = static_cast<Receiver*>(group[(start + i) % n].get());
+            if (rcv->deliver(m)) {
+                ++delivered;
+                break;
+            }
+        }
+    }
+    --t_route_depth;
+    return delivered;
+}
+
+bool Account::exports_to(bool service, std::string_view subject,
+                         const std::string& importer) const {
+    for (const auto& e : exports_) {
+        if (e.service != service) continue;
+        if (!subjects::is_subset(subject, e.subject)) continue;
+        if (e.accounts.empty()) return true;
+        for (const auto& a : e.accounts)
+            if (a == importer) return true;
+    }
+    return false;
+}
+
+namespace {
+
+// Replaces the part of `subject` matched by `from` with `to`, token-wise: wildcard tokens of
+// `from` carry over to the wildcard tokens of `to` in order. Literal patterns map directly.
+std::string map_subject(std::string_view subject, std::string_view from, std::string_view to) {
+    if (to.empty() || from == to) return std::string(subject);
+    std::vector<std::string_view> captured;
+    subjects::Tokens ft(from), st(subject);
+    std::string_view f, s;
+    while (ft.next(f)) {
+        if (!st.next(s)) break;
+        if (f == ">") {
+            std::string_view restv(s.data(), subject.data() + subject.size() - s.data());
+            captured.push_back(restv);
+            break;
+        }
+        if (f == "*") captured.push_back(s);
+    }
+    std::string out;
+    subjects::Tokens tt(to);
+    std::string_view t;
+    std::size_t ci = 0;
+    while (tt.next(t)) {
+        if (!out.empty()) out += '.';
+        if ((t == "*" || t == ">") && ci < captured.size()) {
+            out += captured[ci++];
+        } else {
+            out += t;
+        }
+    }
+    return out;
+}
+
+// A stream import: messages of the exporter on `subject` reach the importer's subscribers.
+struct StreamImport : Receiver {
+    Account* importer;
+    std::string from, to;
+    bool deliver(const Message& m) override {
+        std::string mapped = map_subject(m.subject, from, to);
+        Message fwd = m;
+        fwd.subject = mapped;
+        fwd.origin = nullptr;
+        return importer->route(fwd) > 0;
+    }
+};
+
+// The way back for one request through a service import: the responder's reply, published
+// in the exporter's account on a private subject, goes to the requester's reply subject.
+struct ServiceResponse : Receiver, std::enable_shared_from_this<ServiceResponse> {
+    Account* requester_account;
+    Account* exporter;
+    std::string reply;
+    std::atomic<bool> used{false};
+    bool deliver(const Message& m) override {
+        if (used.exchange(true)) return false;
+        Message fwd = m;
+        fwd.subject = reply;
+        fwd.origin = nullptr;
+        bool ok = requester_account->route(fwd) > 0;
+        exporter->sublist().remove(shared_from_this());
+        return ok;
+    }
+};
+
+// A service import: requests on a local subject go to the exporter's subject, with a reply
+// subject that routes the answer back.
+struct ServiceImport : Receiver {
+    Account* importer;
+    Account* exporter;
+    std::string local, remote;
+    bool deliver(const Message& m) override {
+        std::string mapped = map_subject(m.subject, local, remote);
+        Message fwd = m;
+        fwd.subject = mapped;
+        fwd.origin = nullptr;
+        std::string reply;
+        if (!m.reply.empty()) {
+            auto resp = std::make_shared<ServiceResponse>();
+            resp->requester_account = importer;
+            resp->exporter = exporter;
+            resp->reply = std::string(m.reply);
+            reply = "_R_." + util::random_token(10);
+            resp->subject = reply;
+            exporter->sublist().insert(resp);
+            fwd.reply = reply;
+        }
+        return exporter->route(fwd) > 0;
+    }
+};
+
+}  // namespace
+
+std::string wire_import(Account& importer, Account& exporter, const ImportDef& imp) {
+    if (!exporter.exports_to(imp.service, imp.subject, importer.name())) {
+        return "import of \"" + imp.subject + "\" from account \"" + exporter.name() +
+               "\" is not exported to \"" + importer.name() + "\"";
+    }
+    if (imp.service) {
+        auto s = std::make_shared<ServiceImport>();
+        s->importer = &importer;
+        s->exporter = &exporter;
+        s->remote = imp.subject;
+        s->local = imp.to.empty() ? imp.subject : imp.to;
+        s->subject = s->local;
+        importer.sublist().insert(s);
+    } else {
+        auto s = std::make_shared<StreamImport>();
+        s->importer = &importer;
+        s->from = imp.subject;
+        if (!imp.to.empty()) {
+            s->to = imp.to;
+        } else if (!imp.prefix.empty()) {
+            s->to = imp.prefix + "." + imp.subject;
+        } else {
+            s->to = imp.subject;
+        }
+        s->subject = imp.subject;
+        exporter.sublist().insert(s);
+    }
+    return {};
+}
+
+}  // namespace osprey::server

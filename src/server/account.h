@@ -1,0 +1,44 @@
+// An account: its own subject space (a Sublist), and the exports and imports through which
+// messages cross to other accounts. Nothing crosses unless exported and imported.
+#pragma once
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "server/message.h"
+#include "server/options.h"
+#include "subjects/sublist.h"
+
+namespace osprey::server {
+
+class Account {
+public:
+    explicit Account(std::string name) : name_(std::move(name)) {}
+    const std::string& name() const { return name_; }
+    subjects::Sublist& sublist() { return sublist_; }
+
+    // Delivers `m` to every interested subscription of this account: all plain ones and one
+    // member of each queue group. Returns how many received it.
+    int route(const Message& m);
+
+    void add_export(const ExportDef& e) { exports_.push_back(e); }
+    // Is `subject` exported (as a service or a stream) to account `importer`?
+    bool exports_to(bool service, std::string_view subject, const std::string& importer) const;
+
+    std::atomic<std::uint64_t> in_msgs{0}, in_bytes{0}, out_msgs{0}, out_bytes{0};
+    std::atomic<int> connections{0};
+
+private:
+    std::string name_;
+    subjects::Sublist sublist_;
+    std::vector<ExportDef> exports_;
+};
+
+// Wires an import of `importer` from `exporter` into the two sublists. Returns an error text
+// when the exporter does not export that subject to the importer.
+std::string wire_import(Account& importer, Account& exporter, const ImportDef& imp);
+
+}  // namespace osprey::server

@@ -1,0 +1,627 @@
+#include "server/client.h"
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <cerrno>
+#include <cstring>
+
+#include "protocol/encoder.h"
+#include "server/account.h"
+#include "server/permissions.h"
+#include "server/server.h"
+#include "subjects/subject.h"
+#include "util/log.h"
+
+namespace osprey::server {
+
+namespace asio = boost::asio;
+
+namespace {
+constexpr std::size_t kMinReadBuf = 512;
+constexpr std::size_t kMaxReadBuf = 64 * 1024;
+// Clients that received data during this thread's current read batch.
+thread_local std::vector<std::shared_ptr<Client>> t_flush;
+
+std::int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+}  // namespace
+
+const char* reason_text(CloseReason r) {
+    switch (r) {
+        case CloseReason::ClientClosed: return "Client Closed";
+        case CloseReason::ReadError: return "Read Error";
+        case CloseReason::WriteError: return "Write Error";
+        case CloseReason::ProtocolViolation: return "Protocol Violation";
+        case CloseReason::AuthViolation: return "Authorization Violation";
+        case CloseReason::AuthTimeout: return "Authentication Timeout";
+        case CloseReason::MaxPayload: return "Maximum Message Payload Exceeded";
+        case CloseReason::MaxControlLine: return "Maximum Control Line Exceeded";
+        case CloseReason::MaxConnections: return "Maximum Connections Exceeded";
+        case CloseReason::SlowConsumerPending: return "Slow Consumer (Pending Bytes)";
+        case CloseReason::SlowConsumerDeadline: return "Slow Consumer (Write Deadline)";
+        case CloseReason::StaleConnection: return "Stale Connection";
+        case CloseReason::ServerShutdown: return "Server Shutdown";
+    }
+    return "Unknown";
+}
+
+bool ClientSub::deliver(const Message& m) {
+    Client* c = client;
+    if (m.origin == c && !c->echo()) return false;
+    if (c->permissions() && subjects::has_wildcard(subject) &&
+        !may_deliver(*c->permissions(), m.subject))
+        return false;
+    const std::uint64_t limit = max.load(std::memory_order_relaxed);
+    std::uint64_t n = 0;
+    if (limit) {
+        n = delivered.fetch_add(1, std::memory_order_relaxed) + 1;
+        if (n > limit) return false;
+    }
+    bool ok = c->enqueue_msg(m.subject, sid, m.reply, m.headers, m.payload);
+    if (limit && n == limit) c->auto_unsubscribe(this);
+    return ok;
+}
+
+Client::Client(Server& server, int loop_index, tcp::socket socket, std::uint64_t cid)
+    : server_(server),
+      loop_index_(loop_index),
+      socket_(std::move(socket)),
+      fd_(socket_.native_handle()),
+      cid_(cid),
+      start_(std::chrono::system_clock::now()),
+      ping_timer_(socket_.get_executor()),
+      auth_timer_(socket_.get_executor()),
+      deadline_timer_(socket_.get_executor()) {
+    boost::system::error_code ec;
+    auto ep = socket_.remote_endpoint(ec);
+    if (!ec) {
+        ip_ = ep.address().to_string();
+        port_ = ep.port();
+    }
+    socket_.non_blocking(true, ec);
+    socket_.set_option(tcp::no_delay(true), ec);
+    const auto& o = server_.options();
+    limits_.max_control_line = std::size_t(o.max_control_line);
+    limits_.max_payload = o.max_payload;
+    limits_.headers = false;
+    rbuf_.resize(kMinReadBuf);
+    last_activity_ns_ = now_ns();
+}
+
+Client::~Client() = default;
+
+void Client::start() {
+    log::debug("{}:{} - cid:{} - Client connection created", ip_, port_, cid_);
+    send_info();
+    if (server_.auth_required()) start_auth_timer();
+    start_ping_timer();
+    flush();
+    do_read();
+}
+
+void Client::reject_max_connections() {
+    send_info();
+    send_err("maximum connections exceeded");
+    close_now(CloseReason::MaxConnections);
+}
+
+void Client::send_info() { send_proto(server_.info_line(cid_, ip_)); }
+
+void Client::start_auth_timer() {
+    auth_timer_.expires_after(std::chrono::milliseconds(server_.options().auth_timeout_ms));
+    auth_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        if (ec || self->connect_received_ || self->closing_) return;
+        self->send_err("Authentication Timeout");
+        self->close_now(CloseReason::AuthTimeout);
+    });
+}
+
+void Client::start_ping_timer() {
+    ping_timer_.expires_after(std::chrono::milliseconds(server_.options().ping_interval_ms));
+    ping_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        if (ec || self->closing_) return;
+        if (self->pings_out_ + 1 > self->server_.options().ping_max) {
+            log::debug("{}:{} - cid:{} - Stale Client Connection - Closing", self->ip_,
+                       self->port_, self->cid_);
+            self->send_err("Stale Connection");
+            self->close_now(CloseReason::StaleConnection);
+            return;
+        }
+        ++self->pings_out_;
+        self->ping_sent_ = std::chrono::steady_clock::now();
+        self->send_proto("PING\r\n");
+        self->flush();
+        self->start_ping_timer();
+    });
+}
+
+void Client::do_read() {
+    if (rlen_ == rbuf_.size()) {
+        // Full: the pending operation needs more room (a large payload) or reads are fast.
+        std::size_t want = rbuf_.size() * 2;
+        rbuf_.resize(want);
+    }
+    socket_.async_read_some(
+        asio::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_),
+        [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+            self->on_read(ec, n);
+        });
+}
+
+void Client::on_read(const boost::system::error_code& ec, std::size_t n) {
+    if (closing_) return;
+    if (ec) {
+        close_now(ec == asio::error::eof ? CloseReason::ClientClosed : CloseReason::ReadError);
+        return;
+    }
+    const bool filled = rlen_ + n == rbuf_.size();
+    rlen_ += n;
+    last_activity_ns_.store(now_ns(), std::memory_order_relaxed);
+    process_buffer();
+    flush_scheduled();
+    if (closing_) return;
+    // Adapt the buffer: grow when reads fill it, shrink back when the client is quiet.
+    if (filled && rbuf_.size() < kMaxReadBuf) {
+        rbuf_.resize(std::max(rbuf_.size() * 2, rlen_ + 1));
+    } else if (!filled && rlen_ == 0 && rbuf_.size() > kMinReadBuf && n < rbuf_.size() / 4) {
+        rbuf_.resize(rbuf_.size() / 2);
+        rbuf_.shrink_to_fit();
+    }
+    do_read();
+}
+
+void Client::process_buffer() {
+    auto r = protocol::parse(std::string_view(rbuf_.data(), rlen_), limits_, *this);
+    if (r.error != protocol::Error::None) {
+        using protocol::Error;
+        std::string detail(r.detail);
+        switch (r.error) {
+            case Error::UnknownOp:
+                log::error("{}:{} - cid:{} - Client parser ERROR: proto='{}'", ip_, port_, cid_,
+                           detail);
+                send_err("Unknown Protocol Operation");
+                close_now(CloseReason::ProtocolViolation);
+                break;
+            case Error::MaxControlLine:
+                log::error("{}:{} - cid:{} - maximum control line exceeded: max_control_line {}",
+                           ip_, port_, cid_, limits_.max_control_line);
+                send_err("maximum control line exceeded");
+                close_now(CloseReason::MaxControlLine);
+                break;
+            case Error::MaxPayload:
+                log::error("{}:{} - cid:{} - maximum payload exceeded: \"{}\" vs {}", ip_, port_,
+                           cid_, detail, limits_.max_payload);
+                send_err("Maximum Payload Violation");
+                close_now(CloseReason::MaxPayload);
+                break;
+            case Error::NoHeaders:
+                log::error("{}:{} - cid:{} - message headers not supported", ip_, port_, cid_);
+                close_now(CloseReason::ProtocolViolation);
+                break;
+            case Error::BadArgs:
+                log::error("{}:{} - cid:{} - Parse Error: \"{}\"", ip_, port_, cid_, detail);
+                close_now(CloseReason::ProtocolViolation);
+                break;
+            case Error::ClientErr: close_now(CloseReason::ClientClosed); break;
+            case Error::None: break;
+        }
+        return;
+    }
+    if (closing_) return;
+    if (r.consumed > 0) {
+        std::memmove(rbuf_.data(), rbuf_.data() + r.consumed, rlen_ - r.consumed);
+        rlen_ -= r.consumed;
+    }
+}
+
+bool Client::authorize(ConnectOpts& o) {
+    if (!server_.auth_required()) {
+        account_ = &server_.global_account();
+        if (!server_.options().no_auth_user.empty()) {
+            auto a = server_.authenticate(server_.options().no_auth_user, {}, {});
+            if (a) {
+                account_ = a->account;
+                perms_ = a->permissions;
+                user_ = a->user;
+            }
+        }
+        return true;
+    }
+    std::optional<Server::Auth> a;
+    if (o.user.empty() && o.pass.empty() && o.auth_token.empty() &&
+        !server_.options().no_auth_user.empty()) {
+        a = server_.authenticate(server_.options().no_auth_user, {}, {});
+    } else {
+        a = server_.authenticate(o.user, o.pass, o.auth_token);
+    }
+    if (!a) return false;
+    account_ = a->account;
+    perms_ = a->permissions;
+    user_ = a->user;
+    return true;
+}
+
+bool Client::on_connect(std::string_view json) {
+    ConnectOpts o = opts_;
+    if (auto r = parse_connect(json, o); !r) {
+        log::error("{}:{} - cid:{} - {}", ip_, port_, cid_, r.error());
+        close_now(CloseReason::ProtocolViolation);
+        return false;
+    }
+    if (!connect_received_) {
+        if (!authorize(o)) {
+            log::error("{}:{} - cid:{} - authentication error", ip_, port_, cid_);
+            send_err("Authorization Violation");
+            close_now(CloseReason::AuthViolation);
+            return false;
+        }
+        auth_timer_.cancel();
+        account_->connections.fetch_add(1, std::memory_order_relaxed);
+    }
+    connect_received_ = true;
+    {
+        std::lock_guard lk(subs_mu_);  // monitoring reads name/lang/version
+        opts_ = std::move(o);
+    }
+    limits_.headers = opts_.headers;
+    if (opts_.verbose) send_proto("+OK\r\n");
+    return true;
+}
+
+bool Client::on_ping() {
+    if (server_.auth_required() && !connect_received_) return on_err_auth_needed();
+    send_proto("PONG\r\n");
+    return true;
+}
+
+bool Client::on_pong() {
+    if (pings_out_ > 0 || ping_sent_.time_since_epoch().count() != 0) {
+        auto rtt = std::chrono::steady_clock::now() - ping_sent_;
+        rtt_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(rtt).count();
+    }
+    pings_out_ = 0;
+    return true;
+}
+
+bool Client::on_err(std::string_view msg) {
+    log::error("{}:{} - cid:{} - Client Error {}", ip_, port_, cid_, msg);
+    return false;
+}
+
+bool Client::on_err_auth_needed() {
+    send_err("Authorization Violation");
+    close_now(CloseReason::AuthViolation);
+    return false;
+}
+
+Account& Client::account() { return account_ ? *account_ : server_.global_account(); }
+
+bool Client::on_pub(const protocol::Pub& p) {
+    if (server_.auth_required() && !connect_received_) return on_err_auth_needed();
+    const std::size_t size = p.total();
+    stats.in_msgs.fetch_add(1, std::memory_order_relaxed);
+    stats.in_bytes.fetch_add(size, std::memory_order_relaxed);
+    server_.stats.in_msgs.fetch_add(1, std::memory_order_relaxed);
+    server_.stats.in_bytes.fetch_add(size, std::memory_order_relaxed);
+    if (opts_.pedantic && !subjects::valid_literal_subject(p.subject)) {
+        send_err("Invalid Publish Subject");
+        if (opts_.verbose) send_proto("+OK\r\n");
+        return true;
+    }
+    if (perms_ && !may_publish(*perms_, p.subject)) {
+        log::error("{}:{} - cid:{} - Publish Violation - User \"{}\", Subject \"{}\"", ip_, port_,
+                   cid_, user_, p.subject);
+        send_err(fmt::format("Permissions Violation for Publish to \"{}\"", p.subject));
+        return true;
+    }
+    if (opts_.verbose) send_proto("+OK\r\n");
+    Message m{p.subject, p.reply, p.headers, p.payload, this};
+    Account& acc = account();
+    const int delivered = acc.route(m);
+    if (delivered == 0 && !p.reply.empty() && opts_.no_responders && opts_.headers) {
+        // No one listens: tell the requester at once with a 503 status on its reply subject.
+        static constexpr std::string_view k503 = "NATS/1.0 503\r\n\r\n";
+        subjects::MatchPtr r = acc.sublist().match(p.reply);
+        for (const auto& s : r->plain) {
+            auto* rcv = static_cast<Receiver*>(s.get());
+            if (rcv->owner() == this) {
+                auto* cs = static_cast<ClientSub*>(rcv);
+                enqueue_msg(p.reply, cs->sid, {}, k503, {});
+                break;
+            }
+        }
+    }
+    return !closing_;
+}
+
+bool Client::on_sub(const protocol::Sub& s) {
+    if (server_.auth_required() && !connect_received_) return on_err_auth_needed();
+    if (!subjects::valid_subject(s.subject) ||
+        (!s.queue.empty() && !subjects::valid_queue_name(s.queue))) {
+        send_err("Invalid Subject");
+        return true;
+    }
+    if (perms_ && !may_subscribe(*perms_, s.subject)) {
+        log::error("{}:{} - cid:{} - Subscription Violation - User \"{}\", Subject \"{}\"", ip_,
+                   port_, cid_, user_, s.subject);
+        send_err(fmt::format("Permissions Violation for Subscription to \"{}\"", s.subject));
+        return true;
+    }
+    const int max_subs = server_.options().max_subs;
+    std::shared_ptr<ClientSub> sub;
+    {
+        std::lock_guard lk(subs_mu_);
+        if (subs_.count(std::string(s.sid))) {
+            if (opts_.verbose) send_proto("+OK\r\n");
+            return true;  // nats-server keeps the existing subscription
+        }
+        if (max_subs > 0 && int(subs_.size()) >= max_subs) {
+            send_err("Maximum Subscriptions Exceeded");
+            return true;
+        }
+        sub = std::make_shared<ClientSub>();
+        sub->subject = std::string(s.subject);
+        sub->queue = std::string(s.queue);
+        sub->sid = std::string(s.sid);
+        sub->client = this;
+        sub->keep = shared_from_this();
+        subs_.emplace(sub->sid, sub);
+    }
+    account().sublist().insert(sub);
+    if (opts_.verbose) send_proto("+OK\r\n");
+    return true;
+}
+
+bool Client::on_unsub(const protocol::Unsub& u) {
+    if (server_.auth_required() && !connect_received_) return on_err_auth_needed();
+    std::shared_ptr<ClientSub> sub;
+    {
+        std::lock_guard lk(subs_mu_);
+        auto it = subs_.find(std::string(u.sid));
+        if (it != subs_.end()) {
+            if (u.max > 0 && std::uint64_t(u.max) > it->second->delivered.load()) {
+                it->second->max = std::uint64_t(u.max);
+            } else {
+                sub = it->second;
+                subs_.erase(it);
+            }
+        }
+    }
+    if (sub) account().sublist().remove(sub);
+    if (opts_.verbose) send_proto("+OK\r\n");
+    return true;
+}
+
+void Client::auto_unsubscribe(ClientSub* raw) {
+    std::shared_ptr<ClientSub> sub;
+    {
+        std::lock_guard lk(subs_mu_);
+        auto it = subs_.find(raw->sid);
+        if (it == subs_.end() || it->second.get() != raw) return;
+        sub = it->second;
+        subs_.erase(it);
+    }
+    account().sublist().remove(sub);
+}
+
+void Client::remove_all_subs() {
+    std::unordered_map<std::string, std::shared_ptr<ClientSub>> subs;
+    {
+        std::lock_guard lk(subs_mu_);
+        subs.swap(subs_);
+    }
+    for (auto& [sid, sub] : subs) account().sublist().remove(sub);
+}
+
+// ---- write side ----
+
+void Client::schedule_flush_locked() {
+    if (!flush_scheduled_) {
+        flush_scheduled_ = true;
+        t_flush.push_back(shared_from_this());
+    }
+}
+
+void Client::send_proto(std::string_view text) {
+    std::lock_guard lk(out_mu_);
+    if (closed_) return;
+    out_.append(text);
+    schedule_flush_locked();
+}
+
+void Client::send_err(std::string_view text) {
+    std::string line;
+    line.reserve(text.size() + 10);
+    line.append("-ERR '").append(text).append("'\r\n");
+    send_proto(line);
+}
+
+bool Client::enqueue_msg(std::string_view subject, std::string_view sid, std::string_view reply,
+                         std::string_view headers, std::string_view payload) {
+    const std::size_t total = headers.size() + payload.size();
+    {
+        std::lock_guard lk(out_mu_);
+        if (closed_) return false;
+        const std::size_t pending = out_.size() - out_off_;
+        if (pending + total > std::size_t(server_.options().max_pending)) {
+            closed_ = true;  // no more writes; the loop closes the connection
+            server_.stats.slow_consumers.fetch_add(1, std::memory_order_relaxed);
+            log::notice("{}:{} - cid:{} - Slow Consumer Detected: MaxPending of {} Exceeded", ip_,
+                        port_, cid_, server_.options().max_pending);
+            asio::post(socket_.get_executor(), [self = shared_from_this()] {
+                self->close_now(CloseReason::SlowConsumerPending);
+            });
+            return false;
+        }
+        if (out_off_ > 0 && out_off_ == out_.size()) {
+            out_.clear();
+            out_off_ = 0;
+        }
+        protocol::append_msg(out_, subject, sid, reply, headers, payload);
+        schedule_flush_locked();
+    }
+    stats.out_msgs.fetch_add(1, std::memory_order_relaxed);
+    stats.out_bytes.fetch_add(total, std::memory_order_relaxed);
+    server_.stats.out_msgs.fetch_add(1, std::memory_order_relaxed);
+    server_.stats.out_bytes.fetch_add(total, std::memory_order_relaxed);
+    return true;
+}
+
+void Client::flush_scheduled() {
+    // Swap out first: flushing may schedule more (it does not today, but stay safe).
+    while (!t_flush.empty()) {
+        std::vector<std::shared_ptr<Client>> batch;
+        batch.swap(t_flush);
+        for (auto& c : batch) c->flush();
+        batch.clear();
+        if (t_flush.empty()) t_flush.swap(batch);  // keep the capacity
+    }
+}
+
+void Client::flush() {
+    std::lock_guard lk(out_mu_);
+    flush_scheduled_ = false;
+    if (closed_ || write_blocked_) return;
+    if (!write_locked()) {
+        closed_ = true;
+        asio::post(socket_.get_executor(),
+                   [self = shared_from_this()] { self->close_now(CloseReason::WriteError); });
+    }
+}
+
+bool Client::write_locked() {
+    while (out_off_ < out_.size()) {
+        ssize_t n = ::send(fd_, out_.data() + out_off_, out_.size() - out_off_,
+                           MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            out_off_ += std::size_t(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            write_blocked_ = true;
+            asio::post(socket_.get_executor(), [self = shared_from_this()] { self->wait_writable(); });
+            return true;
+        }
+        return false;
+    }
+    out_.clear();
+    out_off_ = 0;
+    if (out_.capacity() > 4 * 1024 * 1024) std::string().swap(out_);
+    return true;
+}
+
+void Client::wait_writable() {
+    if (closing_) return;
+    deadline_timer_.expires_after(std::chrono::milliseconds(server_.options().write_deadline_ms));
+    deadline_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        if (ec || self->closing_) return;
+        {
+            std::lock_guard lk(self->out_mu_);
+            if (!self->write_blocked_) return;
+            self->closed_ = true;
+        }
+        self->server_.stats.slow_consumers.fetch_add(1, std::memory_order_relaxed);
+        log::notice("{}:{} - cid:{} - Slow Consumer Detected: WriteDeadline of {}ms exceeded",
+                    self->ip_, self->port_, self->cid_, self->server_.options().write_deadline_ms);
+        self->close_now(CloseReason::SlowConsumerDeadline);
+    });
+    socket_.async_wait(tcp::socket::wait_write,
+                       [self = shared_from_this()](const boost::system::error_code& ec) {
+                           if (ec) return;
+                           self->on_writable();
+                       });
+}
+
+void Client::on_writable() {
+    std::unique_lock lk(out_mu_);
+    if (closed_) return;
+    write_blocked_ = false;
+    if (!write_locked()) {
+        closed_ = true;
+        lk.unlock();
+        close_now(CloseReason::WriteError);
+        return;
+    }
+    if (!write_blocked_) deadline_timer_.cancel();
+}
+
+// ---- closing ----
+
+void Client::close(CloseReason reason) {
+    asio::post(socket_.get_executor(),
+               [self = shared_from_this(), reason] { self->close_now(reason); });
+}
+
+void Client::close_now(CloseReason reason) {
+    if (closing_.exchange(true)) return;
+    log::debug("{}:{} - cid:{} - Client connection closed: {}", ip_, port_, cid_,
+               reason_text(reason));
+    remove_all_subs();
+    if (connect_received_ && account_) account_->connections.fetch_sub(1);
+    boost::system::error_code ec;
+    ping_timer_.cancel();
+    auth_timer_.cancel();
+    deadline_timer_.cancel();
+    {
+        std::lock_guard lk(out_mu_);
+        // Best effort: what is buffered (an -ERR, the last messages) goes out before close,
+        // unless this is a slow consumer that cannot take it.
+        if (!closed_ && !write_blocked_) {
+            while (out_off_ < out_.size()) {
+                ssize_t n = ::send(fd_, out_.data() + out_off_, out_.size() - out_off_,
+                                   MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n <= 0) break;
+                out_off_ += std::size_t(n);
+            }
+        }
+        closed_ = true;
+        socket_.shutdown(tcp::socket::shutdown_both, ec);
+        socket_.close(ec);
+        std::string().swap(out_);
+    }
+    server_.client_closed(this);
+}
+
+Client::Info Client::info(bool with_subs) const {
+    Info i;
+    i.cid = cid_;
+    i.ip = ip_;
+    i.port = port_;
+    i.start = start_;
+    i.last_activity = std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::nanoseconds(last_activity_ns_.load())));
+    {
+        std::lock_guard lk(out_mu_);
+        i.pending_bytes = out_.size() - out_off_;
+    }
+    i.in_msgs = stats.in_msgs;
+    i.in_bytes = stats.in_bytes;
+    i.out_msgs = stats.out_msgs;
+    i.out_bytes = stats.out_bytes;
+    {
+        std::lock_guard lk(subs_mu_);
+        i.num_subs = subs_.size();
+        if (with_subs)
+            for (auto& [sid, s] : subs_) i.subs.push_back(s->subject);
+    }
+    {
+        std::lock_guard lk(subs_mu_);
+        i.name = opts_.name;
+        i.lang = opts_.lang;
+        i.version = opts_.version;
+    }
+    i.account = account_ ? account_->name() : std::string();
+    i.user = user_;
+    i.rtt_ns = rtt_ns_;
+    return i;
+}
+
+}  // namespace osprey::server

@@ -1,0 +1,178 @@
+// One client connection. Lives on one event loop for its whole life.
+//
+// Threads: the read side (parsing, processing, subscriptions) runs on the client's own loop.
+// The write side is shared: any loop that routes a message to this client appends to its
+// outbound buffer under `out_mu_` and schedules one flush at the end of its read batch.
+// Lock order: a client never holds its out_mu_ while taking another lock except the socket
+// write itself; Sublist locks are never held while taking out_mu_.
+#pragma once
+#include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "protocol/parser.h"
+#include "server/connect_opts.h"
+#include "server/message.h"
+
+namespace osprey::server {
+
+class Server;
+class Account;
+struct Permissions;
+
+class Client;
+
+// A client's subscription, as the trie holds it.
+struct ClientSub : Receiver {
+    Client* client = nullptr;  // valid while the sub is in a trie: the client removes its
+                               // subs before it goes away, and a publisher keeps the client
+                               // alive through `keep` while it delivers.
+    std::shared_ptr<Client> keep;
+    std::string sid;
+    std::atomic<std::uint64_t> delivered{0};
+    std::atomic<std::uint64_t> max{0};  // 0: no auto-unsubscribe
+    bool deliver(const Message& m) override;
+    Client* owner() const override { return client; }
+};
+
+enum class CloseReason {
+    ClientClosed,
+    ReadError,
+    WriteError,
+    ProtocolViolation,
+    AuthViolation,
+    AuthTimeout,
+    MaxPayload,
+    MaxControlLine,
+    MaxConnections,
+    SlowConsumerPending,
+    SlowConsumerDeadline,
+    StaleConnection,
+    ServerShutdown,
+};
+const char* reason_text(CloseReason r);
+
+struct ClientStats {
+    std::atomic<std::uint64_t> in_msgs{0}, in_bytes{0}, out_msgs{0}, out_bytes{0};
+};
+
+class Client : public std::enable_shared_from_this<Client> {
+public:
+    using tcp = boost::asio::ip::tcp;
+    Client(Server& server, int loop_index, tcp::socket socket, std::uint64_t cid);
+    ~Client();
+
+    void start();  // on its loop: send INFO, start timers and reading
+    void reject_max_connections();  // on its loop: INFO, -ERR, close
+    // Close from any thread; the work happens on the client's loop.
+    void close(CloseReason reason);
+
+    // Delivery, from any thread. Returns false if the client is closing.
+    bool enqueue_msg(std::string_view subject, std::string_view sid, std::string_view reply,
+                     std::string_view headers, std::string_view payload);
+    // Writes out what is buffered (any thread).
+    void flush();
+
+    std::uint64_t cid() const { return cid_; }
+    bool echo() const { return opts_.echo; }
+    const Permissions* permissions() const { return perms_; }
+    void auto_unsubscribe(ClientSub* sub);  // max reached
+
+    // For monitoring (snapshot, any thread).
+    struct Info {
+        std::uint64_t cid;
+        std::string ip;
+        int port;
+        std::chrono::system_clock::time_point start, last_activity;
+        std::size_t pending_bytes;
+        std::uint64_t in_msgs, in_bytes, out_msgs, out_bytes;
+        std::size_t num_subs;
+        std::vector<std::string> subs;
+        std::string name, lang, version, account, user;
+        std::int64_t rtt_ns;
+    };
+    Info info(bool with_subs) const;
+
+    // Protocol handler interface (called by protocol::parse on the client's loop).
+    bool on_pub(const protocol::Pub& p);
+    bool on_sub(const protocol::Sub& s);
+    bool on_unsub(const protocol::Unsub& u);
+    bool on_connect(std::string_view json);
+    bool on_info(std::string_view) { return true; }
+    bool on_ping();
+    bool on_pong();
+    bool on_ok() { return true; }
+    bool on_err(std::string_view msg);
+
+    // Flushes every client that received data during the current batch on this thread.
+    static void flush_scheduled();
+
+private:
+    void do_read();
+    void on_read(const boost::system::error_code& ec, std::size_t n);
+    void process_buffer();
+    void send_info();
+    void send_proto(std::string_view text);  // control replies (+OK, PONG, -ERR, PING)
+    void send_err(std::string_view text);    // "-ERR 'text'"
+    void close_now(CloseReason reason);
+    void start_ping_timer();
+    void start_auth_timer();
+    void wait_writable();  // on the loop: register for writability after a short write
+    void on_writable();
+    bool write_locked();  // writes under out_mu_; false on a hard error
+    void schedule_flush_locked();
+    bool authorize(ConnectOpts& o);
+    bool on_err_auth_needed();
+    Account& account();
+    void remove_all_subs();
+
+    Server& server_;
+    int loop_index_;
+    tcp::socket socket_;
+    int fd_;
+    std::uint64_t cid_;
+    std::string ip_;
+    int port_ = 0;
+    std::chrono::system_clock::time_point start_;
+
+    // Read side: the client's loop only.
+    std::string rbuf_;  // bytes read, not yet parsed (front is the start of an operation)
+    std::size_t rlen_ = 0;
+    protocol::Limits limits_;
+    ConnectOpts opts_;
+    bool connect_received_ = false;
+    Account* account_ = nullptr;
+    const Permissions* perms_ = nullptr;
+    std::string user_;
+    boost::asio::steady_timer ping_timer_;
+    boost::asio::steady_timer auth_timer_;
+    boost::asio::steady_timer deadline_timer_;
+    int pings_out_ = 0;
+    std::chrono::steady_clock::time_point ping_sent_;
+    std::atomic<std::int64_t> rtt_ns_{0};
+    std::atomic<std::int64_t> last_activity_ns_{0};
+
+    // Subscriptions: changed on the client's loop, read by monitoring and auto-unsubscribe.
+    mutable std::mutex subs_mu_;
+    std::unordered_map<std::string, std::shared_ptr<ClientSub>> subs_;
+
+    // Write side: any thread, under out_mu_.
+    mutable std::mutex out_mu_;
+    std::string out_;
+    std::size_t out_off_ = 0;
+    bool flush_scheduled_ = false;
+    bool write_blocked_ = false;
+    bool closed_ = false;  // no more writes; the socket may be gone
+    std::atomic<bool> closing_{false};
+    std::shared_ptr<Client> self_while_blocked_;
+
+public:
+    ClientStats stats;
+};
+
+}  // namespace osprey::server

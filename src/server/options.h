@@ -1,0 +1,110 @@
+// Everything the server can be configured with, from flags and the config file.
+// Durations are in milliseconds, sizes in bytes. Defaults are nats-server 2.9.10's.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace osprey::server {
+
+// Compatibility version reported to clients: they gate features on nats-server's version.
+inline constexpr const char* kCompatVersion = "2.9.10";
+inline constexpr const char* kOspreyVersion = "0.1.0";
+
+struct SubjectPermission {
+    std::vector<std::string> allow;
+    std::vector<std::string> deny;
+    bool empty() const { return allow.empty() && deny.empty(); }
+};
+
+struct Permissions {
+    SubjectPermission publish;
+    SubjectPermission subscribe;
+};
+
+struct User {
+    std::string username;
+    std::string password;  // plain, or a bcrypt hash ("$2a$...")
+    std::optional<Permissions> permissions;
+    std::string account;  // empty: the global account
+};
+
+struct ExportDef {
+    bool service = false;
+    std::string subject;
+    std::vector<std::string> accounts;  // empty: public
+};
+
+struct ImportDef {
+    bool service = false;
+    std::string account;  // the exporting account
+    std::string subject;  // the subject in the exporting account
+    std::string to;       // service: local subject; stream: the subject seen locally ("to")
+    std::string prefix;   // stream: prepended to the subject
+};
+
+struct AccountDef {
+    std::string name;
+    std::vector<User> users;
+    std::vector<ExportDef> exports;
+    std::vector<ImportDef> imports;
+};
+
+struct Options {
+    // Listening
+    std::string host = "0.0.0.0";
+    int port = 4222;
+    std::string server_name;
+    int http_port = 0;  // 0: no monitoring
+    std::string http_host;
+    std::string pid_file;
+    std::string ports_file_dir;
+    std::string config_file;
+    bool check_config = false;
+
+    // Logging
+    std::string log_file;
+    bool logtime = true;
+    bool debug = false;
+    bool trace = false;
+
+    // Authentication and authorization
+    std::string username;
+    std::string password;
+    std::string token;
+    std::vector<User> users;
+    std::optional<Permissions> default_permissions;
+    std::int64_t auth_timeout_ms = 2000;
+    std::string no_auth_user;
+    std::vector<AccountDef> accounts;
+    std::string system_account = "$SYS";
+
+    // Limits
+    std::int64_t max_payload = 1024 * 1024;
+    std::int64_t max_control_line = 4096;
+    int max_connections = 64 * 1024;
+    std::int64_t max_pending = 64LL * 1024 * 1024;
+    int max_subs = 0;  // per connection; 0: unlimited
+    std::int64_t ping_interval_ms = 2 * 60 * 1000;
+    int ping_max = 2;
+    std::int64_t write_deadline_ms = 10 * 1000;
+
+    // JetStream (the flags exist now; the engine comes with its own issue)
+    bool jetstream = false;
+    std::string store_dir;
+
+    // Threads: event loops serving connections (0: one per core).
+    int loops = 0;
+
+    bool auth_required() const {
+        return !username.empty() || !token.empty() || !users.empty() || has_account_users();
+    }
+    bool has_account_users() const {
+        for (auto& a : accounts)
+            if (!a.users.empty()) return true;
+        return false;
+    }
+};
+
+}  // namespace osprey::server

@@ -1,0 +1,109 @@
+// The server: event loops, the client listener, the registry of clients and accounts.
+#pragma once
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <optional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "server/options.h"
+
+namespace osprey::server {
+
+class Client;
+class Account;
+class Monitor;
+struct AuthResult;
+
+struct ServerStats {
+    std::atomic<std::uint64_t> in_msgs{0}, in_bytes{0}, out_msgs{0}, out_bytes{0};
+    std::atomic<std::uint64_t> slow_consumers{0};
+    std::atomic<std::uint64_t> total_connections{0};
+};
+
+class Server {
+public:
+    explicit Server(Options opts);
+    ~Server();
+
+    // Binds the listeners and starts the loops; throws on a bind failure.
+    void start();
+    // Blocks until shutdown() completes (a signal or a call).
+    void wait();
+    // Graceful: stop accepting, flush and close every client, stop the loops.
+    void shutdown();
+
+    const Options& options() const { return opts_; }
+    const std::string& server_id() const { return server_id_; }
+    const std::string& server_name() const { return server_name_; }
+    int client_port() const { return bound_port_; }
+    int http_port() const;
+    std::chrono::system_clock::time_point start_time() const { return start_time_; }
+    boost::asio::io_context& loop(int i) { return *loops_[i]; }
+    int loop_count() const { return int(loops_.size()); }
+
+    // The INFO line for one client (ends in CRLF).
+    std::string info_line(std::uint64_t cid, const std::string& ip) const;
+
+    // Authentication of a CONNECT: the account and permissions, or nullopt.
+    struct Auth {
+        Account* account = nullptr;
+        const Permissions* permissions = nullptr;
+        std::string user;
+    };
+    std::optional<Auth> authenticate(const std::string& user, const std::string& pass,
+                                     const std::string& token) const;
+    bool auth_required() const { return auth_required_; }
+
+    Account& global_account() { return *global_; }
+    Account* find_account(const std::string& name) const;
+    std::vector<Account*> accounts() const;
+
+    void client_closed(Client* c);
+    std::vector<std::shared_ptr<Client>> clients() const;
+    std::size_t num_clients() const;
+
+    ServerStats stats;
+
+private:
+    void build_accounts();
+    void do_accept();
+    void write_ports_file();
+    void install_signals();
+
+    Options opts_;
+    std::string server_id_, server_name_;
+    std::string info_prefix_;  // INFO json up to the per-client fields
+    bool auth_required_ = false;
+    std::chrono::system_clock::time_point start_time_;
+
+    std::vector<std::unique_ptr<boost::asio::io_context>> loops_;
+    std::vector<std::thread> threads_;
+    std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
+    int bound_port_ = 0;
+    std::atomic<unsigned> next_loop_{0};
+    std::atomic<std::uint64_t> next_cid_{0};
+
+    std::map<std::string, std::unique_ptr<Account>> accounts_;
+    Account* global_ = nullptr;
+    std::vector<User> users_;  // every user of every account, with its account filled in
+
+    mutable std::mutex clients_mu_;
+    std::map<std::uint64_t, std::shared_ptr<Client>> clients_;
+
+    std::unique_ptr<Monitor> monitor_;
+    std::mutex done_mu_;
+    std::condition_variable done_cv_;
+    bool done_ = false;
+    std::atomic<int> signals_{0};
+    std::atomic<bool> shutting_down_{false};
+};
+
+}  // namespace osprey::server

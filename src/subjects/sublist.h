@@ -1,0 +1,86 @@
+// The subscription trie: insert/remove subscriptions (with '*' and '>' and queue groups) and
+// match a literal subject to the subscriptions interested in it.
+//
+// Thread-safe: matches run concurrently under a shared lock; inserts and removes take it
+// exclusively. Match results are cached per subject (bounded); a change invalidates only the
+// cached subjects it affects. Results are immutable and shared, so a publisher holds a
+// result (and the subscriptions in it) alive while it delivers, even if they go away meanwhile.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace osprey::subjects {
+
+// The trie knows a subscription by its subject and queue only; owners derive from it.
+struct Subscription {
+    std::string subject;
+    std::string queue;  // empty: not in a queue group
+    virtual ~Subscription() = default;
+};
+using SubPtr = std::shared_ptr<Subscription>;
+
+struct MatchResult {
+    std::vector<SubPtr> plain;
+    std::vector<std::vector<SubPtr>> queues;  // one vector per queue name
+    bool empty() const { return plain.empty() && queues.empty(); }
+};
+using MatchPtr = std::shared_ptr<const MatchResult>;
+
+struct SublistStats {
+    std::uint64_t subscriptions = 0;
+    std::uint64_t cache_entries = 0;
+    std::uint64_t inserts = 0;
+    std::uint64_t removes = 0;
+    std::uint64_t matches = 0;
+    std::uint64_t cache_hits = 0;
+    double avg_fanout = 0;
+    std::uint64_t max_fanout = 0;
+};
+
+class Sublist {
+public:
+    static constexpr std::size_t kCacheMax = 1024;
+
+    Sublist();
+    ~Sublist();
+    Sublist(const Sublist&) = delete;
+    Sublist& operator=(const Sublist&) = delete;
+
+    void insert(const SubPtr& sub);
+    bool remove(const SubPtr& sub);
+    MatchPtr match(std::string_view subject);
+    std::size_t count() const;
+    SublistStats stats() const;
+    // Every subscription (for monitoring); a snapshot.
+    std::vector<SubPtr> all() const;
+
+private:
+    struct Node;
+    struct Level;
+    struct StringHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept {
+            return std::hash<std::string_view>{}(s);
+        }
+    };
+
+    MatchPtr compute(std::string_view subject) const;
+    void invalidate(std::string_view pattern);
+
+    mutable std::shared_mutex mu_;
+    std::unique_ptr<Level> root_;
+    std::unordered_map<std::string, MatchPtr, StringHash, std::equal_to<>> cache_;
+    std::uint64_t generation_ = 0;
+    std::size_t count_ = 0;
+    std::uint64_t inserts_ = 0, removes_ = 0;
+    mutable std::atomic<std::uint64_t> matches_{0}, cache_hits_{0};
+    std::atomic<std::uint64_t> fanout_sum_{0}, fanout_max_{0};
+};
+
+}  // namespace osprey::subjects
