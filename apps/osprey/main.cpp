@@ -1,4 +1,6 @@
 // osprey: a NATS-compatible message server. Started like nats-server.
+#include <sys/resource.h>
+
 #include <cstdio>
 #include <iostream>
 
@@ -41,6 +43,11 @@ int main(int argc, char** argv) {
         return 0;
     }
     log::configure({opts.log_file, opts.logtime, opts.debug, opts.trace});
+    // Like Go's runtime does for nats-server: allow as many descriptors as the hard limit.
+    if (rlimit rl; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &rl);
+    }
     try {
         server::Server srv(opts);
         srv.start();

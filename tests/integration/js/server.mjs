@@ -1,0 +1,64 @@
+// Starts a real osprey process on free loopback ports for a test and stops it by PID.
+import { spawn } from "node:child_process";
+import net from "node:net";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on("error", reject);
+  });
+}
+
+function canConnect(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, "127.0.0.1");
+    s.on("connect", () => { s.destroy(); resolve(true); });
+    s.on("error", () => resolve(false));
+  });
+}
+
+export function writeConfig(text) {
+  const dir = mkdtempSync(join(tmpdir(), "osprey-js-"));
+  const path = join(dir, "server.conf");
+  writeFileSync(path, text);
+  return path;
+}
+
+export async function startServer(args = []) {
+  const bin = process.env.OSPREY_BIN;
+  if (!bin) throw new Error("OSPREY_BIN is not set");
+  const port = await freePort();
+  const httpPort = await freePort();
+  const proc = spawn(bin, ["-a", "127.0.0.1", "-p", String(port), "-m", String(httpPort), ...args], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let log = "";
+  proc.stderr.on("data", (d) => { log += d.toString(); });
+  for (let i = 0; i < 500; i++) {
+    if (proc.exitCode !== null) throw new Error("osprey exited: " + log);
+    if (await canConnect(port)) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return {
+    port,
+    httpPort,
+    url: `nats://127.0.0.1:${port}`,
+    log: () => log,
+    async stop() {
+      if (proc.exitCode !== null) return proc.exitCode;
+      const exited = new Promise((r) => proc.on("exit", (code) => r(code)));
+      proc.kill("SIGTERM");
+      const timer = setTimeout(() => proc.kill("SIGKILL"), 5000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
