@@ -225,20 +225,22 @@ void Server::write_ports_file() {
 }
 
 void Server::install_signals() {
-    auto signals = std::make_shared<asio::signal_set>(*loops_[0], SIGINT, SIGTERM);
-    std::function<void(const boost::system::error_code&, int)> handler;
-    auto h = std::make_shared<decltype(handler)>();
-    *h = [this, signals, h](const boost::system::error_code& ec, int sig) {
+    signals_set_ = std::make_unique<asio::signal_set>(*loops_[0], SIGINT, SIGTERM);
+    wait_signal();
+}
+
+void Server::wait_signal() {
+    signals_set_->async_wait([this](const boost::system::error_code& ec, int sig) {
         if (ec) return;
         if (signals_.fetch_add(1) > 0) {
             log::notice("Second signal, exiting now");
             std::_Exit(1);
         }
         log::notice("Trapped \"{}\" signal", sig == SIGINT ? "interrupt" : "terminated");
-        signals->async_wait(*h);
+        wait_signal();
+        // Shutdown waits for the loops to close clients, so it cannot run on a loop.
         std::thread([this] { shutdown(); }).detach();
-    };
-    signals->async_wait(*h);
+    });
 }
 
 void Server::do_accept() {

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <optional>
@@ -77,6 +78,7 @@ private:
     void do_accept();
     void write_ports_file();
     void install_signals();
+    void wait_signal();
 
     Options opts_;
     std::string server_id_, server_name_;
@@ -87,6 +89,7 @@ private:
     std::vector<std::unique_ptr<boost::asio::io_context>> loops_;
     std::vector<std::thread> threads_;
     std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
+    std::unique_ptr<boost::asio::signal_set> signals_set_;
     int bound_port_ = 0;
     std::atomic<unsigned> next_loop_{0};
     std::atomic<std::uint64_t> next_cid_{0};

@@ -1,0 +1,51 @@
+// osprey-bench: a load generator for NATS servers (osprey or nats-server).
+//   osprey-bench <pub|pubsub|fanout|queue|reqrep|idle> [--url U] [--msgs N] [--size B] [--subs N]
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "workloads.h"
+
+static void usage() {
+    std::fprintf(stderr,
+                 "usage: osprey-bench <pub|pubsub|fanout|queue|reqrep|idle> [--url URL] "
+                 "[--msgs N] [--size BYTES] [--subs N] [--window N] [--hold SECONDS]\n");
+}
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        usage();
+        return 2;
+    }
+    std::string workload = argv[1];
+    bench::Config c;
+    for (int i = 2; i < argc; ++i) {
+        std::string a = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) {
+                usage();
+                std::exit(2);
+            }
+            return argv[++i];
+        };
+        if (a == "--url") c.url = value();
+        else if (a == "--msgs") c.msgs = std::atol(value().c_str());
+        else if (a == "--size") c.size = std::atoi(value().c_str());
+        else if (a == "--subs") c.subs = std::atoi(value().c_str());
+        else if (a == "--window") c.window = std::atol(value().c_str());
+        else if (a == "--hold") c.hold_seconds = std::atoi(value().c_str());
+        else {
+            usage();
+            return 2;
+        }
+    }
+    if (workload == "pub") return bench::run_pub(c);
+    if (workload == "pubsub") return bench::run_pubsub(c);
+    if (workload == "fanout") return bench::run_fanout(c);
+    if (workload == "queue") return bench::run_queue(c);
+    if (workload == "reqrep") return bench::run_reqrep(c);
+    if (workload == "idle") return bench::run_idle(c);
+    usage();
+    return 2;
+}

@@ -1,0 +1,23 @@
+// osprey-bench workloads, built on the nats.c client. Each prints one result line.
+#pragma once
+#include <string>
+
+namespace bench {
+
+struct Config {
+    std::string url = "nats://127.0.0.1:4222";
+    long msgs = 100000;
+    int size = 128;
+    int subs = 1;
+    long window = 50000;  // publisher stays at most this many messages ahead of the slowest sub
+    int hold_seconds = 5;  // idle: how long the connections stay open
+};
+
+int run_pub(const Config& c);
+int run_pubsub(const Config& c);   // 1 publisher, 1 subscriber
+int run_fanout(const Config& c);   // 1 publisher, N subscribers, each gets every message
+int run_queue(const Config& c);    // 1 publisher, N queue members, each message once
+int run_reqrep(const Config& c);   // sequential requests, latency percentiles
+int run_idle(const Config& c);     // N idle connections held open
+
+}  // namespace bench
