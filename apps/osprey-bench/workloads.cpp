@@ -21,9 +21,11 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-natsConnection* connect(const Config& c) {
+natsConnection* connect(const Config& c, bool send_asap = false) {
     natsOptions* o = nullptr;
     natsOptions_Create(&o);
+    // For latency: write each message at once instead of waiting for the flusher thread.
+    natsOptions_SetSendAsap(o, send_asap);
     natsOptions_SetURL(o, c.url.c_str());
     natsOptions_SetAllowReconnect(o, false);
     natsOptions_SetMaxPendingMsgs(o, 10000000);
@@ -140,8 +142,8 @@ int run_fanout(const Config& c) { return run_with_subs("fanout", c, c.subs, fals
 int run_queue(const Config& c) { return run_with_subs("queue", c, c.subs, true); }
 
 int run_reqrep(const Config& c) {
-    natsConnection* svc = connect(c);
-    natsConnection* cli = connect(c);
+    natsConnection* svc = connect(c, true);
+    natsConnection* cli = connect(c, true);
     natsSubscription* s = nullptr;
     natsConnection_Subscribe(
         &s, svc, "bench.req",

@@ -13,14 +13,18 @@ constexpr int kMaxRouteDepth = 8;
 }  // namespace
 
 int Account::route(const Message& m) {
+    subjects::MatchPtr r = sublist_.match(m.subject);
+    return deliver(*r, m);
+}
+
+int Account::deliver(const subjects::MatchResult& r, const Message& m) {
     if (t_route_depth >= kMaxRouteDepth) return 0;
     ++t_route_depth;
-    subjects::MatchPtr r = sublist_.match(m.subject);
     int delivered = 0;
-    for (const auto& s : r->plain) {
+    for (const auto& s : r.plain) {
         if (static_cast<Receiver*>(s.get())->deliver(m)) ++delivered;
     }
-    for (const auto& group : r->queues) {
+    for (const auto& group : r.queues) {
         // One member at random; if it refuses (echo off, closing), try the others in turn.
         const std::size_t n = group.size();
         const std::size_t start = util::fast_rand() % n;

@@ -23,6 +23,8 @@ public:
     // Delivers `m` to every interested subscription of this account: all plain ones and one
     // member of each queue group. Returns how many received it.
     int route(const Message& m);
+    // The same, with a match result the caller already has (a connection's local cache).
+    int deliver(const subjects::MatchResult& r, const Message& m);
 
     void add_export(const ExportDef& e) { exports_.push_back(e); }
     // Is `subject` exported (as a service or a stream) to account `importer`?

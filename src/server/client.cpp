@@ -170,8 +170,14 @@ void Client::on_read(const boost::system::error_code& ec, std::size_t n) {
     if (filled && rbuf_.size() < kMaxReadBuf) {
         rbuf_.resize(std::max(rbuf_.size() * 2, rlen_ + 1));
     } else if (!filled && rlen_ == 0 && rbuf_.size() > kMinReadBuf && n < rbuf_.size() / 4) {
-        rbuf_.resize(rbuf_.size() / 2);
-        rbuf_.shrink_to_fit();
+        // Shrink only after a run of small reads, so a bursty client does not churn memory.
+        if (++small_reads_ >= 16) {
+            small_reads_ = 0;
+            rbuf_.resize(rbuf_.size() / 2);
+            rbuf_.shrink_to_fit();
+        }
+    } else {
+        small_reads_ = 0;
     }
     do_read();
 }
@@ -305,10 +311,11 @@ Account& Client::account() { return account_ ? *account_ : server_.global_accoun
 bool Client::on_pub(const protocol::Pub& p) {
     if (server_.auth_required() && !connect_received_) return on_err_auth_needed();
     const std::size_t size = p.total();
-    stats.in_msgs.fetch_add(1, std::memory_order_relaxed);
-    stats.in_bytes.fetch_add(size, std::memory_order_relaxed);
-    server_.stats.in_msgs.fetch_add(1, std::memory_order_relaxed);
-    server_.stats.in_bytes.fetch_add(size, std::memory_order_relaxed);
+    // Only this loop writes these: a plain store, no locked read-modify-write per message.
+    stats.in_msgs.store(stats.in_msgs.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);
+    stats.in_bytes.store(stats.in_bytes.load(std::memory_order_relaxed) + size,
+                         std::memory_order_relaxed);
     if (opts_.pedantic && !subjects::valid_literal_subject(p.subject)) {
         send_err("Invalid Publish Subject");
         if (opts_.verbose) send_proto("+OK\r\n");
@@ -323,7 +330,8 @@ bool Client::on_pub(const protocol::Pub& p) {
     if (opts_.verbose) send_proto("+OK\r\n");
     Message m{p.subject, p.reply, p.headers, p.payload, this};
     Account& acc = account();
-    const int delivered = acc.route(m);
+    subjects::MatchPtr r = match_cache_.match(acc.sublist(), p.subject);
+    const int delivered = acc.deliver(*r, m);
     if (delivered == 0 && !p.reply.empty() && opts_.no_responders && opts_.headers) {
         // No one listens: tell the requester at once with a 503 status on its reply subject.
         static constexpr std::string_view k503 = "NATS/1.0 503\r\n\r\n";
@@ -465,11 +473,12 @@ bool Client::enqueue_msg(std::string_view subject, std::string_view sid, std::st
         }
         protocol::append_msg(out_, subject, sid, reply, headers, payload);
         schedule_flush_locked();
+        // Writers of these hold out_mu_: plain stores suffice.
+        stats.out_msgs.store(stats.out_msgs.load(std::memory_order_relaxed) + 1,
+                             std::memory_order_relaxed);
+        stats.out_bytes.store(stats.out_bytes.load(std::memory_order_relaxed) + total,
+                              std::memory_order_relaxed);
     }
-    stats.out_msgs.fetch_add(1, std::memory_order_relaxed);
-    stats.out_bytes.fetch_add(total, std::memory_order_relaxed);
-    server_.stats.out_msgs.fetch_add(1, std::memory_order_relaxed);
-    server_.stats.out_bytes.fetch_add(total, std::memory_order_relaxed);
     return true;
 }
 

@@ -18,6 +18,7 @@
 #include "protocol/parser.h"
 #include "server/connect_opts.h"
 #include "server/message.h"
+#include "subjects/local_match_cache.h"
 
 namespace osprey::server {
 
@@ -143,12 +144,14 @@ private:
     // Read side: the client's loop only.
     std::string rbuf_;  // bytes read, not yet parsed (front is the start of an operation)
     std::size_t rlen_ = 0;
+    int small_reads_ = 0;
     protocol::Limits limits_;
     ConnectOpts opts_;
     bool connect_received_ = false;
     Account* account_ = nullptr;
     const Permissions* perms_ = nullptr;
     std::string user_;
+    subjects::LocalMatchCache match_cache_;
     boost::asio::steady_timer ping_timer_;
     boost::asio::steady_timer auth_timer_;
     boost::asio::steady_timer deadline_timer_;

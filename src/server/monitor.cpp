@@ -148,6 +148,7 @@ std::string Monitor::handle(const std::string& target) {
                                     {"healthz", "/healthz"}});
     }
     if (path == "/varz") {
+        const auto totals = server_.totals();
         std::uint64_t subs = 0;
         for (auto* a : server_.accounts()) subs += a->sublist().count();
         rusage ru;
@@ -195,10 +196,10 @@ std::string Monitor::handle(const std::string& target) {
             {"routes", 0},
             {"remotes", 0},
             {"leafnodes", 0},
-            {"in_msgs", server_.stats.in_msgs.load()},
-            {"out_msgs", server_.stats.out_msgs.load()},
-            {"in_bytes", server_.stats.in_bytes.load()},
-            {"out_bytes", server_.stats.out_bytes.load()},
+            {"in_msgs", totals.in_msgs},
+            {"out_msgs", totals.out_msgs},
+            {"in_bytes", totals.in_bytes},
+            {"out_bytes", totals.out_bytes},
             {"slow_consumers", server_.stats.slow_consumers.load()},
             {"subscriptions", subs},
             {"config_load_time", rfc3339(server_.start_time())},

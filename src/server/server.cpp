@@ -278,7 +278,22 @@ void Server::do_accept() {
     });
 }
 
+Server::Totals Server::totals() const {
+    Totals t{stats.in_msgs, stats.in_bytes, stats.out_msgs, stats.out_bytes};
+    for (auto& c : clients()) {
+        t.in_msgs += c->stats.in_msgs;
+        t.in_bytes += c->stats.in_bytes;
+        t.out_msgs += c->stats.out_msgs;
+        t.out_bytes += c->stats.out_bytes;
+    }
+    return t;
+}
+
 void Server::client_closed(Client* c) {
+    stats.in_msgs += c->stats.in_msgs;
+    stats.in_bytes += c->stats.in_bytes;
+    stats.out_msgs += c->stats.out_msgs;
+    stats.out_bytes += c->stats.out_bytes;
     std::shared_ptr<Client> keep;
     std::lock_guard lk(clients_mu_);
     auto it = clients_.find(c->cid());

@@ -23,8 +23,10 @@ class Account;
 class Monitor;
 struct AuthResult;
 
+// Message counters live in each client (no shared cache line per message); the server keeps
+// what closed clients counted and adds the live ones when asked.
 struct ServerStats {
-    std::atomic<std::uint64_t> in_msgs{0}, in_bytes{0}, out_msgs{0}, out_bytes{0};
+    std::atomic<std::uint64_t> in_msgs{0}, in_bytes{0}, out_msgs{0}, out_bytes{0};  // closed
     std::atomic<std::uint64_t> slow_consumers{0};
     std::atomic<std::uint64_t> total_connections{0};
 };
@@ -72,6 +74,10 @@ public:
     std::size_t num_clients() const;
 
     ServerStats stats;
+    struct Totals {
+        std::uint64_t in_msgs, in_bytes, out_msgs, out_bytes;
+    };
+    Totals totals() const;
 
 private:
     void build_accounts();

@@ -91,7 +91,7 @@ void Sublist::insert(const SubPtr& sub) {
     }
     ++count_;
     ++inserts_;
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
     invalidate(sub->subject);
 }
 
@@ -163,7 +163,7 @@ bool Sublist::remove(const SubPtr& sub) {
     }
     --count_;
     ++removes_;
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
     invalidate(sub->subject);
     return true;
 }
@@ -231,7 +231,7 @@ MatchPtr Sublist::match(std::string_view subject) {
             cache_hits_.fetch_add(1, std::memory_order_relaxed);
             return it->second;
         }
-        gen = generation_;
+        gen = generation_.load(std::memory_order_relaxed);
         result = compute(subject);
     }
     const std::uint64_t fanout = result->plain.size() + result->queues.size();
@@ -239,7 +239,7 @@ MatchPtr Sublist::match(std::string_view subject) {
     if (fanout > fanout_max_.load(std::memory_order_relaxed))
         fanout_max_.store(fanout, std::memory_order_relaxed);
     std::unique_lock lk(mu_);
-    if (gen == generation_) {
+    if (gen == generation_.load(std::memory_order_relaxed)) {
         if (cache_.size() >= kCacheMax) {
             // Sweep half the cache; which half does not matter for correctness.
             std::size_t drop = cache_.size() / 2;

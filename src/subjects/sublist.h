@@ -56,6 +56,9 @@ public:
     bool remove(const SubPtr& sub);
     MatchPtr match(std::string_view subject);
     std::size_t count() const;
+    // Changes with every insert and remove: a result taken at generation g is still exact
+    // while generation() == g (see LocalMatchCache).
+    std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
     SublistStats stats() const;
     // Every subscription (for monitoring); a snapshot.
     std::vector<SubPtr> all() const;
@@ -76,7 +79,7 @@ private:
     mutable std::shared_mutex mu_;
     std::unique_ptr<Level> root_;
     std::unordered_map<std::string, MatchPtr, StringHash, std::equal_to<>> cache_;
-    std::uint64_t generation_ = 0;
+    std::atomic<std::uint64_t> generation_{0};
     std::size_t count_ = 0;
     std::uint64_t inserts_ = 0, removes_ = 0;
     mutable std::atomic<std::uint64_t> matches_{0}, cache_hits_{0};
