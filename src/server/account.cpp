@@ -1,5 +1,8 @@
 #include "server/account.h"
 
+#include <chrono>
+#include <deque>
+
 #include "subjects/subject.h"
 #include "util/log.h"
 #include "util/random.h"
@@ -122,6 +125,27 @@ struct ServiceImport : Receiver {
     Account* importer;
     Account* exporter;
     std::string local, remote;
+    // Response routes not used yet, oldest first: a request nobody answers must not leave its
+    // route behind forever (nats-server drops them after 2 minutes too).
+    std::mutex mu;
+    std::deque<std::pair<std::chrono::steady_clock::time_point, std::weak_ptr<ServiceResponse>>>
+        pending;
+    static constexpr auto kResponseTtl = std::chrono::minutes(2);
+    static constexpr std::size_t kMaxPending = 100000;
+
+    void track(const std::shared_ptr<ServiceResponse>& r) {
+        const auto now = std::chrono::steady_clock::now();
+        std::lock_guard lk(mu);
+        while (!pending.empty() &&
+               (pending.front().first + kResponseTtl < now || pending.size() >= kMaxPending)) {
+            if (auto old = pending.front().second.lock()) {
+                if (!old->used.exchange(true)) exporter->sublist().remove(old);
+            }
+            pending.pop_front();
+        }
+        pending.emplace_back(now, r);
+    }
+
     bool deliver(const Message& m) override {
         std::string mapped = map_subject(m.subject, local, remote);
         Message fwd = m;
@@ -136,6 +160,7 @@ struct ServiceImport : Receiver {
             reply = "_R_." + util::random_token(10);
             resp->subject = reply;
             exporter->sublist().insert(resp);
+            track(resp);
             fwd.reply = reply;
         }
         return exporter->route(fwd) > 0;

@@ -92,12 +92,13 @@ Client::Client(Server& server, int loop_index, tcp::socket socket, std::uint64_t
     limits_.headers = false;
     rbuf_.resize(kMinReadBuf);
     last_activity_ns_ = now_ns();
+    tag_ = fmt::format("{}:{} - cid:{}", ip_, port_, cid_);
 }
 
 Client::~Client() = default;
 
 void Client::start() {
-    log::debug("{}:{} - cid:{} - Client connection created", ip_, port_, cid_);
+    log::debug("{} - Client connection created", tag());
     send_info();
     if (server_.auth_required()) start_auth_timer();
     start_ping_timer();
@@ -127,8 +128,7 @@ void Client::start_ping_timer() {
     ping_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
         if (ec || self->closing_) return;
         if (self->pings_out_ + 1 > self->server_.options().ping_max) {
-            log::debug("{}:{} - cid:{} - Stale Client Connection - Closing", self->ip_,
-                       self->port_, self->cid_);
+            log::debug("{} - Stale Client Connection - Closing", self->tag());
             self->send_err("Stale Connection");
             self->close_now(CloseReason::StaleConnection);
             return;
@@ -189,29 +189,28 @@ void Client::process_buffer() {
         std::string detail(r.detail);
         switch (r.error) {
             case Error::UnknownOp:
-                log::error("{}:{} - cid:{} - Client parser ERROR: proto='{}'", ip_, port_, cid_,
+                log::error("{} - Client parser ERROR: proto='{}'", tag(),
                            detail);
                 send_err("Unknown Protocol Operation");
                 close_now(CloseReason::ProtocolViolation);
                 break;
             case Error::MaxControlLine:
-                log::error("{}:{} - cid:{} - maximum control line exceeded: max_control_line {}",
-                           ip_, port_, cid_, limits_.max_control_line);
+                log::error("{} - maximum control line exceeded: max_control_line {}",
+                           tag(), limits_.max_control_line);
                 send_err("maximum control line exceeded");
                 close_now(CloseReason::MaxControlLine);
                 break;
             case Error::MaxPayload:
-                log::error("{}:{} - cid:{} - maximum payload exceeded: \"{}\" vs {}", ip_, port_,
-                           cid_, detail, limits_.max_payload);
+                log::error("{} - maximum payload exceeded: \"{}\" vs {}", tag(), detail, limits_.max_payload);
                 send_err("Maximum Payload Violation");
                 close_now(CloseReason::MaxPayload);
                 break;
             case Error::NoHeaders:
-                log::error("{}:{} - cid:{} - message headers not supported", ip_, port_, cid_);
+                log::error("{} - message headers not supported", tag());
                 close_now(CloseReason::ProtocolViolation);
                 break;
             case Error::BadArgs:
-                log::error("{}:{} - cid:{} - Parse Error: \"{}\"", ip_, port_, cid_, detail);
+                log::error("{} - Parse Error: \"{}\"", tag(), detail);
                 close_now(CloseReason::ProtocolViolation);
                 break;
             case Error::ClientErr: close_now(CloseReason::ClientClosed); break;
@@ -254,15 +253,16 @@ bool Client::authorize(ConnectOpts& o) {
 }
 
 bool Client::on_connect(std::string_view json) {
+    if (log::trace_enabled()) trace_in(fmt::format("CONNECT {}", json));
     ConnectOpts o = opts_;
     if (auto r = parse_connect(json, o); !r) {
-        log::error("{}:{} - cid:{} - {}", ip_, port_, cid_, r.error());
+        log::error("{} - {}", tag(), r.error());
         close_now(CloseReason::ProtocolViolation);
         return false;
     }
     if (!connect_received_) {
         if (!authorize(o)) {
-            log::error("{}:{} - cid:{} - authentication error", ip_, port_, cid_);
+            log::error("{} - authentication error", tag());
             send_err("Authorization Violation");
             close_now(CloseReason::AuthViolation);
             return false;
@@ -274,19 +274,63 @@ bool Client::on_connect(std::string_view json) {
     {
         std::lock_guard lk(subs_mu_);  // monitoring reads name/lang/version
         opts_ = std::move(o);
+        tag_ = fmt::format("{}:{} - cid:{}", ip_, port_, cid_);
+        if (!opts_.lang.empty() || !opts_.version.empty() || !opts_.name.empty()) {
+            tag_ += fmt::format(" - \"v{}:{}{}{}\"", opts_.version, opts_.lang,
+                                opts_.name.empty() ? "" : ":", opts_.name);
+        }
     }
     limits_.headers = opts_.headers;
     if (opts_.verbose) send_proto("+OK\r\n");
     return true;
 }
 
+std::string Client::tag() const {
+    std::lock_guard lk(subs_mu_);
+    return tag_;
+}
+
+void Client::trace_in(std::string_view what) const {
+    log::trace("{} - <<- [{}]", tag(), what);
+}
+
+void Client::trace_out(std::string_view what) const {
+    log::trace("{} - ->> [{}]", tag(), what);
+}
+
+namespace {
+// Go's %q of a payload, as nats-server traces it.
+std::string quoted(std::string_view s) {
+    std::string o = "\"";
+    for (unsigned char c : s) {
+        if (c == '"' || c == '\\') {
+            o += '\\';
+            o += char(c);
+        } else if (c == '\n') {
+            o += "\\n";
+        } else if (c == '\r') {
+            o += "\\r";
+        } else if (c == '\t') {
+            o += "\\t";
+        } else if (c < 0x20 || c >= 0x7f) {
+            o += fmt::format("\\x{:02x}", c);
+        } else {
+            o += char(c);
+        }
+    }
+    return o + "\"";
+}
+}  // namespace
+
 bool Client::on_ping() {
+    if (log::trace_enabled()) trace_in("PING");
     if (server_.auth_required() && !connect_received_) return on_err_auth_needed();
     send_proto("PONG\r\n");
     return true;
 }
 
 bool Client::on_pong() {
+    if (log::trace_enabled()) trace_in("PONG");
     if (pings_out_ > 0 || ping_sent_.time_since_epoch().count() != 0) {
         auto rtt = std::chrono::steady_clock::now() - ping_sent_;
         rtt_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(rtt).count();
@@ -296,7 +340,7 @@ bool Client::on_pong() {
 }
 
 bool Client::on_err(std::string_view msg) {
-    log::error("{}:{} - cid:{} - Client Error {}", ip_, port_, cid_, msg);
+    log::error("{} - Client Error {}", tag(), msg);
     return false;
 }
 
@@ -309,6 +353,15 @@ bool Client::on_err_auth_needed() {
 Account& Client::account() { return account_ ? *account_ : server_.global_account(); }
 
 bool Client::on_pub(const protocol::Pub& p) {
+    if (log::trace_enabled()) {
+        std::string line = p.headers.empty() ? "PUB " : "HPUB ";
+        line += std::string(p.subject) + (p.reply.empty() ? "" : " ") + std::string(p.reply);
+        if (!p.headers.empty()) line += " " + std::to_string(p.headers.size());
+        line += " " + std::to_string(p.total());
+        trace_in(line);
+        log::trace("{} - <<- MSG_PAYLOAD: [{}]", tag(),
+                   quoted(std::string(p.headers) + std::string(p.payload)));
+    }
     if (server_.auth_required() && !connect_received_) return on_err_auth_needed();
     const std::size_t size = p.total();
     // Only this loop writes these: a plain store, no locked read-modify-write per message.
@@ -322,8 +375,7 @@ bool Client::on_pub(const protocol::Pub& p) {
         return true;
     }
     if (perms_ && !may_publish(*perms_, p.subject)) {
-        log::error("{}:{} - cid:{} - Publish Violation - User \"{}\", Subject \"{}\"", ip_, port_,
-                   cid_, user_, p.subject);
+        log::error("{} - Publish Violation - User \"{}\", Subject \"{}\"", tag(), user_, p.subject);
         send_err(fmt::format("Permissions Violation for Publish to \"{}\"", p.subject));
         return true;
     }
@@ -349,6 +401,8 @@ bool Client::on_pub(const protocol::Pub& p) {
 }
 
 bool Client::on_sub(const protocol::Sub& s) {
+    if (log::trace_enabled())
+        trace_in(fmt::format("SUB {} {} {}", s.subject, s.queue, s.sid));
     if (server_.auth_required() && !connect_received_) return on_err_auth_needed();
     if (!subjects::valid_subject(s.subject) ||
         (!s.queue.empty() && !subjects::valid_queue_name(s.queue))) {
@@ -356,8 +410,7 @@ bool Client::on_sub(const protocol::Sub& s) {
         return true;
     }
     if (perms_ && !may_subscribe(*perms_, s.subject)) {
-        log::error("{}:{} - cid:{} - Subscription Violation - User \"{}\", Subject \"{}\"", ip_,
-                   port_, cid_, user_, s.subject);
+        log::error("{} - Subscription Violation - User \"{}\", Subject \"{}\"", tag(), user_, s.subject);
         send_err(fmt::format("Permissions Violation for Subscription to \"{}\"", s.subject));
         return true;
     }
@@ -387,6 +440,8 @@ bool Client::on_sub(const protocol::Sub& s) {
 }
 
 bool Client::on_unsub(const protocol::Unsub& u) {
+    if (log::trace_enabled())
+        trace_in(u.max > 0 ? fmt::format("UNSUB {} {}", u.sid, u.max) : fmt::format("UNSUB {}", u.sid));
     if (server_.auth_required() && !connect_received_) return on_err_auth_needed();
     std::shared_ptr<ClientSub> sub;
     {
@@ -437,6 +492,8 @@ void Client::schedule_flush_locked() {
 }
 
 void Client::send_proto(std::string_view text) {
+    if (log::trace_enabled() && text.size() > 2 && !text.starts_with("INFO"))
+        trace_out(text == "+OK\r\n" ? "OK" : text.substr(0, text.size() - 2));
     std::lock_guard lk(out_mu_);
     if (closed_) return;
     out_.append(text);
@@ -453,6 +510,13 @@ void Client::send_err(std::string_view text) {
 bool Client::enqueue_msg(std::string_view subject, std::string_view sid, std::string_view reply,
                          std::string_view headers, std::string_view payload) {
     const std::size_t total = headers.size() + payload.size();
+    if (log::trace_enabled()) {
+        trace_out(headers.empty()
+                      ? fmt::format("MSG {} {}{}{} {}", subject, sid, reply.empty() ? "" : " ",
+                                    reply, total)
+                      : fmt::format("HMSG {} {}{}{} {} {}", subject, sid, reply.empty() ? "" : " ",
+                                    reply, headers.size(), total));
+    }
     {
         std::lock_guard lk(out_mu_);
         if (closed_) return false;
@@ -460,8 +524,7 @@ bool Client::enqueue_msg(std::string_view subject, std::string_view sid, std::st
         if (pending + total > std::size_t(server_.options().max_pending)) {
             closed_ = true;  // no more writes; the loop closes the connection
             server_.stats.slow_consumers.fetch_add(1, std::memory_order_relaxed);
-            log::notice("{}:{} - cid:{} - Slow Consumer Detected: MaxPending of {} Exceeded", ip_,
-                        port_, cid_, server_.options().max_pending);
+            log::notice("{} - Slow Consumer Detected: MaxPending of {} Exceeded", tag(), server_.options().max_pending);
             asio::post(socket_.get_executor(), [self = shared_from_this()] {
                 self->close_now(CloseReason::SlowConsumerPending);
             });
@@ -514,6 +577,12 @@ bool Client::write_locked() {
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            // Drop what was sent, so a reader that never quite catches up does not make the
+            // buffer grow with bytes already written (memory stays ~ pending bytes).
+            if (out_off_ >= 64 * 1024 && out_off_ * 2 >= out_.size()) {
+                out_.erase(0, out_off_);
+                out_off_ = 0;
+            }
             write_blocked_ = true;
             asio::post(socket_.get_executor(), [self = shared_from_this()] { self->wait_writable(); });
             return true;
@@ -537,8 +606,8 @@ void Client::wait_writable() {
             self->closed_ = true;
         }
         self->server_.stats.slow_consumers.fetch_add(1, std::memory_order_relaxed);
-        log::notice("{}:{} - cid:{} - Slow Consumer Detected: WriteDeadline of {}ms exceeded",
-                    self->ip_, self->port_, self->cid_, self->server_.options().write_deadline_ms);
+        log::notice("{} - Slow Consumer Detected: WriteDeadline of {}ms exceeded",
+                    self->tag(), self->server_.options().write_deadline_ms);
         self->close_now(CloseReason::SlowConsumerDeadline);
     });
     socket_.async_wait(tcp::socket::wait_write,
@@ -570,7 +639,7 @@ void Client::close(CloseReason reason) {
 
 void Client::close_now(CloseReason reason) {
     if (closing_.exchange(true)) return;
-    log::debug("{}:{} - cid:{} - Client connection closed: {}", ip_, port_, cid_,
+    log::debug("{} - Client connection closed: {}", tag(),
                reason_text(reason));
     remove_all_subs();
     if (connect_received_ && account_) account_->connections.fetch_sub(1);

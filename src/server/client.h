@@ -131,6 +131,9 @@ private:
     bool on_err_auth_needed();
     Account& account();
     void remove_all_subs();
+    std::string tag() const;  // "ip:port - cid:N - \"vX:lang:name\"", for log lines
+    void trace_in(std::string_view what) const;
+    void trace_out(std::string_view what) const;
 
     Server& server_;
     int loop_index_;
@@ -151,6 +154,7 @@ private:
     Account* account_ = nullptr;
     const Permissions* perms_ = nullptr;
     std::string user_;
+    std::string tag_;  // guarded by subs_mu_
     subjects::LocalMatchCache match_cache_;
     boost::asio::steady_timer ping_timer_;
     boost::asio::steady_timer auth_timer_;

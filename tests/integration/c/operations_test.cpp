@@ -239,3 +239,26 @@ TEST(Differential, RawProtocolMatchesNatsServer) {
         EXPECT_EQ(converse(osp.port(), in), converse(nats.port(), in)) << "input: " << in;
     }
 }
+
+TEST(Operations, ProtocolTraceToLogFile) {
+    const std::string logf = "/tmp/osprey-trace-" + std::to_string(::getpid()) + ".log";
+    std::remove(logf.c_str());
+    ServerProcess srv(OSPREY_BIN, {"-DV", "-l", logf});
+    RawConn raw(srv.port());
+    raw.read("\r\n");
+    raw.send("CONNECT {\"verbose\":false,\"lang\":\"C\",\"version\":\"1.0\"}\r\n"
+             "SUB foo 1\r\nPUB foo 2\r\nhi\r\nPING\r\n");
+    raw.read("PONG\r\n");
+    std::string log;
+    for (int i = 0; i < 100; ++i) {
+        std::ifstream f(logf);
+        log.assign(std::istreambuf_iterator<char>(f), {});
+        if (log.find("->> [PONG]") != std::string::npos) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    for (const char* want : {"[TRC] 127.0.0.1:", "<<- [CONNECT {\"verbose\":false",
+                             " - \"v1.0:C\" - <<- [SUB foo  1]", "<<- [PUB foo 2]",
+                             "<<- MSG_PAYLOAD: [\"hi\"]", "->> [MSG foo 1 2]", "->> [PONG]",
+                             "[DBG] 127.0.0.1:", "Client connection created", "[INF] Server is ready"})
+        EXPECT_NE(log.find(want), std::string::npos) << want << "\n" << log;
+}
