@@ -7,9 +7,6 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 bash scripts/build.sh
 
-echo "== tests (release build)"
-(cd build && ctest -j2 --output-on-failure --timeout 300)
-
 echo "== tests (ASan+UBSan build)"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DOSPREY_SANITIZE=ON -DOSPREY_WERROR=ON >/dev/null
 ninja -C build-asan
@@ -24,3 +21,8 @@ mkdir -p build-fuzz/corpus
 ./build-fuzz/tests/fuzz/parser_fuzz -max_total_time="${FUZZ_SECONDS:-30}" -max_len=4096 \
   build-fuzz/corpus tests/fuzz/seeds 2>&1 | tail -n 3
 echo "fuzz: no crash"
+
+# Last, so that the run closes on the runner's summary.
+echo "== tests (release build)"
+(cd build && ctest -j2 --output-on-failure --timeout 300)
+
