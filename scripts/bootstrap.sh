@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential g++ cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libfmt-dev libcrypt-dev
-  libgtest-dev libnats-dev nats-server
+  libgtest-dev libnats-dev nats-server libxxhash-dev
   clang libclang-rt-14-dev
   curl python3
 )

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "jetstream/jetstream.h"
 #include "server/config.h"
 #include "server/flags.h"
 #include "server/server.h"
@@ -50,8 +51,21 @@ int main(int argc, char** argv) {
     }
     try {
         server::Server srv(opts);
+        std::unique_ptr<jetstream::JetStream> js;
+        if (opts.jetstream) {
+            jetstream::JetStreamOptions jo;
+            jo.store_dir = opts.store_dir.empty() ? "/tmp/osprey/jetstream" : opts.store_dir;
+            jo.sync_interval_ms = opts.js_sync_interval_ms;
+            jo.max_memory = opts.js_max_memory;
+            jo.max_file = opts.js_max_file;
+            jo.domain = opts.js_domain;
+            js = std::make_unique<jetstream::JetStream>(srv, jo);
+            // Streams are loaded and the API subscribed before the first client connects.
+            js->start(srv.jetstream_accounts());
+        }
         srv.start();
         srv.wait();
+        if (js) js->stop();  // after the clients: every store flushed and closed
     } catch (const std::exception& e) {
         log::fatal("{}", e.what());
         return 1;

@@ -206,6 +206,8 @@ public:
                     } else if (key == "imports") {
                         if (!e.is_array()) fail(e, "expected an array of imports");
                         for (const auto& x : e.array()) def.imports.push_back(import_def(x));
+                    } else if (key == "jetstream") {
+                        def.jetstream = e.is_map() ? true : boolean(e, k);
                     }
                 }
             }
@@ -287,8 +289,26 @@ public:
                     o.jetstream = true;
                     for (const auto& [jk, jv] : v.map()) {
                         auto jkey = lower(jk);
-                        if (jkey == "store_dir" || jkey == "storedir") o.store_dir = str(jv, jk);
-                        else if (jkey == "enabled") o.jetstream = boolean(jv, jk);
+                        if (jkey == "store_dir" || jkey == "storedir") {
+                            o.store_dir = str(jv, jk);
+                        } else if (jkey == "enabled") {
+                            o.jetstream = boolean(jv, jk);
+                        } else if (jkey == "max_memory_store" || jkey == "max_mem_store" ||
+                                   jkey == "max_mem") {
+                            o.js_max_memory = integer(jv, jk);
+                        } else if (jkey == "max_file_store" || jkey == "max_file") {
+                            o.js_max_file = integer(jv, jk);
+                        } else if (jkey == "domain") {
+                            o.js_domain = str(jv, jk);
+                        } else if (jkey == "sync_interval" || jkey == "sync") {
+                            // nats-server's option: a duration, or "always".
+                            if (jv.is_string() && lower(jv.str()) == "always") {
+                                o.js_sync_interval_ms = 0;
+                            } else {
+                                o.js_sync_interval_ms = duration_ms(jv, jk);
+                                if (o.js_sync_interval_ms <= 0) o.js_sync_interval_ms = 0;
+                            }
+                        }
                     }
                 } else {
                     o.jetstream = boolean(v, k);

@@ -49,6 +49,7 @@ struct AccountDef {
     std::vector<User> users;
     std::vector<ExportDef> exports;
     std::vector<ImportDef> imports;
+    bool jetstream = false;
 };
 
 struct Options {
@@ -93,6 +94,10 @@ struct Options {
     // JetStream (the flags exist now; the engine comes with its own issue)
     bool jetstream = false;
     std::string store_dir;
+    std::int64_t js_sync_interval_ms = 0;  // 0: "always" (fdatasync before each ack batch)
+    std::int64_t js_max_memory = -1;
+    std::int64_t js_max_file = -1;
+    std::string js_domain;
 
     // Threads: event loops serving connections (0: one per core).
     int loops = 0;

@@ -68,17 +68,22 @@ Server::Server(Options opts) : opts_(std::move(opts)) {
     server_name_ = opts_.server_name.empty() ? server_id_ : opts_.server_name;
     build_accounts();
     auth_required_ = opts_.auth_required();
-    info_prefix_ = fmt::format(
-        "INFO {{\"server_id\":\"{}\",\"server_name\":\"{}\",\"version\":\"{}\",\"proto\":1,"
-        "\"go\":\"go1.19.8\",\"host\":\"{}\",\"port\":{},\"headers\":true,{}\"max_payload\":{}",
-        server_id_, json_escape(server_name_), kCompatVersion, json_escape(opts_.host),
-        opts_.port, auth_required_ ? "\"auth_required\":true," : "", opts_.max_payload);
+    build_info_prefix();
 }
 
 Server::~Server() {
     for (auto& l : loops_) l->stop();
     for (auto& t : threads_)
         if (t.joinable()) t.join();
+}
+
+void Server::build_info_prefix() {
+    info_prefix_ = fmt::format(
+        "INFO {{\"server_id\":\"{}\",\"server_name\":\"{}\",\"version\":\"{}\",\"proto\":1,"
+        "\"go\":\"go1.19.8\",\"host\":\"{}\",\"port\":{},\"headers\":true,{}\"max_payload\":{}{}",
+        server_id_, json_escape(server_name_), kCompatVersion, json_escape(opts_.host),
+        opts_.port, auth_required_ ? "\"auth_required\":true," : "", opts_.max_payload,
+        opts_.jetstream ? ",\"jetstream\":true" : "");
 }
 
 void Server::build_accounts() {
@@ -123,6 +128,13 @@ void Server::build_accounts() {
 Account* Server::find_account(const std::string& name) const {
     auto it = accounts_.find(name);
     return it == accounts_.end() ? nullptr : it->second.get();
+}
+
+std::vector<Account*> Server::jetstream_accounts() const {
+    std::vector<Account*> v{global_};
+    for (const auto& def : opts_.accounts)
+        if (def.jetstream) v.push_back(find_account(def.name));
+    return v;
 }
 
 std::vector<Account*> Server::accounts() const {
@@ -190,11 +202,7 @@ void Server::start() {
     if (bound_port_ != opts_.port) {
         // A random port (-1/0) is reported in INFO as the real one.
         opts_.port = bound_port_;
-        info_prefix_ = fmt::format(
-            "INFO {{\"server_id\":\"{}\",\"server_name\":\"{}\",\"version\":\"{}\",\"proto\":1,"
-            "\"go\":\"go1.19.8\",\"host\":\"{}\",\"port\":{},\"headers\":true,{}\"max_payload\":{}",
-            server_id_, json_escape(server_name_), kCompatVersion, json_escape(opts_.host),
-            opts_.port, auth_required_ ? "\"auth_required\":true," : "", opts_.max_payload);
+        build_info_prefix();
     }
     if (!opts_.pid_file.empty()) {
         std::ofstream(opts_.pid_file) << ::getpid();

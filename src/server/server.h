@@ -67,6 +67,8 @@ public:
 
     Account& global_account() { return *global_; }
     Account* find_account(const std::string& name) const;
+    // The accounts that have JetStream: the global one, and those configured with it.
+    std::vector<Account*> jetstream_accounts() const;
     std::vector<Account*> accounts() const;
 
     void client_closed(Client* c);
@@ -81,6 +83,7 @@ public:
 
 private:
     void build_accounts();
+    void build_info_prefix();
     void do_accept();
     void write_ports_file();
     void install_signals();

@@ -1,0 +1,645 @@
+#include "jetstream/jetstream.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "server/account.h"
+#include "server/client.h"
+#include "server/server.h"
+#include "subjects/subject.h"
+#include "util/log.h"
+
+namespace osprey::jetstream {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+struct JetStream::AccountState {
+    server::Account* account = nullptr;
+    std::string dir;
+    std::map<std::string, std::shared_ptr<Stream>> streams;  // API thread only
+    std::uint64_t api_total = 0, api_errors = 0;
+    std::vector<std::shared_ptr<server::Receiver>> api_subs;
+};
+
+namespace {
+
+// Receives $JS.API requests on the publisher's loop and queues them for the API thread.
+struct ApiIntake : server::Receiver {
+    JetStream* js;
+    JetStream::AccountState* acc;
+    std::size_t prefix_len;  // strip "$JS.API." or "$JS.<domain>.API."
+    bool deliver(const server::Message& m) override {
+        js->enqueue({acc, "$JS.API." + std::string(m.subject.substr(prefix_len)),
+                     std::string(m.reply), std::string(m.headers), std::string(m.payload)});
+        return true;
+    }
+};
+
+json::object error_json(const ApiError& e) {
+    return json::object{{"code", e.code}, {"err_code", e.err_code}, {"description", e.description}};
+}
+
+// Go's encoder escapes <, > and & in strings; these characters only occur inside strings in
+// JSON text, so the serialized text can be escaped as a whole, byte-compatible with nats-server.
+std::string go_json(const json::value& v) {
+    std::string s = json::serialize(v), out;
+    out.reserve(s.size() + 16);
+    for (char c : s) {
+        if (c == '>') out += "\\u003e";
+        else if (c == '<') out += "\\u003c";
+        else if (c == '&') out += "\\u0026";
+        else out += c;
+    }
+    return out;
+}
+
+std::string typed(const std::string& type, json::object body) {
+    json::object o;
+    o["type"] = "io.nats.jetstream.api.v1." + type;
+    for (auto& kv : body) o[kv.key()] = std::move(kv.value());
+    return go_json(o);
+}
+
+std::string typed_error(const std::string& type, const ApiError& e, bool paged = false) {
+    json::object o{{"error", error_json(e)}};
+    if (paged) {
+        o["total"] = 0;
+        o["offset"] = 0;
+        o["limit"] = 0;
+    }
+    return typed(type, std::move(o));
+}
+
+// Do two subject patterns have a literal subject in common?
+bool overlap(std::string_view a, std::string_view b) {
+    subjects::Tokens ta(a), tb(b);
+    std::string_view x, y;
+    while (true) {
+        bool ha = ta.next(x), hb = tb.next(y);
+        if (!ha || !hb) return ha == hb;
+        if (x == ">" || y == ">") return true;
+        if (x != "*" && y != "*" && x != y) return false;
+    }
+}
+
+std::optional<json::value> parse_body(const std::string& body) {
+    boost::system::error_code ec;
+    json::value v = json::parse(body, ec);
+    if (ec) return std::nullopt;
+    return v;
+}
+
+std::int64_t int_field(const json::object& o, std::string_view k, std::int64_t def = 0) {
+    auto it = o.find(k);
+    if (it == o.end()) return def;
+    if (it->value().is_int64()) return it->value().get_int64();
+    if (it->value().is_uint64()) return std::int64_t(it->value().get_uint64());
+    return def;
+}
+std::string str_field(const json::object& o, std::string_view k) {
+    auto it = o.find(k);
+    return it != o.end() && it->value().is_string() ? std::string(it->value().get_string()) : "";
+}
+bool bool_field(const json::object& o, std::string_view k) {
+    auto it = o.find(k);
+    return it != o.end() && it->value().is_bool() && it->value().get_bool();
+}
+
+std::string base64(std::string_view in) {
+    static constexpr char t[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    out.reserve((in.size() + 2) / 3 * 4);
+    std::size_t i = 0;
+    for (; i + 2 < in.size(); i += 3) {
+        unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8 |
+                     (unsigned char)in[i + 2];
+        out += t[v >> 18];
+        out += t[(v >> 12) & 63];
+        out += t[(v >> 6) & 63];
+        out += t[v & 63];
+    }
+    if (i + 1 == in.size()) {
+        unsigned v = (unsigned char)in[i] << 16;
+        out += t[v >> 18];
+        out += t[(v >> 12) & 63];
+        out += "==";
+    } else if (i + 2 == in.size()) {
+        unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8;
+        out += t[v >> 18];
+        out += t[(v >> 12) & 63];
+        out += t[(v >> 6) & 63];
+        out += '=';
+    }
+    return out;
+}
+
+// Writes `text` to path atomically (temp file, fsync, rename, fsync of the directory).
+bool write_atomic(const std::string& path, const std::string& text) {
+    const std::string tmp = path + ".tmp";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return false;
+    bool ok = ::write(fd, text.data(), text.size()) == ssize_t(text.size()) && ::fsync(fd) == 0;
+    ::close(fd);
+    if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) return false;
+    int dfd = ::open(fs::path(path).parent_path().c_str(), O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
+    }
+    return true;
+}
+
+std::optional<json::object> read_meta(const std::string& path) {
+    std::ifstream f(path);
+    if (!f) return std::nullopt;
+    std::stringstream ss;
+    ss << f.rdbuf();
+    auto v = parse_body(ss.str());
+    if (!v || !v->is_object()) return std::nullopt;
+    auto& o = v->get_object();
+    if (!o.contains("config") || !o.contains("created_ns")) return std::nullopt;
+    return o;
+}
+
+}  // namespace
+
+JetStream::JetStream(server::Server& srv, JetStreamOptions opts)
+    : srv_(srv), opts_(std::move(opts)) {}
+
+JetStream::~JetStream() { stop(); }
+
+std::string JetStream::stream_dir(const AccountState& a, const std::string& name) const {
+    return a.dir + "/streams/" + name;
+}
+
+void JetStream::start(const std::vector<server::Account*>& accounts) {
+    log::notice("Starting JetStream");
+    log::notice("    Store Directory: \"{}\"", opts_.store_dir);
+    log::notice("    Sync:            {}", opts_.sync_interval_ms == 0
+                                               ? std::string("always (fdatasync before each ack)")
+                                               : fmt::format("every {}ms", opts_.sync_interval_ms));
+    if (!opts_.domain.empty()) log::notice("    Domain:          {}", opts_.domain);
+    for (auto* acc : accounts) {
+        auto st = std::make_unique<AccountState>();
+        st->account = acc;
+        st->dir = opts_.store_dir + "/jetstream/" + acc->name();
+        fs::create_directories(st->dir + "/streams");
+        load_streams(*st);
+        std::vector<std::string> prefixes{"$JS.API."};
+        if (!opts_.domain.empty()) prefixes.push_back("$JS." + opts_.domain + ".API.");
+        for (const auto& p : prefixes) {
+            auto in = std::make_shared<ApiIntake>();
+            in->js = this;
+            in->acc = st.get();
+            in->prefix_len = p.size();
+            in->subject = p + ">";
+            acc->sublist().insert(in);
+            st->api_subs.push_back(in);
+        }
+        accounts_.push_back(std::move(st));
+    }
+    worker_ = std::thread([this] { worker(); });
+}
+
+void JetStream::stop() {
+    {
+        std::lock_guard lk(mu_);
+        if (stop_) return;
+        stop_ = true;
+    }
+    cv_.notify_all();
+    if (worker_.joinable()) worker_.join();
+    for (auto& a : accounts_) {
+        for (auto& s : a->api_subs) a->account->sublist().remove(s);
+        for (auto& [n, s] : a->streams) s->close(false);
+        a->streams.clear();
+    }
+}
+
+void JetStream::load_streams(AccountState& a) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(a.dir + "/streams", ec)) {
+        if (!e.is_directory()) continue;
+        const std::string name = e.path().filename().string();
+        const std::string dir = e.path().string();
+        std::optional<json::object> meta = read_meta(dir + "/meta.json");
+        if (!meta) {
+            meta = read_meta(dir + "/meta.json.bak");
+            if (meta) log::warn("JetStream stream {}: meta.json damaged, using its backup", name);
+        }
+        StreamConfig cfg;
+        std::int64_t created_ns = now_unix_ns();
+        if (meta) {
+            auto parsed = parse_stream_config((*meta)["config"], "");
+            if (parsed) cfg = *parsed;
+            created_ns = int_field(*meta, "created_ns", created_ns);
+        }
+        if (!meta || cfg.name.empty()) {
+            // The metadata is gone: keep the messages, with a configuration that still takes
+            // what they were published to. Logged loudly; an update can set it right.
+            cfg = StreamConfig{};
+            cfg.name = name;
+            cfg.duplicate_window_ns = 120LL * 1000 * 1000 * 1000;
+            log::error("JetStream stream {}: metadata unreadable, recovered with default "
+                       "configuration (subjects \"{}\")",
+                       name, name);
+            cfg.subjects = {name};
+        }
+        auto s = Stream::open(*a.account, cfg, dir,
+                              std::chrono::system_clock::time_point(
+                                  std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                      std::chrono::nanoseconds(created_ns))),
+                              opts_.sync_interval_ms);
+        if (!s) {
+            log::error("JetStream stream {}: cannot open: {}", name, s.error().description);
+            continue;
+        }
+        auto rep = (*s)->store().recovery();
+        auto st = (*s)->store().state();
+        log::notice("  Restored stream '{} > {}': {} messages{}", a.account->name(), name, st.msgs,
+                    rep.bad_records || rep.truncated_bytes
+                        ? fmt::format(" ({} damaged records skipped, {} bytes cut)",
+                                      rep.bad_records, rep.truncated_bytes)
+                        : "");
+        if (!meta) persist(a, **s);
+        a.streams[name] = *s;
+    }
+}
+
+void JetStream::persist(const AccountState& a, const Stream& s) {
+    json::object meta{
+        {"config", to_json(s.config())},
+        {"created_ns", std::chrono::duration_cast<std::chrono::nanoseconds>(
+                           s.created().time_since_epoch())
+                           .count()},
+    };
+    const std::string dir = stream_dir(a, s.config().name);
+    fs::create_directories(dir);
+    const std::string text = json::serialize(meta);
+    // Two copies: a damaged meta.json falls back to its backup.
+    write_atomic(dir + "/meta.json", text);
+    write_atomic(dir + "/meta.json.bak", text);
+}
+
+void JetStream::enqueue(Request r) {
+    {
+        std::lock_guard lk(mu_);
+        if (stop_) return;
+        queue_.push_back(std::move(r));
+    }
+    cv_.notify_one();
+}
+
+void JetStream::worker() {
+    auto last_expiry = std::chrono::steady_clock::now();
+    std::unique_lock lk(mu_);
+    while (true) {
+        cv_.wait_for(lk, std::chrono::milliseconds(250), [&] { return stop_ || !queue_.empty(); });
+        if (stop_) break;
+        while (!queue_.empty()) {
+            Request r = std::move(queue_.front());
+            queue_.pop_front();
+            lk.unlock();
+            handle(r);
+            server::Client::flush_scheduled();
+            lk.lock();
+            if (stop_) break;
+        }
+        if (std::chrono::steady_clock::now() - last_expiry >= std::chrono::milliseconds(250)) {
+            last_expiry = std::chrono::steady_clock::now();
+            lk.unlock();
+            for (auto& a : accounts_)
+                for (auto& [n, s] : a->streams) s->expire_old();
+            server::Client::flush_scheduled();
+            lk.lock();
+        }
+    }
+}
+
+void JetStream::respond(AccountState& a, const std::string& reply, const std::string& body) {
+    if (reply.empty()) return;
+    server::Message m{reply, {}, {}, body, nullptr};
+    a.account->route(m);
+}
+
+void JetStream::handle(Request& r) {
+    AccountState& a = *r.acc;
+    std::vector<std::string> t;
+    {
+        subjects::Tokens tok(r.subject);
+        std::string_view x;
+        while (tok.next(x)) t.emplace_back(x);
+    }
+    // t[0] = "$JS", t[1] = "API"
+    const std::size_t n = t.size();
+    auto is = [&](std::initializer_list<const char*> words) {
+        if (n < 2 + words.size()) return false;
+        std::size_t i = 2;
+        for (auto* w : words)
+            if (t[i++] != w) return false;
+        return true;
+    };
+    std::string out;
+    if (n == 3 && t[2] == "INFO") {
+        out = account_info(a);  // counts the calls before this one, as nats-server
+        ++a.api_total;
+    } else if (n == 5 && is({"STREAM", "CREATE"})) {
+        out = stream_create(a, t[4], r.payload);
+    } else if (n == 5 && is({"STREAM", "UPDATE"})) {
+        out = stream_update(a, t[4], r.payload);
+    } else if (n == 5 && is({"STREAM", "INFO"})) {
+        out = stream_info(a, t[4], r.payload);
+    } else if (n == 5 && is({"STREAM", "DELETE"})) {
+        out = stream_delete(a, t[4]);
+    } else if (n == 5 && is({"STREAM", "PURGE"})) {
+        out = stream_purge(a, t[4], r.payload);
+    } else if (n == 4 && is({"STREAM", "NAMES"})) {
+        out = stream_names(a, r.payload, false);
+    } else if (n == 4 && is({"STREAM", "LIST"})) {
+        out = stream_names(a, r.payload, true);
+    } else if (n == 6 && is({"STREAM", "MSG", "GET"})) {
+        out = msg_get(a, t[5], r.payload);
+    } else if (n == 6 && is({"STREAM", "MSG", "DELETE"})) {
+        out = msg_delete(a, t[5], r.payload);
+    } else if (n >= 4 && is({"DIRECT", "GET"})) {
+        std::string subj;
+        for (std::size_t i = 5; i < n; ++i) subj += (i > 5 ? "." : "") + t[i];
+        direct_get(a, t[4], subj, r);
+        return;
+    } else if (n >= 3 && t[2] == "CONSUMER") {
+        out = typed_error("consumer_create_response",
+                          ApiError{503, 10008, "consumers are not available in this version"});
+    } else {
+        return;  // nats-server does not answer unknown API subjects
+    }
+    if (!(n == 3 && t[2] == "INFO")) ++a.api_total;
+    if (out.find("\"error\":{") != std::string::npos) ++a.api_errors;
+    respond(a, r.reply, out);
+}
+
+std::string JetStream::account_info(AccountState& a) {
+    std::uint64_t mem = 0, store = 0;
+    for (auto& [n, s] : a.streams) {
+        auto st = s->store().state();
+        (s->config().storage == StorageType::Memory ? mem : store) += st.bytes;
+    }
+    json::object o{
+        {"memory", mem},
+        {"storage", store},
+        {"streams", a.streams.size()},
+        {"consumers", 0},
+        {"limits", json::object{{"max_memory", opts_.max_memory},
+                                {"max_storage", opts_.max_file},
+                                {"max_streams", -1},
+                                {"max_consumers", -1},
+                                {"max_ack_pending", -1},
+                                {"memory_max_stream_bytes", -1},
+                                {"storage_max_stream_bytes", -1},
+                                {"max_bytes_required", false}}},
+    };
+    if (!opts_.domain.empty()) o["domain"] = opts_.domain;
+    o["api"] = json::object{{"total", a.api_total}, {"errors", a.api_errors}};
+    return typed("account_info_response", std::move(o));
+}
+
+std::string JetStream::stream_create(AccountState& a, const std::string& name,
+                                     const std::string& body) {
+    const std::string type = "stream_create_response";
+    auto v = parse_body(body);
+    if (!v) return typed_error(type, errors::invalid_json());
+    auto cfg = parse_stream_config(*v, name);
+    if (!cfg) return typed_error(type, cfg.error());
+    if (auto e = validate(*cfg)) return typed_error(type, *e);
+    if (auto it = a.streams.find(cfg->name); it != a.streams.end()) {
+        if (!same_config(it->second->config(), *cfg))
+            return typed_error(type, errors::stream_name_exists());
+        return typed(type, it->second->info_json(false, ""));
+    }
+    for (auto& [n, s] : a.streams)
+        for (auto& x : s->config().subjects)
+            for (auto& y : cfg->subjects)
+                if (overlap(x, y)) return typed_error(type, errors::subjects_overlap());
+    auto created = std::chrono::system_clock::now();
+    auto s = Stream::open(*a.account, *cfg, stream_dir(a, cfg->name), created,
+                          opts_.sync_interval_ms);
+    if (!s) return typed_error(type, s.error());
+    a.streams[cfg->name] = *s;
+    persist(a, **s);
+    auto o = (*s)->info_json(false, "");
+    o["did_create"] = true;
+    return typed(type, std::move(o));
+}
+
+std::string JetStream::stream_update(AccountState& a, const std::string& name,
+                                     const std::string& body) {
+    const std::string type = "stream_update_response";
+    auto v = parse_body(body);
+    if (!v) return typed_error(type, errors::invalid_json());
+    auto it = a.streams.find(name);
+    if (it == a.streams.end()) return typed_error(type, errors::stream_not_found());
+    auto cfg = parse_stream_config(*v, name);
+    if (!cfg) return typed_error(type, cfg.error());
+    if (auto e = validate(*cfg)) return typed_error(type, *e);
+    for (auto& [n, s] : a.streams) {
+        if (n == name) continue;
+        for (auto& x : s->config().subjects)
+            for (auto& y : cfg->subjects)
+                if (overlap(x, y)) return typed_error(type, errors::subjects_overlap());
+    }
+    if (auto e = it->second->update(*cfg)) return typed_error(type, *e);
+    persist(a, *it->second);
+    return typed(type, it->second->info_json(false, ""));
+}
+
+std::string JetStream::stream_info(AccountState& a, const std::string& name,
+                                   const std::string& body) {
+    const std::string type = "stream_info_response";
+    auto it = a.streams.find(name);
+    if (it == a.streams.end()) return typed_error(type, errors::stream_not_found(), true);
+    bool deleted_details = false;
+    std::string filter;
+    if (!body.empty()) {
+        auto v = parse_body(body);
+        if (!v || !v->is_object()) return typed_error(type, errors::invalid_json(), true);
+        deleted_details = bool_field(v->get_object(), "deleted_details");
+        filter = str_field(v->get_object(), "subjects_filter");
+    }
+    json::object o{{"total", 0}, {"offset", 0}, {"limit", 0}};
+    for (auto& kv : it->second->info_json(deleted_details, filter)) o[kv.key()] = kv.value();
+    if (!filter.empty() && o["state"].get_object().contains("subjects"))
+        o["total"] = o["state"].get_object()["subjects"].get_object().size();
+    return typed(type, std::move(o));
+}
+
+std::string JetStream::stream_delete(AccountState& a, const std::string& name) {
+    const std::string type = "stream_delete_response";
+    auto it = a.streams.find(name);
+    if (it == a.streams.end()) return typed_error(type, errors::stream_not_found());
+    it->second->close(true);
+    std::error_code ec;
+    fs::remove_all(stream_dir(a, name), ec);
+    a.streams.erase(it);
+    return typed(type, json::object{{"success", true}});
+}
+
+std::string JetStream::stream_purge(AccountState& a, const std::string& name,
+                                    const std::string& body) {
+    const std::string type = "stream_purge_response";
+    auto it = a.streams.find(name);
+    if (it == a.streams.end()) return typed_error(type, errors::stream_not_found());
+    const auto& cfg = it->second->config();
+    if (cfg.sealed || cfg.deny_purge)
+        return typed_error(type, errors::purge_failed("stream purge not permitted"));
+    std::string filter;
+    std::uint64_t seq = 0, keep = 0;
+    if (!body.empty()) {
+        auto v = parse_body(body);
+        if (!v || !v->is_object()) return typed_error(type, errors::invalid_json());
+        const auto& o = v->get_object();
+        filter = str_field(o, "filter");
+        seq = std::uint64_t(int_field(o, "seq"));
+        keep = std::uint64_t(int_field(o, "keep"));
+        if (seq && keep)
+            return typed_error(type, ApiError{400, 10003, "bad request"});
+    }
+    std::uint64_t n = it->second->store().purge(filter, seq, keep);
+    return typed(type, json::object{{"success", true}, {"purged", n}});
+}
+
+std::string JetStream::stream_names(AccountState& a, const std::string& body, bool list) {
+    const std::string type = list ? "stream_list_response" : "stream_names_response";
+    std::int64_t offset = 0;
+    std::string subject;
+    if (!body.empty()) {
+        auto v = parse_body(body);
+        if (!v || !v->is_object()) return typed_error(type, errors::invalid_json());
+        offset = std::max<std::int64_t>(0, int_field(v->get_object(), "offset"));
+        subject = str_field(v->get_object(), "subject");
+    }
+    std::vector<std::shared_ptr<Stream>> matched;
+    for (auto& [n, s] : a.streams) {
+        bool ok = subject.empty();
+        for (auto& x : s->config().subjects) ok = ok || overlap(x, subject);
+        if (ok) matched.push_back(s);
+    }
+    const std::int64_t limit = list ? 256 : 1024;
+    json::array items;
+    for (std::int64_t i = offset; i < std::int64_t(matched.size()) && i < offset + limit; ++i) {
+        if (list) {
+            items.push_back(matched[std::size_t(i)]->info_json(false, ""));
+        } else {
+            items.push_back(json::value(matched[std::size_t(i)]->config().name));
+        }
+    }
+    json::object o{{"total", matched.size()}, {"offset", offset}, {"limit", limit}};
+    o["streams"] = std::move(items);
+    return typed(type, std::move(o));
+}
+
+std::string JetStream::msg_get(AccountState& a, const std::string& name, const std::string& body) {
+    const std::string type = "stream_msg_get_response";
+    auto it = a.streams.find(name);
+    if (it == a.streams.end()) return typed_error(type, errors::stream_not_found());
+    auto v = parse_body(body);
+    if (!v || !v->is_object()) return typed_error(type, errors::invalid_json());
+    const auto& o = v->get_object();
+    const auto seq = std::uint64_t(int_field(o, "seq"));
+    const std::string last = str_field(o, "last_by_subj");
+    const std::string next = str_field(o, "next_by_subj");
+    std::optional<StoredMsg> m;
+    Store& st = it->second->store();
+    if (!last.empty()) {
+        m = st.load_last(last);
+    } else if (!next.empty()) {
+        m = st.load_next(next, seq);
+    } else if (seq) {
+        m = st.load(seq);
+    } else {
+        return typed_error(type, errors::bad_request());
+    }
+    if (!m) return typed_error(type, errors::no_message_found());
+    json::object msg{{"subject", m->subject}, {"seq", m->seq}};
+    if (!m->hdr.empty()) msg["hdrs"] = base64(m->hdr);
+    msg["data"] = base64(m->data);
+    msg["time"] = rfc3339_ns(m->ts);
+    return typed(type, json::object{{"message", std::move(msg)}});
+}
+
+std::string JetStream::msg_delete(AccountState& a, const std::string& name,
+                                  const std::string& body) {
+    const std::string type = "stream_msg_delete_response";
+    auto it = a.streams.find(name);
+    if (it == a.streams.end()) return typed_error(type, errors::stream_not_found());
+    const auto& cfg = it->second->config();
+    if (cfg.sealed) return typed_error(type, errors::sealed());
+    if (cfg.deny_delete)
+        return typed_error(type, errors::msg_delete_failed("message delete not permitted"));
+    auto v = parse_body(body);
+    if (!v || !v->is_object()) return typed_error(type, errors::invalid_json());
+    const auto seq = std::uint64_t(int_field(v->get_object(), "seq"));
+    // no_erase or not, the record is gone from reads; its bytes go with its segment.
+    if (!it->second->store().remove(seq))
+        return typed_error(type, errors::msg_delete_failed("no message found"));
+    return typed(type, json::object{{"success", true}});
+}
+
+void JetStream::direct_get(AccountState& a, const std::string& name, const std::string& subject,
+                           const Request& r) {
+    if (r.reply.empty()) return;
+    auto it = a.streams.find(name);
+    auto status = [&](const char* text) {
+        std::string hdr = std::string("NATS/1.0 ") + text + "\r\n\r\n";
+        server::Message m{r.reply, {}, hdr, {}, nullptr};
+        a.account->route(m);
+    };
+    if (it == a.streams.end() || !it->second->config().allow_direct) {
+        if (it == a.streams.end()) status("404 Message Not Found");
+        return;
+    }
+    Store& st = it->second->store();
+    std::optional<StoredMsg> m;
+    if (!subject.empty()) {
+        m = st.load_last(subject);
+    } else {
+        auto v = parse_body(r.payload);
+        if (!v || !v->is_object()) {
+            status("408 Bad Request");
+            return;
+        }
+        const auto& o = v->get_object();
+        const auto seq = std::uint64_t(int_field(o, "seq"));
+        const std::string last = str_field(o, "last_by_subj");
+        const std::string next = str_field(o, "next_by_subj");
+        if (!last.empty()) m = st.load_last(last);
+        else if (!next.empty()) m = st.load_next(next, seq);
+        else if (seq) m = st.load(seq);
+        else {
+            status("408 Empty Request");
+            return;
+        }
+    }
+    if (!m) {
+        status("404 Message Not Found");
+        return;
+    }
+    // The stored headers, then the Nats-* description of the message.
+    std::string hdr = m->hdr.empty() ? std::string("NATS/1.0\r\n")
+                                     : m->hdr.substr(0, m->hdr.size() - 2);
+    hdr += "Nats-Stream: " + name + "\r\n";
+    hdr += "Nats-Subject: " + m->subject + "\r\n";
+    hdr += "Nats-Sequence: " + std::to_string(m->seq) + "\r\n";
+    hdr += "Nats-Time-Stamp: " + rfc3339_ns(m->ts) + "\r\n\r\n";
+    server::Message out{r.reply, {}, hdr, m->data, nullptr};
+    a.account->route(out);
+}
+
+}  // namespace osprey::jetstream

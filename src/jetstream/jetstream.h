@@ -1,0 +1,81 @@
+// JetStream for the accounts that have it: their streams (loaded from the store directory at
+// start), the $JS.API request handlers, and the periodic age expiry. API requests are taken
+// off the publishing connection's loop and served, in order, by one API thread.
+#pragma once
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "jetstream/stream.h"
+
+namespace osprey::server {
+class Server;
+class Account;
+}  // namespace osprey::server
+
+namespace osprey::jetstream {
+
+struct JetStreamOptions {
+    std::string store_dir;
+    std::int64_t sync_interval_ms = 0;  // 0: fdatasync before every ack batch ("always")
+    std::int64_t max_memory = -1;
+    std::int64_t max_file = -1;
+    std::string domain;
+};
+
+class JetStream {
+public:
+    JetStream(server::Server& srv, JetStreamOptions opts);
+    ~JetStream();
+    // Enables JetStream in `accounts`, loads their streams, subscribes the API.
+    void start(const std::vector<server::Account*>& accounts);
+    void stop();
+
+    struct AccountState;
+    struct Request {
+        AccountState* acc;
+        std::string subject, reply, hdr, payload;
+    };
+
+private:
+    void worker();
+    void handle(Request& r);
+    void load_streams(AccountState& a);
+    std::string stream_dir(const AccountState& a, const std::string& name) const;
+    void persist(const AccountState& a, const Stream& s);
+    void respond(AccountState& a, const std::string& reply, const std::string& body);
+    std::string api_response(AccountState& a, const std::string& op, const std::string& body);
+
+    // Handlers return the JSON body of the response.
+    std::string account_info(AccountState& a);
+    std::string stream_create(AccountState& a, const std::string& name, const std::string& body);
+    std::string stream_update(AccountState& a, const std::string& name, const std::string& body);
+    std::string stream_info(AccountState& a, const std::string& name, const std::string& body);
+    std::string stream_delete(AccountState& a, const std::string& name);
+    std::string stream_purge(AccountState& a, const std::string& name, const std::string& body);
+    std::string stream_names(AccountState& a, const std::string& body, bool list);
+    std::string msg_get(AccountState& a, const std::string& name, const std::string& body);
+    std::string msg_delete(AccountState& a, const std::string& name, const std::string& body);
+    void direct_get(AccountState& a, const std::string& name, const std::string& subject,
+                    const Request& r);
+
+    server::Server& srv_;
+    JetStreamOptions opts_;
+    std::vector<std::unique_ptr<AccountState>> accounts_;
+
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<Request> queue_;
+    bool stop_ = false;
+    std::thread worker_;
+
+public:
+    void enqueue(Request r);
+};
+
+}  // namespace osprey::jetstream

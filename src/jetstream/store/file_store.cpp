@@ -1,0 +1,491 @@
+#include "jetstream/store/file_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "jetstream/store/record.h"
+#include "util/log.h"
+
+namespace osprey::jetstream {
+
+namespace fs = std::filesystem;
+
+namespace {
+constexpr std::uint64_t kOffsetBits = 40;
+constexpr std::uint64_t kOffsetMask = (std::uint64_t(1) << kOffsetBits) - 1;
+
+std::uint64_t make_loc(std::uint32_t seg, std::uint64_t off) {
+    return (std::uint64_t(seg) << kOffsetBits) | off;
+}
+
+bool write_all(int fd, const char* p, std::size_t n, std::uint64_t off) {
+    while (n > 0) {
+        ssize_t w = ::pwrite(fd, p, n, off_t(off));
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        p += w;
+        n -= std::size_t(w);
+        off += std::uint64_t(w);
+    }
+    return true;
+}
+}  // namespace
+
+FileStore::FileStore(FileStoreConfig cfg) : cfg_(std::move(cfg)) {
+    msgs_dir_ = cfg_.dir + "/msgs";
+    std::error_code ec;
+    fs::create_directories(msgs_dir_, ec);
+    if (ec) throw std::runtime_error("cannot create " + msgs_dir_ + ": " + ec.message());
+    dir_fd_ = ::open(msgs_dir_.c_str(), O_RDONLY | O_DIRECTORY);
+    if (dir_fd_ < 0) throw std::runtime_error("cannot open " + msgs_dir_);
+    recover();
+    writer_ = std::thread([this] { writer_loop(); });
+}
+
+FileStore::~FileStore() {
+    stop();
+    for (auto& [id, s] : segments_)
+        if (s.fd >= 0) ::close(s.fd);
+    if (dir_fd_ >= 0) ::close(dir_fd_);
+}
+
+std::string FileStore::seg_path(std::uint32_t id) const {
+    return fmt::format("{}/{:010}.seg", msgs_dir_, id);
+}
+
+std::uint32_t FileStore::open_segment(std::uint32_t id, bool create) {
+    int fd = ::open(seg_path(id).c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
+    if (fd < 0) throw std::runtime_error("cannot open segment " + seg_path(id) + ": " +
+                                         std::strerror(errno));
+    Segment& s = segments_[id];
+    s.fd = fd;
+    s.synced_dir = !create;
+    struct stat st;
+    if (::fstat(fd, &st) == 0) s.size = std::uint64_t(st.st_size);
+    return id;
+}
+
+// ---- recovery ----
+
+void FileStore::recover() {
+    std::vector<std::uint32_t> ids;
+    for (const auto& e : fs::directory_iterator(msgs_dir_)) {
+        const auto name = e.path().filename().string();
+        if (name.size() == 14 && name.ends_with(".seg")) {
+            try {
+                ids.push_back(std::uint32_t(std::stoul(name.substr(0, 10))));
+            } catch (...) {
+            }
+        }
+    }
+    std::sort(ids.begin(), ids.end());
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        open_segment(ids[i], false);
+        recover_segment(ids[i], i + 1 == ids.size());
+    }
+    if (ids.empty()) {
+        cur_ = 1;
+        open_segment(cur_, true);
+    } else {
+        cur_ = ids.back();
+    }
+    appended_seq_ = durable_seq_ = index_.last_seq();
+    for (const auto& n : report_.notes) log::warn("JetStream store {}: {}", cfg_.dir, n);
+}
+
+void FileStore::recover_segment(std::uint32_t id, bool last) {
+    Segment& seg = segments_[id];
+    std::string buf(seg.size, '\0');
+    std::size_t got = 0;
+    while (got < buf.size()) {
+        ssize_t n = ::pread(seg.fd, buf.data() + got, buf.size() - got, off_t(got));
+        if (n <= 0) break;
+        got += std::size_t(n);
+    }
+    buf.resize(got);
+    std::string_view all(buf);
+    std::size_t pos = 0;
+    while (pos < all.size()) {
+        record::View v;
+        auto r = record::decode(all.substr(pos), v);
+        if (r == record::Decode::Ok) {
+            ++report_.records;
+            if (v.type == record::Type::Message) {
+                if (v.seq > index_.last_seq()) {
+                    index_.add(v.seq, v.subject, v.ts,
+                               std::uint32_t(file_msg_size(v.subject.size(), v.hdr.size(),
+                                                           v.data.size())),
+                               make_loc(id, pos));
+                    ++seg.live;
+                }
+            } else if (v.type == record::Type::Delete) {
+                if (const auto* e = index_.live(v.seq)) {
+                    auto sid = std::uint32_t(e->loc >> kOffsetBits);
+                    if (index_.remove(v.seq) && segments_.count(sid)) --segments_[sid].live;
+                }
+            } else {
+                index_.reset_first(v.seq);
+                for (auto& [sid, s] : segments_) s.live = 0;
+            }
+            pos += v.length;
+            continue;
+        }
+        // A damaged or torn record: find the next record that checks out.
+        std::size_t next = std::string::npos;
+        for (std::size_t p = pos + 1; p + 8 <= all.size(); ++p) {
+            if (std::uint8_t(all[p]) != 0x4f) continue;  // first byte of the magic
+            record::View probe;
+            if (record::decode(all.substr(p), probe) == record::Decode::Ok) {
+                next = p;
+                break;
+            }
+        }
+        if (next == std::string::npos) {
+            if (last) {
+                const std::uint64_t cut = all.size() - pos;
+                report_.truncated_bytes += cut;
+                report_.notes.push_back(fmt::format(
+                    "segment {}: cut {} bytes of torn or damaged tail at offset {}", id, cut, pos));
+                if (::ftruncate(seg.fd, off_t(pos)) == 0) ::fdatasync(seg.fd);
+                seg.size = pos;
+            } else {
+                ++report_.bad_records;
+                report_.notes.push_back(fmt::format(
+                    "segment {}: {} damaged bytes at offset {} skipped", id, all.size() - pos, pos));
+            }
+            break;
+        }
+        ++report_.bad_records;
+        report_.notes.push_back(fmt::format(
+            "segment {}: damaged record at offset {} skipped ({} bytes)", id, pos, next - pos));
+        pos = next;
+    }
+}
+
+// ---- writing ----
+
+void FileStore::append_record_locked(std::string_view rec, std::uint64_t) {
+    Segment* s = &segments_[cur_];
+    if (s->size > 0 && s->size + rec.size() > cfg_.segment_bytes) {
+        open_segment(++cur_, true);
+        s = &segments_[cur_];
+    }
+    const std::uint64_t off = s->size;
+    if (!pending_.empty() && pending_.back().seg == cur_ &&
+        pending_.back().offset + pending_.back().bytes.size() == off) {
+        pending_.back().bytes.append(rec);
+    } else {
+        pending_.push_back(Chunk{cur_, off, std::string(rec)});
+    }
+    s->size += rec.size();
+    cv_.notify_one();
+}
+
+std::expected<std::uint64_t, std::string> FileStore::append(std::string_view subject,
+                                                            std::string_view hdr,
+                                                            std::string_view data,
+                                                            std::int64_t ts) {
+    std::lock_guard lk(mu_);
+    if (stop_) return std::unexpected(std::string("store is closed"));
+    const std::uint64_t seq = index_.last_seq() + 1;
+    scratch_.clear();
+    record::append(scratch_, record::Type::Message, seq, ts, subject, hdr, data);
+    if (scratch_.size() > record::kMaxRecord) return std::unexpected(std::string("message too large"));
+    // Roll first so the location points into the segment that will hold the record.
+    if (segments_[cur_].size > 0 && segments_[cur_].size + scratch_.size() > cfg_.segment_bytes)
+        open_segment(++cur_, true);
+    index_.add(seq, subject, ts,
+               std::uint32_t(file_msg_size(subject.size(), hdr.size(), data.size())),
+               make_loc(cur_, segments_[cur_].size));
+    ++segments_[cur_].live;
+    append_record_locked(scratch_, seq);
+    appended_seq_ = seq;
+    return seq;
+}
+
+void FileStore::when_durable(std::uint64_t seq, std::function<void()> cb) {
+    {
+        std::lock_guard lk(mu_);
+        if (seq > durable_seq_) {
+            waiters_.emplace(seq, std::move(cb));
+            return;
+        }
+    }
+    cb();
+}
+
+void FileStore::writer_loop() {
+    std::unique_lock lk(mu_);
+    auto last_sync = std::chrono::steady_clock::now();
+    bool dirty = false;  // written but not fdatasync'd (lazy mode)
+    std::vector<int> dirty_fds;
+    while (true) {
+        const bool lazy = cfg_.sync_interval_ms > 0;
+        if (lazy) {
+            cv_.wait_for(lk, std::chrono::milliseconds(cfg_.sync_interval_ms),
+                         [&] { return stop_ || !pending_.empty() || write_gen_ != done_gen_; });
+        } else {
+            cv_.wait(lk, [&] { return stop_ || !pending_.empty() || write_gen_ != done_gen_; });
+        }
+        const std::uint64_t gen = write_gen_;
+        if (pending_.empty() && stop_ && !dirty) break;
+        inflight_.swap(pending_);
+        const std::uint64_t target = appended_seq_;
+        std::vector<std::pair<int, bool>> fds;  // fd, new file
+        for (auto& c : inflight_) {
+            Segment& s = segments_[c.seg];
+            if (std::none_of(fds.begin(), fds.end(), [&](auto& f) { return f.first == s.fd; }))
+                fds.emplace_back(s.fd, !s.synced_dir);
+        }
+        lk.unlock();
+
+        bool ok = true;
+        for (auto& c : inflight_) {
+            int fd = -1;
+            {
+                std::lock_guard g(mu_);
+                fd = segments_[c.seg].fd;
+            }
+            ok = ok && write_all(fd, c.bytes.data(), c.bytes.size(), c.offset);
+        }
+        for (auto& [fd, fresh] : fds) {
+            if (std::find(dirty_fds.begin(), dirty_fds.end(), fd) == dirty_fds.end())
+                dirty_fds.push_back(fd);
+            if (fresh) ::fsync(dir_fd_);
+        }
+        const auto now = std::chrono::steady_clock::now();
+        const bool force = gen != done_gen_;
+        if (!lazy || force || stop_ ||
+            now - last_sync >= std::chrono::milliseconds(cfg_.sync_interval_ms)) {
+            for (int fd : dirty_fds) ok = (::fdatasync(fd) == 0) && ok;
+            dirty_fds.clear();
+            last_sync = now;
+            dirty = false;
+        } else {
+            dirty = !dirty_fds.empty();
+        }
+        if (!ok) log::error("JetStream store {}: write failed: {}", cfg_.dir, std::strerror(errno));
+
+        lk.lock();
+        for (auto& c : inflight_) segments_[c.seg].synced_dir = true;
+        inflight_.clear();
+        std::vector<std::function<void()>> ready;
+        if (ok) {
+            durable_seq_ = std::max(durable_seq_, target);
+            auto end = waiters_.upper_bound(durable_seq_);
+            for (auto it = waiters_.begin(); it != end; ++it) ready.push_back(std::move(it->second));
+            waiters_.erase(waiters_.begin(), end);
+        }
+        if (!dirty) done_gen_ = gen;
+        // Everything appended so far is written: dead front segments may go now.
+        if (pending_.empty()) drop_dead_front_segments_locked();
+        lk.unlock();
+        for (auto& cb : ready) cb();
+        if (!ready.empty() && cfg_.after_callbacks) cfg_.after_callbacks();
+        lk.lock();
+        done_cv_.notify_all();
+        if (stop_ && pending_.empty() && !dirty) break;
+    }
+}
+
+void FileStore::sync() {
+    std::unique_lock lk(mu_);
+    if (stop_) return;
+    const std::uint64_t gen = ++write_gen_;
+    cv_.notify_one();
+    done_cv_.wait(lk, [&] { return done_gen_ >= gen || stop_; });
+}
+
+void FileStore::stop() {
+    {
+        std::lock_guard lk(mu_);
+        if (stop_) return;
+        stop_ = true;
+        ++write_gen_;
+    }
+    cv_.notify_one();
+    if (writer_.joinable()) writer_.join();
+}
+
+void FileStore::destroy() {
+    stop();
+    std::lock_guard lk(mu_);
+    for (auto& [id, s] : segments_)
+        if (s.fd >= 0) {
+            ::close(s.fd);
+            s.fd = -1;
+        }
+    segments_.clear();
+    index_ = MessageIndex{};
+    std::error_code ec;
+    fs::remove_all(cfg_.dir, ec);
+    destroyed_ = true;
+}
+
+// ---- reading ----
+
+bool FileStore::read_locked(std::uint64_t loc, std::string& out) const {
+    const auto seg = std::uint32_t(loc >> kOffsetBits);
+    const std::uint64_t off = loc & kOffsetMask;
+    for (const auto* q : {&inflight_, &pending_}) {
+        for (const auto& c : *q) {
+            if (c.seg == seg && off >= c.offset && off < c.offset + c.bytes.size()) {
+                out.assign(c.bytes, std::size_t(off - c.offset), std::string::npos);
+                return true;
+            }
+        }
+    }
+    auto it = segments_.find(seg);
+    if (it == segments_.end() || it->second.fd < 0) return false;
+    out.resize(4096);
+    ssize_t n = ::pread(it->second.fd, out.data(), out.size(), off_t(off));
+    if (n < 8) return false;
+    out.resize(std::size_t(n));
+    std::uint32_t len;
+    std::memcpy(&len, out.data() + 4, 4);
+    if (len > out.size() && len <= record::kMaxRecord) {
+        out.resize(len);
+        n = ::pread(it->second.fd, out.data(), len, off_t(off));
+        if (n != ssize_t(len)) return false;
+    }
+    return true;
+}
+
+std::optional<StoredMsg> FileStore::load_locked(std::uint64_t seq) const {
+    const auto* e = index_.live(seq);
+    if (!e) return std::nullopt;
+    std::string buf;
+    if (!read_locked(e->loc, buf)) return std::nullopt;
+    record::View v;
+    if (record::decode(buf, v) != record::Decode::Ok || v.seq != seq) {
+        // Damaged after it was indexed (a flipped bit on disk): never serve it.
+        log::error("JetStream store {}: record for sequence {} failed its checksum", cfg_.dir,
+                   seq);
+        return std::nullopt;
+    }
+    return StoredMsg{std::string(v.subject), std::string(v.hdr), std::string(v.data), seq, v.ts};
+}
+
+std::optional<StoredMsg> FileStore::load(std::uint64_t seq) const {
+    std::lock_guard lk(mu_);
+    return load_locked(seq);
+}
+
+std::optional<StoredMsg> FileStore::load_next(std::string_view filter, std::uint64_t start) const {
+    std::lock_guard lk(mu_);
+    for (std::uint64_t s = index_.next_match(filter, start); s;
+         s = index_.next_match(filter, s + 1)) {
+        if (auto m = load_locked(s)) return m;
+    }
+    return std::nullopt;
+}
+
+std::optional<StoredMsg> FileStore::load_last(std::string_view filter) const {
+    std::lock_guard lk(mu_);
+    std::uint64_t s = index_.last_match(filter);
+    return s ? load_locked(s) : std::nullopt;
+}
+
+// ---- removal ----
+
+bool FileStore::remove_locked(std::uint64_t seq) {
+    const auto* e = index_.live(seq);
+    if (!e) return false;
+    const auto seg = std::uint32_t(e->loc >> kOffsetBits);
+    index_.remove(seq);
+    if (auto it = segments_.find(seg); it != segments_.end() && it->second.live) --it->second.live;
+    scratch_.clear();
+    record::append(scratch_, record::Type::Delete, seq, 0, {}, {}, {});
+    append_record_locked(scratch_, 0);
+    return true;
+}
+
+void FileStore::drop_dead_front_segments_locked() {
+    while (segments_.size() > 1) {
+        auto it = segments_.begin();
+        if (it->first == cur_ || it->second.live > 0) break;
+        const std::uint32_t id = it->first;
+        auto busy = [&](const std::deque<Chunk>& q) {
+            return std::any_of(q.begin(), q.end(), [&](const Chunk& c) { return c.seg == id; });
+        };
+        if (busy(pending_) || busy(inflight_)) break;
+        if (it->second.fd >= 0) ::close(it->second.fd);
+        ::unlink(seg_path(id).c_str());
+        segments_.erase(it);
+    }
+}
+
+bool FileStore::remove(std::uint64_t seq) {
+    std::lock_guard lk(mu_);
+    if (!remove_locked(seq)) return false;
+    drop_dead_front_segments_locked();
+    return true;
+}
+
+std::uint64_t FileStore::purge(std::string_view filter, std::uint64_t below, std::uint64_t keep) {
+    std::uint64_t n = 0;
+    {
+        std::lock_guard lk(mu_);
+        if (filter.empty() && below == 0 && keep == 0) {
+            n = index_.msgs();
+            const std::uint64_t next = index_.last_seq() + 1;
+            index_.reset_first(next);
+            for (auto& [id, s] : segments_) s.live = 0;
+            scratch_.clear();
+            record::append(scratch_, record::Type::Purge, next, 0, {}, {}, {});
+            append_record_locked(scratch_, 0);
+        } else {
+            auto seqs = index_.matching(filter, below);
+            if (keep > 0) {
+                auto all = index_.matching(filter, 0);
+                std::uint64_t limit = all.size() > keep ? all[all.size() - keep] : 0;
+                std::erase_if(seqs, [&](std::uint64_t s) { return limit == 0 || s >= limit; });
+            }
+            for (auto s : seqs) n += remove_locked(s) ? 1 : 0;
+        }
+    }
+    // Dead front segments are dropped by the writer once this is written.
+    return n;
+}
+
+// ---- state ----
+
+StoreState FileStore::state() const {
+    std::lock_guard lk(mu_);
+    return index_.state();
+}
+
+SubjectState FileStore::subject_state(std::string_view subject) const {
+    std::lock_guard lk(mu_);
+    return index_.subject_state(subject);
+}
+
+std::map<std::string, std::uint64_t> FileStore::subject_totals(std::string_view filter) const {
+    std::lock_guard lk(mu_);
+    return index_.subject_totals(filter);
+}
+
+std::vector<std::uint64_t> FileStore::deleted() const {
+    std::lock_guard lk(mu_);
+    return index_.deleted();
+}
+
+std::pair<std::uint64_t, std::int64_t> FileStore::oldest() const {
+    std::lock_guard lk(mu_);
+    auto st = index_.state();
+    return st.msgs ? std::pair{st.first_seq, st.first_ts}
+                   : std::pair<std::uint64_t, std::int64_t>{0, 0};
+}
+
+}  // namespace osprey::jetstream

@@ -1,0 +1,106 @@
+// File storage: an append-only log of checksummed records in segment files, an in-memory
+// index rebuilt from them at start, and a writer thread that group-commits.
+//
+// Durability contract (see store.h): with sync_interval 0 ("always", the default) a
+// when_durable() callback runs only after fdatasync covered the message, and one fdatasync
+// covers every record appended while the previous one ran. With sync_interval > 0 the
+// callback runs once the record is written to the kernel, and fdatasync runs at least that
+// often: a machine crash may lose that window, a process crash does not.
+//
+// Recovery: every segment is scanned; a record that fails its checksum or framing is skipped
+// (the magic finds the next one), never served; a torn tail of the last segment is cut off.
+// Whole segments at the front are deleted once nothing in them is live.
+#pragma once
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "jetstream/store/message_index.h"
+#include "jetstream/store/store.h"
+
+namespace osprey::jetstream {
+
+struct FileStoreConfig {
+    std::string dir;                 // the stream's directory; messages live in dir/msgs
+    std::int64_t sync_interval_ms = 0;  // 0: fdatasync before every acknowledgement batch
+    std::size_t segment_bytes = 8 * 1024 * 1024;
+    // Runs on the writer thread after each batch of when_durable callbacks (the server uses it
+    // to flush every connection the callbacks wrote to, once).
+    std::function<void()> after_callbacks;
+};
+
+class FileStore final : public Store {
+public:
+    // Opens (and recovers) the store; throws std::runtime_error if the directory is unusable.
+    explicit FileStore(FileStoreConfig cfg);
+    ~FileStore() override;
+
+    std::expected<std::uint64_t, std::string> append(std::string_view subject,
+                                                     std::string_view hdr, std::string_view data,
+                                                     std::int64_t ts) override;
+    void when_durable(std::uint64_t seq, std::function<void()> cb) override;
+    std::optional<StoredMsg> load(std::uint64_t seq) const override;
+    std::optional<StoredMsg> load_next(std::string_view filter,
+                                       std::uint64_t start) const override;
+    std::optional<StoredMsg> load_last(std::string_view filter) const override;
+    bool remove(std::uint64_t seq) override;
+    std::uint64_t purge(std::string_view filter, std::uint64_t below,
+                        std::uint64_t keep) override;
+    StoreState state() const override;
+    SubjectState subject_state(std::string_view subject) const override;
+    std::map<std::string, std::uint64_t> subject_totals(std::string_view filter) const override;
+    std::vector<std::uint64_t> deleted() const override;
+    std::pair<std::uint64_t, std::int64_t> oldest() const override;
+    void sync() override;
+    void stop() override;
+    void destroy() override;
+    RecoveryReport recovery() const override { return report_; }
+
+private:
+    struct Segment {
+        int fd = -1;
+        std::uint64_t size = 0;   // bytes appended (written or pending)
+        std::uint64_t live = 0;   // live messages stored in it
+        bool synced_dir = false;  // its directory entry is durable
+    };
+    struct Chunk {
+        std::uint32_t seg;
+        std::uint64_t offset;
+        std::string bytes;
+    };
+
+    void recover();
+    void recover_segment(std::uint32_t id, bool last);
+    void writer_loop();
+    std::uint32_t open_segment(std::uint32_t id, bool create);
+    void append_record_locked(std::string_view rec, std::uint64_t seq_for_live);
+    std::optional<StoredMsg> load_locked(std::uint64_t seq) const;
+    bool read_locked(std::uint64_t loc, std::string& out) const;
+    bool remove_locked(std::uint64_t seq);
+    void drop_dead_front_segments_locked();
+    std::string seg_path(std::uint32_t id) const;
+
+    FileStoreConfig cfg_;
+    std::string msgs_dir_;
+    int dir_fd_ = -1;
+    RecoveryReport report_;
+
+    mutable std::mutex mu_;
+    std::condition_variable cv_;       // wakes the writer
+    std::condition_variable done_cv_;  // wakes sync() waiters
+    MessageIndex index_;
+    std::map<std::uint32_t, Segment> segments_;
+    std::uint32_t cur_ = 0;
+    std::deque<Chunk> pending_, inflight_;
+    std::uint64_t appended_seq_ = 0, durable_seq_ = 0;
+    std::uint64_t write_gen_ = 0, done_gen_ = 0;  // sync(): batches handed out / finished
+    std::multimap<std::uint64_t, std::function<void()>> waiters_;
+    std::string scratch_;
+    bool stop_ = false;
+    bool destroyed_ = false;
+    std::thread writer_;
+};
+
+}  // namespace osprey::jetstream

@@ -1,0 +1,105 @@
+#include "jetstream/store/mem_store.h"
+
+#include <algorithm>
+
+namespace osprey::jetstream {
+
+std::expected<std::uint64_t, std::string> MemStore::append(std::string_view subject,
+                                                           std::string_view hdr,
+                                                           std::string_view data,
+                                                           std::int64_t ts) {
+    std::lock_guard lk(mu_);
+    const std::uint64_t seq = index_.last_seq() + 1;
+    index_.add(seq, subject, ts, std::uint32_t(mem_msg_size(subject.size(), hdr.size(), data.size())),
+               0);
+    bodies_.emplace(seq, Body{std::string(hdr), std::string(data)});
+    return seq;
+}
+
+std::optional<StoredMsg> MemStore::load_locked(std::uint64_t seq) const {
+    const auto* e = index_.live(seq);
+    if (!e) return std::nullopt;
+    auto it = bodies_.find(seq);
+    if (it == bodies_.end()) return std::nullopt;
+    return StoredMsg{index_.subject_of(*e), it->second.hdr, it->second.data, seq, e->ts};
+}
+
+std::optional<StoredMsg> MemStore::load(std::uint64_t seq) const {
+    std::lock_guard lk(mu_);
+    return load_locked(seq);
+}
+
+std::optional<StoredMsg> MemStore::load_next(std::string_view filter, std::uint64_t start) const {
+    std::lock_guard lk(mu_);
+    std::uint64_t s = index_.next_match(filter, start);
+    return s ? load_locked(s) : std::nullopt;
+}
+
+std::optional<StoredMsg> MemStore::load_last(std::string_view filter) const {
+    std::lock_guard lk(mu_);
+    std::uint64_t s = index_.last_match(filter);
+    return s ? load_locked(s) : std::nullopt;
+}
+
+bool MemStore::remove(std::uint64_t seq) {
+    std::lock_guard lk(mu_);
+    if (!index_.remove(seq)) return false;
+    bodies_.erase(seq);
+    return true;
+}
+
+std::uint64_t MemStore::purge(std::string_view filter, std::uint64_t below, std::uint64_t keep) {
+    std::lock_guard lk(mu_);
+    if (filter.empty() && below == 0 && keep == 0) {
+        const std::uint64_t n = index_.msgs();
+        index_.reset_first(index_.last_seq() + 1);
+        bodies_.clear();
+        return n;
+    }
+    auto seqs = index_.matching(filter, below);
+    if (keep > 0) {
+        // Keep the newest `keep` matching the filter overall.
+        auto all = index_.matching(filter, 0);
+        std::uint64_t limit = all.size() > keep ? all[all.size() - keep] : 0;
+        std::erase_if(seqs, [&](std::uint64_t s) { return limit == 0 || s >= limit; });
+    }
+    for (auto s : seqs) {
+        index_.remove(s);
+        bodies_.erase(s);
+    }
+    return seqs.size();
+}
+
+StoreState MemStore::state() const {
+    std::lock_guard lk(mu_);
+    return index_.state();
+}
+
+SubjectState MemStore::subject_state(std::string_view subject) const {
+    std::lock_guard lk(mu_);
+    return index_.subject_state(subject);
+}
+
+std::map<std::string, std::uint64_t> MemStore::subject_totals(std::string_view filter) const {
+    std::lock_guard lk(mu_);
+    return index_.subject_totals(filter);
+}
+
+std::vector<std::uint64_t> MemStore::deleted() const {
+    std::lock_guard lk(mu_);
+    return index_.deleted();
+}
+
+std::pair<std::uint64_t, std::int64_t> MemStore::oldest() const {
+    std::lock_guard lk(mu_);
+    auto st = index_.state();
+    return st.msgs ? std::pair{st.first_seq, st.first_ts} : std::pair<std::uint64_t, std::int64_t>{0, 0};
+}
+
+void MemStore::destroy() {
+    std::lock_guard lk(mu_);
+    bodies_.clear();
+    index_ = MessageIndex{};
+}
+
+}  // namespace osprey::jetstream

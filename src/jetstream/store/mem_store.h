@@ -1,0 +1,44 @@
+// Memory storage: messages in a map by sequence, the shared index beside them.
+#pragma once
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "jetstream/store/message_index.h"
+#include "jetstream/store/store.h"
+
+namespace osprey::jetstream {
+
+class MemStore final : public Store {
+public:
+    std::expected<std::uint64_t, std::string> append(std::string_view subject,
+                                                     std::string_view hdr, std::string_view data,
+                                                     std::int64_t ts) override;
+    void when_durable(std::uint64_t, std::function<void()> cb) override { cb(); }
+    std::optional<StoredMsg> load(std::uint64_t seq) const override;
+    std::optional<StoredMsg> load_next(std::string_view filter,
+                                       std::uint64_t start) const override;
+    std::optional<StoredMsg> load_last(std::string_view filter) const override;
+    bool remove(std::uint64_t seq) override;
+    std::uint64_t purge(std::string_view filter, std::uint64_t below,
+                        std::uint64_t keep) override;
+    StoreState state() const override;
+    SubjectState subject_state(std::string_view subject) const override;
+    std::map<std::string, std::uint64_t> subject_totals(std::string_view filter) const override;
+    std::vector<std::uint64_t> deleted() const override;
+    std::pair<std::uint64_t, std::int64_t> oldest() const override;
+    void sync() override {}
+    void stop() override {}
+    void destroy() override;
+
+private:
+    struct Body {
+        std::string hdr, data;
+    };
+    std::optional<StoredMsg> load_locked(std::uint64_t seq) const;
+    mutable std::mutex mu_;
+    MessageIndex index_;
+    std::unordered_map<std::uint64_t, Body> bodies_;
+};
+
+}  // namespace osprey::jetstream

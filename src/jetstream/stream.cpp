@@ -1,0 +1,357 @@
+#include "jetstream/stream.h"
+
+#include <boost/json.hpp>
+#include <ctime>
+
+#include <fmt/format.h>
+
+#include "jetstream/headers.h"
+#include "jetstream/store/file_store.h"
+#include "jetstream/store/mem_store.h"
+#include "server/account.h"
+#include "server/client.h"
+#include "subjects/subject.h"
+#include "util/log.h"
+
+namespace osprey::jetstream {
+
+namespace json = boost::json;
+
+std::int64_t now_unix_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string rfc3339_ns(std::int64_t ns) {
+    if (ns == 0) return "0001-01-01T00:00:00Z";
+    time_t secs = time_t(ns / 1000000000);
+    tm u;
+    gmtime_r(&secs, &u);
+    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z", u.tm_year + 1900,
+                       u.tm_mon + 1, u.tm_mday, u.tm_hour, u.tm_min, u.tm_sec, ns % 1000000000);
+}
+
+namespace {
+
+std::string error_ack(const ApiError& e, const std::string& stream) {
+    return fmt::format(
+        "{{\"error\":{{\"code\":{},\"err_code\":{},\"description\":{}}},\"stream\":{},\"seq\":0}}",
+        e.code, e.err_code, json::serialize(json::value(e.description)),
+        json::serialize(json::value(stream)));
+}
+
+std::string ok_ack(const std::string& stream, std::uint64_t seq, bool duplicate) {
+    // nats-server's exact shape, space included.
+    return fmt::format("{{\"stream\":{}, \"seq\":{}{}}}", json::serialize(json::value(stream)),
+                       seq, duplicate ? ",\"duplicate\": true" : "");
+}
+
+std::optional<std::uint64_t> parse_u64(std::string_view s) {
+    if (s.empty()) return std::nullopt;
+    std::uint64_t v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') return std::nullopt;
+        v = v * 10 + std::uint64_t(c - '0');
+    }
+    return v;
+}
+
+}  // namespace
+
+// The stream's subscription on one of its subjects.
+struct Stream::Intake : server::Receiver {
+    std::weak_ptr<Stream> stream;
+    bool deliver(const server::Message& m) override {
+        if (auto s = stream.lock()) {
+            s->ingest(m);
+            return true;
+        }
+        return false;
+    }
+};
+
+Stream::Stream(server::Account& account, StreamConfig cfg, std::unique_ptr<Store> store,
+               std::chrono::system_clock::time_point created)
+    : account_(account), cfg_(std::move(cfg)), store_(std::move(store)), created_(created) {}
+
+Stream::~Stream() {
+    if (!closed_) close(false);
+}
+
+std::expected<std::shared_ptr<Stream>, ApiError> Stream::open(
+    server::Account& account, StreamConfig cfg, const std::string& dir,
+    std::chrono::system_clock::time_point created, std::int64_t sync_interval_ms) {
+    std::unique_ptr<Store> store;
+    if (cfg.storage == StorageType::Memory) {
+        store = std::make_unique<MemStore>();
+    } else {
+        try {
+            FileStoreConfig fc;
+            fc.dir = dir;
+            fc.sync_interval_ms = sync_interval_ms;
+            // Acks routed from the writer thread go out in one flush per batch.
+            fc.after_callbacks = [] { server::Client::flush_scheduled(); };
+            store = std::make_unique<FileStore>(fc);
+        } catch (const std::exception& e) {
+            return std::unexpected(ApiError{500, 10049, e.what()});
+        }
+    }
+    std::shared_ptr<Stream> s(new Stream(account, std::move(cfg), std::move(store), created));
+    s->rebuild_dedup();
+    s->subscribe();
+    return s;
+}
+
+void Stream::subscribe() {
+    for (const auto& subj : cfg_.subjects) {
+        auto in = std::make_shared<Intake>();
+        in->subject = subj;
+        in->stream = weak_from_this();
+        account_.sublist().insert(in);
+        intakes_.push_back(in);
+    }
+}
+
+void Stream::unsubscribe() {
+    for (auto& in : intakes_) account_.sublist().remove(in);
+    intakes_.clear();
+}
+
+void Stream::close(bool erase) {
+    {
+        std::lock_guard lk(mu_);
+        if (closed_) return;
+        closed_ = true;
+    }
+    unsubscribe();
+    if (erase) {
+        store_->destroy();
+    } else {
+        store_->stop();
+    }
+}
+
+void Stream::rebuild_dedup() {
+    // Message ids of the last duplicate window come back from the stored headers.
+    const std::int64_t cutoff = now_unix_ns() - cfg_.duplicate_window_ns;
+    auto st = store_->state();
+    std::vector<std::pair<std::int64_t, std::string>> found;
+    for (std::uint64_t s = st.last_seq; s >= st.first_seq && s > 0; --s) {
+        auto m = store_->load(s);
+        if (!m) continue;
+        if (m->ts < cutoff) break;
+        auto id = header_value(m->hdr, "Nats-Msg-Id");
+        if (!id.empty()) {
+            if (last_msg_id_.empty() && s == st.last_seq) last_msg_id_ = std::string(id);
+            if (!dedup_.count(std::string(id))) {
+                dedup_.emplace(std::string(id), s);
+                found.emplace_back(m->ts, std::string(id));
+            }
+        }
+    }
+    for (auto it = found.rbegin(); it != found.rend(); ++it) dedup_order_.push_back(*it);
+}
+
+void Stream::reply(std::string_view reply_subject, std::string payload) {
+    if (reply_subject.empty()) return;
+    server::Message m{reply_subject, {}, {}, payload, nullptr};
+    account_.route(m);
+}
+
+void Stream::ingest(const server::Message& m) {
+    std::string ack;
+    std::uint64_t seq = 0;
+    bool stored = false;
+    {
+        std::lock_guard lk(mu_);
+        if (closed_) return;
+        auto fail = [&](const ApiError& e) { ack = error_ack(e, cfg_.name); };
+        const std::int64_t now = now_unix_ns();
+        // Forget message ids that left the duplicate window.
+        while (!dedup_order_.empty() &&
+               dedup_order_.front().first < now - cfg_.duplicate_window_ns) {
+            auto it = dedup_.find(dedup_order_.front().second);
+            if (it != dedup_.end()) dedup_.erase(it);
+            dedup_order_.pop_front();
+        }
+        const std::string_view hdr = m.headers;
+        std::string_view msg_id, rollup;
+        if (!hdr.empty()) {
+            msg_id = header_value(hdr, "Nats-Msg-Id");
+            rollup = header_value(hdr, "Nats-Rollup");
+        }
+        if (cfg_.sealed) {
+            fail(errors::sealed());
+        } else if (hdr.size() > 64 * 1024) {
+            fail(errors::header_too_big());
+        } else if (cfg_.max_msg_size >= 0 &&
+                   hdr.size() + m.payload.size() > std::size_t(cfg_.max_msg_size)) {
+            fail(errors::msg_too_big());
+        } else if (!msg_id.empty() && dedup_.count(std::string(msg_id))) {
+            ack = ok_ack(cfg_.name, dedup_[std::string(msg_id)], true);
+        } else {
+            std::optional<ApiError> err;
+            if (!hdr.empty()) {
+                auto exp_stream = header_value(hdr, "Nats-Expected-Stream");
+                if (!exp_stream.empty() && exp_stream != cfg_.name)
+                    err = errors::expected_stream_mismatch();
+                auto exp_last = header_value(hdr, "Nats-Expected-Last-Sequence");
+                if (!err && !exp_last.empty()) {
+                    auto want = parse_u64(exp_last);
+                    auto last = store_->state().last_seq;
+                    if (!want || *want != last) err = errors::wrong_last_sequence(last);
+                }
+                auto exp_id = header_value(hdr, "Nats-Expected-Last-Msg-Id");
+                if (!err && !exp_id.empty() && exp_id != last_msg_id_)
+                    err = errors::wrong_last_msg_id(last_msg_id_);
+                auto exp_subj = header_value(hdr, "Nats-Expected-Last-Subject-Sequence");
+                if (!err && !exp_subj.empty()) {
+                    auto want = parse_u64(exp_subj);
+                    auto last = store_->subject_state(m.subject).last;
+                    if (!want || *want != last) err = errors::wrong_last_sequence(last);
+                }
+                if (!err && !rollup.empty()) {
+                    if (!cfg_.allow_rollup_hdrs) {
+                        err = errors::rollup_failed("rollup not permitted");
+                    } else if (rollup != "sub" && rollup != "all") {
+                        err = errors::rollup_failed(fmt::format("rollup value invalid: {}", rollup));
+                    }
+                }
+            }
+            if (!err && cfg_.discard == Discard::New) {
+                auto st = store_->state();
+                const auto size =
+                    cfg_.storage == StorageType::File
+                        ? file_msg_size(m.subject.size(), hdr.size(), m.payload.size())
+                        : mem_msg_size(m.subject.size(), hdr.size(), m.payload.size());
+                if (cfg_.max_msgs > 0 && st.msgs >= std::uint64_t(cfg_.max_msgs)) {
+                    err = errors::store_failed("maximum messages exceeded");
+                } else if (cfg_.max_bytes > 0 && st.bytes + size > std::uint64_t(cfg_.max_bytes)) {
+                    err = errors::store_failed("maximum bytes exceeded");
+                } else if (cfg_.discard_new_per_subject && cfg_.max_msgs_per_subject > 0 &&
+                           store_->subject_state(m.subject).msgs >=
+                               std::uint64_t(cfg_.max_msgs_per_subject)) {
+                    err = errors::store_failed("maximum messages per subject exceeded");
+                }
+            }
+            if (err) {
+                fail(*err);
+            } else {
+                auto r = store_->append(m.subject, hdr, m.payload, now);
+                if (!r) {
+                    fail(errors::store_failed(r.error()));
+                } else {
+                    seq = *r;
+                    stored = true;
+                    if (!msg_id.empty()) {
+                        dedup_.emplace(std::string(msg_id), seq);
+                        dedup_order_.emplace_back(now, std::string(msg_id));
+                        last_msg_id_ = std::string(msg_id);
+                    }
+                    if (rollup == "sub") {
+                        store_->purge(m.subject, seq, 0);
+                    } else if (rollup == "all") {
+                        store_->purge({}, seq, 0);
+                    }
+                    enforce_limits_locked(m.subject);
+                    ack = ok_ack(cfg_.name, seq, false);
+                }
+            }
+        }
+    }
+    if (m.reply.empty() || (cfg_.no_ack && stored)) return;
+    if (!stored) {
+        reply(m.reply, std::move(ack));
+        return;
+    }
+    // Acknowledge once durable: the store calls back (at once for memory storage).
+    std::weak_ptr<Stream> weak = weak_from_this();
+    std::string reply_to(m.reply);
+    store_->when_durable(seq, [weak, reply_to = std::move(reply_to), ack = std::move(ack)]() mutable {
+        if (auto s = weak.lock()) s->reply(reply_to, std::move(ack));
+    });
+}
+
+void Stream::enforce_limits_locked(std::string_view subject) {
+    if (cfg_.max_msgs_per_subject > 0) {
+        while (store_->subject_state(subject).msgs > std::uint64_t(cfg_.max_msgs_per_subject)) {
+            auto first = store_->subject_state(subject).first;
+            if (!first || !store_->remove(first)) break;
+        }
+    }
+    if (cfg_.discard == Discard::Old) {
+        for (;;) {
+            auto st = store_->state();
+            const bool over_msgs = cfg_.max_msgs > 0 && st.msgs > std::uint64_t(cfg_.max_msgs);
+            const bool over_bytes = cfg_.max_bytes > 0 && st.bytes > std::uint64_t(cfg_.max_bytes);
+            if (!over_msgs && !over_bytes) break;
+            if (!st.msgs || !store_->remove(st.first_seq)) break;
+        }
+    }
+}
+
+void Stream::expire_old() {
+    if (cfg_.max_age_ns <= 0) return;
+    std::lock_guard lk(mu_);
+    if (closed_) return;
+    const std::int64_t cutoff = now_unix_ns() - cfg_.max_age_ns;
+    for (;;) {
+        auto [seq, ts] = store_->oldest();
+        if (!seq || ts > cutoff) break;
+        if (!store_->remove(seq)) break;
+    }
+}
+
+std::optional<ApiError> Stream::update(const StreamConfig& next) {
+    if (auto e = check_update(cfg_, next)) return e;
+    {
+        std::lock_guard lk(mu_);
+        cfg_ = next;
+    }
+    unsubscribe();
+    subscribe();
+    std::lock_guard lk(mu_);
+    enforce_limits_locked({});
+    return std::nullopt;
+}
+
+json::object Stream::state_json(bool deleted_details, const std::string& subjects_filter) {
+    auto st = store_->state();
+    json::object o{
+        {"messages", st.msgs},
+        {"bytes", st.bytes},
+        {"first_seq", st.first_seq},
+        {"first_ts", rfc3339_ns(st.first_ts)},
+        {"last_seq", st.last_seq},
+        {"last_ts", rfc3339_ns(st.last_ts)},
+    };
+    if (st.num_deleted) {
+        if (deleted_details) {
+            json::array d;
+            for (auto s : store_->deleted()) d.push_back(s);
+            o["deleted"] = std::move(d);
+        }
+        o["num_deleted"] = st.num_deleted;
+    }
+    if (st.num_subjects) o["num_subjects"] = st.num_subjects;
+    if (!subjects_filter.empty()) {
+        json::object subs;
+        for (auto& [k, v] : store_->subject_totals(subjects_filter)) subs[k] = v;
+        if (!subs.empty()) o["subjects"] = std::move(subs);
+    }
+    o["consumer_count"] = 0;
+    return o;
+}
+
+json::object Stream::info_json(bool deleted_details, const std::string& subjects_filter) {
+    json::object o;
+    o["config"] = to_json(cfg_);
+    o["created"] = rfc3339_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  created_.time_since_epoch())
+                                  .count());
+    o["state"] = state_json(deleted_details, subjects_filter);
+    return o;
+}
+
+}  // namespace osprey::jetstream

@@ -1,0 +1,77 @@
+// A stream: an internal subscriber on its subjects that stores what is published to them,
+// enforces limits, deduplicates, checks the expected-headers, and acknowledges once the
+// message is durable. Thread-safe: ingest may run on any loop, admin calls on the API thread.
+#pragma once
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "jetstream/store/store.h"
+#include "jetstream/stream_config.h"
+#include "server/message.h"
+
+namespace boost::json {
+class object;
+}
+
+namespace osprey::server {
+class Account;
+}
+
+namespace osprey::jetstream {
+
+class Stream : public std::enable_shared_from_this<Stream> {
+public:
+    // Opens the store (recovering it) and subscribes to the subjects.
+    static std::expected<std::shared_ptr<Stream>, ApiError> open(
+        server::Account& account, StreamConfig cfg, const std::string& dir,
+        std::chrono::system_clock::time_point created, std::int64_t sync_interval_ms);
+    ~Stream();
+
+    const StreamConfig& config() const { return cfg_; }
+    std::chrono::system_clock::time_point created() const { return created_; }
+    Store& store() { return *store_; }
+
+    // The publish path (any loop thread).
+    void ingest(const server::Message& m);
+
+    std::optional<ApiError> update(const StreamConfig& next);
+    // Unsubscribes and stops the store; `erase` deletes the data.
+    void close(bool erase);
+    void expire_old();  // max_age, called periodically
+
+    // "state" of stream info.
+    boost::json::object state_json(bool deleted_details, const std::string& subjects_filter);
+    boost::json::object info_json(bool deleted_details, const std::string& subjects_filter);
+
+private:
+    struct Intake;
+    Stream(server::Account& account, StreamConfig cfg, std::unique_ptr<Store> store,
+           std::chrono::system_clock::time_point created);
+    void subscribe();
+    void unsubscribe();
+    void enforce_limits_locked(std::string_view subject);
+    void rebuild_dedup();
+    void reply(std::string_view reply_subject, std::string payload);
+
+    server::Account& account_;
+    StreamConfig cfg_;
+    std::unique_ptr<Store> store_;
+    std::chrono::system_clock::time_point created_;
+    std::mutex mu_;
+    std::vector<std::shared_ptr<Intake>> intakes_;
+    // Deduplication: Nats-Msg-Id -> sequence, expired in arrival order.
+    std::unordered_map<std::string, std::uint64_t> dedup_;
+    std::deque<std::pair<std::int64_t, std::string>> dedup_order_;
+    std::string last_msg_id_;
+    bool closed_ = false;
+};
+
+std::int64_t now_unix_ns();
+std::string rfc3339_ns(std::int64_t unix_ns);  // "0001-01-01T00:00:00Z" for 0
+
+}  // namespace osprey::jetstream
