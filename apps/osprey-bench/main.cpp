@@ -9,8 +9,9 @@
 
 static void usage() {
     std::fprintf(stderr,
-                 "usage: osprey-bench <pub|pubsub|fanout|queue|reqrep|idle> [--url URL] "
-                 "[--msgs N] [--size BYTES] [--subs N] [--window N] [--hold SECONDS]\n");
+                 "usage: osprey-bench <pub|pubsub|fanout|queue|reqrep|idle|js-pub-sync|js-pub-async|js-get>\n"
+                 "  [--url URL] [--msgs N] [--size BYTES] [--subs N] [--window N] [--hold SECONDS]\n"
+                 "  [--storage file|memory]\n");
 }
 
 int main(int argc, char** argv) {
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
         else if (a == "--subs") c.subs = std::atoi(value().c_str());
         else if (a == "--window") c.window = std::atol(value().c_str());
         else if (a == "--hold") c.hold_seconds = std::atoi(value().c_str());
+        else if (a == "--storage") c.storage = value();
         else {
             usage();
             return 2;
@@ -46,6 +48,9 @@ int main(int argc, char** argv) {
     if (workload == "queue") return bench::run_queue(c);
     if (workload == "reqrep") return bench::run_reqrep(c);
     if (workload == "idle") return bench::run_idle(c);
+    if (workload == "js-pub-sync") return bench::run_js_pub_sync(c);
+    if (workload == "js-pub-async") return bench::run_js_pub_async(c);
+    if (workload == "js-get") return bench::run_js_get(c);
     usage();
     return 2;
 }

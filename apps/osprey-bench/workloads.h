@@ -11,6 +11,7 @@ struct Config {
     int subs = 1;
     long window = 50000;  // publisher stays at most this many messages ahead of the slowest sub
     int hold_seconds = 5;  // idle: how long the connections stay open
+    std::string storage = "file";  // JetStream workloads: file or memory
 };
 
 int run_pub(const Config& c);
@@ -19,5 +20,8 @@ int run_fanout(const Config& c);   // 1 publisher, N subscribers, each gets ever
 int run_queue(const Config& c);    // 1 publisher, N queue members, each message once
 int run_reqrep(const Config& c);   // sequential requests, latency percentiles
 int run_idle(const Config& c);     // N idle connections held open
+int run_js_pub_sync(const Config& c);   // publish, wait for each ack
+int run_js_pub_async(const Config& c);  // publish with up to --window acks outstanding
+int run_js_get(const Config& c);        // direct get by sequence, latency percentiles
 
 }  // namespace bench

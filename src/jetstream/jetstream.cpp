@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 #include <filesystem>
+#include <shared_mutex>
 #include <fstream>
 #include <sstream>
 
@@ -24,7 +25,9 @@ namespace fs = std::filesystem;
 struct JetStream::AccountState {
     server::Account* account = nullptr;
     std::string dir;
-    std::map<std::string, std::shared_ptr<Stream>> streams;  // API thread only
+    // Changed on the API thread only, under the lock; direct gets read it from the loops.
+    std::shared_mutex streams_mu;
+    std::map<std::string, std::shared_ptr<Stream>> streams;
     std::uint64_t api_total = 0, api_errors = 0;
     std::vector<std::shared_ptr<server::Receiver>> api_subs;
 };
@@ -37,8 +40,16 @@ struct ApiIntake : server::Receiver {
     JetStream::AccountState* acc;
     std::size_t prefix_len;  // strip "$JS.API." or "$JS.<domain>.API."
     bool deliver(const server::Message& m) override {
-        js->enqueue({acc, "$JS.API." + std::string(m.subject.substr(prefix_len)),
-                     std::string(m.reply), std::string(m.headers), std::string(m.payload)});
+        JetStream::Request r{acc, "$JS.API." + std::string(m.subject.substr(prefix_len)),
+                             std::string(m.reply), std::string(m.headers),
+                             std::string(m.payload)};
+        // Direct gets are plain reads: served right here on the requester's loop, in
+        // parallel, without the hop to the API thread.
+        if (r.subject.starts_with("$JS.API.DIRECT.GET.")) {
+            js->handle(r);
+        } else {
+            js->enqueue(std::move(r));
+        }
         return true;
     }
 };
@@ -220,6 +231,7 @@ void JetStream::stop() {
     if (worker_.joinable()) worker_.join();
     for (auto& a : accounts_) {
         for (auto& s : a->api_subs) a->account->sublist().remove(s);
+        std::unique_lock lk(a->streams_mu);
         for (auto& [n, s] : a->streams) s->close(false);
         a->streams.clear();
     }
@@ -271,6 +283,7 @@ void JetStream::load_streams(AccountState& a) {
                                       rep.bad_records, rep.truncated_bytes)
                         : "");
         if (!meta) persist(a, **s);
+        std::unique_lock lk(a.streams_mu);
         a.streams[name] = *s;
     }
 }
@@ -328,7 +341,7 @@ void JetStream::worker() {
 void JetStream::respond(AccountState& a, const std::string& reply, const std::string& body) {
     if (reply.empty()) return;
     server::Message m{reply, {}, {}, body, nullptr};
-    a.account->route(m);
+    a.account->route_reply(m);
 }
 
 void JetStream::handle(Request& r) {
@@ -432,7 +445,10 @@ std::string JetStream::stream_create(AccountState& a, const std::string& name,
     auto s = Stream::open(*a.account, *cfg, stream_dir(a, cfg->name), created,
                           opts_.sync_interval_ms);
     if (!s) return typed_error(type, s.error());
-    a.streams[cfg->name] = *s;
+    {
+        std::unique_lock lk(a.streams_mu);
+        a.streams[cfg->name] = *s;
+    }
     persist(a, **s);
     auto o = (*s)->info_json(false, "");
     o["did_create"] = true;
@@ -484,10 +500,14 @@ std::string JetStream::stream_delete(AccountState& a, const std::string& name) {
     const std::string type = "stream_delete_response";
     auto it = a.streams.find(name);
     if (it == a.streams.end()) return typed_error(type, errors::stream_not_found());
-    it->second->close(true);
+    auto stream = it->second;
+    {
+        std::unique_lock lk(a.streams_mu);
+        a.streams.erase(it);
+    }
+    stream->close(true);
     std::error_code ec;
     fs::remove_all(stream_dir(a, name), ec);
-    a.streams.erase(it);
     return typed(type, json::object{{"success", true}});
 }
 
@@ -595,17 +615,22 @@ std::string JetStream::msg_delete(AccountState& a, const std::string& name,
 void JetStream::direct_get(AccountState& a, const std::string& name, const std::string& subject,
                            const Request& r) {
     if (r.reply.empty()) return;
-    auto it = a.streams.find(name);
+    std::shared_ptr<Stream> stream;
+    {
+        std::shared_lock lk(a.streams_mu);
+        auto found = a.streams.find(name);
+        if (found != a.streams.end()) stream = found->second;
+    }
     auto status = [&](const char* text) {
         std::string hdr = std::string("NATS/1.0 ") + text + "\r\n\r\n";
         server::Message m{r.reply, {}, hdr, {}, nullptr};
-        a.account->route(m);
+        a.account->route_reply(m);
     };
-    if (it == a.streams.end() || !it->second->config().allow_direct) {
-        if (it == a.streams.end()) status("404 Message Not Found");
+    if (!stream || !stream->config().allow_direct) {
+        if (!stream) status("404 Message Not Found");
         return;
     }
-    Store& st = it->second->store();
+    Store& st = stream->store();
     std::optional<StoredMsg> m;
     if (!subject.empty()) {
         m = st.load_last(subject);
@@ -639,7 +664,7 @@ void JetStream::direct_get(AccountState& a, const std::string& name, const std::
     hdr += "Nats-Sequence: " + std::to_string(m->seq) + "\r\n";
     hdr += "Nats-Time-Stamp: " + rfc3339_ns(m->ts) + "\r\n\r\n";
     server::Message out{r.reply, {}, hdr, m->data, nullptr};
-    a.account->route(out);
+    a.account->route_reply(out);
 }
 
 }  // namespace osprey::jetstream

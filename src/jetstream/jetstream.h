@@ -42,9 +42,10 @@ public:
         std::string subject, reply, hdr, payload;
     };
 
+    void handle(Request& r);  // on the API thread; direct gets on the requester's loop
+
 private:
     void worker();
-    void handle(Request& r);
     void load_streams(AccountState& a);
     std::string stream_dir(const AccountState& a, const std::string& name) const;
     void persist(const AccountState& a, const Stream& s);

@@ -47,6 +47,13 @@ std::string ok_ack(const std::string& stream, std::uint64_t seq, bool duplicate)
                        seq, duplicate ? ",\"duplicate\": true" : "");
 }
 
+// The same into a caller's buffer: the hot path of acknowledgements allocates nothing.
+std::string_view ok_ack_into(char* buf, std::size_t cap, const std::string& stream_json,
+                             std::uint64_t seq) {
+    auto r = fmt::format_to_n(buf, cap, "{{\"stream\":{}, \"seq\":{}}}", stream_json, seq);
+    return std::string_view(buf, std::min<std::size_t>(r.size, cap));
+}
+
 std::optional<std::uint64_t> parse_u64(std::string_view s) {
     if (s.empty()) return std::nullopt;
     std::uint64_t v = 0;
@@ -98,6 +105,10 @@ std::expected<std::shared_ptr<Stream>, ApiError> Stream::open(
         }
     }
     std::shared_ptr<Stream> s(new Stream(account, std::move(cfg), std::move(store), created));
+    std::weak_ptr<Stream> weak = s;
+    s->store_->set_durable_listener([weak](std::uint64_t durable) {
+        if (auto st = weak.lock()) st->send_acks(durable);
+    });
     s->rebuild_dedup();
     s->subscribe();
     return s;
@@ -153,10 +164,20 @@ void Stream::rebuild_dedup() {
     for (auto it = found.rbegin(); it != found.rend(); ++it) dedup_order_.push_back(*it);
 }
 
-void Stream::reply(std::string_view reply_subject, std::string payload) {
+void Stream::reply(std::string_view reply_subject, std::string_view payload) {
     if (reply_subject.empty()) return;
     server::Message m{reply_subject, {}, {}, payload, nullptr};
-    account_.route(m);
+    account_.route_reply(m);
+}
+
+void Stream::send_acks(std::uint64_t durable) {
+    const std::string name_json = json::serialize(json::value(cfg_.name));
+    char buf[256];
+    std::lock_guard lk(acks_mu_);
+    while (!acks_.empty() && acks_.front().seq <= durable) {
+        reply(acks_.front().reply, ok_ack_into(buf, sizeof buf, name_json, acks_.front().seq));
+        acks_.pop_front();
+    }
 }
 
 void Stream::ingest(const server::Message& m) {
@@ -255,22 +276,29 @@ void Stream::ingest(const server::Message& m) {
                         store_->purge({}, seq, 0);
                     }
                     enforce_limits_locked(m.subject);
-                    ack = ok_ack(cfg_.name, seq, false);
+                    if (cfg_.storage == StorageType::Memory) {
+                        ack = ok_ack(cfg_.name, seq, false);
+                    } else if (!m.reply.empty() && !cfg_.no_ack) {
+                        // Queued in sequence order (still under the stream lock).
+                        std::lock_guard ak(acks_mu_);
+                        acks_.push_back(PendingAck{seq, std::string(m.reply)});
+                    }
                 }
             }
         }
     }
     if (m.reply.empty() || (cfg_.no_ack && stored)) return;
     if (!stored) {
-        reply(m.reply, std::move(ack));
+        reply(m.reply, ack);
         return;
     }
-    // Acknowledge once durable: the store calls back (at once for memory storage).
-    std::weak_ptr<Stream> weak = weak_from_this();
-    std::string reply_to(m.reply);
-    store_->when_durable(seq, [weak, reply_to = std::move(reply_to), ack = std::move(ack)]() mutable {
-        if (auto s = weak.lock()) s->reply(reply_to, std::move(ack));
-    });
+    if (cfg_.storage == StorageType::Memory) {
+        reply(m.reply, ack);
+        return;
+    }
+    // Acknowledged once durable: the store's listener sends what became durable after each
+    // batch; if that already happened for this sequence, send it here.
+    if (store_->durable_seq() >= seq) send_acks(seq);
 }
 
 void Stream::enforce_limits_locked(std::string_view subject) {

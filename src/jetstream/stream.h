@@ -56,7 +56,8 @@ private:
     void unsubscribe();
     void enforce_limits_locked(std::string_view subject);
     void rebuild_dedup();
-    void reply(std::string_view reply_subject, std::string payload);
+    void reply(std::string_view reply_subject, std::string_view payload);
+    void send_acks(std::uint64_t durable);  // acknowledge what is durable now
 
     server::Account& account_;
     StreamConfig cfg_;
@@ -69,6 +70,13 @@ private:
     std::deque<std::pair<std::int64_t, std::string>> dedup_order_;
     std::string last_msg_id_;
     bool closed_ = false;
+    // Acknowledgements waiting for their message to be durable, in sequence order.
+    struct PendingAck {
+        std::uint64_t seq;
+        std::string reply;
+    };
+    std::mutex acks_mu_;
+    std::deque<PendingAck> acks_;
 };
 
 std::int64_t now_unix_ns();

@@ -20,6 +20,11 @@ int Account::route(const Message& m) {
     return deliver(*r, m);
 }
 
+int Account::route_reply(const Message& m) {
+    subjects::MatchPtr r = sublist_.match_uncached(m.subject);
+    return deliver(*r, m);
+}
+
 int Account::deliver(const subjects::MatchResult& r, const Message& m) {
     if (t_route_depth >= kMaxRouteDepth) return 0;
     ++t_route_depth;

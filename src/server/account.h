@@ -23,6 +23,8 @@ public:
     // Delivers `m` to every interested subscription of this account: all plain ones and one
     // member of each queue group. Returns how many received it.
     int route(const Message& m);
+    // For one-shot subjects (replies to requests): does not fill the match cache.
+    int route_reply(const Message& m);
     // The same, with a match result the caller already has (a connection's local cache).
     int deliver(const subjects::MatchResult& r, const Message& m);
 

@@ -220,6 +220,17 @@ MatchPtr Sublist::compute(std::string_view subject) const {
     return result;
 }
 
+MatchPtr Sublist::match_uncached(std::string_view subject) const {
+    matches_.fetch_add(1, std::memory_order_relaxed);
+    std::shared_lock lk(mu_);
+    auto it = cache_.find(subject);
+    if (it != cache_.end()) {
+        cache_hits_.fetch_add(1, std::memory_order_relaxed);
+        return it->second;
+    }
+    return compute(subject);
+}
+
 MatchPtr Sublist::match(std::string_view subject) {
     matches_.fetch_add(1, std::memory_order_relaxed);
     MatchPtr result;

@@ -55,6 +55,9 @@ public:
     void insert(const SubPtr& sub);
     bool remove(const SubPtr& sub);
     MatchPtr match(std::string_view subject);
+    // The same, without touching the cache: for one-shot subjects (reply inboxes) that would
+    // only churn it.
+    MatchPtr match_uncached(std::string_view subject) const;
     std::size_t count() const;
     // Changes with every insert and remove: a result taken at generation g is still exact
     // while generation() == g (see LocalMatchCache).

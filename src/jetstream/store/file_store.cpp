@@ -186,7 +186,10 @@ void FileStore::append_record_locked(std::string_view rec, std::uint64_t) {
         pending_.back().offset + pending_.back().bytes.size() == off) {
         pending_.back().bytes.append(rec);
     } else {
-        pending_.push_back(Chunk{cur_, off, std::string(rec)});
+        spare_.clear();
+        spare_.append(rec);
+        pending_.push_back(Chunk{cur_, off, std::move(spare_)});
+        spare_ = std::string();
     }
     s->size += rec.size();
     cv_.notify_one();
@@ -223,6 +226,11 @@ void FileStore::when_durable(std::uint64_t seq, std::function<void()> cb) {
         }
     }
     cb();
+}
+
+void FileStore::set_durable_listener(std::function<void(std::uint64_t)> fn) {
+    std::lock_guard lk(mu_);
+    listener_ = std::move(fn);
 }
 
 void FileStore::writer_loop() {
@@ -279,6 +287,8 @@ void FileStore::writer_loop() {
 
         lk.lock();
         for (auto& c : inflight_) segments_[c.seg].synced_dir = true;
+        if (!inflight_.empty() && inflight_.front().bytes.capacity() > spare_.capacity())
+            spare_ = std::move(inflight_.front().bytes);
         inflight_.clear();
         std::vector<std::function<void()>> ready;
         if (ok) {
@@ -290,9 +300,11 @@ void FileStore::writer_loop() {
         if (!dirty) done_gen_ = gen;
         // Everything appended so far is written: dead front segments may go now.
         if (pending_.empty()) drop_dead_front_segments_locked();
+        auto listener = ok && target ? listener_ : nullptr;
         lk.unlock();
         for (auto& cb : ready) cb();
-        if (!ready.empty() && cfg_.after_callbacks) cfg_.after_callbacks();
+        if (listener) listener(target);
+        if ((!ready.empty() || listener) && cfg_.after_callbacks) cfg_.after_callbacks();
         lk.lock();
         done_cv_.notify_all();
         if (stop_ && pending_.empty() && !dirty) break;

@@ -41,6 +41,11 @@ public:
                                                      std::string_view hdr, std::string_view data,
                                                      std::int64_t ts) override;
     void when_durable(std::uint64_t seq, std::function<void()> cb) override;
+    void set_durable_listener(std::function<void(std::uint64_t)> fn) override;
+    std::uint64_t durable_seq() const override {
+        std::lock_guard lk(mu_);
+        return durable_seq_;
+    }
     std::optional<StoredMsg> load(std::uint64_t seq) const override;
     std::optional<StoredMsg> load_next(std::string_view filter,
                                        std::uint64_t start) const override;
@@ -97,6 +102,8 @@ private:
     std::uint64_t appended_seq_ = 0, durable_seq_ = 0;
     std::uint64_t write_gen_ = 0, done_gen_ = 0;  // sync(): batches handed out / finished
     std::multimap<std::uint64_t, std::function<void()>> waiters_;
+    std::function<void(std::uint64_t)> listener_;
+    std::string spare_;  // a drained chunk buffer, reused so appends do not reallocate
     std::string scratch_;
     bool stop_ = false;
     bool destroyed_ = false;

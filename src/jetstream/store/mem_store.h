@@ -15,6 +15,8 @@ public:
                                                      std::string_view hdr, std::string_view data,
                                                      std::int64_t ts) override;
     void when_durable(std::uint64_t, std::function<void()> cb) override { cb(); }
+    void set_durable_listener(std::function<void(std::uint64_t)>) override {}
+    std::uint64_t durable_seq() const override { return state().last_seq; }
     std::optional<StoredMsg> load(std::uint64_t seq) const override;
     std::optional<StoredMsg> load_next(std::string_view filter,
                                        std::uint64_t start) const override;

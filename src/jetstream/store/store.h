@@ -61,6 +61,10 @@ public:
                                                              std::string_view data,
                                                              std::int64_t ts) = 0;
     virtual void when_durable(std::uint64_t seq, std::function<void()> cb) = 0;
+    // Called (on the store's thread, or inline for memory) with the highest durable sequence
+    // after each batch: one call per batch instead of one callback per message.
+    virtual void set_durable_listener(std::function<void(std::uint64_t)> fn) = 0;
+    virtual std::uint64_t durable_seq() const = 0;
 
     virtual std::optional<StoredMsg> load(std::uint64_t seq) const = 0;
     // First live message with seq >= start whose subject matches `filter` (empty: any).
