@@ -144,22 +144,18 @@ void Stream::close(bool erase) {
 }
 
 void Stream::rebuild_dedup() {
-    // Message ids of the last duplicate window come back from the stored headers.
+    // Message ids of the last duplicate window come back from the stored headers; only
+    // messages with headers are read.
     const std::int64_t cutoff = now_unix_ns() - cfg_.duplicate_window_ns;
-    auto st = store_->state();
+    const std::uint64_t last = store_->state().last_seq;
     std::vector<std::pair<std::int64_t, std::string>> found;
-    for (std::uint64_t s = st.last_seq; s >= st.first_seq && s > 0; --s) {
+    for (std::uint64_t s : store_->with_headers_since(cutoff)) {
         auto m = store_->load(s);
         if (!m) continue;
-        if (m->ts < cutoff) break;
         auto id = header_value(m->hdr, "Nats-Msg-Id");
-        if (!id.empty()) {
-            if (last_msg_id_.empty() && s == st.last_seq) last_msg_id_ = std::string(id);
-            if (!dedup_.count(std::string(id))) {
-                dedup_.emplace(std::string(id), s);
-                found.emplace_back(m->ts, std::string(id));
-            }
-        }
+        if (id.empty()) continue;
+        if (last_msg_id_.empty() && s == last) last_msg_id_ = std::string(id);
+        if (dedup_.emplace(std::string(id), s).second) found.emplace_back(m->ts, std::string(id));
     }
     for (auto it = found.rbegin(); it != found.rend(); ++it) dedup_order_.push_back(*it);
 }

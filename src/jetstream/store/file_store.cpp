@@ -126,7 +126,7 @@ void FileStore::recover_segment(std::uint32_t id, bool last) {
                     index_.add(v.seq, v.subject, v.ts,
                                std::uint32_t(file_msg_size(v.subject.size(), v.hdr.size(),
                                                            v.data.size())),
-                               make_loc(id, pos));
+                               make_loc(id, pos), !v.hdr.empty());
                     ++seg.live;
                 }
             } else if (v.type == record::Type::Delete) {
@@ -210,7 +210,7 @@ std::expected<std::uint64_t, std::string> FileStore::append(std::string_view sub
         open_segment(++cur_, true);
     index_.add(seq, subject, ts,
                std::uint32_t(file_msg_size(subject.size(), hdr.size(), data.size())),
-               make_loc(cur_, segments_[cur_].size));
+               make_loc(cur_, segments_[cur_].size), !hdr.empty());
     ++segments_[cur_].live;
     append_record_locked(scratch_, seq);
     appended_seq_ = seq;

@@ -11,7 +11,7 @@ std::expected<std::uint64_t, std::string> MemStore::append(std::string_view subj
     std::lock_guard lk(mu_);
     const std::uint64_t seq = index_.last_seq() + 1;
     index_.add(seq, subject, ts, std::uint32_t(mem_msg_size(subject.size(), hdr.size(), data.size())),
-               0);
+               0, !hdr.empty());
     bodies_.emplace(seq, Body{std::string(hdr), std::string(data)});
     return seq;
 }

@@ -23,13 +23,19 @@ std::uint32_t MessageIndex::intern(std::string_view subject) {
 }
 
 void MessageIndex::add(std::uint64_t seq, std::string_view subject, std::int64_t ts,
-                       std::uint32_t size, std::uint64_t loc) {
+                       std::uint32_t size, std::uint64_t loc, bool has_hdr) {
     if (seq <= last_) return;  // replayed or out of order: ignore
     if (entries_.empty()) base_ = seq;
     while (base_ + entries_.size() < seq) entries_.push_back(Entry{});  // gap: deleted
     std::uint32_t id = intern(subject);
     if (size == 0) size = 1;  // size 0 marks deleted entries
-    entries_.push_back(Entry{ts, loc, id, size});
+    Entry e;
+    e.ts = ts;
+    e.loc = loc;
+    e.subject_id = id;
+    e.size = size;
+    e.has_hdr = has_hdr ? 1 : 0;
+    entries_.push_back(e);
     last_ = seq;
     last_ts_ = ts;
     ++msgs_;
@@ -128,6 +134,16 @@ std::uint64_t MessageIndex::next_match(std::string_view filter, std::uint64_t st
         if (e && filter_matches(filter, names_[e->subject_id])) return s;
     }
     return 0;
+}
+
+std::vector<std::uint64_t> MessageIndex::with_headers_since(std::int64_t ts) const {
+    std::vector<std::uint64_t> out;
+    for (std::uint64_t s = last_; s >= base_ && s > 0; --s) {
+        const Entry& e = entries_[s - base_];
+        if (e.size && e.ts < ts) break;
+        if (e.size && e.has_hdr) out.push_back(s);
+    }
+    return out;
 }
 
 std::uint64_t MessageIndex::last_match(std::string_view filter) const {

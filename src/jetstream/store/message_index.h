@@ -20,12 +20,15 @@ public:
         std::int64_t ts = 0;
         std::uint64_t loc = 0;        // store-specific location
         std::uint32_t subject_id = 0;
-        std::uint32_t size = 0;       // accounted bytes; 0 marks a deleted entry
+        std::uint32_t size : 31 = 0;  // accounted bytes; 0 marks a deleted entry
+        std::uint32_t has_hdr : 1 = 0;
     };
 
     // Adds `seq` (> last). Gaps before it become deleted entries.
     void add(std::uint64_t seq, std::string_view subject, std::int64_t ts, std::uint32_t size,
-             std::uint64_t loc);
+             std::uint64_t loc, bool has_hdr = false);
+    // Live sequences stored at or after `ts` that carry headers, newest first.
+    std::vector<std::uint64_t> with_headers_since(std::int64_t ts) const;
     // Marks `seq` deleted; false if it was not live.
     bool remove(std::uint64_t seq);
     // Everything below `seq` is gone (a full purge): first becomes seq.
