@@ -16,6 +16,7 @@
 #include "server/server.h"
 #include "subjects/subject.h"
 #include "util/log.h"
+#include "util/random.h"
 
 namespace osprey::jetstream {
 
@@ -28,7 +29,7 @@ struct JetStream::AccountState {
     // Changed on the API thread only, under the lock; direct gets read it from the loops.
     std::shared_mutex streams_mu;
     std::map<std::string, std::shared_ptr<Stream>> streams;
-    std::uint64_t api_total = 0, api_errors = 0;
+    std::atomic<std::uint64_t> api_total{0}, api_errors{0};
     std::vector<std::shared_ptr<server::Receiver>> api_subs;
 };
 
@@ -218,7 +219,103 @@ void JetStream::start(const std::vector<server::Account*>& accounts) {
         }
         accounts_.push_back(std::move(st));
     }
+    srv_.add_monitor_endpoint("/jsz", [this](const std::map<std::string, std::string>& q) {
+        return jsz(q);
+    });
     worker_ = std::thread([this] { worker(); });
+}
+
+std::string JetStream::jsz(const std::map<std::string, std::string>& q) {
+    auto flag = [&](const char* k) {
+        auto it = q.find(k);
+        return it != q.end() && (it->second == "1" || it->second == "true");
+    };
+    const bool with_streams = flag("streams"), with_config = flag("config");
+    const bool with_accounts = flag("accounts") || with_streams;
+    std::uint64_t mem = 0, store = 0, streams = 0, msgs = 0, bytes = 0, total = 0, errs = 0;
+    json::array details;
+    for (auto& a : accounts_) {
+        std::uint64_t amem = 0, astore = 0;
+        json::array sd;
+        std::shared_lock lk(a->streams_mu);
+        for (auto& [n, s] : a->streams) {
+            auto st = s->store().state();
+            (s->config().storage == StorageType::Memory ? amem : astore) += st.bytes;
+            ++streams;
+            msgs += st.msgs;
+            bytes += st.bytes;
+            if (with_streams) {
+                json::object d{{"name", n},
+                               {"created", rfc3339_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                               s->created().time_since_epoch()).count())},
+                               {"cluster", json::object{{"leader", srv_.server_id()}}}};
+                if (with_config) d["config"] = to_json(s->config());
+                d["state"] = s->state_json(false, "");
+                // Osprey's addition: what recovery had to skip or cut at the last start.
+                auto rep = s->store().recovery();
+                if (rep.bad_records || rep.truncated_bytes) {
+                    json::array notes;
+                    for (auto& t : rep.notes) notes.push_back(json::value(t));
+                    d["recovery"] = json::object{{"damaged_records", rep.bad_records},
+                                                 {"truncated_bytes", rep.truncated_bytes},
+                                                 {"notes", std::move(notes)}};
+                }
+                sd.push_back(std::move(d));
+            }
+        }
+        mem += amem;
+        store += astore;
+        total += a->api_total;
+        errs += a->api_errors;
+        if (with_accounts) {
+            json::object ad{{"name", a->account->name()}, {"id", a->account->name()},
+                            {"memory", amem}, {"storage", astore},
+                            {"reserved_memory", 0}, {"reserved_storage", 0},
+                            {"accounts", 0}, {"ha_assets", 0},
+                            {"api", json::object{{"total", a->api_total.load()},
+                                                 {"errors", a->api_errors.load()}}}};
+            if (with_streams) ad["stream_detail"] = std::move(sd);
+            details.push_back(std::move(ad));
+        }
+    }
+    json::object cfg{{"max_memory", opts_.max_memory},
+                     {"max_storage", opts_.max_file},
+                     {"store_dir", opts_.store_dir + "/jetstream"},
+                     {"sync_interval", opts_.sync_interval_ms * 1000000}};
+    if (!opts_.domain.empty()) cfg["domain"] = opts_.domain;
+    json::object o{{"server_id", srv_.server_id()},
+                   {"now", rfc3339_ns(now_unix_ns())},
+                   {"config", std::move(cfg)},
+                   {"memory", mem},
+                   {"storage", store},
+                   {"reserved_memory", 0},
+                   {"reserved_storage", 0},
+                   {"accounts", accounts_.size()},
+                   {"ha_assets", 0},
+                   {"api", json::object{{"total", total}, {"errors", errs}}},
+                   {"streams", streams},
+                   {"consumers", 0},
+                   {"messages", msgs},
+                   {"bytes", bytes}};
+    if (with_accounts) o["account_details"] = std::move(details);
+    return json::serialize(o);
+}
+
+void JetStream::advise(AccountState& a, const std::string& stream, const char* action) {
+    // nats-server's stream action advisory.
+    const char* kind = std::string_view(action) == "create"   ? "CREATED"
+                       : std::string_view(action) == "delete" ? "DELETED"
+                                                              : "UPDATED";
+    json::object o{{"type", "io.nats.jetstream.advisory.v1.stream_action"},
+                   {"id", util::random_token(22)},
+                   {"timestamp", rfc3339_ns(now_unix_ns())},
+                   {"stream", stream},
+                   {"action", action}};
+    if (!opts_.domain.empty()) o["domain"] = opts_.domain;
+    const std::string subject = fmt::format("$JS.EVENT.ADVISORY.STREAM.{}.{}", kind, stream);
+    const std::string body = json::serialize(o);
+    server::Message m{subject, {}, {}, body, nullptr};
+    a.account->route(m);
 }
 
 void JetStream::stop() {
@@ -420,7 +517,7 @@ std::string JetStream::account_info(AccountState& a) {
                                 {"max_bytes_required", false}}},
     };
     if (!opts_.domain.empty()) o["domain"] = opts_.domain;
-    o["api"] = json::object{{"total", a.api_total}, {"errors", a.api_errors}};
+    o["api"] = json::object{{"total", a.api_total.load()}, {"errors", a.api_errors.load()}};
     return typed("account_info_response", std::move(o));
 }
 
@@ -450,6 +547,7 @@ std::string JetStream::stream_create(AccountState& a, const std::string& name,
         a.streams[cfg->name] = *s;
     }
     persist(a, **s);
+    advise(a, cfg->name, "create");
     auto o = (*s)->info_json(false, "");
     o["did_create"] = true;
     return typed(type, std::move(o));
@@ -473,6 +571,7 @@ std::string JetStream::stream_update(AccountState& a, const std::string& name,
     }
     if (auto e = it->second->update(*cfg)) return typed_error(type, *e);
     persist(a, *it->second);
+    advise(a, name, "modify");
     return typed(type, it->second->info_json(false, ""));
 }
 
@@ -508,6 +607,7 @@ std::string JetStream::stream_delete(AccountState& a, const std::string& name) {
     stream->close(true);
     std::error_code ec;
     fs::remove_all(stream_dir(a, name), ec);
+    advise(a, name, "delete");
     return typed(type, json::object{{"success", true}});
 }
 

@@ -64,6 +64,8 @@ private:
     std::string msg_delete(AccountState& a, const std::string& name, const std::string& body);
     void direct_get(AccountState& a, const std::string& name, const std::string& subject,
                     const Request& r);
+    std::string jsz(const std::map<std::string, std::string>& query);
+    void advise(AccountState& a, const std::string& stream, const char* action);
 
     server::Server& srv_;
     JetStreamOptions opts_;

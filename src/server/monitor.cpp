@@ -132,6 +132,11 @@ std::int64_t rss_bytes() {
 
 }  // namespace
 
+void Monitor::add_endpoint(const std::string& path, Endpoint handler) {
+    std::lock_guard lk(endpoints_mu_);
+    endpoints_[path] = std::move(handler);
+}
+
 std::string Monitor::handle(const std::string& target) {
     std::string_view t(target);
     std::string_view path = t.substr(0, t.find('?'));
@@ -332,6 +337,19 @@ std::string Monitor::handle(const std::string& target) {
             v["subscriptions_list"] = std::move(list);
         }
         return to_text(v);
+    }
+    {
+        Endpoint ep;
+        {
+            std::lock_guard lk(endpoints_mu_);
+            auto it = endpoints_.find(std::string(path));
+            if (it != endpoints_.end()) ep = it->second;
+        }
+        if (ep) {
+            boost::system::error_code ec;
+            json::value v = json::parse(ep(q), ec);
+            return ec ? std::string("{}") : to_text(v);
+        }
     }
     if (path == "/routez") {
         return to_text(json::object{{"server_id", server_.server_id()},

@@ -1,7 +1,10 @@
 // The HTTP monitoring endpoints (/varz, /connz, /subsz, /routez, /healthz), nats-server's
 // field names and units. Serves on loop 0 of the server; requests are rare and small.
 #pragma once
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 namespace osprey::server {
@@ -19,8 +22,16 @@ public:
     // The JSON body for a path with its query ("/connz?subs=1"); empty: not found.
     std::string handle(const std::string& target);
 
+    // Endpoints of upper layers (JetStream's /jsz): the handler gets the query parameters and
+    // returns compact JSON, which the monitor pretty-prints like its own.
+    using Query = std::map<std::string, std::string>;
+    using Endpoint = std::function<std::string(const Query&)>;
+    void add_endpoint(const std::string& path, Endpoint handler);
+
 private:
     Server& server_;
+    std::mutex endpoints_mu_;
+    std::map<std::string, Endpoint> endpoints_;
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

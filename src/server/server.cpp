@@ -184,7 +184,7 @@ void Server::start() {
     if (!opts_.config_file.empty()) log::notice("Using configuration file: {}", opts_.config_file);
 
     if (opts_.http_port != 0) {
-        monitor_ = std::make_unique<Monitor>(*this);
+        if (!monitor_) monitor_ = std::make_unique<Monitor>(*this);
         monitor_->start(opts_.http_host.empty() ? opts_.host : opts_.http_host, opts_.http_port);
     }
 
@@ -220,6 +220,13 @@ void Server::start() {
 }
 
 int Server::http_port() const { return monitor_ ? monitor_->port() : 0; }
+
+void Server::add_monitor_endpoint(
+    const std::string& path, std::function<std::string(const std::map<std::string, std::string>&)> h) {
+    if (opts_.http_port == 0) return;
+    if (!monitor_) monitor_ = std::make_unique<Monitor>(*this);
+    monitor_->add_endpoint(path, std::move(h));
+}
 
 void Server::write_ports_file() {
     if (opts_.ports_file_dir.empty()) return;

@@ -6,6 +6,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <optional>
 #include <map>
 #include <memory>
@@ -48,6 +49,9 @@ public:
     const std::string& server_name() const { return server_name_; }
     int client_port() const { return bound_port_; }
     int http_port() const;
+    // Adds a monitoring endpoint (before start()); a no-op without a monitor port.
+    void add_monitor_endpoint(const std::string& path,
+                              std::function<std::string(const std::map<std::string, std::string>&)> h);
     std::chrono::system_clock::time_point start_time() const { return start_time_; }
     boost::asio::io_context& loop(int i) { return *loops_[i]; }
     int loop_count() const { return int(loops_.size()); }

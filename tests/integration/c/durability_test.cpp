@@ -151,6 +151,9 @@ TEST(Durability, DamagedRecordsAreSkippedAndTornTailCut) {
     const std::string log = srv.proc().log();
     EXPECT_NE(log.find("damaged record"), std::string::npos) << log;
     EXPECT_NE(log.find("cut"), std::string::npos) << log;
+    const std::string jsz = http_get(srv.proc().http_port(), "/jsz?streams=1");
+    EXPECT_NE(jsz.find("\"damaged_records\": 2"), std::string::npos) << jsz;
+    EXPECT_NE(jsz.find("\"truncated_bytes\""), std::string::npos) << jsz;
     jsPubAck* ack = nullptr;
     ASSERT_EQ(js_Publish(&ack, js.get(), "bits", "new", 3, nullptr, &e), NATS_OK);
     EXPECT_EQ(ack->Sequence, std::uint64_t(n));

@@ -295,3 +295,28 @@ TEST_F(JetStream, KeyValuePutGetCreateUpdate) {
     ASSERT_EQ(kvStore_CreateString(&rev, kv, "color", "red"), NATS_OK);  // after delete: ok
     kvStore_Destroy(kv);
 }
+
+TEST_F(JetStream, AdvisoriesAndJsz) {
+    Sub adv = subscribe_sync(nc_.get(), "$JS.EVENT.ADVISORY.STREAM.>");
+    natsConnection_Flush(nc_.get());
+    jsStreamInfo_Destroy(add_stream(js_.get(), "ADV", {"adv"}));
+    publish(js_.get(), "adv", "x");
+    Msg created = next(adv.get());
+    ASSERT_TRUE(created);
+    EXPECT_STREQ(natsMsg_GetSubject(created.get()), "$JS.EVENT.ADVISORY.STREAM.CREATED.ADV");
+    EXPECT_NE(data(created.get()).find("\"action\":\"create\""), std::string::npos);
+
+    std::string jsz = http_get(srv_->proc().http_port(), "/jsz?streams=1&config=1");
+    for (const char* f : {"\"streams\": 1", "\"messages\": 1", "\"account_details\"",
+                          "\"stream_detail\"", "\"name\": \"ADV\"", "\"max_msgs\": -1",
+                          "\"store_dir\""})
+        EXPECT_NE(jsz.find(f), std::string::npos) << f << "\n" << jsz;
+    EXPECT_EQ(http_get(srv_->proc().http_port(), "/jsz").find("account_details"),
+              std::string::npos);
+
+    jsErrCode e;
+    ASSERT_EQ(js_DeleteStream(js_.get(), "ADV", nullptr, &e), NATS_OK);
+    Msg deleted = next(adv.get());
+    ASSERT_TRUE(deleted);
+    EXPECT_STREQ(natsMsg_GetSubject(deleted.get()), "$JS.EVENT.ADVISORY.STREAM.DELETED.ADV");
+}
