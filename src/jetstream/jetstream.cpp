@@ -492,7 +492,9 @@ void JetStream::handle(Request& r) {
         return;  // nats-server does not answer unknown API subjects
     }
     if (!(n == 3 && t[2] == "INFO")) ++a.api_total;
-    if (out.find("\"error\":{") != std::string::npos) ++a.api_errors;
+    // nats-server does not count a delete of a missing message as an API error.
+    if (out.find("\"error\":{") != std::string::npos && !is({"STREAM", "MSG", "DELETE"}))
+        ++a.api_errors;
     respond(a, r.reply, out);
 }
 
@@ -532,7 +534,9 @@ std::string JetStream::stream_create(AccountState& a, const std::string& name,
     if (auto it = a.streams.find(cfg->name); it != a.streams.end()) {
         if (!same_config(it->second->config(), *cfg))
             return typed_error(type, errors::stream_name_exists());
-        return typed(type, it->second->info_json(false, ""));
+        auto o = it->second->info_json(false, "");
+        o["did_create"] = true;  // nats-server says so for an identical re-create too
+        return typed(type, std::move(o));
     }
     for (auto& [n, s] : a.streams)
         for (auto& x : s->config().subjects)

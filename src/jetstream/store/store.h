@@ -104,7 +104,7 @@ inline std::uint64_t file_msg_size(std::size_t subj, std::size_t hdr, std::size_
     return 22 + subj + hdr + data + 8 + (hdr ? 4 : 0);
 }
 inline std::uint64_t mem_msg_size(std::size_t subj, std::size_t hdr, std::size_t data) {
-    return subj + hdr + data + 16 + 8;
+    return subj + hdr + data + 16;
 }
 
 }  // namespace osprey::jetstream
