@@ -710,8 +710,9 @@ std::string JetStream::msg_delete(AccountState& a, const std::string& name,
     auto v = parse_body(body);
     if (!v || !v->is_object()) return typed_error(type, errors::invalid_json());
     const auto seq = std::uint64_t(int_field(v->get_object(), "seq"));
-    // no_erase or not, the record is gone from reads; its bytes go with its segment.
-    if (!it->second->store().remove(seq))
+    const bool no_erase = bool_field(v->get_object(), "no_erase");
+    Store& st = it->second->store();
+    if (!(no_erase ? st.remove(seq) : st.erase(seq)))
         return typed_error(type, errors::msg_delete_failed("no message found"));
     return typed(type, json::object{{"success", true}});
 }

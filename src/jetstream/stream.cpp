@@ -10,6 +10,7 @@
 #include "jetstream/store/mem_store.h"
 #include "server/account.h"
 #include "server/client.h"
+#include "subjects/mapping.h"
 #include "subjects/subject.h"
 #include "util/log.h"
 
@@ -178,7 +179,7 @@ void Stream::send_acks(std::uint64_t durable) {
 
 void Stream::ingest(const server::Message& m) {
     std::string ack;
-    std::uint64_t seq = 0;
+    std::uint64_t seq = 0, last_before = 0;
     bool stored = false;
     {
         std::lock_guard lk(mu_);
@@ -255,6 +256,7 @@ void Stream::ingest(const server::Message& m) {
             if (err) {
                 fail(*err);
             } else {
+                if (cfg_.republish) last_before = store_->state().last_seq;
                 auto r = store_->append(m.subject, hdr, m.payload, now);
                 if (!r) {
                     fail(errors::store_failed(r.error()));
@@ -283,6 +285,7 @@ void Stream::ingest(const server::Message& m) {
             }
         }
     }
+    if (stored && cfg_.republish) republish(m, seq, last_before);
     if (m.reply.empty() || (cfg_.no_ack && stored)) return;
     if (!stored) {
         reply(m.reply, ack);
@@ -295,6 +298,22 @@ void Stream::ingest(const server::Message& m) {
     // Acknowledged once durable: the store's listener sends what became durable after each
     // batch; if that already happened for this sequence, send it here.
     if (store_->durable_seq() >= seq) send_acks(seq);
+}
+
+void Stream::republish(const server::Message& m, std::uint64_t seq, std::uint64_t last_before) {
+    const RePublish& rp = *cfg_.republish;
+    const std::string src = rp.src.empty() ? ">" : rp.src;
+    if (!subjects::matches(src, m.subject)) return;
+    const std::string dest = subjects::map_subject(m.subject, src, rp.dest);
+    std::string hdr = m.headers.empty() ? std::string("NATS/1.0\r\n")
+                                        : std::string(m.headers.substr(0, m.headers.size() - 2));
+    hdr += fmt::format("Nats-Stream: {}\r\nNats-Subject: {}\r\nNats-Sequence: {}\r\n"
+                       "Nats-Last-Sequence: {}\r\n",
+                       cfg_.name, m.subject, seq, last_before);
+    if (rp.headers_only) hdr += fmt::format("Nats-Msg-Size: {}\r\n", m.payload.size());
+    hdr += "\r\n";
+    server::Message out{dest, {}, hdr, rp.headers_only ? std::string_view() : m.payload, nullptr};
+    account_.route(out);
 }
 
 void Stream::enforce_limits_locked(std::string_view subject) {

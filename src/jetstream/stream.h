@@ -58,6 +58,7 @@ private:
     void rebuild_dedup();
     void reply(std::string_view reply_subject, std::string_view payload);
     void send_acks(std::uint64_t durable);  // acknowledge what is durable now
+    void republish(const server::Message& m, std::uint64_t seq, std::uint64_t last_before);
 
     server::Account& account_;
     StreamConfig cfg_;

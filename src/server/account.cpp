@@ -3,6 +3,7 @@
 #include <chrono>
 #include <deque>
 
+#include "subjects/mapping.h"
 #include "subjects/subject.h"
 #include "util/log.h"
 #include "util/random.h"
@@ -62,43 +63,12 @@ bool Account::exports_to(bool service, std::string_view subject,
 
 namespace {
 
-// Replaces the part of `subject` matched by `from` with `to`, token-wise: wildcard tokens of
-// `from` carry over to the wildcard tokens of `to` in order. Literal patterns map directly.
-std::string map_subject(std::string_view subject, std::string_view from, std::string_view to) {
-    if (to.empty() || from == to) return std::string(subject);
-    std::vector<std::string_view> captured;
-    subjects::Tokens ft(from), st(subject);
-    std::string_view f, s;
-    while (ft.next(f)) {
-        if (!st.next(s)) break;
-        if (f == ">") {
-            std::string_view restv(s.data(), subject.data() + subject.size() - s.data());
-            captured.push_back(restv);
-            break;
-        }
-        if (f == "*") captured.push_back(s);
-    }
-    std::string out;
-    subjects::Tokens tt(to);
-    std::string_view t;
-    std::size_t ci = 0;
-    while (tt.next(t)) {
-        if (!out.empty()) out += '.';
-        if ((t == "*" || t == ">") && ci < captured.size()) {
-            out += captured[ci++];
-        } else {
-            out += t;
-        }
-    }
-    return out;
-}
-
 // A stream import: messages of the exporter on `subject` reach the importer's subscribers.
 struct StreamImport : Receiver {
     Account* importer;
     std::string from, to;
     bool deliver(const Message& m) override {
-        std::string mapped = map_subject(m.subject, from, to);
+        std::string mapped = subjects::map_subject(m.subject, from, to);
         Message fwd = m;
         fwd.subject = mapped;
         fwd.origin = nullptr;
@@ -152,7 +122,7 @@ struct ServiceImport : Receiver {
     }
 
     bool deliver(const Message& m) override {
-        std::string mapped = map_subject(m.subject, local, remote);
+        std::string mapped = subjects::map_subject(m.subject, local, remote);
         Message fwd = m;
         fwd.subject = mapped;
         fwd.origin = nullptr;

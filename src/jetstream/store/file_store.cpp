@@ -438,6 +438,48 @@ void FileStore::drop_dead_front_segments_locked() {
     }
 }
 
+bool FileStore::erase(std::uint64_t seq) {
+    std::unique_lock lk(mu_);
+    const auto* e = index_.live(seq);
+    if (!e) return false;
+    const std::uint64_t loc = e->loc;
+    const auto seg = std::uint32_t(loc >> kOffsetBits);
+    const std::uint64_t off = loc & kOffsetMask;
+    auto in_flight = [&] {
+        return std::any_of(inflight_.begin(), inflight_.end(), [&](const Chunk& c) {
+            return c.seg == seg && off >= c.offset && off < c.offset + c.bytes.size();
+        });
+    };
+    if (in_flight()) {  // being written right now: let it land first
+        lk.unlock();
+        sync();
+        lk.lock();
+        if (!index_.live(seq)) return false;
+    }
+    std::string rec;
+    if (read_locked(loc, rec)) {
+        record::View v;
+        if (record::decode(rec, v) == record::Decode::Ok) {
+            // Same length, no content: a tombstone padded with zeros, valid to recovery.
+            std::string blank;
+            record::append(blank, record::Type::Delete, seq, 0, {}, {},
+                           std::string(v.length - record::kHeaderSize - record::kTrailerSize, '\0'));
+            bool patched = false;
+            for (auto& c : pending_) {
+                if (c.seg == seg && off >= c.offset && off + blank.size() <= c.offset + c.bytes.size()) {
+                    c.bytes.replace(std::size_t(off - c.offset), blank.size(), blank);
+                    patched = true;
+                }
+            }
+            if (!patched && segments_.count(seg))
+                write_all(segments_[seg].fd, blank.data(), blank.size(), off);
+        }
+    }
+    remove_locked(seq);
+    drop_dead_front_segments_locked();
+    return true;
+}
+
 bool FileStore::remove(std::uint64_t seq) {
     std::lock_guard lk(mu_);
     if (!remove_locked(seq)) return false;

@@ -51,6 +51,7 @@ public:
                                        std::uint64_t start) const override;
     std::optional<StoredMsg> load_last(std::string_view filter) const override;
     bool remove(std::uint64_t seq) override;
+    bool erase(std::uint64_t seq) override;
     std::uint64_t purge(std::string_view filter, std::uint64_t below,
                         std::uint64_t keep) override;
     StoreState state() const override;

@@ -74,6 +74,8 @@ public:
     virtual std::optional<StoredMsg> load_last(std::string_view filter) const = 0;
 
     virtual bool remove(std::uint64_t seq) = 0;
+    // Removes and overwrites the stored bytes (MSG.DELETE without no_erase).
+    virtual bool erase(std::uint64_t seq) { return remove(seq); }
     // Removes live messages matching `filter` (empty: all) with seq < `below` (0: no bound),
     // keeping the newest `keep` per the filter. Returns how many were removed.
     virtual std::uint64_t purge(std::string_view filter, std::uint64_t below,

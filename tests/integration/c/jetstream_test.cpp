@@ -320,3 +320,27 @@ TEST_F(JetStream, AdvisoriesAndJsz) {
     ASSERT_TRUE(deleted);
     EXPECT_STREQ(natsMsg_GetSubject(deleted.get()), "$JS.EVENT.ADVISORY.STREAM.DELETED.ADV");
 }
+
+TEST_F(JetStream, RepublishCarriesTheStreamHeaders) {
+    Sub out = subscribe_sync(nc_.get(), "out.>");
+    natsConnection_Flush(nc_.get());
+    jsStreamInfo_Destroy(add_stream(js_.get(), "RP", {"rp.>"}, js_FileStorage, [](jsStreamConfig& c) {
+        static jsRePublish rp;
+        jsRePublish_Init(&rp);
+        rp.Source = "rp.>";
+        rp.Destination = "out.>";
+        c.RePublish = &rp;
+    }));
+    EXPECT_EQ(publish(js_.get(), "rp.a.b", "payload"), 1u);
+    Msg m = next(out.get());
+    ASSERT_TRUE(m);
+    EXPECT_STREQ(natsMsg_GetSubject(m.get()), "out.a.b");
+    EXPECT_EQ(data(m.get()), "payload");
+    const char* v = nullptr;
+    ASSERT_EQ(natsMsgHeader_Get(m.get(), "Nats-Stream", &v), NATS_OK);
+    EXPECT_STREQ(v, "RP");
+    ASSERT_EQ(natsMsgHeader_Get(m.get(), "Nats-Sequence", &v), NATS_OK);
+    EXPECT_STREQ(v, "1");
+    ASSERT_EQ(natsMsgHeader_Get(m.get(), "Nats-Subject", &v), NATS_OK);
+    EXPECT_STREQ(v, "rp.a.b");
+}

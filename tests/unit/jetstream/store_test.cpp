@@ -170,3 +170,30 @@ TEST(FileStore, RecoverySkipsDamageAndCutsTornTail) {
     EXPECT_EQ(*fsx.append("s", "", "next", 99), 50u);
     fs::remove_all(dir);
 }
+
+TEST(FileStore, EraseOverwritesTheBytes) {
+    const std::string dir = temp_dir();
+    {
+        FileStoreConfig c;
+        c.dir = dir;
+        FileStore fsx(c);
+        fsx.append("s", "", "keep-me", 1);
+        fsx.append("s", "", "SECRET-PAYLOAD", 2);
+        fsx.append("s", "", "keep-me-too", 3);
+        fsx.sync();
+        EXPECT_TRUE(fsx.erase(2));
+        EXPECT_FALSE(fsx.erase(2));
+        fsx.sync();
+    }
+    std::ifstream f(dir + "/msgs/0000000001.seg", std::ios::binary);
+    std::string bytes(std::istreambuf_iterator<char>(f), {});
+    EXPECT_EQ(bytes.find("SECRET-PAYLOAD"), std::string::npos);
+    FileStoreConfig c;
+    c.dir = dir;
+    FileStore fsx(c);
+    EXPECT_EQ(fsx.recovery().bad_records, 0u);
+    EXPECT_EQ(fsx.state().msgs, 2u);
+    EXPECT_FALSE(fsx.load(2));
+    EXPECT_EQ(fsx.load(3)->data, "keep-me-too");
+    fs::remove_all(dir);
+}
