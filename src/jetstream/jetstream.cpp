@@ -206,6 +206,7 @@ void JetStream::start(const std::vector<server::Account*>& accounts) {
         st->dir = opts_.store_dir + "/jetstream/" + acc->name();
         fs::create_directories(st->dir + "/streams");
         load_streams(*st);
+        link(*st);
         std::vector<std::string> prefixes{"$JS.API."};
         if (!opts_.domain.empty()) prefixes.push_back("$JS." + opts_.domain + ".API.");
         for (const auto& p : prefixes) {
@@ -385,6 +386,23 @@ void JetStream::load_streams(AccountState& a) {
     }
 }
 
+void JetStream::link(AccountState& a) {
+    // Connects every mirror and sourcing stream to the origins that exist now, and lets each
+    // catch up on what it missed.
+    std::vector<std::pair<std::shared_ptr<Stream>, std::shared_ptr<Stream>>> pairs;
+    {
+        std::shared_lock lk(a.streams_mu);
+        for (auto& [n, t] : a.streams)
+            for (const auto& origin : t->origins())
+                if (auto it = a.streams.find(origin); it != a.streams.end())
+                    pairs.emplace_back(it->second, t);
+    }
+    for (auto& [origin, target] : pairs) {
+        origin->add_downstream(target);
+        target->pull_from(*origin);
+    }
+}
+
 void JetStream::persist(const AccountState& a, const Stream& s) {
     json::object meta{
         {"config", to_json(s.config())},
@@ -551,6 +569,7 @@ std::string JetStream::stream_create(AccountState& a, const std::string& name,
         a.streams[cfg->name] = *s;
     }
     persist(a, **s);
+    link(a);
     advise(a, cfg->name, "create");
     auto o = (*s)->info_json(false, "");
     o["did_create"] = true;

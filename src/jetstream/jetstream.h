@@ -47,6 +47,7 @@ public:
 private:
     void worker();
     void load_streams(AccountState& a);
+    void link(AccountState& a);
     std::string stream_dir(const AccountState& a, const std::string& name) const;
     void persist(const AccountState& a, const Stream& s);
     void respond(AccountState& a, const std::string& reply, const std::string& body);

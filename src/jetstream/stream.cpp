@@ -81,7 +81,85 @@ struct Stream::Intake : server::Receiver {
 
 Stream::Stream(server::Account& account, StreamConfig cfg, std::unique_ptr<Store> store,
                std::chrono::system_clock::time_point created)
-    : account_(account), cfg_(std::move(cfg)), store_(std::move(store)), created_(created) {}
+    : account_(account), cfg_(std::move(cfg)), store_(std::move(store)), created_(created) {
+    if (cfg_.mirror) {
+        cursors_.push_back({cfg_.mirror->name, cfg_.mirror->filter_subject, 0, true});
+    }
+    for (const auto& src : cfg_.sources) cursors_.push_back({src.name, src.filter_subject, 0, false});
+}
+
+std::vector<std::string> Stream::origins() const {
+    std::vector<std::string> out;
+    if (cfg_.mirror) out.push_back(cfg_.mirror->name);
+    for (const auto& s : cfg_.sources) out.push_back(s.name);
+    return out;
+}
+
+void Stream::add_downstream(const std::shared_ptr<Stream>& target) {
+    std::lock_guard lk(down_mu_);
+    std::erase_if(downstream_, [](const std::weak_ptr<Stream>& w) { return w.expired(); });
+    for (auto& w : downstream_)
+        if (w.lock() == target) return;
+    downstream_.push_back(target);
+}
+
+void Stream::notify_downstream() {
+    std::vector<std::shared_ptr<Stream>> targets;
+    {
+        std::lock_guard lk(down_mu_);
+        if (downstream_.empty()) return;
+        for (auto& w : downstream_)
+            if (auto t = w.lock()) targets.push_back(std::move(t));
+    }
+    for (auto& t : targets) t->pull_from(*this);
+}
+
+void Stream::pull_from(Stream& origin) {
+    bool stored_any = false;
+    {
+        std::lock_guard lk(mu_);
+        if (closed_) return;
+        for (auto& c : cursors_) {
+            if (c.origin != origin.cfg_.name) continue;
+            if (c.next == 0) {
+                // Position: a mirror continues after its own last sequence (they are the
+                // origin's); a source after the last message it copied, found by its header.
+                if (c.mirror) {
+                    c.next = store_->state().last_seq + 1;
+                } else {
+                    c.next = 1;
+                    for (const auto& src : cfg_.sources)
+                        if (src.name == c.origin && src.opt_start_seq) c.next = src.opt_start_seq;
+                    const std::string tag = c.origin + " ";
+                    for (std::uint64_t s : store_->with_headers_since(0)) {
+                        auto m = store_->load(s);
+                        auto v = m ? header_value(m->hdr, "Nats-Stream-Source") : std::string_view();
+                        if (v.starts_with(tag)) {
+                            c.next = parse_u64(v.substr(tag.size())).value_or(0) + 1;
+                            break;
+                        }
+                    }
+                }
+            }
+            const std::string filter = c.filter.empty() ? std::string() : c.filter;
+            for (auto m = origin.store_->load_next(filter, c.next); m;
+                 m = origin.store_->load_next(filter, c.next)) {
+                if (c.mirror) {
+                    if (!store_->append(m->subject, m->hdr, m->data, m->ts, m->seq)) break;
+                } else {
+                    std::string hdr = m->hdr.empty() ? std::string("NATS/1.0\r\n")
+                                                     : m->hdr.substr(0, m->hdr.size() - 2);
+                    hdr += fmt::format("Nats-Stream-Source: {} {}\r\n\r\n", c.origin, m->seq);
+                    if (!store_->append(m->subject, hdr, m->data, m->ts)) break;
+                }
+                c.next = m->seq + 1;
+                stored_any = true;
+                enforce_limits_locked(m->subject);
+            }
+        }
+    }
+    if (stored_any) notify_downstream();  // chains: a mirror of a mirror
+}
 
 Stream::~Stream() {
     if (!closed_) close(false);
@@ -286,6 +364,7 @@ void Stream::ingest(const server::Message& m) {
         }
     }
     if (stored && cfg_.republish) republish(m, seq, last_before);
+    if (stored) notify_downstream();
     if (m.reply.empty() || (cfg_.no_ack && stored)) return;
     if (!stored) {
         reply(m.reply, ack);

@@ -40,6 +40,14 @@ public:
     void ingest(const server::Message& m);
 
     std::optional<ApiError> update(const StreamConfig& next);
+
+    // Mirrors and sources within this server: `origin` hands every message it stores to the
+    // streams that mirror or source it; each pulls what it has not copied yet, so a late start
+    // or a missed hand-off is caught up from the origin's store.
+    void add_downstream(const std::shared_ptr<Stream>& target);
+    void pull_from(Stream& origin);
+    // The origins this stream copies from (mirror or sources).
+    std::vector<std::string> origins() const;
     // Unsubscribes and stops the store; `erase` deletes the data.
     void close(bool erase);
     void expire_old();  // max_age, called periodically
@@ -78,6 +86,16 @@ private:
     };
     std::mutex acks_mu_;
     std::deque<PendingAck> acks_;
+
+    struct SourceCursor {
+        std::string origin, filter;
+        std::uint64_t next = 0;  // next origin sequence to copy; 0: not positioned yet
+        bool mirror = false;
+    };
+    std::vector<SourceCursor> cursors_;  // under mu_
+    std::mutex down_mu_;
+    std::vector<std::weak_ptr<Stream>> downstream_;
+    void notify_downstream();
 };
 
 std::int64_t now_unix_ns();

@@ -1,6 +1,7 @@
 #include "jetstream/stream_config.h"
 
 #include <boost/json.hpp>
+#include <algorithm>
 #include <set>
 
 #include "subjects/subject.h"
@@ -163,6 +164,9 @@ std::optional<ApiError> validate(const StreamConfig& c) {
         return ApiError{400, 10034, "stream mirrors can not contain subjects"};
     if (c.mirror && !c.sources.empty())
         return ApiError{400, 10031, "stream mirrors can not also contain other sources"};
+    if ((c.mirror && c.mirror->name == c.name) ||
+        std::any_of(c.sources.begin(), c.sources.end(), [&](auto& s) { return s.name == c.name; }))
+        return errors::invalid_config("stream can not mirror or source itself");
     std::set<std::string> seen;
     for (const auto& s : c.subjects) {
         if (!subjects::valid_subject(s)) return errors::invalid_config("invalid subject");

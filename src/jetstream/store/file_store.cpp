@@ -198,10 +198,10 @@ void FileStore::append_record_locked(std::string_view rec, std::uint64_t) {
 std::expected<std::uint64_t, std::string> FileStore::append(std::string_view subject,
                                                             std::string_view hdr,
                                                             std::string_view data,
-                                                            std::int64_t ts) {
+                                                            std::int64_t ts, std::uint64_t at_seq) {
     std::lock_guard lk(mu_);
     if (stop_) return std::unexpected(std::string("store is closed"));
-    const std::uint64_t seq = index_.last_seq() + 1;
+    const std::uint64_t seq = std::max(index_.last_seq() + 1, at_seq);
     scratch_.clear();
     record::append(scratch_, record::Type::Message, seq, ts, subject, hdr, data);
     if (scratch_.size() > record::kMaxRecord) return std::unexpected(std::string("message too large"));

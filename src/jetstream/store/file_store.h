@@ -39,7 +39,7 @@ public:
 
     std::expected<std::uint64_t, std::string> append(std::string_view subject,
                                                      std::string_view hdr, std::string_view data,
-                                                     std::int64_t ts) override;
+                                                     std::int64_t ts, std::uint64_t at_seq = 0) override;
     void when_durable(std::uint64_t seq, std::function<void()> cb) override;
     void set_durable_listener(std::function<void(std::uint64_t)> fn) override;
     std::uint64_t durable_seq() const override {

@@ -7,9 +7,9 @@ namespace osprey::jetstream {
 std::expected<std::uint64_t, std::string> MemStore::append(std::string_view subject,
                                                            std::string_view hdr,
                                                            std::string_view data,
-                                                           std::int64_t ts) {
+                                                           std::int64_t ts, std::uint64_t at_seq) {
     std::lock_guard lk(mu_);
-    const std::uint64_t seq = index_.last_seq() + 1;
+    const std::uint64_t seq = std::max(index_.last_seq() + 1, at_seq);
     index_.add(seq, subject, ts, std::uint32_t(mem_msg_size(subject.size(), hdr.size(), data.size())),
                0, !hdr.empty());
     bodies_.emplace(seq, Body{std::string(hdr), std::string(data)});

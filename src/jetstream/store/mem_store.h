@@ -13,7 +13,7 @@ class MemStore final : public Store {
 public:
     std::expected<std::uint64_t, std::string> append(std::string_view subject,
                                                      std::string_view hdr, std::string_view data,
-                                                     std::int64_t ts) override;
+                                                     std::int64_t ts, std::uint64_t at_seq = 0) override;
     void when_durable(std::uint64_t, std::function<void()> cb) override { cb(); }
     void set_durable_listener(std::function<void(std::uint64_t)>) override {}
     std::uint64_t durable_seq() const override { return state().last_seq; }

@@ -2,7 +2,8 @@
 //
 // A store keeps messages by sequence, with per-subject counts, and knows nothing of streams,
 // limits, retention or consumers (those live above it). Durability contract:
-//   append()      the message is accepted and readable at once;
+//   append()      the message is accepted and readable at once (at the next sequence, or at
+//                 `at_seq` when a mirror keeps its origin's sequences: the gap reads as deleted);
 //   when_durable  the callback runs once the message is as durable as the store's sync policy
 //                 promises (FileStore default: on disk, fdatasync'd, shared by every message
 //                 that arrived meanwhile; MemStore: at once).
@@ -59,7 +60,7 @@ public:
     virtual std::expected<std::uint64_t, std::string> append(std::string_view subject,
                                                              std::string_view hdr,
                                                              std::string_view data,
-                                                             std::int64_t ts) = 0;
+                                                             std::int64_t ts, std::uint64_t at_seq = 0) = 0;
     virtual void when_durable(std::uint64_t seq, std::function<void()> cb) = 0;
     // Called (on the store's thread, or inline for memory) with the highest durable sequence
     // after each batch: one call per batch instead of one callback per message.

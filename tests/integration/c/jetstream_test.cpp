@@ -344,3 +344,73 @@ TEST_F(JetStream, RepublishCarriesTheStreamHeaders) {
     ASSERT_EQ(natsMsgHeader_Get(m.get(), "Nats-Subject", &v), NATS_OK);
     EXPECT_STREQ(v, "rp.a.b");
 }
+
+TEST_F(JetStream, MirrorsAndSourcesWithinTheServer) {
+    jsStreamInfo_Destroy(add_stream(js_.get(), "ORIGIN", {"o.*"}));
+    for (int i = 1; i <= 5; ++i) publish(js_.get(), i % 2 ? "o.a" : "o.b", "m" + std::to_string(i));
+    jsErrCode e;
+    ASSERT_EQ(js_DeleteMsg(js_.get(), "ORIGIN", 2, nullptr, &e), NATS_OK);
+
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    cfg.Name = "MIRROR";
+    jsStreamSource mirror;
+    jsStreamSource_Init(&mirror);
+    mirror.Name = "ORIGIN";
+    cfg.Mirror = &mirror;
+    jsStreamInfo* si = nullptr;
+    ASSERT_EQ(js_AddStream(&si, js_.get(), &cfg, nullptr, &e), NATS_OK) << int(e);
+    jsStreamInfo_Destroy(si);
+
+    jsStreamConfig_Init(&cfg);
+    cfg.Name = "AGG";
+    const char* aggsubj[] = {"agg"};
+    cfg.Subjects = aggsubj;
+    cfg.SubjectsLen = 1;
+    jsStreamSource src;
+    jsStreamSource_Init(&src);
+    src.Name = "ORIGIN";
+    src.FilterSubject = "o.a";
+    jsStreamSource* srcs[] = {&src};
+    cfg.Sources = srcs;
+    cfg.SourcesLen = 1;
+    ASSERT_EQ(js_AddStream(&si, js_.get(), &cfg, nullptr, &e), NATS_OK) << int(e);
+    jsStreamInfo_Destroy(si);
+
+    publish(js_.get(), "o.a", "m6");
+    auto wait_msgs = [&](const char* name, std::uint64_t want) {
+        std::uint64_t got = 0;
+        for (int i = 0; i < 100; ++i) {
+            jsStreamInfo* s = info(js_.get(), name);
+            got = s ? s->State.Msgs : 0;
+            jsStreamInfo_Destroy(s);
+            if (got == want) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        return got;
+    };
+    EXPECT_EQ(wait_msgs("MIRROR", 5), 5u);  // 1,3,4,5,6: the origin's sequences
+    natsMsg* m = nullptr;
+    ASSERT_EQ(js_GetMsg(&m, js_.get(), "MIRROR", 6, nullptr, &e), NATS_OK);
+    EXPECT_EQ(data(m), "m6");
+    natsMsg_Destroy(m);
+    EXPECT_NE(js_GetMsg(&m, js_.get(), "MIRROR", 2, nullptr, &e), NATS_OK);
+
+    EXPECT_EQ(wait_msgs("AGG", 4), 4u);  // o.a only: m1, m3, m5, m6
+    ASSERT_EQ(js_GetMsg(&m, js_.get(), "AGG", 4, nullptr, &e), NATS_OK);
+    EXPECT_EQ(data(m), "m6");
+    const char* v = nullptr;
+    ASSERT_EQ(natsMsgHeader_Get(m, "Nats-Stream-Source", &v), NATS_OK);
+    EXPECT_STREQ(v, "ORIGIN 6");
+    natsMsg_Destroy(m);
+
+    // After a restart they continue where they were: no duplicates.
+    js_.reset();
+    nc_.reset();
+    ASSERT_EQ(srv_->term(), 0);
+    srv_->start();
+    reconnect();
+    publish(js_.get(), "o.a", "m7");
+    EXPECT_EQ(wait_msgs("MIRROR", 6), 6u);
+    EXPECT_EQ(wait_msgs("AGG", 5), 5u);
+}
