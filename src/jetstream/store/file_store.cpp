@@ -128,6 +128,8 @@ void FileStore::recover_segment(std::uint32_t id, bool last) {
                                                            v.data.size())),
                                make_loc(id, pos), !v.hdr.empty());
                     ++seg.live;
+                    ++seg.msgs;
+                    if (!seg.first_seq) seg.first_seq = v.seq;
                 }
             } else if (v.type == record::Type::Delete) {
                 if (const auto* e = index_.live(v.seq)) {
@@ -212,6 +214,8 @@ std::expected<std::uint64_t, std::string> FileStore::append(std::string_view sub
                std::uint32_t(file_msg_size(subject.size(), hdr.size(), data.size())),
                make_loc(cur_, segments_[cur_].size), !hdr.empty());
     ++segments_[cur_].live;
+    ++segments_[cur_].msgs;
+    if (!segments_[cur_].first_seq) segments_[cur_].first_seq = seq;
     append_record_locked(scratch_, seq);
     appended_seq_ = seq;
     return seq;
@@ -298,8 +302,12 @@ void FileStore::writer_loop() {
             waiters_.erase(waiters_.begin(), end);
         }
         if (!dirty) done_gen_ = gen;
-        // Everything appended so far is written: dead front segments may go now.
-        if (pending_.empty()) drop_dead_front_segments_locked();
+        // Everything appended so far is written: dead front segments may go now, and segments
+        // that are mostly holes get rewritten.
+        if (pending_.empty()) {
+            drop_dead_front_segments_locked();
+            compact_locked();
+        }
         auto listener = ok && target ? listener_ : nullptr;
         lk.unlock();
         for (auto& cb : ready) cb();
@@ -477,6 +485,71 @@ bool FileStore::erase(std::uint64_t seq) {
     }
     remove_locked(seq);
     drop_dead_front_segments_locked();
+    return true;
+}
+
+void FileStore::compact_locked() {
+    for (auto& [id, seg] : segments_) {
+        if (id == cur_ || seg.msgs < 16 || seg.live * 2 >= seg.msgs) continue;
+        if (compact_segment_locked(id)) return;  // one per batch: the writer stays responsive
+    }
+}
+
+bool FileStore::compact_segment_locked(std::uint32_t id) {
+    Segment& seg = segments_[id];
+    std::string buf(seg.size, '\0');
+    std::size_t got = 0;
+    while (got < buf.size()) {
+        ssize_t n = ::pread(seg.fd, buf.data() + got, buf.size() - got, off_t(got));
+        if (n <= 0) break;
+        got += std::size_t(n);
+    }
+    buf.resize(got);
+    std::string out;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> moved;  // seq, new offset
+    // A tombstone is needed only while the record it deletes may still be on disk: not for
+    // sequences older than the oldest segment's first message.
+    std::uint64_t oldest_on_disk = UINT64_MAX;
+    for (auto& [sid, sg] : segments_)
+        if (sg.first_seq) oldest_on_disk = std::min(oldest_on_disk, sg.first_seq);
+    std::uint64_t msgs = 0;
+    std::string_view all(buf);
+    for (std::size_t pos = 0; pos < all.size();) {
+        record::View v;
+        if (record::decode(all.substr(pos), v) != record::Decode::Ok) {
+            // A damaged stretch: keep the bytes as they are rather than guess.
+            out.append(all.substr(pos));
+            break;
+        }
+        const std::string_view rec = all.substr(pos, v.length);
+        if (v.type == record::Type::Message) {
+            const auto* e = index_.live(v.seq);
+            if (e && e->loc == make_loc(id, pos)) {
+                moved.emplace_back(v.seq, out.size());
+                out.append(rec);
+                ++msgs;
+            }
+        } else if (v.type != record::Type::Delete || v.seq >= oldest_on_disk) {
+            out.append(rec);  // purge markers and needed tombstones stay
+        }
+        pos += v.length;
+    }
+    const std::string tmp = seg_path(id) + ".compact";
+    int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return false;
+    if (!write_all(fd, out.data(), out.size(), 0) || ::fdatasync(fd) != 0 ||
+        ::rename(tmp.c_str(), seg_path(id).c_str()) != 0) {
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        return false;
+    }
+    ::fsync(dir_fd_);
+    ::close(seg.fd);
+    seg.fd = fd;
+    seg.size = out.size();
+    seg.msgs = msgs;
+    for (auto& [sq, off] : moved) index_.set_loc(sq, make_loc(id, off));
+    ++compacted_segments_;
     return true;
 }
 

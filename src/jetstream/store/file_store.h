@@ -67,12 +67,18 @@ public:
     void stop() override;
     void destroy() override;
     RecoveryReport recovery() const override { return report_; }
+    std::uint64_t compactions() const {
+        std::lock_guard lk(mu_);
+        return compacted_segments_;
+    }
 
 private:
     struct Segment {
         int fd = -1;
         std::uint64_t size = 0;   // bytes appended (written or pending)
         std::uint64_t live = 0;   // live messages stored in it
+        std::uint64_t msgs = 0;   // message records in it, live or not
+        std::uint64_t first_seq = 0;  // of its first message record (0: none yet)
         bool synced_dir = false;  // its directory entry is durable
     };
     struct Chunk {
@@ -90,6 +96,9 @@ private:
     bool read_locked(std::uint64_t loc, std::string& out) const;
     bool remove_locked(std::uint64_t seq);
     void drop_dead_front_segments_locked();
+    // Rewrites segments that are mostly deleted messages, keeping live records and tombstones.
+    void compact_locked();
+    bool compact_segment_locked(std::uint32_t id);
     std::string seg_path(std::uint32_t id) const;
 
     FileStoreConfig cfg_;
@@ -109,6 +118,7 @@ private:
     std::multimap<std::uint64_t, std::function<void()>> waiters_;
     std::function<void(std::uint64_t)> listener_;
     std::string spare_;  // a drained chunk buffer, reused so appends do not reallocate
+    std::uint64_t compacted_segments_ = 0;
     std::string scratch_;
     bool stop_ = false;
     bool destroyed_ = false;

@@ -35,6 +35,9 @@ public:
     void reset_first(std::uint64_t seq);
 
     const Entry* live(std::uint64_t seq) const;
+    void set_loc(std::uint64_t seq, std::uint64_t loc) {
+        if (seq >= base_ && seq < base_ + entries_.size()) entries_[seq - base_].loc = loc;
+    }
     const std::string& subject_of(const Entry& e) const { return names_[e.subject_id]; }
 
     std::uint64_t next_match(std::string_view filter, std::uint64_t start) const;  // 0: none
