@@ -352,6 +352,10 @@ void Stream::ingest(const server::Message& m) {
                         store_->purge({}, seq, 0);
                     }
                     enforce_limits_locked(m.subject);
+                    // Interest retention keeps a message only while consumers are interested;
+                    // with none (consumers arrive with their own issue) it is acknowledged and
+                    // dropped, as nats-server does.
+                    if (cfg_.retention == Retention::Interest) store_->remove(seq);
                     if (cfg_.storage == StorageType::Memory) {
                         ack = ok_ack(cfg_.name, seq, false);
                     } else if (!m.reply.empty() && !cfg_.no_ack) {

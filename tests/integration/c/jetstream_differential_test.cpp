@@ -89,7 +89,17 @@ TEST(Differential, JetStreamApiJsonMatchesNatsServer) {
         {"$JS.API.STREAM.INFO.ORDERS", ""},
         {"$JS.API.STREAM.DELETE.ORDERS", ""},
         {"$JS.API.STREAM.DELETE.ORDERS", ""},
-        {"$JS.API.INFO", ""},
+        {"$JS.API.STREAM.CREATE.I", R"({"name":"I","subjects":["i"],"retention":"interest"})"},
+        {"i", "x"},
+        {"i", "y"},
+        {"$JS.API.STREAM.INFO.I", ""},
+        {"$JS.API.STREAM.CREATE.RP", R"({"name":"RP","subjects":["rp.>"],"republish":{"src":"rp.>","dest":"out.>"},"max_msgs_per_subject":1,"allow_rollup_hdrs":true,"deny_delete":true})"},
+        {"rp.a", "1"},
+        {"rp.a", "2"},
+        {"$JS.API.STREAM.MSG.DELETE.RP", R"({"seq":2})"},
+        {"$JS.API.STREAM.PURGE.RP", R"({"filter":"rp.a"})"},
+        {"$JS.API.STREAM.INFO.RP", R"({"subjects_filter":">"})"},
+        // No account INFO after the purge: nats-server updates its account usage lazily.
     };
     auto a = converse(nats.port(), reqs);
     auto b = converse(osp.port(), reqs);

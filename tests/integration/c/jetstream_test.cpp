@@ -414,3 +414,15 @@ TEST_F(JetStream, MirrorsAndSourcesWithinTheServer) {
     EXPECT_EQ(wait_msgs("MIRROR", 6), 6u);
     EXPECT_EQ(wait_msgs("AGG", 5), 5u);
 }
+
+TEST_F(JetStream, InterestRetentionWithoutConsumersKeepsNothing) {
+    jsStreamInfo_Destroy(add_stream(js_.get(), "INT", {"int"}, js_FileStorage,
+                                    [](jsStreamConfig& c) { c.Retention = js_InterestPolicy; }));
+    EXPECT_EQ(publish(js_.get(), "int", "a"), 1u);
+    EXPECT_EQ(publish(js_.get(), "int", "b"), 2u);
+    jsStreamInfo* si = info(js_.get(), "INT");
+    EXPECT_EQ(si->State.Msgs, 0u);
+    EXPECT_EQ(si->State.FirstSeq, 3u);
+    EXPECT_EQ(si->State.LastSeq, 2u);
+    jsStreamInfo_Destroy(si);
+}
