@@ -185,7 +185,10 @@ std::optional<json::object> read_meta(const std::string& path) {
 }  // namespace
 
 JetStream::JetStream(server::Server& srv, JetStreamOptions opts)
-    : srv_(srv), opts_(std::move(opts)) {}
+    : srv_(srv), opts_(std::move(opts)) {
+    usage_.max_file = opts_.max_file;
+    usage_.max_memory = opts_.max_memory;
+}
 
 JetStream::~JetStream() { stop(); }
 
@@ -368,7 +371,7 @@ void JetStream::load_streams(AccountState& a) {
                               std::chrono::system_clock::time_point(
                                   std::chrono::duration_cast<std::chrono::system_clock::duration>(
                                       std::chrono::nanoseconds(created_ns))),
-                              opts_.sync_interval_ms);
+                              opts_.sync_interval_ms, &usage_);
         if (!s) {
             log::error("JetStream stream {}: cannot open: {}", name, s.error().description);
             continue;
@@ -527,8 +530,10 @@ std::string JetStream::account_info(AccountState& a) {
         {"storage", store},
         {"streams", a.streams.size()},
         {"consumers", 0},
-        {"limits", json::object{{"max_memory", opts_.max_memory},
-                                {"max_storage", opts_.max_file},
+        // Account limits (none configured per account: -1), as nats-server reports them even
+        // when the server has max_file_store / max_memory_store.
+        {"limits", json::object{{"max_memory", -1},
+                                {"max_storage", -1},
                                 {"max_streams", -1},
                                 {"max_consumers", -1},
                                 {"max_ack_pending", -1},
@@ -561,8 +566,9 @@ std::string JetStream::stream_create(AccountState& a, const std::string& name,
             for (auto& y : cfg->subjects)
                 if (overlap(x, y)) return typed_error(type, errors::subjects_overlap());
     auto created = std::chrono::system_clock::now();
+    if (auto e = check_resources(*cfg)) return typed_error(type, *e);
     auto s = Stream::open(*a.account, *cfg, stream_dir(a, cfg->name), created,
-                          opts_.sync_interval_ms);
+                          opts_.sync_interval_ms, &usage_);
     if (!s) return typed_error(type, s.error());
     {
         std::unique_lock lk(a.streams_mu);
@@ -574,6 +580,15 @@ std::string JetStream::stream_create(AccountState& a, const std::string& name,
     auto o = (*s)->info_json(false, "");
     o["did_create"] = true;
     return typed(type, std::move(o));
+}
+
+std::optional<ApiError> JetStream::check_resources(const StreamConfig& c) const {
+    const bool mem = c.storage == StorageType::Memory;
+    const std::int64_t limit = mem ? opts_.max_memory : opts_.max_file;
+    if (limit > 0 && c.max_bytes > limit)
+        return mem ? ApiError{500, 10028, "insufficient memory resources available"}
+                   : errors::storage_exceeded();
+    return std::nullopt;
 }
 
 std::string JetStream::stream_update(AccountState& a, const std::string& name,
@@ -592,6 +607,7 @@ std::string JetStream::stream_update(AccountState& a, const std::string& name,
             for (auto& y : cfg->subjects)
                 if (overlap(x, y)) return typed_error(type, errors::subjects_overlap());
     }
+    if (auto e = check_resources(*cfg)) return typed_error(type, *e);
     if (auto e = it->second->update(*cfg)) return typed_error(type, *e);
     persist(a, *it->second);
     advise(a, name, "modify");

@@ -66,11 +66,13 @@ private:
     void direct_get(AccountState& a, const std::string& name, const std::string& subject,
                     const Request& r);
     std::string jsz(const std::map<std::string, std::string>& query);
+    std::optional<ApiError> check_resources(const StreamConfig& c) const;
     void advise(AccountState& a, const std::string& stream, const char* action);
 
     server::Server& srv_;
     JetStreamOptions opts_;
     std::vector<std::unique_ptr<AccountState>> accounts_;
+    JsUsage usage_;
 
     std::mutex mu_;
     std::condition_variable cv_;

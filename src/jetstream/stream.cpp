@@ -167,7 +167,8 @@ Stream::~Stream() {
 
 std::expected<std::shared_ptr<Stream>, ApiError> Stream::open(
     server::Account& account, StreamConfig cfg, const std::string& dir,
-    std::chrono::system_clock::time_point created, std::int64_t sync_interval_ms) {
+    std::chrono::system_clock::time_point created, std::int64_t sync_interval_ms,
+    JsUsage* usage) {
     std::unique_ptr<Store> store;
     if (cfg.storage == StorageType::Memory) {
         store = std::make_unique<MemStore>();
@@ -184,6 +185,11 @@ std::expected<std::shared_ptr<Stream>, ApiError> Stream::open(
         }
     }
     std::shared_ptr<Stream> s(new Stream(account, std::move(cfg), std::move(store), created));
+    s->usage_ = usage;
+    {
+        std::lock_guard lk(s->mu_);
+        s->account_usage_locked();
+    }
     std::weak_ptr<Stream> weak = s;
     s->store_->set_durable_listener([weak](std::uint64_t durable) {
         if (auto st = weak.lock()) st->send_acks(durable);
@@ -208,11 +214,27 @@ void Stream::unsubscribe() {
     intakes_.clear();
 }
 
+bool Stream::account_usage_locked() {
+    if (!usage_) return false;
+    const bool mem = cfg_.storage == StorageType::Memory;
+    const std::int64_t limit = mem ? usage_->max_memory : usage_->max_file;
+    auto& used = mem ? usage_->memory : usage_->file;
+    const auto now = std::int64_t(store_->state().bytes);
+    used += now - accounted_bytes_;
+    accounted_bytes_ = now;
+    return limit > 0 && used.load() > limit;
+}
+
 void Stream::close(bool erase) {
     {
         std::lock_guard lk(mu_);
         if (closed_) return;
         closed_ = true;
+        if (usage_) {
+            (cfg_.storage == StorageType::Memory ? usage_->memory : usage_->file) -=
+                accounted_bytes_;
+            accounted_bytes_ = 0;
+        }
     }
     unsubscribe();
     if (erase) {
@@ -277,8 +299,13 @@ void Stream::ingest(const server::Message& m) {
             msg_id = header_value(hdr, "Nats-Msg-Id");
             rollup = header_value(hdr, "Nats-Rollup");
         }
+        const bool limited = usage_ && (cfg_.storage == StorageType::Memory ? usage_->max_memory
+                                                                             : usage_->max_file) > 0;
         if (cfg_.sealed) {
             fail(errors::sealed());
+        } else if (limited && account_usage_locked()) {
+            // Over the server's max_file_store / max_memory_store (checked before storing).
+            fail(ApiError{503, 10023, "insufficient resources"});
         } else if (hdr.size() > 64 * 1024) {
             fail(errors::header_too_big());
         } else if (cfg_.max_msg_size >= 0 &&
@@ -356,6 +383,7 @@ void Stream::ingest(const server::Message& m) {
                     // with none (consumers arrive with their own issue) it is acknowledged and
                     // dropped, as nats-server does.
                     if (cfg_.retention == Retention::Interest) store_->remove(seq);
+                    if (limited) account_usage_locked();
                     if (cfg_.storage == StorageType::Memory) {
                         ack = ok_ack(cfg_.name, seq, false);
                     } else if (!m.reply.empty() && !cfg_.no_ack) {

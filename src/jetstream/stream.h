@@ -2,6 +2,7 @@
 // enforces limits, deduplicates, checks the expected-headers, and acknowledges once the
 // message is durable. Thread-safe: ingest may run on any loop, admin calls on the API thread.
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -24,12 +25,19 @@ class Account;
 
 namespace osprey::jetstream {
 
+// Server-wide JetStream resource limits and what the streams use of them (bytes).
+struct JsUsage {
+    std::int64_t max_file = -1, max_memory = -1;  // <= 0: no limit
+    std::atomic<std::int64_t> file{0}, memory{0};
+};
+
 class Stream : public std::enable_shared_from_this<Stream> {
 public:
     // Opens the store (recovering it) and subscribes to the subjects.
     static std::expected<std::shared_ptr<Stream>, ApiError> open(
         server::Account& account, StreamConfig cfg, const std::string& dir,
-        std::chrono::system_clock::time_point created, std::int64_t sync_interval_ms);
+        std::chrono::system_clock::time_point created, std::int64_t sync_interval_ms,
+        JsUsage* usage = nullptr);
     ~Stream();
 
     const StreamConfig& config() const { return cfg_; }
@@ -67,6 +75,11 @@ private:
     void reply(std::string_view reply_subject, std::string_view payload);
     void send_acks(std::uint64_t durable);  // acknowledge what is durable now
     void republish(const server::Message& m, std::uint64_t seq, std::uint64_t last_before);
+    // Brings this stream's share of the server usage up to date; true if the limit for its
+    // storage type is exceeded.
+    bool account_usage_locked();
+    JsUsage* usage_ = nullptr;
+    std::int64_t accounted_bytes_ = 0;
 
     server::Account& account_;
     StreamConfig cfg_;

@@ -1,6 +1,7 @@
 // The JetStream API as raw JSON, against nats-server 2.9.10 and osprey side by side: the same
 // requests must get the same replies, byte for byte once timestamps are masked.
 #include <filesystem>
+#include <fstream>
 #include <regex>
 
 #include "c/js_helpers.h"
@@ -109,4 +110,31 @@ TEST(Differential, JetStreamApiJsonMatchesNatsServer) {
                                           << reqs[i].second;
     std::filesystem::remove_all(d1);
     std::filesystem::remove_all(d2);
+}
+
+TEST(Differential, JetStreamResourceLimitsMatchNatsServer) {
+    if (!std::filesystem::exists(NATS_SERVER_BIN)) GTEST_SKIP() << "nats-server not installed";
+    auto run = [](const std::string& bin) {
+        const std::string dir = fresh_store_dir();
+        const std::string conf = dir + ".conf";
+        {
+            std::ofstream(conf) << "jetstream { store_dir: \"" << dir
+                                << "\", max_file_store: 2000, max_memory_store: 1000 }\n";
+        }
+        ServerProcess srv(bin, {"-c", conf}, false);
+        const std::string big(900, 'x');
+        auto out = converse(srv.port(),
+                            {{"$JS.API.STREAM.CREATE.BIG", R"({"name":"BIG","subjects":["big"],"max_bytes":5000})"},
+                             {"$JS.API.STREAM.CREATE.M", R"({"name":"M","subjects":["m"],"storage":"memory","max_bytes":5000})"},
+                             {"$JS.API.STREAM.CREATE.F", R"({"name":"F","subjects":["f"]})"},
+                             {"f", big}, {"f", big}, {"f", big}, {"f", big},
+                             {"$JS.API.INFO", ""}});
+        std::filesystem::remove_all(dir);
+        std::filesystem::remove(conf);
+        return out;
+    };
+    auto a = run(NATS_SERVER_BIN);
+    auto b = run(OSPREY_BIN);
+    ASSERT_EQ(a.size(), b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(mask(b[i]), mask(a[i])) << "request " << i;
 }
