@@ -30,6 +30,8 @@ struct JetStream::AccountState {
     std::shared_mutex streams_mu;
     std::map<std::string, std::shared_ptr<Stream>> streams;
     std::atomic<std::uint64_t> api_total{0}, api_errors{0};
+    server::Server::JetStreamAccount limits;
+    JsUsage usage;  // against the account's own limits
     std::vector<std::shared_ptr<server::Receiver>> api_subs;
 };
 
@@ -188,6 +190,7 @@ JetStream::JetStream(server::Server& srv, JetStreamOptions opts)
     : srv_(srv), opts_(std::move(opts)) {
     usage_.max_file = opts_.max_file;
     usage_.max_memory = opts_.max_memory;
+    usage_.exceeded = ApiError{503, 10023, "insufficient resources"};
 }
 
 JetStream::~JetStream() { stop(); }
@@ -196,16 +199,22 @@ std::string JetStream::stream_dir(const AccountState& a, const std::string& name
     return a.dir + "/streams/" + name;
 }
 
-void JetStream::start(const std::vector<server::Account*>& accounts) {
+void JetStream::start(const std::vector<server::Server::JetStreamAccount>& accounts) {
     log::notice("Starting JetStream");
     log::notice("    Store Directory: \"{}\"", opts_.store_dir);
     log::notice("    Sync:            {}", opts_.sync_interval_ms == 0
                                                ? std::string("always (fdatasync before each ack)")
                                                : fmt::format("every {}ms", opts_.sync_interval_ms));
     if (!opts_.domain.empty()) log::notice("    Domain:          {}", opts_.domain);
-    for (auto* acc : accounts) {
+    for (const auto& ja : accounts) {
+        server::Account* acc = ja.account;
         auto st = std::make_unique<AccountState>();
         st->account = acc;
+        st->limits = ja;
+        st->usage.max_file = ja.max_file;
+        st->usage.max_memory = ja.max_memory;
+        st->usage.exceeded = ApiError{400, 10002, "resource limits exceeded for account"};
+        st->usage.count_new_message = true;
         st->dir = opts_.store_dir + "/jetstream/" + acc->name();
         fs::create_directories(st->dir + "/streams");
         load_streams(*st);
@@ -371,7 +380,7 @@ void JetStream::load_streams(AccountState& a) {
                               std::chrono::system_clock::time_point(
                                   std::chrono::duration_cast<std::chrono::system_clock::duration>(
                                       std::chrono::nanoseconds(created_ns))),
-                              opts_.sync_interval_ms, &usage_);
+                              opts_.sync_interval_ms, {&usage_, &a.usage});
         if (!s) {
             log::error("JetStream stream {}: cannot open: {}", name, s.error().description);
             continue;
@@ -530,12 +539,12 @@ std::string JetStream::account_info(AccountState& a) {
         {"storage", store},
         {"streams", a.streams.size()},
         {"consumers", 0},
-        // Account limits (none configured per account: -1), as nats-server reports them even
-        // when the server has max_file_store / max_memory_store.
-        {"limits", json::object{{"max_memory", -1},
-                                {"max_storage", -1},
-                                {"max_streams", -1},
-                                {"max_consumers", -1},
+        // The account's own limits (-1: none); server-wide limits are not shown here, as in
+        // nats-server.
+        {"limits", json::object{{"max_memory", a.limits.max_memory},
+                                {"max_storage", a.limits.max_file},
+                                {"max_streams", a.limits.max_streams},
+                                {"max_consumers", a.limits.max_consumers},
                                 {"max_ack_pending", -1},
                                 {"memory_max_stream_bytes", -1},
                                 {"storage_max_stream_bytes", -1},
@@ -566,9 +575,11 @@ std::string JetStream::stream_create(AccountState& a, const std::string& name,
             for (auto& y : cfg->subjects)
                 if (overlap(x, y)) return typed_error(type, errors::subjects_overlap());
     auto created = std::chrono::system_clock::now();
-    if (auto e = check_resources(*cfg)) return typed_error(type, *e);
+    if (auto e = check_resources(a, *cfg)) return typed_error(type, *e);
+    if (a.limits.max_streams > 0 && std::int64_t(a.streams.size()) >= a.limits.max_streams)
+        return typed_error(type, errors::max_streams());
     auto s = Stream::open(*a.account, *cfg, stream_dir(a, cfg->name), created,
-                          opts_.sync_interval_ms, &usage_);
+                          opts_.sync_interval_ms, {&usage_, &a.usage});
     if (!s) return typed_error(type, s.error());
     {
         std::unique_lock lk(a.streams_mu);
@@ -582,9 +593,12 @@ std::string JetStream::stream_create(AccountState& a, const std::string& name,
     return typed(type, std::move(o));
 }
 
-std::optional<ApiError> JetStream::check_resources(const StreamConfig& c) const {
+std::optional<ApiError> JetStream::check_resources(const AccountState& a,
+                                                   const StreamConfig& c) const {
     const bool mem = c.storage == StorageType::Memory;
-    const std::int64_t limit = mem ? opts_.max_memory : opts_.max_file;
+    std::int64_t limit = mem ? opts_.max_memory : opts_.max_file;
+    const std::int64_t acc_limit = mem ? a.limits.max_memory : a.limits.max_file;
+    if (acc_limit > 0 && (limit <= 0 || acc_limit < limit)) limit = acc_limit;
     if (limit > 0 && c.max_bytes > limit)
         return mem ? ApiError{500, 10028, "insufficient memory resources available"}
                    : errors::storage_exceeded();
@@ -607,7 +621,7 @@ std::string JetStream::stream_update(AccountState& a, const std::string& name,
             for (auto& y : cfg->subjects)
                 if (overlap(x, y)) return typed_error(type, errors::subjects_overlap());
     }
-    if (auto e = check_resources(*cfg)) return typed_error(type, *e);
+    if (auto e = check_resources(a, *cfg)) return typed_error(type, *e);
     if (auto e = it->second->update(*cfg)) return typed_error(type, *e);
     persist(a, *it->second);
     advise(a, name, "modify");

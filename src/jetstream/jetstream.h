@@ -13,10 +13,7 @@
 
 #include "jetstream/stream.h"
 
-namespace osprey::server {
-class Server;
-class Account;
-}  // namespace osprey::server
+#include "server/server.h"
 
 namespace osprey::jetstream {
 
@@ -33,7 +30,7 @@ public:
     JetStream(server::Server& srv, JetStreamOptions opts);
     ~JetStream();
     // Enables JetStream in `accounts`, loads their streams, subscribes the API.
-    void start(const std::vector<server::Account*>& accounts);
+    void start(const std::vector<server::Server::JetStreamAccount>& accounts);
     void stop();
 
     struct AccountState;
@@ -66,7 +63,7 @@ private:
     void direct_get(AccountState& a, const std::string& name, const std::string& subject,
                     const Request& r);
     std::string jsz(const std::map<std::string, std::string>& query);
-    std::optional<ApiError> check_resources(const StreamConfig& c) const;
+    std::optional<ApiError> check_resources(const AccountState& a, const StreamConfig& c) const;
     void advise(AccountState& a, const std::string& stream, const char* action);
 
     server::Server& srv_;

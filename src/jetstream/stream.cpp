@@ -168,7 +168,7 @@ Stream::~Stream() {
 std::expected<std::shared_ptr<Stream>, ApiError> Stream::open(
     server::Account& account, StreamConfig cfg, const std::string& dir,
     std::chrono::system_clock::time_point created, std::int64_t sync_interval_ms,
-    JsUsage* usage) {
+    std::vector<JsUsage*> usage) {
     std::unique_ptr<Store> store;
     if (cfg.storage == StorageType::Memory) {
         store = std::make_unique<MemStore>();
@@ -185,7 +185,7 @@ std::expected<std::shared_ptr<Stream>, ApiError> Stream::open(
         }
     }
     std::shared_ptr<Stream> s(new Stream(account, std::move(cfg), std::move(store), created));
-    s->usage_ = usage;
+    s->usage_ = std::move(usage);
     {
         std::lock_guard lk(s->mu_);
         s->account_usage_locked();
@@ -214,15 +214,27 @@ void Stream::unsubscribe() {
     intakes_.clear();
 }
 
-bool Stream::account_usage_locked() {
-    if (!usage_) return false;
+bool Stream::limited() const {
     const bool mem = cfg_.storage == StorageType::Memory;
-    const std::int64_t limit = mem ? usage_->max_memory : usage_->max_file;
-    auto& used = mem ? usage_->memory : usage_->file;
+    for (auto* u : usage_)
+        if ((mem ? u->max_memory : u->max_file) > 0) return true;
+    return false;
+}
+
+const JsUsage* Stream::account_usage_locked(std::int64_t incoming) {
+    const bool mem = cfg_.storage == StorageType::Memory;
     const auto now = std::int64_t(store_->state().bytes);
-    used += now - accounted_bytes_;
+    const std::int64_t delta = now - accounted_bytes_;
     accounted_bytes_ = now;
-    return limit > 0 && used.load() > limit;
+    const JsUsage* over = nullptr;
+    for (auto* u : usage_) {
+        auto& used = mem ? u->memory : u->file;
+        used += delta;
+        const std::int64_t limit = mem ? u->max_memory : u->max_file;
+        const std::int64_t would = used.load() + (u->count_new_message ? incoming : 0);
+        if (!over && limit > 0 && would > limit) over = u;
+    }
+    return over;
 }
 
 void Stream::close(bool erase) {
@@ -230,11 +242,9 @@ void Stream::close(bool erase) {
         std::lock_guard lk(mu_);
         if (closed_) return;
         closed_ = true;
-        if (usage_) {
-            (cfg_.storage == StorageType::Memory ? usage_->memory : usage_->file) -=
-                accounted_bytes_;
-            accounted_bytes_ = 0;
-        }
+        for (auto* u : usage_)
+            (cfg_.storage == StorageType::Memory ? u->memory : u->file) -= accounted_bytes_;
+        accounted_bytes_ = 0;
     }
     unsubscribe();
     if (erase) {
@@ -299,13 +309,18 @@ void Stream::ingest(const server::Message& m) {
             msg_id = header_value(hdr, "Nats-Msg-Id");
             rollup = header_value(hdr, "Nats-Rollup");
         }
-        const bool limited = usage_ && (cfg_.storage == StorageType::Memory ? usage_->max_memory
-                                                                             : usage_->max_file) > 0;
+        const bool limited = this->limited();
+        const JsUsage* over =
+            limited ? account_usage_locked(std::int64_t(
+                          cfg_.storage == StorageType::File
+                              ? file_msg_size(m.subject.size(), m.headers.size(), m.payload.size())
+                              : mem_msg_size(m.subject.size(), m.headers.size(), m.payload.size())))
+                    : nullptr;
         if (cfg_.sealed) {
             fail(errors::sealed());
-        } else if (limited && account_usage_locked()) {
-            // Over the server's max_file_store / max_memory_store (checked before storing).
-            fail(ApiError{503, 10023, "insufficient resources"});
+        } else if (over) {
+            // Over the server's or the account's limit (checked before storing, as nats-server).
+            fail(over->exceeded);
         } else if (hdr.size() > 64 * 1024) {
             fail(errors::header_too_big());
         } else if (cfg_.max_msg_size >= 0 &&

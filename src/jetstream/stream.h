@@ -29,6 +29,10 @@ namespace osprey::jetstream {
 struct JsUsage {
     std::int64_t max_file = -1, max_memory = -1;  // <= 0: no limit
     std::atomic<std::int64_t> file{0}, memory{0};
+    ApiError exceeded;  // what a publish over the limit gets
+    // nats-server checks an account limit with the new message counted, the server limit
+    // without it.
+    bool count_new_message = false;
 };
 
 class Stream : public std::enable_shared_from_this<Stream> {
@@ -37,7 +41,7 @@ public:
     static std::expected<std::shared_ptr<Stream>, ApiError> open(
         server::Account& account, StreamConfig cfg, const std::string& dir,
         std::chrono::system_clock::time_point created, std::int64_t sync_interval_ms,
-        JsUsage* usage = nullptr);
+        std::vector<JsUsage*> usage = {});
     ~Stream();
 
     const StreamConfig& config() const { return cfg_; }
@@ -75,10 +79,11 @@ private:
     void reply(std::string_view reply_subject, std::string_view payload);
     void send_acks(std::uint64_t durable);  // acknowledge what is durable now
     void republish(const server::Message& m, std::uint64_t seq, std::uint64_t last_before);
-    // Brings this stream's share of the server usage up to date; true if the limit for its
-    // storage type is exceeded.
-    bool account_usage_locked();
-    JsUsage* usage_ = nullptr;
+    // Brings this stream's share of the server's and the account's usage up to date; returns
+    // the limit that is exceeded, if any.
+    const JsUsage* account_usage_locked(std::int64_t incoming = 0);
+    bool limited() const;
+    std::vector<JsUsage*> usage_;  // server-wide, then account
     std::int64_t accounted_bytes_ = 0;
 
     server::Account& account_;

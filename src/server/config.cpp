@@ -208,6 +208,21 @@ public:
                         for (const auto& x : e.array()) def.imports.push_back(import_def(x));
                     } else if (key == "jetstream") {
                         def.jetstream = e.is_map() ? true : boolean(e, k);
+                        if (e.is_map()) {
+                            for (const auto& [jk, jv] : e.map()) {
+                                auto jkey = lower(jk);
+                                if (jkey == "max_mem" || jkey == "max_memory" ||
+                                    jkey == "max_memory_store")
+                                    def.js_max_memory = integer(jv, jk);
+                                else if (jkey == "max_file" || jkey == "max_store" ||
+                                         jkey == "max_file_store")
+                                    def.js_max_file = integer(jv, jk);
+                                else if (jkey == "max_streams")
+                                    def.js_max_streams = integer(jv, jk);
+                                else if (jkey == "max_consumers")
+                                    def.js_max_consumers = integer(jv, jk);
+                            }
+                        }
                     }
                 }
             }

@@ -50,6 +50,9 @@ struct AccountDef {
     std::vector<ExportDef> exports;
     std::vector<ImportDef> imports;
     bool jetstream = false;
+    // Account JetStream limits (-1: none): jetstream { max_mem, max_file, max_streams,
+    // max_consumers } inside the account.
+    std::int64_t js_max_memory = -1, js_max_file = -1, js_max_streams = -1, js_max_consumers = -1;
 };
 
 struct Options {

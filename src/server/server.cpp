@@ -130,10 +130,12 @@ Account* Server::find_account(const std::string& name) const {
     return it == accounts_.end() ? nullptr : it->second.get();
 }
 
-std::vector<Account*> Server::jetstream_accounts() const {
-    std::vector<Account*> v{global_};
+std::vector<Server::JetStreamAccount> Server::jetstream_accounts() const {
+    std::vector<JetStreamAccount> v{{global_}};
     for (const auto& def : opts_.accounts)
-        if (def.jetstream) v.push_back(find_account(def.name));
+        if (def.jetstream)
+            v.push_back({find_account(def.name), def.js_max_memory, def.js_max_file,
+                         def.js_max_streams, def.js_max_consumers});
     return v;
 }
 

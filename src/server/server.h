@@ -71,8 +71,13 @@ public:
 
     Account& global_account() { return *global_; }
     Account* find_account(const std::string& name) const;
-    // The accounts that have JetStream: the global one, and those configured with it.
-    std::vector<Account*> jetstream_accounts() const;
+    // The accounts that have JetStream (the global one, and those configured with it), with
+    // their account limits (-1: none).
+    struct JetStreamAccount {
+        Account* account;
+        std::int64_t max_memory = -1, max_file = -1, max_streams = -1, max_consumers = -1;
+    };
+    std::vector<JetStreamAccount> jetstream_accounts() const;
     std::vector<Account*> accounts() const;
 
     void client_closed(Client* c);

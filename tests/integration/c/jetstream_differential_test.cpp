@@ -11,10 +11,11 @@ using namespace osprey::testing;
 namespace {
 
 // Sends each request and collects the reply payloads (one per request, in order).
-std::vector<std::string> converse(int port, const std::vector<std::pair<std::string, std::string>>& reqs) {
+std::vector<std::string> converse(int port, const std::vector<std::pair<std::string, std::string>>& reqs,
+                                  const std::string& auth = "") {
     RawConn c(port);
     c.read("\r\n");
-    c.send("CONNECT {\"verbose\":false,\"headers\":true,\"no_responders\":true}\r\nSUB _R.> 1\r\nPING\r\n");
+    c.send("CONNECT {" + auth + "\"verbose\":false,\"headers\":true,\"no_responders\":true}\r\nSUB _R.> 1\r\nPING\r\n");
     c.read("PONG\r\n");
     std::vector<std::string> out;
     int n = 0;
@@ -129,6 +130,36 @@ TEST(Differential, JetStreamResourceLimitsMatchNatsServer) {
                              {"$JS.API.STREAM.CREATE.F", R"({"name":"F","subjects":["f"]})"},
                              {"f", big}, {"f", big}, {"f", big}, {"f", big},
                              {"$JS.API.INFO", ""}});
+        std::filesystem::remove_all(dir);
+        std::filesystem::remove(conf);
+        return out;
+    };
+    auto a = run(NATS_SERVER_BIN);
+    auto b = run(OSPREY_BIN);
+    ASSERT_EQ(a.size(), b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(mask(b[i]), mask(a[i])) << "request " << i;
+}
+
+TEST(Differential, JetStreamAccountLimitsMatchNatsServer) {
+    if (!std::filesystem::exists(NATS_SERVER_BIN)) GTEST_SKIP() << "nats-server not installed";
+    auto run = [](const std::string& bin) {
+        const std::string dir = fresh_store_dir();
+        const std::string conf = dir + ".conf";
+        {
+            std::ofstream(conf) << "jetstream { store_dir: \"" << dir << "\" }\n"
+                                << "accounts { A: { jetstream: { max_mem: 1000, max_file: 2000, "
+                                   "max_streams: 2 }, users: [{user: a, password: a}] } }\n";
+        }
+        ServerProcess srv(bin, {"-c", conf}, false);
+        const std::string big(900, 'x');
+        auto out = converse(srv.port(),
+                            {{"$JS.API.INFO", ""},
+                             {"$JS.API.STREAM.CREATE.BIG", R"({"name":"BIG","subjects":["big"],"max_bytes":5000})"},
+                             {"$JS.API.STREAM.CREATE.F", R"({"name":"F","subjects":["f"]})"},
+                             {"$JS.API.STREAM.CREATE.G", R"({"name":"G","subjects":["g"]})"},
+                             {"$JS.API.STREAM.CREATE.H", R"({"name":"H","subjects":["h"]})"},
+                             {"f", big}, {"f", big}, {"f", big}},
+                            "\"user\":\"a\",\"pass\":\"a\",");
         std::filesystem::remove_all(dir);
         std::filesystem::remove(conf);
         return out;
