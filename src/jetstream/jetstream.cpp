@@ -380,7 +380,7 @@ void JetStream::load_streams(AccountState& a) {
                               std::chrono::system_clock::time_point(
                                   std::chrono::duration_cast<std::chrono::system_clock::duration>(
                                       std::chrono::nanoseconds(created_ns))),
-                              opts_.sync_interval_ms, {&usage_, &a.usage});
+                              opts_.sync_interval_ms, {&usage_, &a.usage}, opts_.domain);
         if (!s) {
             log::error("JetStream stream {}: cannot open: {}", name, s.error().description);
             continue;
@@ -579,7 +579,7 @@ std::string JetStream::stream_create(AccountState& a, const std::string& name,
     if (a.limits.max_streams > 0 && std::int64_t(a.streams.size()) >= a.limits.max_streams)
         return typed_error(type, errors::max_streams());
     auto s = Stream::open(*a.account, *cfg, stream_dir(a, cfg->name), created,
-                          opts_.sync_interval_ms, {&usage_, &a.usage});
+                          opts_.sync_interval_ms, {&usage_, &a.usage}, opts_.domain);
     if (!s) return typed_error(type, s.error());
     {
         std::unique_lock lk(a.streams_mu);

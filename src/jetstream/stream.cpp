@@ -42,16 +42,15 @@ std::string error_ack(const ApiError& e, const std::string& stream) {
         json::serialize(json::value(stream)));
 }
 
-std::string ok_ack(const std::string& stream, std::uint64_t seq, bool duplicate) {
-    // nats-server's exact shape, space included.
-    return fmt::format("{{\"stream\":{}, \"seq\":{}{}}}", json::serialize(json::value(stream)),
-                       seq, duplicate ? ",\"duplicate\": true" : "");
+std::string ok_ack(const std::string& prefix, std::uint64_t seq, bool duplicate) {
+    // nats-server's exact shape, spaces included.
+    return fmt::format("{}{}{}}}", prefix, seq, duplicate ? ",\"duplicate\": true" : "");
 }
 
 // The same into a caller's buffer: the hot path of acknowledgements allocates nothing.
-std::string_view ok_ack_into(char* buf, std::size_t cap, const std::string& stream_json,
+std::string_view ok_ack_into(char* buf, std::size_t cap, const std::string& prefix,
                              std::uint64_t seq) {
-    auto r = fmt::format_to_n(buf, cap, "{{\"stream\":{}, \"seq\":{}}}", stream_json, seq);
+    auto r = fmt::format_to_n(buf, cap, "{}{}}}", prefix, seq);
     return std::string_view(buf, std::min<std::size_t>(r.size, cap));
 }
 
@@ -82,6 +81,7 @@ struct Stream::Intake : server::Receiver {
 Stream::Stream(server::Account& account, StreamConfig cfg, std::unique_ptr<Store> store,
                std::chrono::system_clock::time_point created)
     : account_(account), cfg_(std::move(cfg)), store_(std::move(store)), created_(created) {
+    set_domain({});
     if (cfg_.mirror) {
         cursors_.push_back({cfg_.mirror->name, cfg_.mirror->filter_subject, 0, true});
     }
@@ -168,7 +168,7 @@ Stream::~Stream() {
 std::expected<std::shared_ptr<Stream>, ApiError> Stream::open(
     server::Account& account, StreamConfig cfg, const std::string& dir,
     std::chrono::system_clock::time_point created, std::int64_t sync_interval_ms,
-    std::vector<JsUsage*> usage) {
+    std::vector<JsUsage*> usage, const std::string& domain) {
     std::unique_ptr<Store> store;
     if (cfg.storage == StorageType::Memory) {
         store = std::make_unique<MemStore>();
@@ -186,6 +186,7 @@ std::expected<std::shared_ptr<Stream>, ApiError> Stream::open(
     }
     std::shared_ptr<Stream> s(new Stream(account, std::move(cfg), std::move(store), created));
     s->usage_ = std::move(usage);
+    s->set_domain(domain);
     {
         std::lock_guard lk(s->mu_);
         s->account_usage_locked();
@@ -212,6 +213,12 @@ void Stream::subscribe() {
 void Stream::unsubscribe() {
     for (auto& in : intakes_) account_.sublist().remove(in);
     intakes_.clear();
+}
+
+void Stream::set_domain(const std::string& domain) {
+    ack_prefix_ = "{\"stream\":" + json::serialize(json::value(cfg_.name)) + ", ";
+    if (!domain.empty()) ack_prefix_ += "\"domain\":" + json::serialize(json::value(domain)) + ", ";
+    ack_prefix_ += "\"seq\":";
 }
 
 bool Stream::limited() const {
@@ -278,11 +285,10 @@ void Stream::reply(std::string_view reply_subject, std::string_view payload) {
 }
 
 void Stream::send_acks(std::uint64_t durable) {
-    const std::string name_json = json::serialize(json::value(cfg_.name));
-    char buf[256];
+    char buf[512];
     std::lock_guard lk(acks_mu_);
     while (!acks_.empty() && acks_.front().seq <= durable) {
-        reply(acks_.front().reply, ok_ack_into(buf, sizeof buf, name_json, acks_.front().seq));
+        reply(acks_.front().reply, ok_ack_into(buf, sizeof buf, ack_prefix_, acks_.front().seq));
         acks_.pop_front();
     }
 }
@@ -327,7 +333,7 @@ void Stream::ingest(const server::Message& m) {
                    hdr.size() + m.payload.size() > std::size_t(cfg_.max_msg_size)) {
             fail(errors::msg_too_big());
         } else if (!msg_id.empty() && dedup_.count(std::string(msg_id))) {
-            ack = ok_ack(cfg_.name, dedup_[std::string(msg_id)], true);
+            ack = ok_ack(ack_prefix_, dedup_[std::string(msg_id)], true);
         } else {
             std::optional<ApiError> err;
             if (!hdr.empty()) {
@@ -400,7 +406,7 @@ void Stream::ingest(const server::Message& m) {
                     if (cfg_.retention == Retention::Interest) store_->remove(seq);
                     if (limited) account_usage_locked();
                     if (cfg_.storage == StorageType::Memory) {
-                        ack = ok_ack(cfg_.name, seq, false);
+                        ack = ok_ack(ack_prefix_, seq, false);
                     } else if (!m.reply.empty() && !cfg_.no_ack) {
                         // Queued in sequence order (still under the stream lock).
                         std::lock_guard ak(acks_mu_);

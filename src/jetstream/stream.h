@@ -41,10 +41,11 @@ public:
     static std::expected<std::shared_ptr<Stream>, ApiError> open(
         server::Account& account, StreamConfig cfg, const std::string& dir,
         std::chrono::system_clock::time_point created, std::int64_t sync_interval_ms,
-        std::vector<JsUsage*> usage = {});
+        std::vector<JsUsage*> usage = {}, const std::string& domain = {});
     ~Stream();
 
     const StreamConfig& config() const { return cfg_; }
+
     std::chrono::system_clock::time_point created() const { return created_; }
     Store& store() { return *store_; }
 
@@ -79,12 +80,15 @@ private:
     void reply(std::string_view reply_subject, std::string_view payload);
     void send_acks(std::uint64_t durable);  // acknowledge what is durable now
     void republish(const server::Message& m, std::uint64_t seq, std::uint64_t last_before);
+    // The JetStream domain, named in every pub ack (as nats-server does when one is set).
+    void set_domain(const std::string& domain);
     // Brings this stream's share of the server's and the account's usage up to date; returns
     // the limit that is exceeded, if any.
     const JsUsage* account_usage_locked(std::int64_t incoming = 0);
     bool limited() const;
     std::vector<JsUsage*> usage_;  // server-wide, then account
     std::int64_t accounted_bytes_ = 0;
+    std::string ack_prefix_;  // {"stream":"NAME", ["domain":"D", ]"seq":
 
     server::Account& account_;
     StreamConfig cfg_;

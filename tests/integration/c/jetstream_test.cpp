@@ -426,3 +426,70 @@ TEST_F(JetStream, InterestRetentionWithoutConsumersKeepsNothing) {
     EXPECT_EQ(si->State.LastSeq, 2u);
     jsStreamInfo_Destroy(si);
 }
+
+TEST(JetStreamAccounts, EachAccountSeesOnlyItsOwnStreams) {
+    const std::string dir = fresh_store_dir();
+    const std::string conf = dir + ".conf";
+    {
+        std::ofstream(conf) << "jetstream { store_dir: \"" << dir << "\" }\n"
+                            << "accounts {\n  A: { jetstream: enabled, users: [{user: a, password: a}] }\n"
+                            << "  B: { jetstream: enabled, users: [{user: b, password: b}] }\n"
+                            << "  C: { users: [{user: c, password: c}] }\n}\n";
+    }
+    ServerProcess srv(OSPREY_BIN, {"-c", conf});
+    auto conn = [&](const char* u) {
+        auto o = make_opts(srv.url());
+        natsOptions_SetUserInfo(o.get(), u, u);
+        return connect_with(o.get());
+    };
+    Conn a = conn("a"), b = conn("b"), c = conn("c");
+    Js ja = jetstream(a.get()), jb = jetstream(b.get()), jc = jetstream(c.get());
+    jsStreamInfo_Destroy(add_stream(ja.get(), "ONLY_A", {"same.subject"}));
+    // B may use the same name and subjects: another subject space.
+    jsStreamInfo_Destroy(add_stream(jb.get(), "ONLY_B", {"same.subject"}));
+    jsErrCode e;
+    jsStreamNamesList* names = nullptr;
+    ASSERT_EQ(js_StreamNames(&names, jb.get(), nullptr, &e), NATS_OK);
+    ASSERT_EQ(names->Count, 1);
+    EXPECT_STREQ(names->List[0], "ONLY_B");
+    jsStreamNamesList_Destroy(names);
+    jsStreamInfo* si = nullptr;
+    EXPECT_NE(js_GetStreamInfo(&si, jb.get(), "ONLY_A", nullptr, &e), NATS_OK);
+    EXPECT_EQ(publish(ja.get(), "same.subject", "for A"), 1u);
+    ASSERT_EQ(js_GetStreamInfo(&si, jb.get(), "ONLY_B", nullptr, &e), NATS_OK);
+    EXPECT_EQ(si->State.Msgs, 0u);
+    jsStreamInfo_Destroy(si);
+    // C has no JetStream: its requests find no responders.
+    jsAccountInfo* ai = nullptr;
+    EXPECT_NE(js_GetAccountInfo(&ai, jc.get(), nullptr, &e), NATS_OK);
+    std::filesystem::remove_all(dir);
+    std::filesystem::remove(conf);
+}
+
+TEST(JetStreamAccounts, DomainPrefix) {
+    const std::string dir = fresh_store_dir();
+    const std::string conf = dir + ".conf";
+    { std::ofstream(conf) << "jetstream { store_dir: \"" << dir << "\", domain: hub }\n"; }
+    ServerProcess srv(OSPREY_BIN, {"-c", conf});
+    Conn nc = connect(srv.url());
+    jsCtx* raw = nullptr;
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.Domain = "hub";
+    ASSERT_EQ(natsConnection_JetStream(&raw, nc.get(), &o), NATS_OK);
+    Js js(raw);
+    jsStreamInfo* si = add_stream(js.get(), "DOM", {"dom"});
+    ASSERT_TRUE(si);
+    jsStreamInfo_Destroy(si);
+    jsPubAck* ack = nullptr;
+    jsErrCode e;
+    ASSERT_EQ(js_Publish(&ack, js.get(), "dom", "x", 1, nullptr, &e), NATS_OK);
+    EXPECT_STREQ(ack->Domain, "hub");
+    jsPubAck_Destroy(ack);
+    jsAccountInfo* ai = nullptr;
+    ASSERT_EQ(js_GetAccountInfo(&ai, js.get(), nullptr, &e), NATS_OK);
+    EXPECT_STREQ(ai->Domain, "hub");
+    jsAccountInfo_Destroy(ai);
+    std::filesystem::remove_all(dir);
+    std::filesystem::remove(conf);
+}
