@@ -1,5 +1,7 @@
 #include "jetstream/jetstream.h"
 
+#include "jetstream/jetstream_internal.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -11,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "jetstream/consumer.h"
 #include "server/account.h"
 #include "server/client.h"
 #include "server/server.h"
@@ -23,17 +26,6 @@ namespace osprey::jetstream {
 namespace json = boost::json;
 namespace fs = std::filesystem;
 
-struct JetStream::AccountState {
-    server::Account* account = nullptr;
-    std::string dir;
-    // Changed on the API thread only, under the lock; direct gets read it from the loops.
-    std::shared_mutex streams_mu;
-    std::map<std::string, std::shared_ptr<Stream>> streams;
-    std::atomic<std::uint64_t> api_total{0}, api_errors{0};
-    server::Server::JetStreamAccount limits;
-    JsUsage usage;  // against the account's own limits
-    std::vector<std::shared_ptr<server::Receiver>> api_subs;
-};
 
 namespace {
 
@@ -48,7 +40,8 @@ struct ApiIntake : server::Receiver {
                              std::string(m.payload)};
         // Direct gets are plain reads: served right here on the requester's loop, in
         // parallel, without the hop to the API thread.
-        if (r.subject.starts_with("$JS.API.DIRECT.GET.")) {
+        if (r.subject.starts_with("$JS.API.DIRECT.GET.") ||
+            r.subject.starts_with("$JS.API.CONSUMER.MSG.NEXT.")) {
             js->handle(r);
         } else {
             js->enqueue(std::move(r));
@@ -56,133 +49,6 @@ struct ApiIntake : server::Receiver {
         return true;
     }
 };
-
-json::object error_json(const ApiError& e) {
-    return json::object{{"code", e.code}, {"err_code", e.err_code}, {"description", e.description}};
-}
-
-// Go's encoder escapes <, > and & in strings; these characters only occur inside strings in
-// JSON text, so the serialized text can be escaped as a whole, byte-compatible with nats-server.
-std::string go_json(const json::value& v) {
-    std::string s = json::serialize(v), out;
-    out.reserve(s.size() + 16);
-    for (char c : s) {
-        if (c == '>') out += "\\u003e";
-        else if (c == '<') out += "\\u003c";
-        else if (c == '&') out += "\\u0026";
-        else out += c;
-    }
-    return out;
-}
-
-std::string typed(const std::string& type, json::object body) {
-    json::object o;
-    o["type"] = "io.nats.jetstream.api.v1." + type;
-    for (auto& kv : body) o[kv.key()] = std::move(kv.value());
-    return go_json(o);
-}
-
-std::string typed_error(const std::string& type, const ApiError& e, bool paged = false) {
-    json::object o{{"error", error_json(e)}};
-    if (paged) {
-        o["total"] = 0;
-        o["offset"] = 0;
-        o["limit"] = 0;
-    }
-    return typed(type, std::move(o));
-}
-
-// Do two subject patterns have a literal subject in common?
-bool overlap(std::string_view a, std::string_view b) {
-    subjects::Tokens ta(a), tb(b);
-    std::string_view x, y;
-    while (true) {
-        bool ha = ta.next(x), hb = tb.next(y);
-        if (!ha || !hb) return ha == hb;
-        if (x == ">" || y == ">") return true;
-        if (x != "*" && y != "*" && x != y) return false;
-    }
-}
-
-std::optional<json::value> parse_body(const std::string& body) {
-    boost::system::error_code ec;
-    json::value v = json::parse(body, ec);
-    if (ec) return std::nullopt;
-    return v;
-}
-
-std::int64_t int_field(const json::object& o, std::string_view k, std::int64_t def = 0) {
-    auto it = o.find(k);
-    if (it == o.end()) return def;
-    if (it->value().is_int64()) return it->value().get_int64();
-    if (it->value().is_uint64()) return std::int64_t(it->value().get_uint64());
-    return def;
-}
-std::string str_field(const json::object& o, std::string_view k) {
-    auto it = o.find(k);
-    return it != o.end() && it->value().is_string() ? std::string(it->value().get_string()) : "";
-}
-bool bool_field(const json::object& o, std::string_view k) {
-    auto it = o.find(k);
-    return it != o.end() && it->value().is_bool() && it->value().get_bool();
-}
-
-std::string base64(std::string_view in) {
-    static constexpr char t[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    out.reserve((in.size() + 2) / 3 * 4);
-    std::size_t i = 0;
-    for (; i + 2 < in.size(); i += 3) {
-        unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8 |
-                     (unsigned char)in[i + 2];
-        out += t[v >> 18];
-        out += t[(v >> 12) & 63];
-        out += t[(v >> 6) & 63];
-        out += t[v & 63];
-    }
-    if (i + 1 == in.size()) {
-        unsigned v = (unsigned char)in[i] << 16;
-        out += t[v >> 18];
-        out += t[(v >> 12) & 63];
-        out += "==";
-    } else if (i + 2 == in.size()) {
-        unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8;
-        out += t[v >> 18];
-        out += t[(v >> 12) & 63];
-        out += t[(v >> 6) & 63];
-        out += '=';
-    }
-    return out;
-}
-
-// Writes `text` to path atomically (temp file, fsync, rename, fsync of the directory).
-bool write_atomic(const std::string& path, const std::string& text) {
-    const std::string tmp = path + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return false;
-    bool ok = ::write(fd, text.data(), text.size()) == ssize_t(text.size()) && ::fsync(fd) == 0;
-    ::close(fd);
-    if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) return false;
-    int dfd = ::open(fs::path(path).parent_path().c_str(), O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-        ::fsync(dfd);
-        ::close(dfd);
-    }
-    return true;
-}
-
-std::optional<json::object> read_meta(const std::string& path) {
-    std::ifstream f(path);
-    if (!f) return std::nullopt;
-    std::stringstream ss;
-    ss << f.rdbuf();
-    auto v = parse_body(ss.str());
-    if (!v || !v->is_object()) return std::nullopt;
-    auto& o = v->get_object();
-    if (!o.contains("config") || !o.contains("created_ns")) return std::nullopt;
-    return o;
-}
 
 }  // namespace
 
@@ -339,6 +205,7 @@ void JetStream::stop() {
     }
     cv_.notify_all();
     if (worker_.joinable()) worker_.join();
+    persist_durable_consumers();
     for (auto& a : accounts_) {
         for (auto& s : a->api_subs) a->account->sublist().remove(s);
         std::unique_lock lk(a->streams_mu);
@@ -393,8 +260,11 @@ void JetStream::load_streams(AccountState& a) {
                                       rep.bad_records, rep.truncated_bytes)
                         : "");
         if (!meta) persist(a, **s);
-        std::unique_lock lk(a.streams_mu);
-        a.streams[name] = *s;
+        {
+            std::unique_lock lk(a.streams_mu);
+            a.streams[name] = *s;
+        }
+        load_consumers(a, **s);
     }
 }
 
@@ -439,11 +309,25 @@ void JetStream::enqueue(Request r) {
     cv_.notify_one();
 }
 
+void JetStream::persist_durable_consumers() {
+    for (auto& a : accounts_) {
+        std::vector<std::shared_ptr<Stream>> streams;
+        {
+            std::shared_lock lk(a->streams_mu);
+            for (auto& [n, s] : a->streams) streams.push_back(s);
+        }
+        for (auto& s : streams)
+            for (auto& c : s->consumers())
+                if (c->config().durable()) persist_consumer(*a, s->config().name, *c, false);
+    }
+}
+
 void JetStream::worker() {
     auto last_expiry = std::chrono::steady_clock::now();
+    auto last_persist = last_expiry;
     std::unique_lock lk(mu_);
     while (true) {
-        cv_.wait_for(lk, std::chrono::milliseconds(250), [&] { return stop_ || !queue_.empty(); });
+        cv_.wait_for(lk, std::chrono::milliseconds(50), [&] { return stop_ || !queue_.empty(); });
         if (stop_) break;
         while (!queue_.empty()) {
             Request r = std::move(queue_.front());
@@ -454,11 +338,16 @@ void JetStream::worker() {
             lk.lock();
             if (stop_) break;
         }
-        if (std::chrono::steady_clock::now() - last_expiry >= std::chrono::milliseconds(250)) {
+        if (std::chrono::steady_clock::now() - last_expiry >= std::chrono::milliseconds(50)) {
             last_expiry = std::chrono::steady_clock::now();
             lk.unlock();
             for (auto& a : accounts_)
                 for (auto& [n, s] : a->streams) s->expire_old();
+            consumer_ticks();
+            if (last_expiry - last_persist >= std::chrono::seconds(1)) {
+                last_persist = last_expiry;
+                persist_durable_consumers();
+            }
             server::Client::flush_scheduled();
             lk.lock();
         }
@@ -515,9 +404,21 @@ void JetStream::handle(Request& r) {
         for (std::size_t i = 5; i < n; ++i) subj += (i > 5 ? "." : "") + t[i];
         direct_get(a, t[4], subj, r);
         return;
-    } else if (n >= 3 && t[2] == "CONSUMER") {
-        out = typed_error("consumer_create_response",
-                          ApiError{503, 10008, "consumers are not available in this version"});
+    } else if (n == 7 && is({"CONSUMER", "MSG", "NEXT"})) {
+        consumer_next(a, t[5], t[6], r);
+        return;
+    } else if (n >= 5 && is({"CONSUMER", "CREATE"})) {
+        out = consumer_create(a, t, r.payload);
+    } else if (n == 7 && is({"CONSUMER", "DURABLE", "CREATE"})) {
+        out = consumer_create(a, t, r.payload);
+    } else if (n == 6 && is({"CONSUMER", "INFO"})) {
+        out = consumer_info(a, t[4], t[5]);
+    } else if (n == 6 && is({"CONSUMER", "DELETE"})) {
+        out = consumer_delete(a, t[4], t[5]);
+    } else if (n == 5 && is({"CONSUMER", "NAMES"})) {
+        out = consumer_names(a, t[4], r.payload, false);
+    } else if (n == 5 && is({"CONSUMER", "LIST"})) {
+        out = consumer_names(a, t[4], r.payload, true);
     } else {
         return;  // nats-server does not answer unknown API subjects
     }

@@ -63,6 +63,21 @@ private:
     void direct_get(AccountState& a, const std::string& name, const std::string& subject,
                     const Request& r);
     std::string jsz(const std::map<std::string, std::string>& query);
+    // Consumers (consumer_api.cpp).
+    std::string consumer_create(AccountState& a, const std::vector<std::string>& t,
+                                const std::string& body);
+    std::string consumer_info(AccountState& a, const std::string& stream, const std::string& name);
+    std::string consumer_delete(AccountState& a, const std::string& stream, const std::string& name);
+    std::string consumer_names(AccountState& a, const std::string& stream, const std::string& body,
+                               bool list);
+    void consumer_next(AccountState& a, const std::string& stream, const std::string& name,
+                       const Request& r);
+    void persist_consumer(const AccountState& a, const std::string& stream, class Consumer& c,
+                          bool with_config);
+    void load_consumers(AccountState& a, Stream& s);
+    void consumer_ticks();
+    void persist_durable_consumers();
+    std::shared_ptr<Stream> find_stream(AccountState& a, const std::string& name);
     std::optional<ApiError> check_resources(const AccountState& a, const StreamConfig& c) const;
     void advise(AccountState& a, const std::string& stream, const char* action);
 

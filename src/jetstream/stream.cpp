@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "jetstream/consumer.h"
 #include "jetstream/headers.h"
 #include "jetstream/store/file_store.h"
 #include "jetstream/store/mem_store.h"
@@ -103,6 +104,47 @@ void Stream::add_downstream(const std::shared_ptr<Stream>& target) {
     downstream_.push_back(target);
 }
 
+void Stream::add_consumer(const std::shared_ptr<Consumer>& c) {
+    std::lock_guard lk(cons_mu_);
+    consumers_[c->name()] = c;
+}
+
+std::shared_ptr<Consumer> Stream::find_consumer(const std::string& name) {
+    std::lock_guard lk(cons_mu_);
+    auto it = consumers_.find(name);
+    return it == consumers_.end() ? nullptr : it->second;
+}
+
+bool Stream::remove_consumer(const std::string& name) {
+    std::shared_ptr<Consumer> c;
+    {
+        std::lock_guard lk(cons_mu_);
+        auto it = consumers_.find(name);
+        if (it == consumers_.end()) return false;
+        c = it->second;
+        consumers_.erase(it);
+    }
+    c->stop();
+    return true;
+}
+
+std::vector<std::shared_ptr<Consumer>> Stream::consumers() {
+    std::lock_guard lk(cons_mu_);
+    std::vector<std::shared_ptr<Consumer>> v;
+    for (auto& [n, c] : consumers_) v.push_back(c);
+    return v;
+}
+
+void Stream::notify_consumers() {
+    std::vector<std::shared_ptr<Consumer>> cs;
+    {
+        std::lock_guard lk(cons_mu_);
+        if (consumers_.empty()) return;
+        for (auto& [n, c] : consumers_) cs.push_back(c);
+    }
+    for (auto& c : cs) c->on_stream_append();
+}
+
 void Stream::notify_downstream() {
     std::vector<std::shared_ptr<Stream>> targets;
     {
@@ -158,7 +200,10 @@ void Stream::pull_from(Stream& origin) {
             }
         }
     }
-    if (stored_any) notify_downstream();  // chains: a mirror of a mirror
+    if (stored_any) {
+        notify_consumers();
+        notify_downstream();  // chains: a mirror of a mirror
+    }
 }
 
 Stream::~Stream() {
@@ -254,6 +299,7 @@ void Stream::close(bool erase) {
         accounted_bytes_ = 0;
     }
     unsubscribe();
+    for (auto& c : consumers()) c->stop();
     if (erase) {
         store_->destroy();
     } else {
@@ -403,7 +449,10 @@ void Stream::ingest(const server::Message& m) {
                     // Interest retention keeps a message only while consumers are interested;
                     // with none (consumers arrive with their own issue) it is acknowledged and
                     // dropped, as nats-server does.
-                    if (cfg_.retention == Retention::Interest) store_->remove(seq);
+                    if (cfg_.retention == Retention::Interest) {
+                        std::lock_guard ck(cons_mu_);
+                        if (consumers_.empty()) store_->remove(seq);
+                    }
                     if (limited) account_usage_locked();
                     if (cfg_.storage == StorageType::Memory) {
                         ack = ok_ack(ack_prefix_, seq, false);
@@ -417,7 +466,10 @@ void Stream::ingest(const server::Message& m) {
         }
     }
     if (stored && cfg_.republish) republish(m, seq, last_before);
-    if (stored) notify_downstream();
+    if (stored) {
+        notify_consumers();
+        notify_downstream();
+    }
     if (m.reply.empty() || (cfg_.no_ack && stored)) return;
     if (!stored) {
         reply(m.reply, ack);
@@ -515,7 +567,10 @@ json::object Stream::state_json(bool deleted_details, const std::string& subject
         for (auto& [k, v] : store_->subject_totals(subjects_filter)) subs[k] = v;
         if (!subs.empty()) o["subjects"] = std::move(subs);
     }
-    o["consumer_count"] = 0;
+    {
+        std::lock_guard lk(cons_mu_);
+        o["consumer_count"] = consumers_.size();
+    }
     return o;
 }
 

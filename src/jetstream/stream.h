@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -53,6 +54,12 @@ public:
     void ingest(const server::Message& m);
 
     std::optional<ApiError> update(const StreamConfig& next);
+
+    // Consumers of this stream (owned here; delivery is woken after every store).
+    void add_consumer(const std::shared_ptr<class Consumer>& c);
+    std::shared_ptr<class Consumer> find_consumer(const std::string& name);
+    bool remove_consumer(const std::string& name);
+    std::vector<std::shared_ptr<class Consumer>> consumers();
 
     // Mirrors and sources within this server: `origin` hands every message it stores to the
     // streams that mirror or source it; each pulls what it has not copied yet, so a late start
@@ -118,6 +125,9 @@ private:
     std::mutex down_mu_;
     std::vector<std::weak_ptr<Stream>> downstream_;
     void notify_downstream();
+    std::mutex cons_mu_;
+    std::map<std::string, std::shared_ptr<class Consumer>> consumers_;
+    void notify_consumers();
 };
 
 std::int64_t now_unix_ns();

@@ -26,6 +26,11 @@ int Account::route_reply(const Message& m) {
     return deliver(*r, m);
 }
 
+int Account::deliver_as(std::string_view to, const Message& m, bool cache) {
+    subjects::MatchPtr r = cache ? sublist_.match(to) : sublist_.match_uncached(to);
+    return deliver(*r, m);
+}
+
 int Account::deliver(const subjects::MatchResult& r, const Message& m) {
     if (t_route_depth >= kMaxRouteDepth) return 0;
     ++t_route_depth;

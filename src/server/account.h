@@ -25,6 +25,9 @@ public:
     int route(const Message& m);
     // For one-shot subjects (replies to requests): does not fill the match cache.
     int route_reply(const Message& m);
+    // Delivers `m` to the subscribers of `to` (a consumer's inbox or deliver subject) with
+    // its own subject in the MSG line.
+    int deliver_as(std::string_view to, const Message& m, bool cache);
     // The same, with a match result the caller already has (a connection's local cache).
     int deliver(const subjects::MatchResult& r, const Message& m);
 

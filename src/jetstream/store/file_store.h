@@ -59,6 +59,10 @@ public:
     std::map<std::string, std::uint64_t> subject_totals(std::string_view filter) const override;
     std::vector<std::uint64_t> deleted() const override;
     std::pair<std::uint64_t, std::int64_t> oldest() const override;
+    std::uint64_t count_after(std::string_view filter, std::uint64_t seq) const override {
+        std::lock_guard lk(mu_);
+        return index_.count_after(filter, seq);
+    }
     std::vector<std::uint64_t> with_headers_since(std::int64_t ts) const override {
         std::lock_guard lk(mu_);
         return index_.with_headers_since(ts);

@@ -171,6 +171,28 @@ std::vector<std::uint64_t> MessageIndex::matching(std::string_view filter,
     return out;
 }
 
+std::uint64_t MessageIndex::count_after(std::string_view filter, std::uint64_t seq) const {
+    if (filter.empty() || filter == ">") {
+        if (seq < base_) return msgs_;
+        std::uint64_t n = 0;
+        for (std::uint64_t s = seq + 1; s <= last_; ++s) n += live(s) ? 1 : 0;
+        return n;
+    }
+    if (!subjects::has_wildcard(filter)) {
+        auto it = ids_.find(filter);
+        if (it == ids_.end()) return 0;
+        const auto& st = subjects_[it->second].st;
+        if (st.msgs == 0 || st.last <= seq) return 0;
+        if (seq < st.first) return st.msgs;
+    }
+    std::uint64_t n = 0;
+    for (std::uint64_t s = std::max(seq + 1, base_); s <= last_; ++s) {
+        const Entry* e = live(s);
+        if (e && filter_matches(filter, names_[e->subject_id])) ++n;
+    }
+    return n;
+}
+
 StoreState MessageIndex::state() const {
     StoreState st;
     st.msgs = msgs_;

@@ -43,6 +43,8 @@ public:
     std::uint64_t next_match(std::string_view filter, std::uint64_t start) const;  // 0: none
     std::uint64_t last_match(std::string_view filter) const;                        // 0: none
     std::vector<std::uint64_t> matching(std::string_view filter, std::uint64_t below) const;
+    // Live messages matching `filter` with a sequence greater than `seq` (a scan).
+    std::uint64_t count_after(std::string_view filter, std::uint64_t seq) const;
 
     StoreState state() const;
     SubjectState subject_state(std::string_view subject) const;

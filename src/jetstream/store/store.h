@@ -87,6 +87,7 @@ public:
     // Live message count per subject matching `filter` (empty: all).
     virtual std::map<std::string, std::uint64_t> subject_totals(std::string_view filter) const = 0;
     virtual std::vector<std::uint64_t> deleted() const = 0;
+    virtual std::uint64_t count_after(std::string_view filter, std::uint64_t seq) const = 0;
     // Live sequences stored at or after `ts` that carry headers, newest first (rebuilding the
     // deduplication window without reading every message).
     virtual std::vector<std::uint64_t> with_headers_since(std::int64_t ts) const = 0;

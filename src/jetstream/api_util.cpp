@@ -1,0 +1,152 @@
+// JSON and file helpers of the JetStream API.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "jetstream/jetstream_internal.h"
+#include "subjects/subject.h"
+
+namespace osprey::jetstream {
+
+namespace fs = std::filesystem;
+
+json::object error_json(const ApiError& e) {
+    return json::object{{"code", e.code}, {"err_code", e.err_code}, {"description", e.description}};
+}
+
+// Go's encoder escapes <, > and & in strings; these characters only occur inside strings in
+// JSON text, so the serialized text can be escaped as a whole, byte-compatible with nats-server.
+std::string go_json(const json::value& v) {
+    std::string s = json::serialize(v), out;
+    out.reserve(s.size() + 16);
+    for (char c : s) {
+        if (c == '>') out += "\\u003e";
+        else if (c == '<') out += "\\u003c";
+        else if (c == '&') out += "\\u0026";
+        else out += c;
+    }
+    return out;
+}
+
+std::string typed(const std::string& type, json::object body) {
+    json::object o;
+    o["type"] = "io.nats.jetstream.api.v1." + type;
+    for (auto& kv : body) o[kv.key()] = std::move(kv.value());
+    return go_json(o);
+}
+
+std::string typed_error(const std::string& type, const ApiError& e, bool paged) {
+    json::object o{{"error", error_json(e)}};
+    if (paged) {
+        o["total"] = 0;
+        o["offset"] = 0;
+        o["limit"] = 0;
+    }
+    return typed(type, std::move(o));
+}
+
+// Do two subject patterns have a literal subject in common?
+bool overlap(std::string_view a, std::string_view b) {
+    subjects::Tokens ta(a), tb(b);
+    std::string_view x, y;
+    while (true) {
+        bool ha = ta.next(x), hb = tb.next(y);
+        if (!ha || !hb) return ha == hb;
+        if (x == ">" || y == ">") return true;
+        if (x != "*" && y != "*" && x != y) return false;
+    }
+}
+
+std::optional<json::value> parse_body(const std::string& body) {
+    boost::system::error_code ec;
+    json::value v = json::parse(body, ec);
+    if (ec) return std::nullopt;
+    return v;
+}
+
+std::int64_t int_field(const json::object& o, std::string_view k, std::int64_t def) {
+    auto it = o.find(k);
+    if (it == o.end()) return def;
+    if (it->value().is_int64()) return it->value().get_int64();
+    if (it->value().is_uint64()) return std::int64_t(it->value().get_uint64());
+    return def;
+}
+std::string str_field(const json::object& o, std::string_view k) {
+    auto it = o.find(k);
+    return it != o.end() && it->value().is_string() ? std::string(it->value().get_string()) : "";
+}
+bool bool_field(const json::object& o, std::string_view k) {
+    auto it = o.find(k);
+    return it != o.end() && it->value().is_bool() && it->value().get_bool();
+}
+
+std::string base64(std::string_view in) {
+    static constexpr char t[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    out.reserve((in.size() + 2) / 3 * 4);
+    std::size_t i = 0;
+    for (; i + 2 < in.size(); i += 3) {
+        unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8 |
+                     (unsigned char)in[i + 2];
+        out += t[v >> 18];
+        out += t[(v >> 12) & 63];
+        out += t[(v >> 6) & 63];
+        out += t[v & 63];
+    }
+    if (i + 1 == in.size()) {
+        unsigned v = (unsigned char)in[i] << 16;
+        out += t[v >> 18];
+        out += t[(v >> 12) & 63];
+        out += "==";
+    } else if (i + 2 == in.size()) {
+        unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8;
+        out += t[v >> 18];
+        out += t[(v >> 12) & 63];
+        out += t[(v >> 6) & 63];
+        out += '=';
+    }
+    return out;
+}
+
+// Writes `text` to path atomically (temp file, fsync, rename, fsync of the directory).
+bool write_atomic(const std::string& path, const std::string& text) {
+    const std::string tmp = path + ".tmp";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return false;
+    bool ok = ::write(fd, text.data(), text.size()) == ssize_t(text.size()) && ::fsync(fd) == 0;
+    ::close(fd);
+    if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) return false;
+    int dfd = ::open(fs::path(path).parent_path().c_str(), O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
+    }
+    return true;
+}
+
+std::optional<json::value> read_json_file(const std::string& path) {
+    std::ifstream f(path);
+    if (!f) return std::nullopt;
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return parse_body(ss.str());
+}
+
+std::optional<json::object> read_meta(const std::string& path) {
+    std::ifstream f(path);
+    if (!f) return std::nullopt;
+    std::stringstream ss;
+    ss << f.rdbuf();
+    auto v = parse_body(ss.str());
+    if (!v || !v->is_object()) return std::nullopt;
+    auto& o = v->get_object();
+    if (!o.contains("config") || !o.contains("created_ns")) return std::nullopt;
+    return o;
+}
+
+
+}  // namespace osprey::jetstream

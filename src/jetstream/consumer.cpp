@@ -1,0 +1,456 @@
+#include "jetstream/consumer.h"
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include "jetstream/stream.h"
+#include "server/account.h"
+#include "subjects/subject.h"
+
+namespace osprey::jetstream {
+
+namespace json = boost::json;
+using SteadyClock = std::chrono::steady_clock;
+
+// The consumer's subscription on its ack subjects.
+struct Consumer::AckIntake : server::Receiver {
+    std::weak_ptr<Consumer> consumer;
+    bool deliver(const server::Message& m) override {
+        if (auto c = consumer.lock()) {
+            c->on_ack(m);
+            return true;
+        }
+        return false;
+    }
+};
+
+Consumer::Consumer(std::shared_ptr<Stream> stream, server::Account& account, std::string name,
+                   ConsumerConfig cfg, std::chrono::system_clock::time_point created)
+    : stream_(stream),
+      account_(account),
+      name_(std::move(name)),
+      stream_name_(stream->config().name),
+      cfg_(std::move(cfg)),
+      created_(created),
+      last_activity_(SteadyClock::now()),
+      last_delivery_(SteadyClock::now()) {
+    Store& st = stream->store();
+    const auto state = st.state();
+    const std::string& f = cfg_.filter_subject;
+    switch (cfg_.deliver_policy) {
+        case DeliverPolicy::All: next_sseq_ = std::max<std::uint64_t>(1, state.first_seq); break;
+        case DeliverPolicy::New: next_sseq_ = state.last_seq + 1; break;
+        case DeliverPolicy::Last: {
+            auto m = st.load_last(f);
+            next_sseq_ = m ? m->seq : state.last_seq + 1;
+            break;
+        }
+        case DeliverPolicy::ByStartSequence: next_sseq_ = std::max<std::uint64_t>(1, cfg_.opt_start_seq); break;
+        case DeliverPolicy::ByStartTime: {
+            // RFC 3339 start time, compared as text (same format and zone as we write).
+            next_sseq_ = state.last_seq + 1;
+            for (auto m = st.load_next(f, state.first_seq); m; m = st.load_next(f, m->seq + 1)) {
+                if (rfc3339_ns(m->ts) >= cfg_.opt_start_time) {
+                    next_sseq_ = m->seq;
+                    break;
+                }
+            }
+            break;
+        }
+        case DeliverPolicy::LastPerSubject: {
+            // The last message of every subject first, in sequence order, then what is new.
+            std::vector<std::uint64_t> lasts;
+            for (const auto& [subject, n] : st.subject_totals(f))
+                lasts.push_back(st.subject_state(subject).last);
+            std::sort(lasts.begin(), lasts.end());
+            redeliver_.assign(lasts.begin(), lasts.end());
+            next_sseq_ = state.last_seq + 1;
+            break;
+        }
+    }
+}
+
+Consumer::~Consumer() = default;
+
+void Consumer::start() {
+    ack_sub_ = std::make_shared<AckIntake>();
+    ack_sub_->consumer = weak_from_this();
+    ack_sub_->subject = "$JS.ACK." + stream_name_ + "." + name_ + ".>";
+    account_.sublist().insert(ack_sub_);
+    std::lock_guard lk(mu_);
+    deliver_locked();
+}
+
+void Consumer::stop() {
+    {
+        std::lock_guard lk(mu_);
+        if (stopped_) return;
+        stopped_ = true;
+    }
+    if (ack_sub_) account_.sublist().remove(ack_sub_);
+}
+
+std::uint64_t Consumer::num_pending_locked() const {
+    auto s = stream_.lock();
+    if (!s) return 0;
+    // Not delivered yet: the initial last-per-subject list, then everything from next_sseq_.
+    std::uint64_t n = 0;
+    for (auto seq : redeliver_)
+        if (!pending_.count(seq)) ++n;
+    return n + s->store().count_after(cfg_.filter_subject, next_sseq_ - 1);
+}
+
+std::chrono::nanoseconds Consumer::redelivery_delay(std::uint64_t deliveries) const {
+    if (!cfg_.backoff_ns.empty()) {
+        std::size_t i = std::min<std::size_t>(deliveries ? deliveries - 1 : 0, cfg_.backoff_ns.size() - 1);
+        return std::chrono::nanoseconds(cfg_.backoff_ns[i]);
+    }
+    return std::chrono::nanoseconds(cfg_.ack_wait_ns);
+}
+
+void Consumer::status_locked(const std::string& to, const char* status, std::int64_t pending_msgs,
+                             std::int64_t pending_bytes) {
+    std::string hdr = std::string("NATS/1.0 ") + status + "\r\n";
+    if (pending_msgs >= 0)
+        hdr += fmt::format("Nats-Pending-Messages: {}\r\nNats-Pending-Bytes: {}\r\n", pending_msgs,
+                           std::max<std::int64_t>(0, pending_bytes));
+    hdr += "\r\n";
+    server::Message m{to, {}, hdr, {}, nullptr};
+    account_.route_reply(m);
+}
+
+bool Consumer::send_locked(std::uint64_t sseq, std::uint64_t deliveries, PullRequest* req) {
+    auto s = stream_.lock();
+    if (!s) return false;
+    auto msg = s->store().load(sseq);
+    if (!msg) return false;
+    ++dseq_;
+    // Messages still to come after this one (exact: clients count down to 0).
+    const std::uint64_t pending = num_pending_locked();
+    const std::string reply = fmt::format("$JS.ACK.{}.{}.{}.{}.{}.{}.{}", stream_name_, name_,
+                                          deliveries, sseq, dseq_, msg->ts, pending);
+    std::string hdr = msg->hdr;
+    std::string_view data = msg->data;
+    if (cfg_.headers_only) {
+        hdr = hdr.empty() ? std::string("NATS/1.0\r\n") : hdr.substr(0, hdr.size() - 2);
+        hdr += fmt::format("Nats-Msg-Size: {}\r\n\r\n", msg->data.size());
+        data = {};
+    }
+    // Delivered to the pull request's inbox or the push subject, with the message's own
+    // subject in the MSG line.
+    server::Message out{msg->subject, reply, hdr, data, nullptr};
+    if (req) {
+        account_.deliver_as(req->reply, out, false);
+    } else {
+        account_.deliver_as(cfg_.deliver_subject, out, true);
+    }
+    last_delivery_ = SteadyClock::now();
+    if (sseq > delivered_sseq_) delivered_sseq_ = sseq;
+    if (cfg_.ack_policy == AckPolicy::None) {
+        floor_cseq_ = dseq_;
+        floor_sseq_ = std::max(floor_sseq_, sseq);
+    } else {
+        pending_[sseq] = Pending{dseq_, deliveries, SteadyClock::now() + redelivery_delay(deliveries)};
+        if (deliveries > 1) redelivered_[sseq] = deliveries;
+    }
+    if (req) {
+        ++req->sent;
+        if (req->max_bytes > 0) req->max_bytes -= std::int64_t(msg->data.size() + msg->hdr.size());
+    }
+    return true;
+}
+
+void Consumer::deliver_locked() {
+    if (stopped_) return;
+    auto s = stream_.lock();
+    if (!s) return;
+    while (true) {
+        if (cfg_.ack_policy != AckPolicy::None && cfg_.max_ack_pending > 0 &&
+            std::int64_t(pending_.size()) >= cfg_.max_ack_pending)
+            break;
+        PullRequest* req = nullptr;
+        if (cfg_.is_pull()) {
+            while (!waiting_.empty() && (waiting_.front().sent >= waiting_.front().batch ||
+                                         (waiting_.front().max_bytes < 0)))
+                waiting_.pop_front();
+            if (waiting_.empty()) break;
+            req = &waiting_.front();
+        }
+        // Due again first (and the last-per-subject start list), then what is next.
+        std::uint64_t sseq = 0, deliveries = 1;
+        while (!redeliver_.empty() && !sseq) {
+            const std::uint64_t cand = redeliver_.front();
+            redeliver_.pop_front();
+            if (auto it = pending_.find(cand); it != pending_.end()) {
+                sseq = cand;  // due again
+                deliveries = it->second.deliveries + 1;
+                pending_.erase(it);
+            } else if (s->store().load(cand)) {
+                sseq = cand;  // a last-per-subject start entry, first delivery
+            }
+        }
+        if (!sseq) {
+            auto m = s->store().load_next(cfg_.filter_subject, next_sseq_);
+            if (!m) break;
+            sseq = m->seq;
+            next_sseq_ = sseq + 1;
+        }
+        if (cfg_.max_deliver > 0 && std::int64_t(deliveries) > cfg_.max_deliver) continue;
+        send_locked(sseq, deliveries, req);
+        if (req && req->sent >= req->batch) waiting_.pop_front();
+    }
+    // no_wait requests that cannot be served now end here.
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+        if (it->no_wait) {
+            if (it->sent == 0) {
+                status_locked(it->reply, "404 No Messages");
+            } else {
+                status_locked(it->reply, "408 Request Timeout", it->batch - it->sent, it->max_bytes);
+            }
+            it = waiting_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+void Consumer::pull(const std::string& reply, std::string_view body) {
+    PullRequest r{reply, 1, 0, SteadyClock::time_point::max(), false};
+    if (!body.empty()) {
+        boost::system::error_code ec;
+        json::value v = json::parse(body, ec);
+        if (!ec && v.is_int64()) {
+            r.batch = v.get_int64();
+        } else if (!ec && v.is_object()) {
+            const auto& o = v.get_object();
+            if (auto it = o.find("batch"); it != o.end() && it->value().is_int64())
+                r.batch = it->value().get_int64();
+            if (auto it = o.find("max_bytes"); it != o.end() && it->value().is_int64())
+                r.max_bytes = it->value().get_int64();
+            if (auto it = o.find("expires"); it != o.end() && it->value().is_int64() &&
+                                              it->value().get_int64() > 0)
+                r.deadline = SteadyClock::now() + std::chrono::nanoseconds(it->value().get_int64());
+            if (auto it = o.find("no_wait"); it != o.end() && it->value().is_bool())
+                r.no_wait = it->value().get_bool();
+        }
+    }
+    std::lock_guard lk(mu_);
+    last_activity_ = SteadyClock::now();
+    if (r.batch <= 0) r.batch = 1;
+    if (cfg_.max_batch > 0 && r.batch > cfg_.max_batch) {
+        status_locked(reply, fmt::format("409 Exceeded MaxRequestBatch of {}", cfg_.max_batch).c_str());
+        return;
+    }
+    if (cfg_.max_waiting > 0 && std::int64_t(waiting_.size()) >= cfg_.max_waiting) {
+        status_locked(reply, "409 Exceeded MaxWaiting");
+        return;
+    }
+    waiting_.push_back(std::move(r));
+    deliver_locked();
+}
+
+void Consumer::on_stream_append() {
+    std::lock_guard lk(mu_);
+    deliver_locked();
+}
+
+void Consumer::tick() {
+    std::lock_guard lk(mu_);
+    if (stopped_) return;
+    const auto now = SteadyClock::now();
+    // Ack wait: what was not acknowledged in time is due again, oldest first.
+    for (auto& [sseq, p] : pending_) {
+        if (p.deadline <= now &&
+            std::find(redeliver_.begin(), redeliver_.end(), sseq) == redeliver_.end()) {
+            if (cfg_.max_deliver > 0 && std::int64_t(p.deliveries) >= cfg_.max_deliver) continue;
+            redeliver_.push_back(sseq);
+            p.deadline = SteadyClock::time_point::max();
+        }
+    }
+    // Pull requests that expired.
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+        if (it->deadline <= now) {
+            status_locked(it->reply, "408 Request Timeout", it->batch - it->sent, it->max_bytes);
+            it = waiting_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    deliver_locked();
+    // Push consumers: tell an idle subscriber we are alive.
+    if (!cfg_.is_pull() && cfg_.idle_heartbeat_ns > 0 &&
+        now - last_delivery_ >= std::chrono::nanoseconds(cfg_.idle_heartbeat_ns)) {
+        std::string hdr = fmt::format(
+            "NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: {}\r\nNats-Last-Stream: {}\r\n\r\n",
+            dseq_, next_sseq_ - 1);
+        server::Message m{cfg_.deliver_subject, {}, hdr, {}, nullptr};
+        account_.route(m);
+        last_delivery_ = now;
+    }
+}
+
+void Consumer::update_floor_locked() {
+    if (pending_.empty()) {
+        floor_cseq_ = dseq_;
+        floor_sseq_ = delivered_sseq_;
+    } else {
+        const auto& [sseq, p] = *pending_.begin();
+        floor_sseq_ = sseq - 1;
+        floor_cseq_ = p.cseq - 1;
+    }
+}
+
+void Consumer::ack_locked(std::uint64_t sseq) {
+    // A work queue forgets a message once one consumer acknowledged it.
+    if (auto s = stream_.lock(); s && s->config().retention == Retention::WorkQueue) {
+        if (cfg_.ack_policy == AckPolicy::All) {
+            for (auto it = pending_.begin(); it != pending_.end() && it->first <= sseq; ++it)
+                s->store().remove(it->first);
+        } else if (pending_.count(sseq)) {
+            s->store().remove(sseq);
+        }
+    }
+    if (cfg_.ack_policy == AckPolicy::All) {
+        for (auto it = pending_.begin(); it != pending_.end() && it->first <= sseq;) {
+            redelivered_.erase(it->first);
+            it = pending_.erase(it);
+        }
+    } else {
+        pending_.erase(sseq);
+        redelivered_.erase(sseq);
+    }
+    update_floor_locked();
+}
+
+void Consumer::on_ack(const server::Message& m) {
+    // $JS.ACK.<stream>.<consumer>.<deliveries>.<sseq>.<cseq>.<ts>.<pending>
+    std::vector<std::string_view> t;
+    subjects::Tokens tok(m.subject);
+    std::string_view x;
+    while (tok.next(x)) t.push_back(x);
+    if (t.size() < 9) return;
+    std::uint64_t sseq = 0;
+    for (char c : t[5]) sseq = sseq * 10 + std::uint64_t(c - '0');
+    std::string_view body = m.payload;
+    std::lock_guard lk(mu_);
+    last_activity_ = SteadyClock::now();
+    if (body.empty() || body == "+ACK" || body.starts_with("+NXT")) {
+        ack_locked(sseq);
+        if (body.starts_with("+NXT") && !m.reply.empty() && cfg_.is_pull()) {
+            waiting_.push_back(PullRequest{std::string(m.reply), 1, 0,
+                                           SteadyClock::time_point::max(), false});
+        }
+    } else if (body.starts_with("-NAK")) {
+        auto it = pending_.find(sseq);
+        if (it != pending_.end()) {
+            std::int64_t delay = 0;
+            auto brace = body.find('{');
+            if (brace != std::string_view::npos) {
+                boost::system::error_code ec;
+                json::value v = json::parse(body.substr(brace), ec);
+                if (!ec && v.is_object() && v.get_object().contains("delay") &&
+                    v.get_object().at("delay").is_int64())
+                    delay = v.get_object().at("delay").get_int64();
+            }
+            if (delay > 0) {
+                it->second.deadline = SteadyClock::now() + std::chrono::nanoseconds(delay);
+            } else {
+                it->second.deadline = SteadyClock::time_point::max();
+                redeliver_.push_back(sseq);
+            }
+        }
+    } else if (body == "+WPI") {
+        auto it = pending_.find(sseq);
+        if (it != pending_.end())
+            it->second.deadline = SteadyClock::now() + std::chrono::nanoseconds(cfg_.ack_wait_ns);
+    } else if (body.starts_with("+TERM")) {
+        pending_.erase(sseq);
+        redelivered_.erase(sseq);
+        update_floor_locked();
+    }
+    // A double ack (the client asked for a confirmation): an empty reply.
+    if (!m.reply.empty() && !body.starts_with("+NXT")) {
+        server::Message r{m.reply, {}, {}, {}, nullptr};
+        account_.route_reply(r);
+    }
+    deliver_locked();
+}
+
+bool Consumer::inactive_for_too_long() const {
+    if (cfg_.durable() || cfg_.inactive_threshold_ns <= 0) return false;
+    std::lock_guard lk(mu_);
+    if (!cfg_.is_pull()) {
+        // A push consumer is active while someone listens on its deliver subject.
+        auto r = account_.sublist().match_uncached(cfg_.deliver_subject);
+        if (!r->empty()) return false;
+    } else if (!waiting_.empty()) {
+        return false;
+    }
+    return SteadyClock::now() - last_activity_ > std::chrono::nanoseconds(cfg_.inactive_threshold_ns);
+}
+
+json::object Consumer::info_json() {
+    std::lock_guard lk(mu_);
+    json::object o;
+    o["stream_name"] = stream_name_;
+    o["name"] = name_;
+    o["created"] = rfc3339_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  created_.time_since_epoch())
+                                  .count());
+    o["config"] = to_json(cfg_);
+    json::object delivered{{"consumer_seq", dseq_}, {"stream_seq", delivered_sseq_}};
+    if (dseq_) {
+        // The wall-clock time of the last delivery.
+        const auto ago = SteadyClock::now() - last_delivery_;
+        delivered["last_active"] = rfc3339_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(
+            (std::chrono::system_clock::now() - ago).time_since_epoch()).count());
+    }
+    o["delivered"] = std::move(delivered);
+    o["ack_floor"] = json::object{{"consumer_seq", floor_cseq_}, {"stream_seq", floor_sseq_}};
+    o["num_ack_pending"] = pending_.size();
+    o["num_redelivered"] = redelivered_.size();
+    o["num_waiting"] = waiting_.size();
+    o["num_pending"] = num_pending_locked();
+    if (!cfg_.is_pull()) {
+        auto r = account_.sublist().match_uncached(cfg_.deliver_subject);
+        if (!r->empty()) o["push_bound"] = true;
+    }
+    return o;
+}
+
+json::object Consumer::state_json() {
+    std::lock_guard lk(mu_);
+    json::array pend;
+    for (auto& [sseq, p] : pending_)
+        pend.push_back(json::array{sseq, p.cseq, p.deliveries});
+    return json::object{{"next_sseq", next_sseq_},   {"dseq", dseq_},
+                        {"delivered_sseq", delivered_sseq_}, {"floor_cseq", floor_cseq_},
+                        {"floor_sseq", floor_sseq_}, {"pending", std::move(pend)}};
+}
+
+void Consumer::restore_state(const json::object& st) {
+    std::lock_guard lk(mu_);
+    auto u = [&](const char* k) {
+        auto it = st.find(k);
+        return it != st.end() && it->value().is_number() ? it->value().to_number<std::uint64_t>() : 0;
+    };
+    next_sseq_ = std::max<std::uint64_t>(1, u("next_sseq"));
+    dseq_ = u("dseq");
+    delivered_sseq_ = u("delivered_sseq");
+    floor_cseq_ = u("floor_cseq");
+    floor_sseq_ = u("floor_sseq");
+    redeliver_.clear();
+    if (auto it = st.find("pending"); it != st.end() && it->value().is_array()) {
+        for (const auto& e : it->value().get_array()) {
+            if (!e.is_array() || e.get_array().size() != 3) continue;
+            const auto& a = e.get_array();
+            const auto sseq = a[0].to_number<std::uint64_t>();
+            // Not acknowledged before the restart: due again at once.
+            pending_[sseq] = Pending{a[1].to_number<std::uint64_t>(), a[2].to_number<std::uint64_t>(),
+                                     SteadyClock::time_point::max()};
+            redeliver_.push_back(sseq);
+        }
+    }
+}
+
+}  // namespace osprey::jetstream

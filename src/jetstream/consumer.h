@@ -1,0 +1,99 @@
+// A consumer of a stream: the delivery state machine (what was delivered, what waits for an
+// ack, what is due again), pull requests waiting for messages, push delivery with idle
+// heartbeats, and the acks arriving on $JS.ACK.<stream>.<consumer>.>.
+// Thread-safe: deliveries run on whichever thread wakes the consumer (a publish, a pull
+// request, an ack, the JetStream timer), under the consumer's lock.
+#pragma once
+#include <chrono>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "jetstream/consumer_config.h"
+#include "server/message.h"
+
+namespace boost::json {
+class object;
+}
+namespace osprey::server {
+class Account;
+}
+
+namespace osprey::jetstream {
+
+class Stream;
+
+class Consumer : public std::enable_shared_from_this<Consumer> {
+public:
+    Consumer(std::shared_ptr<Stream> stream, server::Account& account, std::string name,
+             ConsumerConfig cfg, std::chrono::system_clock::time_point created);
+    ~Consumer();
+
+    const std::string& name() const { return name_; }
+    const ConsumerConfig& config() const { return cfg_; }
+    std::chrono::system_clock::time_point created() const { return created_; }
+
+    void start();  // subscribes to acks and delivers what is there
+    void stop();
+
+    // A pull request (MSG.NEXT): `body` is a number or {"batch","expires","no_wait","max_bytes"}.
+    void pull(const std::string& reply, std::string_view body);
+    void on_stream_append();  // the stream stored something
+    void tick();              // timers: ack wait, pull expiry, heartbeats
+    void on_ack(const server::Message& m);
+
+    boost::json::object info_json();
+    bool inactive_for_too_long() const;  // ephemeral past inactive_threshold
+
+    // State for durable consumers across restarts.
+    boost::json::object state_json();
+    void restore_state(const boost::json::object& state);
+
+private:
+    struct Pending {
+        std::uint64_t cseq;
+        std::uint64_t deliveries;
+        std::chrono::steady_clock::time_point deadline;
+    };
+    struct PullRequest {
+        std::string reply;
+        std::int64_t batch;
+        std::int64_t max_bytes;
+        std::chrono::steady_clock::time_point deadline;  // max(): no expiry
+        bool no_wait;
+        std::int64_t sent = 0;
+    };
+    struct AckIntake;
+
+    void deliver_locked();
+    bool send_locked(std::uint64_t sseq, std::uint64_t deliveries, PullRequest* req);
+    void status_locked(const std::string& to, const char* status,
+                       std::int64_t pending_msgs = -1, std::int64_t pending_bytes = -1);
+    void ack_locked(std::uint64_t sseq);
+    void update_floor_locked();
+    std::uint64_t num_pending_locked() const;
+    std::chrono::nanoseconds redelivery_delay(std::uint64_t deliveries) const;
+
+    std::weak_ptr<Stream> stream_;
+    server::Account& account_;
+    std::string name_, stream_name_;
+    ConsumerConfig cfg_;
+    std::chrono::system_clock::time_point created_;
+
+    mutable std::mutex mu_;
+    bool stopped_ = false;
+    std::uint64_t next_sseq_ = 1;     // next stream sequence to look at
+    std::uint64_t dseq_ = 0;          // consumer sequence of the last delivery
+    std::uint64_t delivered_sseq_ = 0;
+    std::uint64_t floor_cseq_ = 0, floor_sseq_ = 0;
+    std::map<std::uint64_t, Pending> pending_;  // by stream sequence
+    std::map<std::uint64_t, std::uint64_t> redelivered_;  // sseq -> times delivered (> 1)
+    std::deque<std::uint64_t> redeliver_;  // due again, in order
+    std::deque<PullRequest> waiting_;
+    std::chrono::steady_clock::time_point last_activity_, last_delivery_;
+    std::shared_ptr<AckIntake> ack_sub_;
+};
+
+}  // namespace osprey::jetstream

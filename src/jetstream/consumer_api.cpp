@@ -1,0 +1,246 @@
+// The $JS.API.CONSUMER.* handlers, and durable consumer persistence.
+#include <filesystem>
+#include <fstream>
+#include <shared_mutex>
+#include <sstream>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include "jetstream/consumer.h"
+#include "jetstream/jetstream.h"
+#include "jetstream/jetstream_internal.h"
+#include "server/account.h"
+#include "subjects/subject.h"
+#include "util/log.h"
+#include "util/random.h"
+
+namespace osprey::jetstream {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+std::shared_ptr<Stream> JetStream::find_stream(AccountState& a, const std::string& name) {
+    std::shared_lock lk(a.streams_mu);
+    auto it = a.streams.find(name);
+    return it == a.streams.end() ? nullptr : it->second;
+}
+
+namespace {
+
+bool valid_consumer_name(const std::string& n) {
+    if (n.empty()) return false;
+    for (char c : n)
+        if (c == '.' || c == '*' || c == '>' || c == ' ' || c == '\t' || c == '/' || c == '\\')
+            return false;
+    return true;
+}
+
+std::optional<ApiError> check_update(const ConsumerConfig& a, const ConsumerConfig& b) {
+    auto no = [](const char* what) {
+        return ApiError{500, 10012, std::string(what) + " can not be updated"};
+    };
+    if (a.deliver_policy != b.deliver_policy) return no("deliver policy");
+    if (a.ack_policy != b.ack_policy) return no("ack policy");
+    if (a.filter_subject != b.filter_subject) return no("filter subject");
+    if (a.deliver_subject != b.deliver_subject) return no("deliver subject");
+    if (a.replay_original != b.replay_original) return no("replay policy");
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::string JetStream::consumer_create(AccountState& a, const std::vector<std::string>& t,
+                                       const std::string& body) {
+    const std::string type = "consumer_create_response";
+    // $JS.API.CONSUMER.CREATE.<stream>[.<name>[.<filter>]] or .DURABLE.CREATE.<stream>.<name>
+    const bool durable_api = t[3] == "DURABLE";
+    const std::string stream_name = durable_api ? t[5] : t[4];
+    std::string subject_name = durable_api ? (t.size() > 6 ? t[6] : "") : (t.size() > 5 ? t[5] : "");
+    std::string subject_filter;
+    if (!durable_api && t.size() > 6) {
+        for (std::size_t i = 6; i < t.size(); ++i) subject_filter += (i > 6 ? "." : "") + t[i];
+    }
+    auto v = parse_body(body);
+    if (!v || !v->is_object()) return typed_error(type, errors::invalid_json());
+    const auto& o = v->get_object();
+    if (str_field(o, "stream_name") != stream_name)
+        return typed_error(type, errors::stream_name_mismatch());
+    auto it = o.find("config");
+    if (it == o.end()) return typed_error(type, ApiError{400, 10078, "consumer config required"});
+    auto cfg = parse_consumer_config(it->value());
+    if (!cfg) return typed_error(type, cfg.error());
+    if (durable_api) {
+        if (cfg->durable_name.empty())
+            return typed_error(type, ApiError{400, 10018, "consumer expected to be durable but a durable name was not set"});
+        if (cfg->durable_name != subject_name)
+            return typed_error(type, ApiError{400, 10017, "consumer name in subject does not match durable name in request"});
+    } else if (!subject_name.empty()) {
+        const std::string& n = cfg->name.empty() ? cfg->durable_name : cfg->name;
+        if (n != subject_name)
+            return typed_error(type, ApiError{400, 10017, "consumer name in subject does not match durable name in request"});
+        if (!subject_filter.empty() && cfg->filter_subject != subject_filter)
+            return typed_error(type, ApiError{400, 10131, "Consumer create request did not match filtered subject from create subject"});
+    }
+    if (!cfg->name.empty() && !cfg->durable_name.empty() && cfg->name != cfg->durable_name)
+        return typed_error(type, ApiError{400, 10132, "Consumer Durable and Name have to be equal if both are provided"});
+    for (const std::string* n : {&cfg->durable_name, &cfg->name})
+        if (!n->empty() && !valid_consumer_name(*n))
+            return typed_error(type, ApiError{400, 10103, "durable name can not contain '.', '*', '>'"});
+    if (!cfg->deliver_subject.empty() && subjects::has_wildcard(cfg->deliver_subject))
+        return typed_error(type, ApiError{400, 10079, "consumer deliver subject has wildcards"});
+    if (cfg->is_pull() && cfg->idle_heartbeat_ns)
+        return typed_error(type, ApiError{400, 10088, "consumer idle heartbeat requires a push based consumer"});
+    if (cfg->is_pull() && cfg->flow_control)
+        return typed_error(type, ApiError{400, 10089, "consumer flow control requires a push based consumer"});
+    if (cfg->flow_control && cfg->idle_heartbeat_ns == 0)
+        return typed_error(type, ApiError{400, 10108, "consumer with flow control also needs heartbeats"});
+    if (cfg->ack_policy == AckPolicy::None && cfg->max_ack_pending > 0)
+        return typed_error(type, ApiError{400, 10082, "consumer requires ack policy for max ack pending"});
+    if (!cfg->backoff_ns.empty() && cfg->max_deliver > 0 &&
+        cfg->max_deliver <= std::int64_t(cfg->backoff_ns.size()))
+        return typed_error(type, ApiError{400, 10116, "max deliver is required to be > length of backoff values"});
+    auto stream = find_stream(a, stream_name);
+    if (!stream) return typed_error(type, errors::stream_not_found());
+    if (!cfg->filter_subject.empty()) {
+        bool ok = false;
+        for (const auto& s : stream->config().subjects)
+            ok = ok || subjects::is_subset(cfg->filter_subject, s);
+        if (!stream->config().subjects.empty() && !ok)
+            return typed_error(type, ApiError{400, 10093, "consumer filter subject is not a valid subset of the interest subjects"});
+    }
+    if (stream->config().retention == Retention::WorkQueue && cfg->ack_policy != AckPolicy::Explicit)
+        return typed_error(type, ApiError{400, 10098, "workqueue stream requires explicit ack"});
+    std::string name = !cfg->durable_name.empty() ? cfg->durable_name : cfg->name;
+    if (name.empty()) name = util::random_token(8);
+    if (auto existing = stream->find_consumer(name)) {
+        if (auto e = check_update(existing->config(), *cfg)) return typed_error(type, *e);
+        auto info = existing->info_json();
+        return typed(type, std::move(info));
+    }
+    if (stream->config().max_consumers > 0 &&
+        std::int64_t(stream->consumers().size()) >= stream->config().max_consumers)
+        return typed_error(type, ApiError{400, 10026, "maximum consumers limit reached"});
+    auto c = std::make_shared<Consumer>(stream, *a.account, name, *cfg,
+                                        std::chrono::system_clock::now());
+    stream->add_consumer(c);
+    if (cfg->durable()) persist_consumer(a, stream_name, *c, true);
+    auto info = c->info_json();
+    c->start();
+    return typed(type, std::move(info));
+}
+
+std::string JetStream::consumer_info(AccountState& a, const std::string& stream_name,
+                                     const std::string& name) {
+    const std::string type = "consumer_info_response";
+    auto stream = find_stream(a, stream_name);
+    if (!stream) return typed_error(type, errors::stream_not_found());
+    auto c = stream->find_consumer(name);
+    if (!c) return typed_error(type, ApiError{404, 10014, "consumer not found"});
+    return typed(type, c->info_json());
+}
+
+std::string JetStream::consumer_delete(AccountState& a, const std::string& stream_name,
+                                       const std::string& name) {
+    const std::string type = "consumer_delete_response";
+    auto stream = find_stream(a, stream_name);
+    if (!stream) return typed_error(type, errors::stream_not_found());
+    if (!stream->remove_consumer(name))
+        return typed_error(type, ApiError{404, 10014, "consumer not found"});
+    std::error_code ec;
+    fs::remove_all(stream_dir(a, stream_name) + "/consumers/" + name, ec);
+    return typed(type, json::object{{"success", true}});
+}
+
+std::string JetStream::consumer_names(AccountState& a, const std::string& stream_name,
+                                      const std::string& body, bool list) {
+    const std::string type = list ? "consumer_list_response" : "consumer_names_response";
+    auto stream = find_stream(a, stream_name);
+    if (!stream) return typed_error(type, errors::stream_not_found());
+    std::int64_t offset = 0;
+    if (!body.empty()) {
+        auto v = parse_body(body);
+        if (v && v->is_object()) offset = std::max<std::int64_t>(0, int_field(v->get_object(), "offset"));
+    }
+    auto cs = stream->consumers();
+    const std::int64_t limit = list ? 256 : 1024;
+    json::array items;
+    for (std::int64_t i = offset; i < std::int64_t(cs.size()) && i < offset + limit; ++i) {
+        if (list) items.push_back(cs[std::size_t(i)]->info_json());
+        else items.push_back(json::value(cs[std::size_t(i)]->name()));
+    }
+    json::object o{{"total", cs.size()}, {"offset", offset}, {"limit", limit}};
+    o["consumers"] = std::move(items);
+    return typed(type, std::move(o));
+}
+
+void JetStream::consumer_next(AccountState& a, const std::string& stream_name,
+                              const std::string& name, const Request& r) {
+    if (r.reply.empty()) return;
+    auto stream = find_stream(a, stream_name);
+    auto c = stream ? stream->find_consumer(name) : nullptr;
+    if (!c) {
+        std::string hdr = "NATS/1.0 404 Consumer Not Found\r\n\r\n";
+        server::Message m{r.reply, {}, hdr, {}, nullptr};
+        a.account->route_reply(m);
+        return;
+    }
+    c->pull(r.reply, r.payload);
+}
+
+void JetStream::persist_consumer(const AccountState& a, const std::string& stream_name,
+                                 Consumer& c, bool with_config) {
+    const std::string dir = stream_dir(a, stream_name) + "/consumers/" + c.name();
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (with_config) {
+        json::object meta{{"config", to_json(c.config())},
+                          {"created_ns", std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                             c.created().time_since_epoch()).count()}};
+        write_atomic(dir + "/meta.json", json::serialize(meta));
+    }
+    write_atomic(dir + "/state.json", json::serialize(c.state_json()));
+}
+
+void JetStream::load_consumers(AccountState& a, Stream& s) {
+    std::error_code ec;
+    const std::string root = stream_dir(a, s.config().name) + "/consumers";
+    for (const auto& e : fs::directory_iterator(root, ec)) {
+        if (!e.is_directory()) continue;
+        auto meta = read_json_file(e.path().string() + "/meta.json");
+        if (!meta || !meta->is_object() || !meta->get_object().contains("config")) {
+            log::error("JetStream consumer {}: metadata unreadable, skipped", e.path().string());
+            continue;
+        }
+        auto cfg = parse_consumer_config(meta->get_object().at("config"));
+        if (!cfg) continue;
+        const std::int64_t created_ns = int_field(meta->get_object(), "created_ns");
+        auto c = std::make_shared<Consumer>(
+            s.shared_from_this(), *a.account, e.path().filename().string(), *cfg,
+            std::chrono::system_clock::time_point(
+                std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                    std::chrono::nanoseconds(created_ns))));
+        if (auto st = read_json_file(e.path().string() + "/state.json"); st && st->is_object())
+            c->restore_state(st->get_object());
+        s.add_consumer(c);
+        c->start();
+    }
+}
+
+void JetStream::consumer_ticks() {
+    for (auto& a : accounts_) {
+        std::vector<std::shared_ptr<Stream>> streams;
+        {
+            std::shared_lock lk(a->streams_mu);
+            for (auto& [n, s] : a->streams) streams.push_back(s);
+        }
+        for (auto& s : streams) {
+            for (auto& c : s->consumers()) {
+                c->tick();
+                if (c->inactive_for_too_long()) s->remove_consumer(c->name());
+            }
+        }
+    }
+}
+
+}  // namespace osprey::jetstream

@@ -1,0 +1,138 @@
+#include "jetstream/consumer_config.h"
+
+#include <boost/json.hpp>
+
+namespace osprey::jetstream {
+
+namespace json = boost::json;
+
+namespace {
+struct Bad {};
+std::int64_t num(const json::object& o, std::string_view k, std::int64_t def = 0) {
+    auto it = o.find(k);
+    if (it == o.end() || it->value().is_null()) return def;
+    const auto& v = it->value();
+    if (v.is_int64()) return v.get_int64();
+    if (v.is_uint64()) return std::int64_t(v.get_uint64());
+    if (v.is_double()) return std::int64_t(v.get_double());
+    throw Bad{};
+}
+bool flag(const json::object& o, std::string_view k) {
+    auto it = o.find(k);
+    if (it == o.end() || it->value().is_null()) return false;
+    if (!it->value().is_bool()) throw Bad{};
+    return it->value().get_bool();
+}
+std::string str(const json::object& o, std::string_view k) {
+    auto it = o.find(k);
+    if (it == o.end() || it->value().is_null()) return {};
+    if (!it->value().is_string()) throw Bad{};
+    return std::string(it->value().get_string());
+}
+constexpr std::int64_t kSecond = 1000LL * 1000 * 1000;
+}  // namespace
+
+std::expected<ConsumerConfig, ApiError> parse_consumer_config(const json::value& v) {
+    if (!v.is_object()) return std::unexpected(errors::invalid_json());
+    const auto& o = v.get_object();
+    ConsumerConfig c;
+    try {
+        c.durable_name = str(o, "durable_name");
+        c.name = str(o, "name");
+        c.description = str(o, "description");
+        const std::string dp = str(o, "deliver_policy");
+        if (dp.empty() || dp == "all") c.deliver_policy = DeliverPolicy::All;
+        else if (dp == "last") c.deliver_policy = DeliverPolicy::Last;
+        else if (dp == "new") c.deliver_policy = DeliverPolicy::New;
+        else if (dp == "by_start_sequence") c.deliver_policy = DeliverPolicy::ByStartSequence;
+        else if (dp == "by_start_time") c.deliver_policy = DeliverPolicy::ByStartTime;
+        else if (dp == "last_per_subject") c.deliver_policy = DeliverPolicy::LastPerSubject;
+        else throw Bad{};
+        c.opt_start_seq = std::uint64_t(num(o, "opt_start_seq"));
+        c.opt_start_time = str(o, "opt_start_time");
+        const std::string ap = str(o, "ack_policy");
+        if (ap.empty() || ap == "none") c.ack_policy = AckPolicy::None;
+        else if (ap == "all") c.ack_policy = AckPolicy::All;
+        else if (ap == "explicit") c.ack_policy = AckPolicy::Explicit;
+        else throw Bad{};
+        c.ack_wait_ns = num(o, "ack_wait");
+        c.max_deliver = num(o, "max_deliver", -1);
+        if (auto it = o.find("backoff"); it != o.end() && it->value().is_array())
+            for (const auto& b : it->value().get_array())
+                c.backoff_ns.push_back(b.is_int64() ? b.get_int64() : std::int64_t(b.to_number<double>()));
+        c.filter_subject = str(o, "filter_subject");
+        const std::string rp = str(o, "replay_policy");
+        if (rp.empty() || rp == "instant") c.replay_original = false;
+        else if (rp == "original") c.replay_original = true;
+        else throw Bad{};
+        c.sample_freq = str(o, "sample_freq");
+        c.rate_limit_bps = std::uint64_t(num(o, "rate_limit_bps"));
+        c.max_ack_pending = num(o, "max_ack_pending");
+        c.max_waiting = num(o, "max_waiting");
+        c.max_batch = num(o, "max_batch");
+        c.max_expires_ns = num(o, "max_expires");
+        c.max_bytes = num(o, "max_bytes");
+        c.inactive_threshold_ns = num(o, "inactive_threshold");
+        c.headers_only = flag(o, "headers_only");
+        c.flow_control = flag(o, "flow_control");
+        c.idle_heartbeat_ns = num(o, "idle_heartbeat");
+        c.deliver_subject = str(o, "deliver_subject");
+        c.deliver_group = str(o, "deliver_group");
+        c.mem_storage = flag(o, "mem_storage");
+        c.num_replicas = int(num(o, "num_replicas"));
+    } catch (const Bad&) {
+        return std::unexpected(errors::invalid_json());
+    } catch (const std::exception&) {
+        return std::unexpected(errors::invalid_json());
+    }
+    // Defaults, as nats-server fills them.
+    if (c.ack_policy != AckPolicy::None) {
+        if (c.ack_wait_ns == 0) c.ack_wait_ns = 30 * kSecond;
+        if (c.max_ack_pending == 0) c.max_ack_pending = 1000;
+    }
+    if (c.max_deliver == 0) c.max_deliver = -1;
+    if (c.is_pull() && c.max_waiting == 0) c.max_waiting = 512;
+    if (!c.durable() && c.inactive_threshold_ns == 0) c.inactive_threshold_ns = 5 * kSecond;
+    return c;
+}
+
+json::object to_json(const ConsumerConfig& c) {
+    json::object o;
+    if (!c.durable_name.empty()) o["durable_name"] = c.durable_name;
+    if (!c.name.empty()) o["name"] = c.name;
+    if (!c.description.empty()) o["description"] = c.description;
+    static const char* dps[] = {"all", "last", "new", "by_start_sequence", "by_start_time",
+                                "last_per_subject"};
+    o["deliver_policy"] = dps[int(c.deliver_policy)];
+    if (c.opt_start_seq) o["opt_start_seq"] = c.opt_start_seq;
+    if (!c.opt_start_time.empty()) o["opt_start_time"] = c.opt_start_time;
+    static const char* aps[] = {"none", "all", "explicit"};
+    o["ack_policy"] = aps[int(c.ack_policy)];
+    if (c.ack_wait_ns) o["ack_wait"] = c.ack_wait_ns;
+    o["max_deliver"] = c.max_deliver;
+    if (!c.backoff_ns.empty()) {
+        json::array b;
+        for (auto x : c.backoff_ns) b.push_back(x);
+        o["backoff"] = std::move(b);
+    }
+    if (!c.filter_subject.empty()) o["filter_subject"] = c.filter_subject;
+    o["replay_policy"] = c.replay_original ? "original" : "instant";
+    if (c.rate_limit_bps) o["rate_limit_bps"] = c.rate_limit_bps;
+    if (!c.sample_freq.empty()) o["sample_freq"] = c.sample_freq;
+    if (c.max_waiting) o["max_waiting"] = c.max_waiting;
+    if (c.max_ack_pending) o["max_ack_pending"] = c.max_ack_pending;
+    if (c.headers_only) o["headers_only"] = true;
+    if (c.max_batch) o["max_batch"] = c.max_batch;
+    if (c.max_expires_ns) o["max_expires"] = c.max_expires_ns;
+    if (c.max_bytes) o["max_bytes"] = c.max_bytes;
+    if (c.idle_heartbeat_ns) o["idle_heartbeat"] = c.idle_heartbeat_ns;
+    if (c.flow_control) o["flow_control"] = true;
+    if (!c.deliver_subject.empty()) o["deliver_subject"] = c.deliver_subject;
+    if (!c.deliver_group.empty()) o["deliver_group"] = c.deliver_group;
+    if (c.inactive_threshold_ns) o["inactive_threshold"] = c.inactive_threshold_ns;
+    o["num_replicas"] = c.num_replicas;
+    if (c.mem_storage) o["mem_storage"] = true;
+    return o;
+}
+
+}  // namespace osprey::jetstream
