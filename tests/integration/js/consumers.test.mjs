@@ -166,3 +166,35 @@ test("key-value: watch, keys, history", async () => {
   await done;
   assert.deepEqual(seen, ["3", "4"]);
 });
+
+test("object store: put many MB, get byte-identical, info, list, delete, link", async () => {
+  const os = await js.views.os("files");
+  const size = 5 * 1024 * 1024 + 123;
+  const data = new Uint8Array(size);
+  for (let i = 0; i < size; i++) data[i] = (i * 31 + 7) & 0xff;
+  const rs = new ReadableStream({
+    pull(controller) { controller.enqueue(data); controller.close(); },
+  });
+  const info = await os.put({ name: "blob.bin" }, rs);
+  assert.equal(info.size, size);
+  assert.ok(info.chunks > 1);
+  const got = await os.get("blob.bin");
+  const chunks = [];
+  const reader = got.data.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+  }
+  assert.ok(!(await got.error));
+  const all = Buffer.concat(chunks.map((c) => Buffer.from(c)));
+  assert.equal(all.length, size);
+  assert.ok(all.equals(Buffer.from(data)));
+  const stat = await os.info("blob.bin");
+  assert.equal(stat.size, size);
+  await os.link("alias", stat);
+  const names = (await os.list()).map((e) => e.name).sort();
+  assert.deepEqual(names, ["alias", "blob.bin"]);
+  await os.delete("blob.bin");
+  assert.equal((await os.info("blob.bin"))?.deleted ?? true, true);
+});
