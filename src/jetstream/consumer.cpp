@@ -6,6 +6,7 @@
 #include "jetstream/stream.h"
 #include "server/account.h"
 #include "subjects/subject.h"
+#include "util/random.h"
 
 namespace osprey::jetstream {
 
@@ -195,7 +196,10 @@ void Consumer::deliver_locked() {
             sseq = m->seq;
             next_sseq_ = sseq + 1;
         }
-        if (cfg_.max_deliver > 0 && std::int64_t(deliveries) > cfg_.max_deliver) continue;
+        if (cfg_.max_deliver > 0 && std::int64_t(deliveries) > cfg_.max_deliver) {
+            gave_up_locked(sseq, deliveries - 1);
+            continue;
+        }
         send_locked(sseq, deliveries, req);
         if (req && req->sent >= req->batch) waiting_.pop_front();
     }
@@ -259,13 +263,20 @@ void Consumer::tick() {
     if (stopped_) return;
     const auto now = SteadyClock::now();
     // Ack wait: what was not acknowledged in time is due again, oldest first.
-    for (auto& [sseq, p] : pending_) {
+    for (auto it = pending_.begin(); it != pending_.end();) {
+        auto& [sseq, p] = *it;
         if (p.deadline <= now &&
             std::find(redeliver_.begin(), redeliver_.end(), sseq) == redeliver_.end()) {
-            if (cfg_.max_deliver > 0 && std::int64_t(p.deliveries) >= cfg_.max_deliver) continue;
+            if (cfg_.max_deliver > 0 && std::int64_t(p.deliveries) >= cfg_.max_deliver) {
+                const std::uint64_t seq = sseq, times = p.deliveries;
+                it = pending_.erase(it);
+                gave_up_locked(seq, times);
+                continue;
+            }
             redeliver_.push_back(sseq);
             p.deadline = SteadyClock::time_point::max();
         }
+        ++it;
     }
     // Pull requests that expired.
     for (auto it = waiting_.begin(); it != waiting_.end();) {
@@ -287,6 +298,20 @@ void Consumer::tick() {
         account_.route(m);
         last_delivery_ = now;
     }
+}
+
+void Consumer::gave_up_locked(std::uint64_t sseq, std::uint64_t deliveries) {
+    // nats-server's max deliveries advisory.
+    const std::string subject =
+        fmt::format("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{}.{}", stream_name_, name_);
+    const std::string body = fmt::format(
+        "{{\"type\":\"io.nats.jetstream.advisory.v1.max_deliver\",\"id\":\"{}\","
+        "\"timestamp\":\"{}\",\"stream\":\"{}\",\"consumer\":\"{}\",\"stream_seq\":{},"
+        "\"deliveries\":{}}}",
+        util::random_token(22), rfc3339_ns(now_unix_ns()), stream_name_, name_, sseq, deliveries);
+    server::Message adv{subject, {}, {}, body, nullptr};
+    account_.route(adv);
+    update_floor_locked();
 }
 
 void Consumer::update_floor_locked() {

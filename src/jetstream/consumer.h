@@ -73,6 +73,7 @@ private:
                        std::int64_t pending_msgs = -1, std::int64_t pending_bytes = -1);
     void ack_locked(std::uint64_t sseq);
     void update_floor_locked();
+    void gave_up_locked(std::uint64_t sseq, std::uint64_t deliveries);  // max_deliver reached
     std::uint64_t num_pending_locked() const;
     std::chrono::nanoseconds redelivery_delay(std::uint64_t deliveries) const;
 

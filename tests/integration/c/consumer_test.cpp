@@ -128,3 +128,32 @@ TEST(Consumers, DurableStateSurvivesRestarts) {
     EXPECT_EQ(ci->NumPending, 0u);
     jsConsumerInfo_Destroy(ci);
 }
+
+TEST(Consumers, MaxDeliveriesAdvisory) {
+    JsServer srv;
+    Conn nc = connect(srv.url());
+    Js js = jetstream(nc.get());
+    jsStreamInfo_Destroy(add_stream(js.get(), "M", {"m"}));
+    pub(js.get(), "m", "poison");
+    Sub adv = subscribe_sync(nc.get(), "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.>");
+    jsConsumerConfig cc;
+    jsConsumerConfig_Init(&cc);
+    cc.Durable = "md";
+    cc.AckPolicy = js_AckExplicit;
+    cc.AckWait = 200LL * 1000 * 1000;
+    cc.MaxDeliver = 2;
+    jsConsumerInfo* ci = nullptr;
+    jsErrCode e;
+    ASSERT_EQ(js_AddConsumer(&ci, js.get(), "M", &cc, nullptr, &e), NATS_OK);
+    jsConsumerInfo_Destroy(ci);
+    natsSubscription* raw = nullptr;
+    ASSERT_EQ(js_PullSubscribe(&raw, js.get(), "m", "md", nullptr, nullptr, &e), NATS_OK);
+    Sub sub(raw);
+    int deliveries = 0;
+    for (int i = 0; i < 4; ++i) deliveries += int(fetch(sub.get(), 1, false).size());
+    EXPECT_EQ(deliveries, 2);
+    Msg m = next(adv.get(), 3000);
+    ASSERT_TRUE(m);
+    EXPECT_STREQ(natsMsg_GetSubject(m.get()), "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.M.md");
+    EXPECT_NE(data(m.get()).find("\"deliveries\":2"), std::string::npos) << data(m.get());
+}
