@@ -9,7 +9,8 @@
 
 static void usage() {
     std::fprintf(stderr,
-                 "usage: osprey-bench <pub|pubsub|fanout|queue|reqrep|idle|js-pub-sync|js-pub-async|js-get>\n"
+                 "usage: osprey-bench <pub|pubsub|fanout|queue|reqrep|idle|js-pub-sync|js-pub-async|js-get|\n"
+                 "                    js-fetch|js-consume|js-ordered|kv-put|kv-get>\n"
                  "  [--url URL] [--msgs N] [--size BYTES] [--subs N] [--window N] [--hold SECONDS]\n"
                  "  [--storage file|memory]\n");
 }
@@ -51,6 +52,11 @@ int main(int argc, char** argv) {
     if (workload == "js-pub-sync") return bench::run_js_pub_sync(c);
     if (workload == "js-pub-async") return bench::run_js_pub_async(c);
     if (workload == "js-get") return bench::run_js_get(c);
+    if (workload == "js-fetch") return bench::run_js_fetch(c);
+    if (workload == "js-consume") return bench::run_js_consume(c);
+    if (workload == "js-ordered") return bench::run_js_ordered(c);
+    if (workload == "kv-put") return bench::run_kv_put(c);
+    if (workload == "kv-get") return bench::run_kv_get(c);
     usage();
     return 2;
 }

@@ -23,5 +23,10 @@ int run_idle(const Config& c);     // N idle connections held open
 int run_js_pub_sync(const Config& c);   // publish, wait for each ack
 int run_js_pub_async(const Config& c);  // publish with up to --window acks outstanding
 int run_js_get(const Config& c);        // direct get by sequence, latency percentiles
+int run_js_fetch(const Config& c);      // pull consumer, batches of --subs (default 100), acks
+int run_js_consume(const Config& c);    // push consumer, explicit acks
+int run_js_ordered(const Config& c);    // ordered push consumer
+int run_kv_put(const Config& c);        // KV puts over 1000 keys
+int run_kv_get(const Config& c);        // KV gets over 1000 keys
 
 }  // namespace bench

@@ -65,10 +65,12 @@ Consumer::Consumer(std::shared_ptr<Stream> stream, server::Account& account, std
                 lasts.push_back(st.subject_state(subject).last);
             std::sort(lasts.begin(), lasts.end());
             redeliver_.assign(lasts.begin(), lasts.end());
+            initial_left_ = lasts.size();
             next_sseq_ = state.last_seq + 1;
             break;
         }
     }
+    pending_count_ = st.count_after(f, next_sseq_ - 1);
 }
 
 Consumer::~Consumer() = default;
@@ -91,15 +93,13 @@ void Consumer::stop() {
     if (ack_sub_) account_.sublist().remove(ack_sub_);
 }
 
-std::uint64_t Consumer::num_pending_locked() const {
+std::uint64_t Consumer::exact_pending_locked() const {
     auto s = stream_.lock();
     if (!s) return 0;
-    // Not delivered yet: the initial last-per-subject list, then everything from next_sseq_.
-    std::uint64_t n = 0;
-    for (auto seq : redeliver_)
-        if (!pending_.count(seq)) ++n;
-    return n + s->store().count_after(cfg_.filter_subject, next_sseq_ - 1);
+    return initial_left_ + s->store().count_after(cfg_.filter_subject, next_sseq_ - 1);
 }
+
+std::uint64_t Consumer::num_pending_locked() const { return initial_left_ + pending_count_; }
 
 std::chrono::nanoseconds Consumer::redelivery_delay(std::uint64_t deliveries) const {
     if (!cfg_.backoff_ns.empty()) {
@@ -186,15 +186,23 @@ void Consumer::deliver_locked() {
                 sseq = cand;  // due again
                 deliveries = it->second.deliveries + 1;
                 pending_.erase(it);
-            } else if (s->store().load(cand)) {
-                sseq = cand;  // a last-per-subject start entry, first delivery
+            } else {
+                if (initial_left_) --initial_left_;
+                if (s->store().load(cand)) sseq = cand;  // a last-per-subject start entry
             }
         }
         if (!sseq) {
             auto m = s->store().load_next(cfg_.filter_subject, next_sseq_);
-            if (!m) break;
+            if (!m) {
+                pending_count_ = 0;  // caught up: exact again
+                break;
+            }
             sseq = m->seq;
             next_sseq_ = sseq + 1;
+            if (pending_count_) --pending_count_;
+            // Deletes of messages not delivered yet are not counted down: near the end, where
+            // clients watch the count reach 0, count exactly.
+            if (pending_count_ < 1024) pending_count_ = exact_pending_locked() - initial_left_;
         }
         if (cfg_.max_deliver > 0 && std::int64_t(deliveries) > cfg_.max_deliver) {
             gave_up_locked(sseq, deliveries - 1);
@@ -253,8 +261,11 @@ void Consumer::pull(const std::string& reply, std::string_view body) {
     deliver_locked();
 }
 
-void Consumer::on_stream_append() {
+void Consumer::on_stream_append(std::string_view subject, std::uint64_t seq) {
     std::lock_guard lk(mu_);
+    if (seq >= next_sseq_ &&
+        (cfg_.filter_subject.empty() || subjects::matches(cfg_.filter_subject, subject)))
+        ++pending_count_;
     deliver_locked();
 }
 
@@ -435,6 +446,7 @@ json::object Consumer::info_json() {
     o["num_ack_pending"] = pending_.size();
     o["num_redelivered"] = redelivered_.size();
     o["num_waiting"] = waiting_.size();
+    pending_count_ = exact_pending_locked() - initial_left_;  // info is rare: count exactly
     o["num_pending"] = num_pending_locked();
     if (!cfg_.is_pull()) {
         auto r = account_.sublist().match_uncached(cfg_.deliver_subject);
@@ -460,6 +472,7 @@ void Consumer::restore_state(const json::object& st) {
         return it != st.end() && it->value().is_number() ? it->value().to_number<std::uint64_t>() : 0;
     };
     next_sseq_ = std::max<std::uint64_t>(1, u("next_sseq"));
+    initial_left_ = 0;
     dseq_ = u("dseq");
     delivered_sseq_ = u("delivered_sseq");
     floor_cseq_ = u("floor_cseq");
@@ -476,6 +489,7 @@ void Consumer::restore_state(const json::object& st) {
             redeliver_.push_back(sseq);
         }
     }
+    pending_count_ = exact_pending_locked();
 }
 
 }  // namespace osprey::jetstream

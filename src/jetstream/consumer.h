@@ -40,7 +40,7 @@ public:
 
     // A pull request (MSG.NEXT): `body` is a number or {"batch","expires","no_wait","max_bytes"}.
     void pull(const std::string& reply, std::string_view body);
-    void on_stream_append();  // the stream stored something
+    void on_stream_append(std::string_view subject, std::uint64_t seq);  // the stream stored this
     void tick();              // timers: ack wait, pull expiry, heartbeats
     void on_ack(const server::Message& m);
 
@@ -75,6 +75,7 @@ private:
     void update_floor_locked();
     void gave_up_locked(std::uint64_t sseq, std::uint64_t deliveries);  // max_deliver reached
     std::uint64_t num_pending_locked() const;
+    std::uint64_t exact_pending_locked() const;
     std::chrono::nanoseconds redelivery_delay(std::uint64_t deliveries) const;
 
     std::weak_ptr<Stream> stream_;
@@ -89,6 +90,10 @@ private:
     std::uint64_t dseq_ = 0;          // consumer sequence of the last delivery
     std::uint64_t delivered_sseq_ = 0;
     std::uint64_t floor_cseq_ = 0, floor_sseq_ = 0;
+    // Messages at or after next_sseq_ matching the filter: kept up to date incrementally (a
+    // scan per delivery would be quadratic), recounted exactly when small or when asked.
+    std::uint64_t pending_count_ = 0;
+    std::uint64_t initial_left_ = 0;  // last-per-subject start entries not delivered yet
     std::map<std::uint64_t, Pending> pending_;  // by stream sequence
     std::map<std::uint64_t, std::uint64_t> redelivered_;  // sseq -> times delivered (> 1)
     std::deque<std::uint64_t> redeliver_;  // due again, in order

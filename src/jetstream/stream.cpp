@@ -135,14 +135,14 @@ std::vector<std::shared_ptr<Consumer>> Stream::consumers() {
     return v;
 }
 
-void Stream::notify_consumers() {
+void Stream::notify_consumers(std::string_view subject, std::uint64_t seq) {
     std::vector<std::shared_ptr<Consumer>> cs;
     {
         std::lock_guard lk(cons_mu_);
         if (consumers_.empty()) return;
         for (auto& [n, c] : consumers_) cs.push_back(c);
     }
-    for (auto& c : cs) c->on_stream_append();
+    for (auto& c : cs) c->on_stream_append(subject, seq);
 }
 
 void Stream::notify_downstream() {
@@ -158,6 +158,8 @@ void Stream::notify_downstream() {
 
 void Stream::pull_from(Stream& origin) {
     bool stored_any = false;
+    std::string last_subject;
+    std::uint64_t last_seq = 0;
     {
         std::lock_guard lk(mu_);
         if (closed_) return;
@@ -196,12 +198,14 @@ void Stream::pull_from(Stream& origin) {
                 }
                 c.next = m->seq + 1;
                 stored_any = true;
+                last_subject = m->subject;
+                last_seq = store_->state().last_seq;
                 enforce_limits_locked(m->subject);
             }
         }
     }
     if (stored_any) {
-        notify_consumers();
+        notify_consumers(last_subject, last_seq);
         notify_downstream();  // chains: a mirror of a mirror
     }
 }
@@ -467,7 +471,7 @@ void Stream::ingest(const server::Message& m) {
     }
     if (stored && cfg_.republish) republish(m, seq, last_before);
     if (stored) {
-        notify_consumers();
+        notify_consumers(m.subject, seq);
         notify_downstream();
     }
     if (m.reply.empty() || (cfg_.no_ack && stored)) return;

@@ -127,7 +127,7 @@ private:
     void notify_downstream();
     std::mutex cons_mu_;
     std::map<std::string, std::shared_ptr<class Consumer>> consumers_;
-    void notify_consumers();
+    void notify_consumers(std::string_view subject, std::uint64_t seq);
 };
 
 std::int64_t now_unix_ns();

@@ -290,7 +290,11 @@ void FileStore::writer_loop() {
         if (!ok) log::error("JetStream store {}: write failed: {}", cfg_.dir, std::strerror(errno));
 
         lk.lock();
-        for (auto& c : inflight_) segments_[c.seg].synced_dir = true;
+        for (auto& c : inflight_) {
+            segments_[c.seg].synced_dir = true;
+            // The read window may hold these bytes half written: drop it.
+            if (c.seg == rcache_seg_ && c.offset < rcache_off_ + rcache_.size()) rcache_.clear();
+        }
         if (!inflight_.empty() && inflight_.front().bytes.capacity() > spare_.capacity())
             spare_ = std::move(inflight_.front().bytes);
         inflight_.clear();
@@ -368,18 +372,32 @@ bool FileStore::read_locked(std::uint64_t loc, std::string& out) const {
     }
     auto it = segments_.find(seg);
     if (it == segments_.end() || it->second.fd < 0) return false;
-    out.resize(4096);
-    ssize_t n = ::pread(it->second.fd, out.data(), out.size(), off_t(off));
-    if (n < 8) return false;
-    out.resize(std::size_t(n));
+    auto from_cache = [&]() {
+        if (rcache_seg_ != seg || off < rcache_off_ || off + 8 > rcache_off_ + rcache_.size())
+            return false;
+        const std::size_t at = std::size_t(off - rcache_off_);
+        std::uint32_t len;
+        std::memcpy(&len, rcache_.data() + at + 4, 4);
+        if (len > record::kMaxRecord || at + len > rcache_.size()) return false;
+        out.assign(rcache_, at, len);
+        return true;
+    };
+    if (from_cache()) return true;
+    constexpr std::size_t kWindow = 256 * 1024;
+    rcache_.resize(kWindow);
+    ssize_t n = ::pread(it->second.fd, rcache_.data(), rcache_.size(), off_t(off));
+    rcache_.resize(n > 0 ? std::size_t(n) : 0);
+    rcache_seg_ = seg;
+    rcache_off_ = off;
+    if (from_cache()) return true;
+    // A record larger than the window.
+    if (rcache_.size() < 8) return false;
     std::uint32_t len;
-    std::memcpy(&len, out.data() + 4, 4);
-    if (len > out.size() && len <= record::kMaxRecord) {
-        out.resize(len);
-        n = ::pread(it->second.fd, out.data(), len, off_t(off));
-        if (n != ssize_t(len)) return false;
-    }
-    return true;
+    std::memcpy(&len, rcache_.data() + 4, 4);
+    if (len > record::kMaxRecord) return false;
+    out.resize(len);
+    n = ::pread(it->second.fd, out.data(), len, off_t(off));
+    return n == ssize_t(len);
 }
 
 std::optional<StoredMsg> FileStore::load_locked(std::uint64_t seq) const {
@@ -443,6 +461,7 @@ void FileStore::drop_dead_front_segments_locked() {
         if (it->second.fd >= 0) ::close(it->second.fd);
         ::unlink(seg_path(id).c_str());
         segments_.erase(it);
+        if (rcache_seg_ == id) rcache_.clear();
     }
 }
 
@@ -481,6 +500,7 @@ bool FileStore::erase(std::uint64_t seq) {
             }
             if (!patched && segments_.count(seg))
                 write_all(segments_[seg].fd, blank.data(), blank.size(), off);
+            rcache_.clear();
         }
     }
     remove_locked(seq);
@@ -549,6 +569,7 @@ bool FileStore::compact_segment_locked(std::uint32_t id) {
     seg.size = out.size();
     seg.msgs = msgs;
     for (auto& [sq, off] : moved) index_.set_loc(sq, make_loc(id, off));
+    rcache_.clear();
     ++compacted_segments_;
     return true;
 }

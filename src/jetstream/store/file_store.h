@@ -123,6 +123,11 @@ private:
     std::function<void(std::uint64_t)> listener_;
     std::string spare_;  // a drained chunk buffer, reused so appends do not reallocate
     std::uint64_t compacted_segments_ = 0;
+    // The last window read from a segment: consumers read sequentially, so one pread serves
+    // many messages. Cleared whenever bytes on disk change under it (erase, compaction).
+    mutable std::string rcache_;
+    mutable std::uint32_t rcache_seg_ = 0;
+    mutable std::uint64_t rcache_off_ = 0;
     std::string scratch_;
     bool stop_ = false;
     bool destroyed_ = false;
