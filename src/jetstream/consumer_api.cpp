@@ -76,9 +76,10 @@ std::string JetStream::consumer_create(AccountState& a, const std::vector<std::s
         if (cfg->durable_name != subject_name)
             return typed_error(type, ApiError{400, 10017, "consumer name in subject does not match durable name in request"});
     } else if (!subject_name.empty()) {
-        const std::string& n = cfg->name.empty() ? cfg->durable_name : cfg->name;
-        if (n != subject_name)
+        // nats-server 2.9: the name in the subject is the consumer's name.
+        if (!cfg->durable_name.empty() && cfg->durable_name != subject_name)
             return typed_error(type, ApiError{400, 10017, "consumer name in subject does not match durable name in request"});
+        if (cfg->durable_name.empty()) cfg->name = subject_name;
         if (!subject_filter.empty() && cfg->filter_subject != subject_filter)
             return typed_error(type, ApiError{400, 10131, "Consumer create request did not match filtered subject from create subject"});
     }

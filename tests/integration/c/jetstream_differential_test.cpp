@@ -169,3 +169,35 @@ TEST(Differential, JetStreamAccountLimitsMatchNatsServer) {
     ASSERT_EQ(a.size(), b.size());
     for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(mask(b[i]), mask(a[i])) << "request " << i;
 }
+
+TEST(Differential, ConsumerApiAndStatusMatchNatsServer) {
+    if (!std::filesystem::exists(NATS_SERVER_BIN)) GTEST_SKIP() << "nats-server not installed";
+    auto run = [](const std::string& bin) {
+        const std::string dir = fresh_store_dir();
+        ServerProcess srv(bin, {"-js", "-sd", dir}, false);
+        auto out = converse(
+            srv.port(),
+            {{"$JS.API.STREAM.CREATE.S", R"({"name":"S","subjects":["s.>"]})"},
+             {"s.a", "1"},
+             {"s.b", "2"},
+             {"$JS.API.CONSUMER.DURABLE.CREATE.S.dur", R"({"stream_name":"S","config":{"durable_name":"dur","ack_policy":"explicit","ack_wait":5000000000}})"},
+             {"$JS.API.CONSUMER.CREATE.S.named.s.b", R"({"stream_name":"S","config":{"name":"named","ack_policy":"none","filter_subject":"s.b"}})"},
+             {"$JS.API.CONSUMER.CREATE.S.named2", R"({"stream_name":"S","config":{"name":"other","ack_policy":"none"}})"},
+             {"$JS.API.CONSUMER.DURABLE.CREATE.S.x", R"({"stream_name":"S","config":{"durable_name":"y"}})"},
+             {"$JS.API.CONSUMER.DURABLE.CREATE.S.bad", R"({"stream_name":"S","config":{"durable_name":"bad","filter_subject":"t.>"}})"},
+             {"$JS.API.CONSUMER.DURABLE.CREATE.NOPE.d", R"({"stream_name":"NOPE","config":{"durable_name":"d"}})"},
+             {"$JS.API.CONSUMER.INFO.S.dur", ""},
+             {"$JS.API.CONSUMER.INFO.S.nope", ""},
+             {"$JS.API.CONSUMER.NAMES.S", "{}"},
+             {"$JS.API.CONSUMER.DELETE.S.named", ""},
+             {"$JS.API.CONSUMER.DELETE.S.named", ""},
+             {"$JS.API.CONSUMER.INFO.S.dur", ""},
+             {"$JS.API.STREAM.INFO.S", ""}});
+        std::filesystem::remove_all(dir);
+        return out;
+    };
+    auto a = run(NATS_SERVER_BIN);
+    auto b = run(OSPREY_BIN);
+    ASSERT_EQ(a.size(), b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(mask(b[i]), mask(a[i])) << "request " << i;
+}
