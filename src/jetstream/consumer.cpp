@@ -3,8 +3,10 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include "jetstream/store/file_store.h"
 #include "jetstream/stream.h"
 #include "server/account.h"
+#include "server/client.h"
 #include "subjects/subject.h"
 #include "util/random.h"
 
@@ -73,7 +75,56 @@ Consumer::Consumer(std::shared_ptr<Stream> stream, server::Account& account, std
     pending_count_ = st.count_after(f, next_sseq_ - 1);
 }
 
-Consumer::~Consumer() = default;
+Consumer::~Consumer() {
+    if (ack_log_) ack_log_->stop();
+}
+
+void Consumer::attach_log(const std::string& dir) {
+    FileStoreConfig fc;
+    fc.dir = dir + "/acklog";
+    fc.segment_bytes = 1024 * 1024;
+    fc.after_callbacks = [] { server::Client::flush_scheduled(); };
+    ack_log_ = std::make_unique<FileStore>(fc);
+}
+
+void Consumer::log_ack_locked(char op, std::uint64_t sseq, const std::string& confirm_to) {
+    if (!ack_log_) {
+        if (!confirm_to.empty()) {
+            server::Message r{confirm_to, {}, {}, {}, nullptr};
+            account_.route_reply(r);
+        }
+        return;
+    }
+    const std::string data = std::to_string(sseq);
+    auto seq = ack_log_->append(std::string_view(&op, 1), {}, data, 0);
+    if (!confirm_to.empty() && seq) {
+        // Confirmed (AckSync) once the ack is as durable as a stored message.
+        server::Account* acc = &account_;
+        ack_log_->when_durable(*seq, [acc, to = confirm_to] {
+            server::Message r{to, {}, {}, {}, nullptr};
+            acc->route_reply(r);
+        });
+    }
+}
+
+void Consumer::replay_log_locked(std::uint64_t after) {
+    if (!ack_log_) return;
+    for (auto m = ack_log_->load_next("", after + 1); m; m = ack_log_->load_next("", m->seq + 1)) {
+        std::uint64_t sseq = 0;
+        for (char c : m->data) sseq = sseq * 10 + std::uint64_t(c - '0');
+        if (m->subject == "L") {  // ack all up to sseq
+            for (auto it = pending_.begin(); it != pending_.end() && it->first <= sseq;)
+                it = pending_.erase(it);
+            if (sseq >= next_sseq_) next_sseq_ = sseq + 1;
+            delivered_sseq_ = std::max(delivered_sseq_, sseq);
+        } else {  // "A" ack, "T" term
+            if (pending_.erase(sseq) == 0 && sseq >= next_sseq_) acked_ahead_.insert(sseq);
+            delivered_sseq_ = std::max(delivered_sseq_, sseq);
+        }
+    }
+    std::erase_if(redeliver_, [&](std::uint64_t q) { return !pending_.count(q); });
+    update_floor_locked();
+}
 
 void Consumer::start() {
     ack_sub_ = std::make_shared<AckIntake>();
@@ -91,12 +142,15 @@ void Consumer::stop() {
         stopped_ = true;
     }
     if (ack_sub_) account_.sublist().remove(ack_sub_);
+    if (ack_log_) ack_log_->stop();
 }
 
 std::uint64_t Consumer::exact_pending_locked() const {
     auto s = stream_.lock();
     if (!s) return 0;
-    return initial_left_ + s->store().count_after(cfg_.filter_subject, next_sseq_ - 1);
+    // Acknowledged before a restart but not reached again yet: not pending.
+    const std::uint64_t n = s->store().count_after(cfg_.filter_subject, next_sseq_ - 1);
+    return initial_left_ + (n > acked_ahead_.size() ? n - acked_ahead_.size() : 0);
 }
 
 std::uint64_t Consumer::num_pending_locked() const { return initial_left_ + pending_count_; }
@@ -200,6 +254,12 @@ void Consumer::deliver_locked() {
             sseq = m->seq;
             next_sseq_ = sseq + 1;
             if (pending_count_) --pending_count_;
+            if (!acked_ahead_.empty() && acked_ahead_.erase(sseq)) {
+                // Delivered and acknowledged before a restart (the ack log says so).
+                delivered_sseq_ = std::max(delivered_sseq_, sseq);
+                update_floor_locked();
+                continue;
+            }
             // Deletes of messages not delivered yet are not counted down: near the end, where
             // clients watch the count reach 0, count exactly.
             if (pending_count_ < 1024) pending_count_ = exact_pending_locked() - initial_left_;
@@ -370,8 +430,13 @@ void Consumer::on_ack(const server::Message& m) {
     std::string_view body = m.payload;
     std::lock_guard lk(mu_);
     last_activity_ = SteadyClock::now();
+    const bool confirm = !m.reply.empty() && !body.starts_with("+NXT");
+    std::string confirm_to = confirm ? std::string(m.reply) : std::string();
+    bool logged = false;
     if (body.empty() || body == "+ACK" || body.starts_with("+NXT")) {
         ack_locked(sseq);
+        log_ack_locked(cfg_.ack_policy == AckPolicy::All ? 'L' : 'A', sseq, confirm_to);
+        logged = true;
         if (body.starts_with("+NXT") && !m.reply.empty() && cfg_.is_pull()) {
             waiting_.push_back(PullRequest{std::string(m.reply), 1, 0,
                                            SteadyClock::time_point::max(), false});
@@ -403,9 +468,11 @@ void Consumer::on_ack(const server::Message& m) {
         pending_.erase(sseq);
         redelivered_.erase(sseq);
         update_floor_locked();
+        log_ack_locked('T', sseq, confirm_to);
+        logged = true;
     }
-    // A double ack (the client asked for a confirmation): an empty reply.
-    if (!m.reply.empty() && !body.starts_with("+NXT")) {
+    // A double ack (the client asked for a confirmation): an empty reply, once durable.
+    if (confirm && !logged) {
         server::Message r{m.reply, {}, {}, {}, nullptr};
         account_.route_reply(r);
     }
@@ -457,12 +524,16 @@ json::object Consumer::info_json() {
 
 json::object Consumer::state_json() {
     std::lock_guard lk(mu_);
+    const std::uint64_t log_seq = ack_log_ ? ack_log_->state().last_seq : 0;
     json::array pend;
     for (auto& [sseq, p] : pending_)
         pend.push_back(json::array{sseq, p.cseq, p.deliveries});
+    json::array ahead;
+    for (auto q : acked_ahead_) ahead.push_back(q);
     return json::object{{"next_sseq", next_sseq_},   {"dseq", dseq_},
                         {"delivered_sseq", delivered_sseq_}, {"floor_cseq", floor_cseq_},
-                        {"floor_sseq", floor_sseq_}, {"pending", std::move(pend)}};
+                        {"floor_sseq", floor_sseq_}, {"pending", std::move(pend)},
+                        {"acked_ahead", std::move(ahead)}, {"log_seq", log_seq}};
 }
 
 void Consumer::restore_state(const json::object& st) {
@@ -471,8 +542,10 @@ void Consumer::restore_state(const json::object& st) {
         auto it = st.find(k);
         return it != st.end() && it->value().is_number() ? it->value().to_number<std::uint64_t>() : 0;
     };
-    next_sseq_ = std::max<std::uint64_t>(1, u("next_sseq"));
-    initial_left_ = 0;
+    if (st.contains("next_sseq")) {  // else: positioned by the deliver policy
+        next_sseq_ = std::max<std::uint64_t>(1, u("next_sseq"));
+        initial_left_ = 0;
+    }
     dseq_ = u("dseq");
     delivered_sseq_ = u("delivered_sseq");
     floor_cseq_ = u("floor_cseq");
@@ -489,7 +562,20 @@ void Consumer::restore_state(const json::object& st) {
             redeliver_.push_back(sseq);
         }
     }
+    if (auto it = st.find("acked_ahead"); it != st.end() && it->value().is_array())
+        for (const auto& q : it->value().get_array()) acked_ahead_.insert(q.to_number<std::uint64_t>());
+    replay_log_locked(u("log_seq"));
     pending_count_ = exact_pending_locked();
+}
+
+void Consumer::trim_log(std::uint64_t upto) {
+    // The snapshot covers the log up to `upto`: those records can go.
+    if (!ack_log_ || !upto) return;
+    if (upto >= ack_log_->state().last_seq) {
+        ack_log_->purge("", 0, 0);  // one purge marker instead of a tombstone per record
+    } else {
+        ack_log_->purge("", upto + 1, 0);
+    }
 }
 
 }  // namespace osprey::jetstream

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "jetstream/consumer_config.h"
@@ -47,9 +48,13 @@ public:
     boost::json::object info_json();
     bool inactive_for_too_long() const;  // ephemeral past inactive_threshold
 
-    // State for durable consumers across restarts.
-    boost::json::object state_json();
+    // State for durable consumers across restarts: a snapshot (state.json, every second and
+    // at shutdown) plus an ack log with the messages' durability rule (group-committed
+    // fdatasync; an ack that asks for confirmation is confirmed once logged).
+    void attach_log(const std::string& dir);  // before start()
+    boost::json::object state_json();          // also trims the log to what it covers
     void restore_state(const boost::json::object& state);
+    void trim_log(std::uint64_t upto);  // after the snapshot with that log_seq is on disk
 
 private:
     struct Pending {
@@ -100,6 +105,10 @@ private:
     std::deque<PullRequest> waiting_;
     std::chrono::steady_clock::time_point last_activity_, last_delivery_;
     std::shared_ptr<AckIntake> ack_sub_;
+    std::unique_ptr<class FileStore> ack_log_;
+    std::set<std::uint64_t> acked_ahead_;  // acked after the snapshot, beyond next_sseq_
+    void log_ack_locked(char op, std::uint64_t sseq, const std::string& confirm_to);
+    void replay_log_locked(std::uint64_t after);
 };
 
 }  // namespace osprey::jetstream

@@ -124,8 +124,11 @@ std::string JetStream::consumer_create(AccountState& a, const std::vector<std::s
         return typed_error(type, ApiError{400, 10026, "maximum consumers limit reached"});
     auto c = std::make_shared<Consumer>(stream, *a.account, name, *cfg,
                                         std::chrono::system_clock::now());
+    if (cfg->durable()) {
+        c->attach_log(stream_dir(a, stream_name) + "/consumers/" + name);
+        persist_consumer(a, stream_name, *c, true);
+    }
     stream->add_consumer(c);
-    if (cfg->durable()) persist_consumer(a, stream_name, *c, true);
     auto info = c->info_json();
     c->start();
     return typed(type, std::move(info));
@@ -200,7 +203,9 @@ void JetStream::persist_consumer(const AccountState& a, const std::string& strea
                                              c.created().time_since_epoch()).count()}};
         write_atomic(dir + "/meta.json", json::serialize(meta));
     }
-    write_atomic(dir + "/state.json", json::serialize(c.state_json()));
+    auto st = c.state_json();
+    const std::uint64_t log_seq = st.contains("log_seq") ? st["log_seq"].to_number<std::uint64_t>() : 0;
+    if (write_atomic(dir + "/state.json", json::serialize(st))) c.trim_log(log_seq);
 }
 
 void JetStream::load_consumers(AccountState& a, Stream& s) {
@@ -221,8 +226,12 @@ void JetStream::load_consumers(AccountState& a, Stream& s) {
             std::chrono::system_clock::time_point(
                 std::chrono::duration_cast<std::chrono::system_clock::duration>(
                     std::chrono::nanoseconds(created_ns))));
-        if (auto st = read_json_file(e.path().string() + "/state.json"); st && st->is_object())
+        c->attach_log(e.path().string());
+        if (auto st = read_json_file(e.path().string() + "/state.json"); st && st->is_object()) {
             c->restore_state(st->get_object());
+        } else {
+            c->restore_state(json::object{});  // no snapshot yet: the ack log alone
+        }
         s.add_consumer(c);
         c->start();
     }
