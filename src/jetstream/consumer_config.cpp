@@ -2,33 +2,19 @@
 
 #include <boost/json.hpp>
 
+#include "jetstream/json_fields.h"
+
 namespace osprey::jetstream {
 
 namespace json = boost::json;
 
 namespace {
-struct Bad {};
+using Bad = fields::BadField;
 std::int64_t num(const json::object& o, std::string_view k, std::int64_t def = 0) {
-    auto it = o.find(k);
-    if (it == o.end() || it->value().is_null()) return def;
-    const auto& v = it->value();
-    if (v.is_int64()) return v.get_int64();
-    if (v.is_uint64()) return std::int64_t(v.get_uint64());
-    if (v.is_double()) return std::int64_t(v.get_double());
-    throw Bad{};
+    return fields::integer(o, k, def);
 }
-bool flag(const json::object& o, std::string_view k) {
-    auto it = o.find(k);
-    if (it == o.end() || it->value().is_null()) return false;
-    if (!it->value().is_bool()) throw Bad{};
-    return it->value().get_bool();
-}
-std::string str(const json::object& o, std::string_view k) {
-    auto it = o.find(k);
-    if (it == o.end() || it->value().is_null()) return {};
-    if (!it->value().is_string()) throw Bad{};
-    return std::string(it->value().get_string());
-}
+bool flag(const json::object& o, std::string_view k) { return fields::boolean(o, k); }
+std::string str(const json::object& o, std::string_view k) { return fields::string(o, k); }
 constexpr std::int64_t kSecond = 1000LL * 1000 * 1000;
 }  // namespace
 

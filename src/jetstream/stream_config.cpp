@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <set>
 
+#include "jetstream/json_fields.h"
 #include "subjects/subject.h"
 
 namespace osprey::jetstream {
@@ -14,29 +15,14 @@ namespace {
 
 constexpr std::int64_t kDefaultDuplicateWindow = 120LL * 1000 * 1000 * 1000;
 
-struct Bad {};
+using fields::BadField;
+using Bad = fields::BadField;
 
 std::int64_t get_int(const json::object& o, std::string_view k, std::int64_t def) {
-    auto it = o.find(k);
-    if (it == o.end() || it->value().is_null()) return def;
-    const auto& v = it->value();
-    if (v.is_int64()) return v.get_int64();
-    if (v.is_uint64()) return std::int64_t(v.get_uint64());
-    if (v.is_double()) return std::int64_t(v.get_double());
-    throw Bad{};
+    return fields::integer(o, k, def);
 }
-bool get_bool(const json::object& o, std::string_view k, bool def) {
-    auto it = o.find(k);
-    if (it == o.end() || it->value().is_null()) return def;
-    if (!it->value().is_bool()) throw Bad{};
-    return it->value().get_bool();
-}
-std::string get_str(const json::object& o, std::string_view k) {
-    auto it = o.find(k);
-    if (it == o.end() || it->value().is_null()) return {};
-    if (!it->value().is_string()) throw Bad{};
-    return std::string(it->value().get_string());
-}
+bool get_bool(const json::object& o, std::string_view k, bool def) { return fields::boolean(o, k, def); }
+std::string get_str(const json::object& o, std::string_view k) { return fields::string(o, k); }
 
 StreamSource parse_source(const json::value& v) {
     if (!v.is_object()) throw Bad{};

@@ -40,6 +40,19 @@ bool write_all(int fd, const char* p, std::size_t n, std::uint64_t off) {
     }
     return true;
 }
+// The first `size` bytes of a file (fewer if it is shorter).
+std::string read_all(int fd, std::uint64_t size) {
+    std::string buf(size, '\0');
+    std::size_t got = 0;
+    while (got < buf.size()) {
+        ssize_t n = ::pread(fd, buf.data() + got, buf.size() - got, off_t(got));
+        if (n <= 0) break;
+        got += std::size_t(n);
+    }
+    buf.resize(got);
+    return buf;
+}
+
 }  // namespace
 
 FileStore::FileStore(FileStoreConfig cfg) : cfg_(std::move(cfg)) {
@@ -106,14 +119,7 @@ void FileStore::recover() {
 
 void FileStore::recover_segment(std::uint32_t id, bool last) {
     Segment& seg = segments_[id];
-    std::string buf(seg.size, '\0');
-    std::size_t got = 0;
-    while (got < buf.size()) {
-        ssize_t n = ::pread(seg.fd, buf.data() + got, buf.size() - got, off_t(got));
-        if (n <= 0) break;
-        got += std::size_t(n);
-    }
-    buf.resize(got);
+    std::string buf = read_all(seg.fd, seg.size);
     std::string_view all(buf);
     std::size_t pos = 0;
     while (pos < all.size()) {
@@ -517,14 +523,7 @@ void FileStore::compact_locked() {
 
 bool FileStore::compact_segment_locked(std::uint32_t id) {
     Segment& seg = segments_[id];
-    std::string buf(seg.size, '\0');
-    std::size_t got = 0;
-    while (got < buf.size()) {
-        ssize_t n = ::pread(seg.fd, buf.data() + got, buf.size() - got, off_t(got));
-        if (n <= 0) break;
-        got += std::size_t(n);
-    }
-    buf.resize(got);
+    std::string buf = read_all(seg.fd, seg.size);
     std::string out;
     std::vector<std::pair<std::uint64_t, std::uint64_t>> moved;  // seq, new offset
     // A tombstone is needed only while the record it deletes may still be on disk: not for
@@ -608,32 +607,5 @@ std::uint64_t FileStore::purge(std::string_view filter, std::uint64_t below, std
 }
 
 // ---- state ----
-
-StoreState FileStore::state() const {
-    std::lock_guard lk(mu_);
-    return index_.state();
-}
-
-SubjectState FileStore::subject_state(std::string_view subject) const {
-    std::lock_guard lk(mu_);
-    return index_.subject_state(subject);
-}
-
-std::map<std::string, std::uint64_t> FileStore::subject_totals(std::string_view filter) const {
-    std::lock_guard lk(mu_);
-    return index_.subject_totals(filter);
-}
-
-std::vector<std::uint64_t> FileStore::deleted() const {
-    std::lock_guard lk(mu_);
-    return index_.deleted();
-}
-
-std::pair<std::uint64_t, std::int64_t> FileStore::oldest() const {
-    std::lock_guard lk(mu_);
-    auto st = index_.state();
-    return st.msgs ? std::pair{st.first_seq, st.first_ts}
-                   : std::pair<std::uint64_t, std::int64_t>{0, 0};
-}
 
 }  // namespace osprey::jetstream

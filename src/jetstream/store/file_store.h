@@ -17,8 +17,7 @@
 #include <mutex>
 #include <thread>
 
-#include "jetstream/store/message_index.h"
-#include "jetstream/store/store.h"
+#include "jetstream/store/indexed_store.h"
 
 namespace osprey::jetstream {
 
@@ -31,7 +30,7 @@ struct FileStoreConfig {
     std::function<void()> after_callbacks;
 };
 
-class FileStore final : public Store {
+class FileStore final : public IndexedStore {
 public:
     // Opens (and recovers) the store; throws std::runtime_error if the directory is unusable.
     explicit FileStore(FileStoreConfig cfg);
@@ -54,19 +53,6 @@ public:
     bool erase(std::uint64_t seq) override;
     std::uint64_t purge(std::string_view filter, std::uint64_t below,
                         std::uint64_t keep) override;
-    StoreState state() const override;
-    SubjectState subject_state(std::string_view subject) const override;
-    std::map<std::string, std::uint64_t> subject_totals(std::string_view filter) const override;
-    std::vector<std::uint64_t> deleted() const override;
-    std::pair<std::uint64_t, std::int64_t> oldest() const override;
-    std::uint64_t count_after(std::string_view filter, std::uint64_t seq) const override {
-        std::lock_guard lk(mu_);
-        return index_.count_after(filter, seq);
-    }
-    std::vector<std::uint64_t> with_headers_since(std::int64_t ts) const override {
-        std::lock_guard lk(mu_);
-        return index_.with_headers_since(ts);
-    }
     void sync() override;
     void stop() override;
     void destroy() override;
@@ -110,10 +96,8 @@ private:
     int dir_fd_ = -1;
     RecoveryReport report_;
 
-    mutable std::mutex mu_;
     std::condition_variable cv_;       // wakes the writer
     std::condition_variable done_cv_;  // wakes sync() waiters
-    MessageIndex index_;
     std::map<std::uint32_t, Segment> segments_;
     std::uint32_t cur_ = 0;
     std::deque<Chunk> pending_, inflight_;

@@ -70,32 +70,6 @@ std::uint64_t MemStore::purge(std::string_view filter, std::uint64_t below, std:
     return seqs.size();
 }
 
-StoreState MemStore::state() const {
-    std::lock_guard lk(mu_);
-    return index_.state();
-}
-
-SubjectState MemStore::subject_state(std::string_view subject) const {
-    std::lock_guard lk(mu_);
-    return index_.subject_state(subject);
-}
-
-std::map<std::string, std::uint64_t> MemStore::subject_totals(std::string_view filter) const {
-    std::lock_guard lk(mu_);
-    return index_.subject_totals(filter);
-}
-
-std::vector<std::uint64_t> MemStore::deleted() const {
-    std::lock_guard lk(mu_);
-    return index_.deleted();
-}
-
-std::pair<std::uint64_t, std::int64_t> MemStore::oldest() const {
-    std::lock_guard lk(mu_);
-    auto st = index_.state();
-    return st.msgs ? std::pair{st.first_seq, st.first_ts} : std::pair<std::uint64_t, std::int64_t>{0, 0};
-}
-
 void MemStore::destroy() {
     std::lock_guard lk(mu_);
     bodies_.clear();

@@ -4,12 +4,11 @@
 #include <mutex>
 #include <unordered_map>
 
-#include "jetstream/store/message_index.h"
-#include "jetstream/store/store.h"
+#include "jetstream/store/indexed_store.h"
 
 namespace osprey::jetstream {
 
-class MemStore final : public Store {
+class MemStore final : public IndexedStore {
 public:
     std::expected<std::uint64_t, std::string> append(std::string_view subject,
                                                      std::string_view hdr, std::string_view data,
@@ -24,19 +23,6 @@ public:
     bool remove(std::uint64_t seq) override;
     std::uint64_t purge(std::string_view filter, std::uint64_t below,
                         std::uint64_t keep) override;
-    StoreState state() const override;
-    SubjectState subject_state(std::string_view subject) const override;
-    std::map<std::string, std::uint64_t> subject_totals(std::string_view filter) const override;
-    std::vector<std::uint64_t> deleted() const override;
-    std::pair<std::uint64_t, std::int64_t> oldest() const override;
-    std::uint64_t count_after(std::string_view filter, std::uint64_t seq) const override {
-        std::lock_guard lk(mu_);
-        return index_.count_after(filter, seq);
-    }
-    std::vector<std::uint64_t> with_headers_since(std::int64_t ts) const override {
-        std::lock_guard lk(mu_);
-        return index_.with_headers_since(ts);
-    }
     void sync() override {}
     void stop() override {}
     void destroy() override;
@@ -46,8 +32,6 @@ private:
         std::string hdr, data;
     };
     std::optional<StoredMsg> load_locked(std::uint64_t seq) const;
-    mutable std::mutex mu_;
-    MessageIndex index_;
     std::unordered_map<std::uint64_t, Body> bodies_;
 };
 
