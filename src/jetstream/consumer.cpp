@@ -219,6 +219,7 @@ void Consumer::deliver_locked() {
     if (stopped_) return;
     auto s = stream_.lock();
     if (!s) return;
+    unsigned sent_in_run = 0;
     while (true) {
         if (cfg_.ack_policy != AckPolicy::None && cfg_.max_ack_pending > 0 &&
             std::int64_t(pending_.size()) >= cfg_.max_ack_pending)
@@ -270,6 +271,9 @@ void Consumer::deliver_locked() {
         }
         send_locked(sseq, deliveries, req);
         if (req && req->sent >= req->batch) waiting_.pop_front();
+        // A long run (a backlog to a push consumer): let the bytes flow while we go on, so
+        // the subscriber works in parallel instead of waiting for the whole run.
+        if ((++sent_in_run & 255) == 0) server::Client::flush_scheduled();
     }
     // no_wait requests that cannot be served now end here.
     for (auto it = waiting_.begin(); it != waiting_.end();) {
