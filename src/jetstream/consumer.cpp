@@ -432,55 +432,66 @@ void Consumer::on_ack(const server::Message& m) {
     std::uint64_t sseq = 0;
     for (char c : t[5]) sseq = sseq * 10 + std::uint64_t(c - '0');
     std::string_view body = m.payload;
+    {
+        std::lock_guard lk(mu_);
+        last_activity_ = SteadyClock::now();
+        const bool confirm = !m.reply.empty() && !body.starts_with("+NXT");
+        std::string confirm_to = confirm ? std::string(m.reply) : std::string();
+        bool logged = false;
+        if (body.empty() || body == "+ACK" || body.starts_with("+NXT")) {
+            ack_locked(sseq);
+            log_ack_locked(cfg_.ack_policy == AckPolicy::All ? 'L' : 'A', sseq, confirm_to);
+            logged = true;
+            if (body.starts_with("+NXT") && !m.reply.empty() && cfg_.is_pull()) {
+                waiting_.push_back(PullRequest{std::string(m.reply), 1, 0,
+                                               SteadyClock::time_point::max(), false});
+            }
+        } else if (body.starts_with("-NAK")) {
+            auto it = pending_.find(sseq);
+            if (it != pending_.end()) {
+                std::int64_t delay = 0;
+                auto brace = body.find('{');
+                if (brace != std::string_view::npos) {
+                    boost::system::error_code ec;
+                    json::value v = json::parse(body.substr(brace), ec);
+                    if (!ec && v.is_object() && v.get_object().contains("delay") &&
+                        v.get_object().at("delay").is_int64())
+                        delay = v.get_object().at("delay").get_int64();
+                }
+                if (delay > 0) {
+                    it->second.deadline = SteadyClock::now() + std::chrono::nanoseconds(delay);
+                } else {
+                    it->second.deadline = SteadyClock::time_point::max();
+                    redeliver_.push_back(sseq);
+                }
+            }
+        } else if (body == "+WPI") {
+            auto it = pending_.find(sseq);
+            if (it != pending_.end())
+                it->second.deadline = SteadyClock::now() + std::chrono::nanoseconds(cfg_.ack_wait_ns);
+        } else if (body.starts_with("+TERM")) {
+            pending_.erase(sseq);
+            redelivered_.erase(sseq);
+            update_floor_locked();
+            log_ack_locked('T', sseq, confirm_to);
+            logged = true;
+        }
+        // A double ack (the client asked for a confirmation): an empty reply, once durable.
+        if (confirm && !logged) {
+            server::Message r{m.reply, {}, {}, {}, nullptr};
+            account_.route_reply(r);
+        }
+        deliver_locked();
+    }
+    // Interest retention: what every consumer has acknowledged can go (outside our lock:
+    // the stream asks every consumer for its floor).
+    if (auto st = stream_.lock(); st && st->config().retention == Retention::Interest)
+        st->interest_acked();
+}
+
+std::uint64_t Consumer::ack_floor() const {
     std::lock_guard lk(mu_);
-    last_activity_ = SteadyClock::now();
-    const bool confirm = !m.reply.empty() && !body.starts_with("+NXT");
-    std::string confirm_to = confirm ? std::string(m.reply) : std::string();
-    bool logged = false;
-    if (body.empty() || body == "+ACK" || body.starts_with("+NXT")) {
-        ack_locked(sseq);
-        log_ack_locked(cfg_.ack_policy == AckPolicy::All ? 'L' : 'A', sseq, confirm_to);
-        logged = true;
-        if (body.starts_with("+NXT") && !m.reply.empty() && cfg_.is_pull()) {
-            waiting_.push_back(PullRequest{std::string(m.reply), 1, 0,
-                                           SteadyClock::time_point::max(), false});
-        }
-    } else if (body.starts_with("-NAK")) {
-        auto it = pending_.find(sseq);
-        if (it != pending_.end()) {
-            std::int64_t delay = 0;
-            auto brace = body.find('{');
-            if (brace != std::string_view::npos) {
-                boost::system::error_code ec;
-                json::value v = json::parse(body.substr(brace), ec);
-                if (!ec && v.is_object() && v.get_object().contains("delay") &&
-                    v.get_object().at("delay").is_int64())
-                    delay = v.get_object().at("delay").get_int64();
-            }
-            if (delay > 0) {
-                it->second.deadline = SteadyClock::now() + std::chrono::nanoseconds(delay);
-            } else {
-                it->second.deadline = SteadyClock::time_point::max();
-                redeliver_.push_back(sseq);
-            }
-        }
-    } else if (body == "+WPI") {
-        auto it = pending_.find(sseq);
-        if (it != pending_.end())
-            it->second.deadline = SteadyClock::now() + std::chrono::nanoseconds(cfg_.ack_wait_ns);
-    } else if (body.starts_with("+TERM")) {
-        pending_.erase(sseq);
-        redelivered_.erase(sseq);
-        update_floor_locked();
-        log_ack_locked('T', sseq, confirm_to);
-        logged = true;
-    }
-    // A double ack (the client asked for a confirmation): an empty reply, once durable.
-    if (confirm && !logged) {
-        server::Message r{m.reply, {}, {}, {}, nullptr};
-        account_.route_reply(r);
-    }
-    deliver_locked();
+    return floor_sseq_;
 }
 
 bool Consumer::inactive_for_too_long() const {

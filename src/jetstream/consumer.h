@@ -46,6 +46,7 @@ public:
     void on_ack(const server::Message& m);
 
     boost::json::object info_json();
+    std::uint64_t ack_floor() const;  // stream sequence everything up to which is acknowledged
     bool inactive_for_too_long() const;  // ephemeral past inactive_threshold
 
     // State for durable consumers across restarts: a snapshot (state.json, every second and

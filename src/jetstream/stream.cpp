@@ -135,6 +135,14 @@ std::vector<std::shared_ptr<Consumer>> Stream::consumers() {
     return v;
 }
 
+void Stream::interest_acked() {
+    std::uint64_t floor = UINT64_MAX;
+    for (auto& c : consumers()) floor = std::min(floor, c->ack_floor());
+    if (floor == UINT64_MAX || floor == 0) return;
+    std::lock_guard lk(mu_);
+    if (!closed_) store_->purge({}, floor + 1, 0);
+}
+
 void Stream::notify_consumers(std::string_view subject, std::uint64_t seq) {
     std::vector<std::shared_ptr<Consumer>> cs;
     {

@@ -60,6 +60,8 @@ public:
     std::shared_ptr<class Consumer> find_consumer(const std::string& name);
     bool remove_consumer(const std::string& name);
     std::vector<std::shared_ptr<class Consumer>> consumers();
+    // Interest retention: drops what every consumer has acknowledged.
+    void interest_acked();
 
     // Mirrors and sources within this server: `origin` hands every message it stores to the
     // streams that mirror or source it; each pulls what it has not copied yet, so a late start

@@ -163,3 +163,34 @@ TEST(Consumers, MaxDeliveriesAdvisory) {
     EXPECT_STREQ(natsMsg_GetSubject(m.get()), "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.M.md");
     EXPECT_NE(data(m.get()).find("\"deliveries\":2"), std::string::npos) << data(m.get());
 }
+
+TEST(Consumers, InterestRetentionDropsWhatAllConsumersAcked) {
+    JsServer srv;
+    Conn nc = connect(srv.url());
+    Js js = jetstream(nc.get());
+    jsStreamInfo_Destroy(add_stream(js.get(), "INTR", {"intr"}, js_FileStorage,
+                                    [](jsStreamConfig& c) { c.Retention = js_InterestPolicy; }));
+    jsErrCode e;
+    natsSubscription *ra = nullptr, *rb = nullptr;
+    ASSERT_EQ(js_PullSubscribe(&ra, js.get(), "intr", "a", nullptr, nullptr, &e), NATS_OK);
+    ASSERT_EQ(js_PullSubscribe(&rb, js.get(), "intr", "b", nullptr, nullptr, &e), NATS_OK);
+    Sub a(ra), b(rb);
+    for (int i = 0; i < 3; ++i) pub(js.get(), "intr", std::to_string(i));
+    auto msgs = [&] {
+        jsStreamInfo* si = nullptr;
+        js_GetStreamInfo(&si, js.get(), "INTR", nullptr, &e);
+        std::uint64_t n = si ? si->State.Msgs : 99;
+        jsStreamInfo_Destroy(si);
+        return n;
+    };
+    EXPECT_EQ(msgs(), 3u);  // consumers exist: kept until they acknowledge
+    EXPECT_EQ(fetch(a.get(), 3, true, true).size(), 3u);
+    EXPECT_EQ(msgs(), 3u);  // b has not acknowledged yet
+    EXPECT_EQ(fetch(b.get(), 3, true, true).size(), 3u);
+    std::uint64_t left = 3;
+    for (int i = 0; i < 50 && left; ++i) {
+        left = msgs();
+        if (left) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_EQ(left, 0u);
+}
