@@ -308,6 +308,8 @@ void Consumer::pull(const std::string& reply, std::string_view body) {
                 r.deadline = SteadyClock::now() + std::chrono::nanoseconds(it->value().get_int64());
             if (auto it = o.find("no_wait"); it != o.end() && it->value().is_bool())
                 r.no_wait = it->value().get_bool();
+            if (auto it = o.find("idle_heartbeat"); it != o.end() && it->value().is_int64())
+                r.heartbeat = std::chrono::nanoseconds(it->value().get_int64());
         }
     }
     std::lock_guard lk(mu_);
@@ -321,8 +323,17 @@ void Consumer::pull(const std::string& reply, std::string_view body) {
         status_locked(reply, "409 Exceeded MaxWaiting");
         return;
     }
+    r.last_heartbeat = SteadyClock::now();
     waiting_.push_back(std::move(r));
     deliver_locked();
+}
+
+void Consumer::heartbeat_locked(const std::string& to) {
+    std::string hdr = fmt::format(
+        "NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: {}\r\nNats-Last-Stream: {}\r\n\r\n",
+        dseq_, next_sseq_ - 1);
+    server::Message m{to, {}, hdr, {}, nullptr};
+    account_.route_reply(m);
 }
 
 void Consumer::on_stream_append(std::string_view subject, std::uint64_t seq) {
@@ -353,24 +364,24 @@ void Consumer::tick() {
         }
         ++it;
     }
-    // Pull requests that expired.
+    // Pull requests that expired; the others hear a heartbeat if they asked for one.
     for (auto it = waiting_.begin(); it != waiting_.end();) {
         if (it->deadline <= now) {
             status_locked(it->reply, "408 Request Timeout", it->batch - it->sent, it->max_bytes);
             it = waiting_.erase(it);
-        } else {
-            ++it;
+            continue;
         }
+        if (it->heartbeat.count() > 0 && now - it->last_heartbeat >= it->heartbeat) {
+            heartbeat_locked(it->reply);
+            it->last_heartbeat = now;
+        }
+        ++it;
     }
     deliver_locked();
     // Push consumers: tell an idle subscriber we are alive.
     if (!cfg_.is_pull() && cfg_.idle_heartbeat_ns > 0 &&
         now - last_delivery_ >= std::chrono::nanoseconds(cfg_.idle_heartbeat_ns)) {
-        std::string hdr = fmt::format(
-            "NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: {}\r\nNats-Last-Stream: {}\r\n\r\n",
-            dseq_, next_sseq_ - 1);
-        server::Message m{cfg_.deliver_subject, {}, hdr, {}, nullptr};
-        account_.route(m);
+        heartbeat_locked(cfg_.deliver_subject);
         last_delivery_ = now;
     }
 }

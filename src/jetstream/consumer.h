@@ -70,6 +70,8 @@ private:
         std::chrono::steady_clock::time_point deadline;  // max(): no expiry
         bool no_wait;
         std::int64_t sent = 0;
+        std::chrono::nanoseconds heartbeat{0};  // idle_heartbeat of the request (0: none)
+        std::chrono::steady_clock::time_point last_heartbeat{};
     };
     struct AckIntake;
 
@@ -80,6 +82,7 @@ private:
     void ack_locked(std::uint64_t sseq);
     void update_floor_locked();
     void gave_up_locked(std::uint64_t sseq, std::uint64_t deliveries);  // max_deliver reached
+    void heartbeat_locked(const std::string& to);
     std::uint64_t num_pending_locked() const;
     std::uint64_t exact_pending_locked() const;
     std::chrono::nanoseconds redelivery_delay(std::uint64_t deliveries) const;

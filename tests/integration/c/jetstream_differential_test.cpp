@@ -201,3 +201,33 @@ TEST(Differential, ConsumerApiAndStatusMatchNatsServer) {
     ASSERT_EQ(a.size(), b.size());
     for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(mask(b[i]), mask(a[i])) << "request " << i;
 }
+
+TEST(Differential, PullRequestHeartbeatsMatchNatsServer) {
+    if (!std::filesystem::exists(NATS_SERVER_BIN)) GTEST_SKIP() << "nats-server not installed";
+    auto run = [](const std::string& bin) {
+        const std::string dir = fresh_store_dir();
+        ServerProcess srv(bin, {"-js", "-sd", dir}, false);
+        converse(srv.port(),
+                 {{"$JS.API.STREAM.CREATE.S", R"({"name":"S","subjects":["s"]})"},
+                  {"$JS.API.CONSUMER.DURABLE.CREATE.S.d", R"({"stream_name":"S","config":{"durable_name":"d","ack_policy":"explicit"}})"}});
+        RawConn c(srv.port());
+        c.read("\r\n");
+        c.send("CONNECT {\"verbose\":false,\"headers\":true}\r\nSUB _P 1\r\n"
+               "PUB $JS.API.CONSUMER.MSG.NEXT.S.d _P 59\r\n"
+               "{\"batch\":1,\"expires\":1500000000,\"idle_heartbeat\":400000000}\r\n");
+        std::string got = c.read("408 Request Timeout", 3000);
+        std::filesystem::remove_all(dir);
+        return got;
+    };
+    auto count = [](const std::string& s, const std::string& what) {
+        std::size_t n = 0;
+        for (auto p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
+        return n;
+    };
+    const std::string a = run(NATS_SERVER_BIN), b = run(OSPREY_BIN);
+    const std::string hb = "NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: 0\r\nNats-Last-Stream: 0\r\n\r\n";
+    EXPECT_GE(count(a, hb), 2u) << a;
+    EXPECT_GE(count(b, hb), 2u) << b;
+    EXPECT_NE(a.find("408 Request Timeout"), std::string::npos);
+    EXPECT_NE(b.find("408 Request Timeout"), std::string::npos);
+}
