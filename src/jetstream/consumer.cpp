@@ -135,11 +135,20 @@ void Consumer::start() {
     deliver_locked();
 }
 
+void Consumer::update_config(const ConsumerConfig& cfg) {
+    std::lock_guard lk(mu_);
+    cfg_ = cfg;
+    deliver_locked();  // a larger max_ack_pending may let more out
+}
+
 void Consumer::stop() {
     {
         std::lock_guard lk(mu_);
         if (stopped_) return;
         stopped_ = true;
+        // Pull requests still waiting learn why nothing comes.
+        for (auto& r : waiting_) status_locked(r.reply, "409 Consumer Deleted");
+        waiting_.clear();
     }
     if (ack_sub_) account_.sublist().remove(ack_sub_);
     if (ack_log_) ack_log_->stop();

@@ -37,6 +37,9 @@ public:
     std::chrono::system_clock::time_point created() const { return created_; }
 
     void start();  // subscribes to acks and delivers what is there
+    // Applies a new configuration whose policies and subjects are unchanged (checked by the
+    // caller): limits, waits, backoff, description...
+    void update_config(const ConsumerConfig& cfg);
     void stop();
 
     // A pull request (MSG.NEXT): `body` is a number or {"batch","expires","no_wait","max_bytes"}.

@@ -116,8 +116,9 @@ std::string JetStream::consumer_create(AccountState& a, const std::vector<std::s
     if (name.empty()) name = util::random_token(8);
     if (auto existing = stream->find_consumer(name)) {
         if (auto e = check_update(existing->config(), *cfg)) return typed_error(type, *e);
-        auto info = existing->info_json();
-        return typed(type, std::move(info));
+        existing->update_config(*cfg);
+        if (cfg->durable()) persist_consumer(a, stream_name, *existing, true);
+        return typed(type, existing->info_json());
     }
     if (stream->config().max_consumers > 0 &&
         std::int64_t(stream->consumers().size()) >= stream->config().max_consumers)

@@ -198,3 +198,12 @@ test("object store: put many MB, get byte-identical, info, list, delete, link", 
   await os.delete("blob.bin");
   assert.equal((await os.info("blob.bin"))?.deleted ?? true, true);
 });
+
+test("consumer update changes what 2.9 lets change", async () => {
+  await jsm.streams.add({ name: "UPD", subjects: ["upd"] });
+  await jsm.consumers.add("UPD", { durable_name: "u", ack_policy: AckPolicy.Explicit, max_ack_pending: 10 });
+  const ci = await jsm.consumers.update("UPD", "u", { max_ack_pending: 50, description: "now fifty" });
+  assert.equal(ci.config.max_ack_pending, 50);
+  assert.equal(ci.config.description, "now fifty");
+  assert.equal((await jsm.consumers.info("UPD", "u")).config.max_ack_pending, 50);
+});
