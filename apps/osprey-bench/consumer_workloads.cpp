@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "js_env.h"
 #include "workloads.h"
 
 namespace bench {
@@ -17,30 +18,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-struct Env {
-    natsConnection* nc = nullptr;
-    jsCtx* js = nullptr;
-    ~Env() {
-        if (js) jsCtx_Destroy(js);
-        if (nc) natsConnection_Destroy(nc);
-    }
-};
+using Env = JsEnv;
 
-bool open(Env& env, const Config& c) {
-    natsOptions* o = nullptr;
-    natsOptions_Create(&o);
-    natsOptions_SetURL(o, c.url.c_str());
-    natsOptions_SetAllowReconnect(o, false);
-    natsOptions_SetMaxPendingMsgs(o, 10000000);
-    natsStatus s = natsConnection_Connect(&env.nc, o);
-    natsOptions_Destroy(o);
-    if (s != NATS_OK) return false;
-    jsOptions jo;
-    jsOptions_Init(&jo);
-    jo.Wait = 10000;
-    jo.PublishAsync.MaxPending = 5000;
-    return natsConnection_JetStream(&env.js, env.nc, &jo) == NATS_OK;
-}
+bool open(Env& env, const Config& c) { return env.open(c, 5000); }
 
 // A stream holding c.msgs messages of c.size bytes.
 bool populate(Env& env, const Config& c) {

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "js_env.h"
 #include "workloads.h"
 
 namespace bench {
@@ -16,31 +17,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-struct JsEnv {
-    natsConnection* nc = nullptr;
-    jsCtx* js = nullptr;
-    ~JsEnv() {
-        if (js) jsCtx_Destroy(js);
-        if (nc) natsConnection_Destroy(nc);
-    }
-};
-
 bool setup(JsEnv& env, const Config& c, std::int64_t max_pending = 0) {
-    natsOptions* o = nullptr;
-    natsOptions_Create(&o);
-    natsOptions_SetURL(o, c.url.c_str());
-    natsOptions_SetAllowReconnect(o, false);
-    natsStatus s = natsConnection_Connect(&env.nc, o);
-    natsOptions_Destroy(o);
-    if (s != NATS_OK) {
-        std::fprintf(stderr, "connect: %s\n", natsStatus_GetText(s));
-        return false;
-    }
-    jsOptions jo;
-    jsOptions_Init(&jo);
-    jo.Wait = 10000;
-    if (max_pending) jo.PublishAsync.MaxPending = max_pending;
-    if (natsConnection_JetStream(&env.js, env.nc, &jo) != NATS_OK) return false;
+    if (!env.open(c, max_pending)) return false;
     jsErrCode e;
     js_DeleteStream(env.js, "BENCH", nullptr, &e);
     jsStreamConfig cfg;
@@ -52,7 +30,7 @@ bool setup(JsEnv& env, const Config& c, std::int64_t max_pending = 0) {
     cfg.Storage = c.storage == "memory" ? js_MemoryStorage : js_FileStorage;
     cfg.AllowDirect = true;
     jsStreamInfo* si = nullptr;
-    s = js_AddStream(&si, env.js, &cfg, nullptr, &e);
+    natsStatus s = js_AddStream(&si, env.js, &cfg, nullptr, &e);
     if (s != NATS_OK) {
         std::fprintf(stderr, "add stream: %s (%d)\n", natsStatus_GetText(s), int(e));
         return false;

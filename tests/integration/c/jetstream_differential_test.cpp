@@ -47,6 +47,41 @@ std::string mask(std::string s) {
     return std::regex_replace(std::regex_replace(s, ts, "\"<time>\""), api, "\"api\":{}");
 }
 
+
+using Requests = std::vector<std::pair<std::string, std::string>>;
+
+// Runs `reqs` against nats-server and osprey, each with a fresh store directory and, when
+// `conf` is given, that configuration ("{dir}" stands for the store directory), and expects
+// the same replies.
+void expect_same_replies(const Requests& reqs, const std::string& conf = "",
+                         const std::string& auth = "") {
+    auto run = [&](const std::string& bin) {
+        const std::string dir = fresh_store_dir();
+        const std::string conf_path = dir + ".conf";
+        std::vector<std::string> args{"-js", "-sd", dir};
+        if (!conf.empty()) {
+            std::string text = conf;
+            for (auto p = text.find("{dir}"); p != std::string::npos; p = text.find("{dir}"))
+                text.replace(p, 5, dir);
+            std::ofstream(conf_path) << text;
+            args = {"-c", conf_path};
+        }
+        std::vector<std::string> out;
+        {
+            ServerProcess srv(bin, args, false);
+            out = converse(srv.port(), reqs, auth);
+        }
+        std::filesystem::remove_all(dir);
+        std::filesystem::remove(conf_path);
+        return out;
+    };
+    auto a = run(NATS_SERVER_BIN);
+    auto b = run(OSPREY_BIN);
+    ASSERT_EQ(a.size(), b.size());
+    for (std::size_t i = 0; i < a.size(); ++i)
+        EXPECT_EQ(mask(b[i]), mask(a[i])) << "request " << i << ": " << reqs[i].first;
+}
+
 }  // namespace
 
 TEST(Differential, JetStreamApiJsonMatchesNatsServer) {
@@ -115,91 +150,50 @@ TEST(Differential, JetStreamApiJsonMatchesNatsServer) {
 
 TEST(Differential, JetStreamResourceLimitsMatchNatsServer) {
     if (!std::filesystem::exists(NATS_SERVER_BIN)) GTEST_SKIP() << "nats-server not installed";
-    auto run = [](const std::string& bin) {
-        const std::string dir = fresh_store_dir();
-        const std::string conf = dir + ".conf";
-        {
-            std::ofstream(conf) << "jetstream { store_dir: \"" << dir
-                                << "\", max_file_store: 2000, max_memory_store: 1000 }\n";
-        }
-        ServerProcess srv(bin, {"-c", conf}, false);
-        const std::string big(900, 'x');
-        auto out = converse(srv.port(),
-                            {{"$JS.API.STREAM.CREATE.BIG", R"({"name":"BIG","subjects":["big"],"max_bytes":5000})"},
-                             {"$JS.API.STREAM.CREATE.M", R"({"name":"M","subjects":["m"],"storage":"memory","max_bytes":5000})"},
-                             {"$JS.API.STREAM.CREATE.F", R"({"name":"F","subjects":["f"]})"},
-                             {"f", big}, {"f", big}, {"f", big}, {"f", big},
-                             {"$JS.API.INFO", ""}});
-        std::filesystem::remove_all(dir);
-        std::filesystem::remove(conf);
-        return out;
-    };
-    auto a = run(NATS_SERVER_BIN);
-    auto b = run(OSPREY_BIN);
-    ASSERT_EQ(a.size(), b.size());
-    for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(mask(b[i]), mask(a[i])) << "request " << i;
+    const std::string big(900, 'x');
+    expect_same_replies(
+        {{"$JS.API.STREAM.CREATE.BIG", R"({"name":"BIG","subjects":["big"],"max_bytes":5000})"},
+         {"$JS.API.STREAM.CREATE.M", R"({"name":"M","subjects":["m"],"storage":"memory","max_bytes":5000})"},
+         {"$JS.API.STREAM.CREATE.F", R"({"name":"F","subjects":["f"]})"},
+         {"f", big}, {"f", big}, {"f", big}, {"f", big},
+         {"$JS.API.INFO", ""}},
+        "jetstream { store_dir: \"{dir}\", max_file_store: 2000, max_memory_store: 1000 }\n");
 }
 
 TEST(Differential, JetStreamAccountLimitsMatchNatsServer) {
     if (!std::filesystem::exists(NATS_SERVER_BIN)) GTEST_SKIP() << "nats-server not installed";
-    auto run = [](const std::string& bin) {
-        const std::string dir = fresh_store_dir();
-        const std::string conf = dir + ".conf";
-        {
-            std::ofstream(conf) << "jetstream { store_dir: \"" << dir << "\" }\n"
-                                << "accounts { A: { jetstream: { max_mem: 1000, max_file: 2000, "
-                                   "max_streams: 2 }, users: [{user: a, password: a}] } }\n";
-        }
-        ServerProcess srv(bin, {"-c", conf}, false);
-        const std::string big(900, 'x');
-        auto out = converse(srv.port(),
-                            {{"$JS.API.INFO", ""},
-                             {"$JS.API.STREAM.CREATE.BIG", R"({"name":"BIG","subjects":["big"],"max_bytes":5000})"},
-                             {"$JS.API.STREAM.CREATE.F", R"({"name":"F","subjects":["f"]})"},
-                             {"$JS.API.STREAM.CREATE.G", R"({"name":"G","subjects":["g"]})"},
-                             {"$JS.API.STREAM.CREATE.H", R"({"name":"H","subjects":["h"]})"},
-                             {"f", big}, {"f", big}, {"f", big}},
-                            "\"user\":\"a\",\"pass\":\"a\",");
-        std::filesystem::remove_all(dir);
-        std::filesystem::remove(conf);
-        return out;
-    };
-    auto a = run(NATS_SERVER_BIN);
-    auto b = run(OSPREY_BIN);
-    ASSERT_EQ(a.size(), b.size());
-    for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(mask(b[i]), mask(a[i])) << "request " << i;
+    const std::string big(900, 'x');
+    expect_same_replies(
+        {{"$JS.API.INFO", ""},
+         {"$JS.API.STREAM.CREATE.BIG", R"({"name":"BIG","subjects":["big"],"max_bytes":5000})"},
+         {"$JS.API.STREAM.CREATE.F", R"({"name":"F","subjects":["f"]})"},
+         {"$JS.API.STREAM.CREATE.G", R"({"name":"G","subjects":["g"]})"},
+         {"$JS.API.STREAM.CREATE.H", R"({"name":"H","subjects":["h"]})"},
+         {"f", big}, {"f", big}, {"f", big}},
+        "jetstream { store_dir: \"{dir}\" }\naccounts { A: { jetstream: { max_mem: 1000, "
+        "max_file: 2000, max_streams: 2 }, users: [{user: a, password: a}] } }\n",
+        "\"user\":\"a\",\"pass\":\"a\",");
 }
 
 TEST(Differential, ConsumerApiAndStatusMatchNatsServer) {
     if (!std::filesystem::exists(NATS_SERVER_BIN)) GTEST_SKIP() << "nats-server not installed";
-    auto run = [](const std::string& bin) {
-        const std::string dir = fresh_store_dir();
-        ServerProcess srv(bin, {"-js", "-sd", dir}, false);
-        auto out = converse(
-            srv.port(),
-            {{"$JS.API.STREAM.CREATE.S", R"({"name":"S","subjects":["s.>"]})"},
-             {"s.a", "1"},
-             {"s.b", "2"},
-             {"$JS.API.CONSUMER.DURABLE.CREATE.S.dur", R"({"stream_name":"S","config":{"durable_name":"dur","ack_policy":"explicit","ack_wait":5000000000}})"},
-             {"$JS.API.CONSUMER.CREATE.S.named.s.b", R"({"stream_name":"S","config":{"name":"named","ack_policy":"none","filter_subject":"s.b"}})"},
-             {"$JS.API.CONSUMER.CREATE.S.named2", R"({"stream_name":"S","config":{"name":"other","ack_policy":"none"}})"},
-             {"$JS.API.CONSUMER.DURABLE.CREATE.S.x", R"({"stream_name":"S","config":{"durable_name":"y"}})"},
-             {"$JS.API.CONSUMER.DURABLE.CREATE.S.bad", R"({"stream_name":"S","config":{"durable_name":"bad","filter_subject":"t.>"}})"},
-             {"$JS.API.CONSUMER.DURABLE.CREATE.NOPE.d", R"({"stream_name":"NOPE","config":{"durable_name":"d"}})"},
-             {"$JS.API.CONSUMER.INFO.S.dur", ""},
-             {"$JS.API.CONSUMER.INFO.S.nope", ""},
-             {"$JS.API.CONSUMER.NAMES.S", "{}"},
-             {"$JS.API.CONSUMER.DELETE.S.named", ""},
-             {"$JS.API.CONSUMER.DELETE.S.named", ""},
-             {"$JS.API.CONSUMER.INFO.S.dur", ""},
-             {"$JS.API.STREAM.INFO.S", ""}});
-        std::filesystem::remove_all(dir);
-        return out;
-    };
-    auto a = run(NATS_SERVER_BIN);
-    auto b = run(OSPREY_BIN);
-    ASSERT_EQ(a.size(), b.size());
-    for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(mask(b[i]), mask(a[i])) << "request " << i;
+    expect_same_replies(
+        {{"$JS.API.STREAM.CREATE.S", R"({"name":"S","subjects":["s.>"]})"},
+         {"s.a", "1"},
+         {"s.b", "2"},
+         {"$JS.API.CONSUMER.DURABLE.CREATE.S.dur", R"({"stream_name":"S","config":{"durable_name":"dur","ack_policy":"explicit","ack_wait":5000000000}})"},
+         {"$JS.API.CONSUMER.CREATE.S.named.s.b", R"({"stream_name":"S","config":{"name":"named","ack_policy":"none","filter_subject":"s.b"}})"},
+         {"$JS.API.CONSUMER.CREATE.S.named2", R"({"stream_name":"S","config":{"name":"other","ack_policy":"none"}})"},
+         {"$JS.API.CONSUMER.DURABLE.CREATE.S.x", R"({"stream_name":"S","config":{"durable_name":"y"}})"},
+         {"$JS.API.CONSUMER.DURABLE.CREATE.S.bad", R"({"stream_name":"S","config":{"durable_name":"bad","filter_subject":"t.>"}})"},
+         {"$JS.API.CONSUMER.DURABLE.CREATE.NOPE.d", R"({"stream_name":"NOPE","config":{"durable_name":"d"}})"},
+         {"$JS.API.CONSUMER.INFO.S.dur", ""},
+         {"$JS.API.CONSUMER.INFO.S.nope", ""},
+         {"$JS.API.CONSUMER.NAMES.S", "{}"},
+         {"$JS.API.CONSUMER.DELETE.S.named", ""},
+         {"$JS.API.CONSUMER.DELETE.S.named", ""},
+         {"$JS.API.CONSUMER.INFO.S.dur", ""},
+         {"$JS.API.STREAM.INFO.S", ""}});
 }
 
 TEST(Differential, PullRequestHeartbeatsMatchNatsServer) {
