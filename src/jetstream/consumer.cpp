@@ -204,7 +204,13 @@ bool Consumer::send_locked(std::uint64_t sseq, std::uint64_t deliveries, PullReq
     // subject in the MSG line.
     server::Message out{msg->subject, reply, hdr, data, nullptr};
     if (req) {
-        account_.deliver_as(req->reply, out, false);
+        auto& sl = account_.sublist();
+        const std::uint64_t gen = sl.generation();
+        if (!req->route || req->route_gen != gen) {
+            req->route = sl.match_uncached(req->reply);
+            req->route_gen = gen;
+        }
+        account_.deliver(*req->route, out);
     } else {
         account_.deliver_as(cfg_.deliver_subject, out, true);
     }
@@ -300,7 +306,7 @@ void Consumer::deliver_locked() {
 }
 
 void Consumer::pull(const std::string& reply, std::string_view body) {
-    PullRequest r{reply, 1, 0, SteadyClock::time_point::max(), false};
+    PullRequest r(reply, 1);
     if (!body.empty()) {
         boost::system::error_code ec;
         json::value v = json::parse(body, ec);
@@ -463,8 +469,7 @@ void Consumer::on_ack(const server::Message& m) {
             log_ack_locked(cfg_.ack_policy == AckPolicy::All ? 'L' : 'A', sseq, confirm_to);
             logged = true;
             if (body.starts_with("+NXT") && !m.reply.empty() && cfg_.is_pull()) {
-                waiting_.push_back(PullRequest{std::string(m.reply), 1, 0,
-                                               SteadyClock::time_point::max(), false});
+                waiting_.emplace_back(std::string(m.reply), 1);
             }
         } else if (body.starts_with("-NAK")) {
             auto it = pending_.find(sseq);

@@ -14,6 +14,7 @@
 
 #include "jetstream/consumer_config.h"
 #include "server/message.h"
+#include "subjects/sublist.h"
 
 namespace boost::json {
 class object;
@@ -67,13 +68,18 @@ private:
         std::chrono::steady_clock::time_point deadline;
     };
     struct PullRequest {
+        PullRequest(std::string r, std::int64_t b) : reply(std::move(r)), batch(b) {}
         std::string reply;
         std::int64_t batch;
-        std::int64_t max_bytes;
-        std::chrono::steady_clock::time_point deadline;  // max(): no expiry
-        bool no_wait;
+        std::int64_t max_bytes = 0;
+        std::chrono::steady_clock::time_point deadline =
+            std::chrono::steady_clock::time_point::max();  // max(): no expiry
+        bool no_wait = false;
         std::int64_t sent = 0;
         std::chrono::nanoseconds heartbeat{0};  // idle_heartbeat of the request (0: none)
+        // Who listens on `reply`, looked up once per request (redone if the trie changes).
+        std::shared_ptr<const subjects::MatchResult> route;
+        std::uint64_t route_gen = 0;
         std::chrono::steady_clock::time_point last_heartbeat{};
     };
     struct AckIntake;
