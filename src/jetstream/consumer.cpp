@@ -1,6 +1,7 @@
 #include "jetstream/consumer.h"
 
 #include <boost/json.hpp>
+#include <functional>
 #include <fmt/format.h>
 
 #include "jetstream/store/file_store.h"
@@ -24,6 +25,15 @@ struct Consumer::AckIntake : server::Receiver {
             return true;
         }
         return false;
+    }
+};
+
+// The consumer's subscription on its flow control replies.
+struct FlowControlIntake : server::Receiver {
+    std::function<void(std::string_view)> on_reply;
+    bool deliver(const server::Message& m) override {
+        if (on_reply) on_reply(m.subject);
+        return true;
     }
 };
 
@@ -131,7 +141,25 @@ void Consumer::start() {
     ack_sub_->consumer = weak_from_this();
     ack_sub_->subject = "$JS.ACK." + stream_name_ + "." + name_ + ".>";
     account_.sublist().insert(ack_sub_);
+    if (cfg_.flow_control && !cfg_.is_pull()) {
+        auto fc = std::make_shared<FlowControlIntake>();
+        std::weak_ptr<Consumer> weak = weak_from_this();
+        fc->on_reply = [weak](std::string_view subject) {
+            if (auto c = weak.lock()) c->on_flow_control_reply(subject);
+        };
+        fc->subject = "$JS.FC." + stream_name_ + "." + name_ + ".>";
+        account_.sublist().insert(fc);
+        fc_sub_ = fc;
+    }
     std::lock_guard lk(mu_);
+    deliver_locked();
+}
+
+void Consumer::on_flow_control_reply(std::string_view subject) {
+    std::lock_guard lk(mu_);
+    if (fc_subject_.empty() || subject != fc_subject_) return;
+    fc_subject_.clear();
+    fc_bytes_ = 0;
     deliver_locked();
 }
 
@@ -151,6 +179,7 @@ void Consumer::stop() {
         waiting_.clear();
     }
     if (ack_sub_) account_.sublist().remove(ack_sub_);
+    if (fc_sub_) account_.sublist().remove(fc_sub_);
     if (ack_log_) ack_log_->stop();
 }
 
@@ -213,6 +242,17 @@ bool Consumer::send_locked(std::uint64_t sseq, std::uint64_t deliveries, PullReq
         account_.deliver(*req->route, out);
     } else {
         account_.deliver_as(cfg_.deliver_subject, out, true);
+        if (cfg_.flow_control) {
+            fc_bytes_ += std::int64_t(msg->data.size() + msg->hdr.size());
+            if (fc_bytes_ >= kFlowControlBytes) {
+                // Ask the subscriber to confirm it keeps up; deliveries wait for the answer.
+                fc_subject_ = fmt::format("$JS.FC.{}.{}.{}", stream_name_, name_,
+                                          util::random_token(4));
+                server::Message fc{cfg_.deliver_subject, fc_subject_,
+                                   "NATS/1.0 100 FlowControl Request\r\n\r\n", {}, nullptr};
+                account_.route(fc);
+            }
+        }
     }
     last_delivery_ = SteadyClock::now();
     if (sseq > delivered_sseq_) delivered_sseq_ = sseq;
@@ -239,6 +279,7 @@ void Consumer::deliver_locked() {
         if (cfg_.ack_policy != AckPolicy::None && cfg_.max_ack_pending > 0 &&
             std::int64_t(pending_.size()) >= cfg_.max_ack_pending)
             break;
+        if (!fc_subject_.empty()) break;  // stalled: waiting for the flow control answer
         PullRequest* req = nullptr;
         if (cfg_.is_pull()) {
             while (!waiting_.empty() && (waiting_.front().sent >= waiting_.front().batch ||
@@ -345,8 +386,11 @@ void Consumer::pull(const std::string& reply, std::string_view body) {
 
 void Consumer::heartbeat_locked(const std::string& to) {
     std::string hdr = fmt::format(
-        "NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: {}\r\nNats-Last-Stream: {}\r\n\r\n",
+        "NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: {}\r\nNats-Last-Stream: {}\r\n",
         dseq_, next_sseq_ - 1);
+    // A stalled push consumer names the flow control subject it waits on.
+    if (!fc_subject_.empty()) hdr += "Nats-Consumer-Stalled: " + fc_subject_ + "\r\n";
+    hdr += "\r\n";
     server::Message m{to, {}, hdr, {}, nullptr};
     account_.route_reply(m);
 }

@@ -119,6 +119,13 @@ private:
     std::chrono::steady_clock::time_point last_activity_, last_delivery_;
     std::shared_ptr<AckIntake> ack_sub_;
     std::unique_ptr<class FileStore> ack_log_;
+    // Push flow control: after kFlowControlBytes without an answer to a FlowControl Request,
+    // delivery stalls until the subscriber answers on fc_subject_.
+    static constexpr std::int64_t kFlowControlBytes = 2 * 1024 * 1024;
+    std::int64_t fc_bytes_ = 0;
+    std::string fc_subject_;  // non-empty: waiting for this answer
+    std::shared_ptr<server::Receiver> fc_sub_;
+    void on_flow_control_reply(std::string_view subject);
     std::set<std::uint64_t> acked_ahead_;  // acked after the snapshot, beyond next_sseq_
     void log_ack_locked(char op, std::uint64_t sseq, const std::string& confirm_to);
     void replay_log_locked(std::uint64_t after);

@@ -225,3 +225,55 @@ TEST(Differential, PullRequestHeartbeatsMatchNatsServer) {
     EXPECT_NE(a.find("408 Request Timeout"), std::string::npos);
     EXPECT_NE(b.find("408 Request Timeout"), std::string::npos);
 }
+
+// A push consumer with flow control stalls after a few MB until the subscriber answers the
+// FlowControl Request, then goes on; heartbeats name the stalled subject meanwhile.
+TEST(Differential, PushFlowControlStallsUntilAnswered) {
+    if (!std::filesystem::exists(NATS_SERVER_BIN)) GTEST_SKIP() << "nats-server not installed";
+    auto run = [](const std::string& bin) {
+        const std::string dir = fresh_store_dir();
+        ServerProcess srv(bin, {"-js", "-sd", dir}, false);
+        Requests reqs{{"$JS.API.STREAM.CREATE.S", R"({"name":"S","subjects":["s"]})"}};
+        const std::string big(100000, 'x');
+        for (int i = 0; i < 60; ++i) reqs.emplace_back("s", big);
+        converse(srv.port(), reqs);
+        RawConn c(srv.port());
+        c.read("\r\n");
+        const std::string create =
+            R"({"stream_name":"S","config":{"deliver_subject":"dlv","ack_policy":"none","flow_control":true,"idle_heartbeat":500000000}})";
+        c.send("CONNECT {\"verbose\":false,\"headers\":true}\r\nSUB dlv 1\r\nSUB _R 2\r\nPUB $JS.API.CONSUMER.CREATE.S _R " +
+               std::to_string(create.size()) + "\r\n" + create + "\r\n");
+        std::string got = c.read("Nats-Consumer-Stalled", 4000);
+        auto count = [](const std::string& s, const std::string& what) {
+            std::size_t n = 0;
+            for (auto p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
+            return n;
+        };
+        const std::size_t before = count(got, "MSG s 1 ");
+        const bool stalled = got.find("Nats-Consumer-Stalled: $JS.FC.S.") != std::string::npos;
+        // Answer every flow control request until all 60 arrived (bounded).
+        std::size_t total = before;
+        std::size_t answered = 0;
+        for (int round = 0; round < 40 && total < 60; ++round) {
+            for (auto p = got.find("$JS.FC.S."); p != std::string::npos; p = got.find("$JS.FC.S.", p + 1)) {
+                auto end = got.find_first_of(" \r", p);
+                std::string subj = got.substr(p, end - p);
+                if (got[end] == ' ') {  // the reply subject of a FlowControl Request
+                    c.send("PUB " + subj + " 0\r\n\r\n");
+                    ++answered;
+                }
+            }
+            got = c.read("", 300);
+            total += count(got, "MSG s 1 ");
+        }
+        std::filesystem::remove_all(dir);
+        return std::tuple{before, stalled, total, answered};
+    };
+    for (const char* bin : {NATS_SERVER_BIN, OSPREY_BIN}) {
+        auto [before, stalled, total, answered] = run(bin);
+        EXPECT_LT(before, 60u) << bin;
+        EXPECT_TRUE(stalled) << bin;
+        EXPECT_EQ(total, 60u) << bin;
+        EXPECT_GE(answered, 1u) << bin;
+    }
+}
