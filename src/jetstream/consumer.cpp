@@ -159,7 +159,8 @@ void Consumer::on_flow_control_reply(std::string_view subject) {
     std::lock_guard lk(mu_);
     if (fc_subject_.empty() || subject != fc_subject_) return;
     fc_subject_.clear();
-    fc_bytes_ = 0;
+    // What was sent before the request is confirmed; what went out after it stays counted.
+    fc_bytes_ = std::max<std::int64_t>(0, fc_bytes_ - kFlowControlBytes);
     deliver_locked();
 }
 
@@ -244,7 +245,7 @@ bool Consumer::send_locked(std::uint64_t sseq, std::uint64_t deliveries, PullReq
         account_.deliver_as(cfg_.deliver_subject, out, true);
         if (cfg_.flow_control) {
             fc_bytes_ += std::int64_t(msg->data.size() + msg->hdr.size());
-            if (fc_bytes_ >= kFlowControlBytes) {
+            if (fc_subject_.empty() && fc_bytes_ >= kFlowControlBytes) {
                 // Ask the subscriber to confirm it keeps up; deliveries wait for the answer.
                 fc_subject_ = fmt::format("$JS.FC.{}.{}.{}", stream_name_, name_,
                                           util::random_token(4));
@@ -279,7 +280,9 @@ void Consumer::deliver_locked() {
         if (cfg_.ack_policy != AckPolicy::None && cfg_.max_ack_pending > 0 &&
             std::int64_t(pending_.size()) >= cfg_.max_ack_pending)
             break;
-        if (!fc_subject_.empty()) break;  // stalled: waiting for the flow control answer
+        // Stalled: a flow control answer is overdue (one window is allowed in flight, so the
+        // subscriber's answer and our deliveries overlap).
+        if (!fc_subject_.empty() && fc_bytes_ >= 2 * kFlowControlBytes) break;
         PullRequest* req = nullptr;
         if (cfg_.is_pull()) {
             while (!waiting_.empty() && (waiting_.front().sent >= waiting_.front().batch ||

@@ -119,8 +119,8 @@ private:
     std::chrono::steady_clock::time_point last_activity_, last_delivery_;
     std::shared_ptr<AckIntake> ack_sub_;
     std::unique_ptr<class FileStore> ack_log_;
-    // Push flow control: after kFlowControlBytes without an answer to a FlowControl Request,
-    // delivery stalls until the subscriber answers on fc_subject_.
+    // Push flow control: every kFlowControlBytes a FlowControl Request goes out; delivery
+    // stalls when a second window was sent and the answer (on fc_subject_) has not come.
     static constexpr std::int64_t kFlowControlBytes = 2 * 1024 * 1024;
     std::int64_t fc_bytes_ = 0;
     std::string fc_subject_;  // non-empty: waiting for this answer
