@@ -10,11 +10,6 @@ namespace json = boost::json;
 
 namespace {
 using Bad = fields::BadField;
-std::int64_t num(const json::object& o, std::string_view k, std::int64_t def = 0) {
-    return fields::integer(o, k, def);
-}
-bool flag(const json::object& o, std::string_view k) { return fields::boolean(o, k); }
-std::string str(const json::object& o, std::string_view k) { return fields::string(o, k); }
 constexpr std::int64_t kSecond = 1000LL * 1000 * 1000;
 }  // namespace
 
@@ -23,10 +18,10 @@ std::expected<ConsumerConfig, ApiError> parse_consumer_config(const json::value&
     const auto& o = v.get_object();
     ConsumerConfig c;
     try {
-        c.durable_name = str(o, "durable_name");
-        c.name = str(o, "name");
-        c.description = str(o, "description");
-        const std::string dp = str(o, "deliver_policy");
+        c.durable_name = fields::string(o, "durable_name");
+        c.name = fields::string(o, "name");
+        c.description = fields::string(o, "description");
+        const std::string dp = fields::string(o, "deliver_policy");
         if (dp.empty() || dp == "all") c.deliver_policy = DeliverPolicy::All;
         else if (dp == "last") c.deliver_policy = DeliverPolicy::Last;
         else if (dp == "new") c.deliver_policy = DeliverPolicy::New;
@@ -34,38 +29,38 @@ std::expected<ConsumerConfig, ApiError> parse_consumer_config(const json::value&
         else if (dp == "by_start_time") c.deliver_policy = DeliverPolicy::ByStartTime;
         else if (dp == "last_per_subject") c.deliver_policy = DeliverPolicy::LastPerSubject;
         else throw Bad{};
-        c.opt_start_seq = std::uint64_t(num(o, "opt_start_seq"));
-        c.opt_start_time = str(o, "opt_start_time");
-        const std::string ap = str(o, "ack_policy");
+        c.opt_start_seq = std::uint64_t(fields::integer(o, "opt_start_seq"));
+        c.opt_start_time = fields::string(o, "opt_start_time");
+        const std::string ap = fields::string(o, "ack_policy");
         if (ap.empty() || ap == "none") c.ack_policy = AckPolicy::None;
         else if (ap == "all") c.ack_policy = AckPolicy::All;
         else if (ap == "explicit") c.ack_policy = AckPolicy::Explicit;
         else throw Bad{};
-        c.ack_wait_ns = num(o, "ack_wait");
-        c.max_deliver = num(o, "max_deliver", -1);
+        c.ack_wait_ns = fields::integer(o, "ack_wait");
+        c.max_deliver = fields::integer(o, "max_deliver", -1);
         if (auto it = o.find("backoff"); it != o.end() && it->value().is_array())
             for (const auto& b : it->value().get_array())
                 c.backoff_ns.push_back(b.is_int64() ? b.get_int64() : std::int64_t(b.to_number<double>()));
-        c.filter_subject = str(o, "filter_subject");
-        const std::string rp = str(o, "replay_policy");
+        c.filter_subject = fields::string(o, "filter_subject");
+        const std::string rp = fields::string(o, "replay_policy");
         if (rp.empty() || rp == "instant") c.replay_original = false;
         else if (rp == "original") c.replay_original = true;
         else throw Bad{};
-        c.sample_freq = str(o, "sample_freq");
-        c.rate_limit_bps = std::uint64_t(num(o, "rate_limit_bps"));
-        c.max_ack_pending = num(o, "max_ack_pending");
-        c.max_waiting = num(o, "max_waiting");
-        c.max_batch = num(o, "max_batch");
-        c.max_expires_ns = num(o, "max_expires");
-        c.max_bytes = num(o, "max_bytes");
-        c.inactive_threshold_ns = num(o, "inactive_threshold");
-        c.headers_only = flag(o, "headers_only");
-        c.flow_control = flag(o, "flow_control");
-        c.idle_heartbeat_ns = num(o, "idle_heartbeat");
-        c.deliver_subject = str(o, "deliver_subject");
-        c.deliver_group = str(o, "deliver_group");
-        c.mem_storage = flag(o, "mem_storage");
-        c.num_replicas = int(num(o, "num_replicas"));
+        c.sample_freq = fields::string(o, "sample_freq");
+        c.rate_limit_bps = std::uint64_t(fields::integer(o, "rate_limit_bps"));
+        c.max_ack_pending = fields::integer(o, "max_ack_pending");
+        c.max_waiting = fields::integer(o, "max_waiting");
+        c.max_batch = fields::integer(o, "max_batch");
+        c.max_expires_ns = fields::integer(o, "max_expires");
+        c.max_bytes = fields::integer(o, "max_bytes");
+        c.inactive_threshold_ns = fields::integer(o, "inactive_threshold");
+        c.headers_only = fields::boolean(o, "headers_only");
+        c.flow_control = fields::boolean(o, "flow_control");
+        c.idle_heartbeat_ns = fields::integer(o, "idle_heartbeat");
+        c.deliver_subject = fields::string(o, "deliver_subject");
+        c.deliver_group = fields::string(o, "deliver_group");
+        c.mem_storage = fields::boolean(o, "mem_storage");
+        c.num_replicas = int(fields::integer(o, "num_replicas"));
     } catch (const Bad&) {
         return std::unexpected(errors::invalid_json());
     } catch (const std::exception&) {

@@ -519,7 +519,7 @@ void Stream::enforce_limits_locked(std::string_view subject) {
             if (!first || !store_->remove(first)) break;
         }
     }
-    if (cfg_.discard == Discard::Old) {
+    if (cfg_.discard == Discard::Old && (cfg_.max_msgs > 0 || cfg_.max_bytes > 0)) {
         for (;;) {
             auto st = store_->state();
             const bool over_msgs = cfg_.max_msgs > 0 && st.msgs > std::uint64_t(cfg_.max_msgs);

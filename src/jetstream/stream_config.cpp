@@ -15,23 +15,16 @@ namespace {
 
 constexpr std::int64_t kDefaultDuplicateWindow = 120LL * 1000 * 1000 * 1000;
 
-using fields::BadField;
 using Bad = fields::BadField;
-
-std::int64_t get_int(const json::object& o, std::string_view k, std::int64_t def) {
-    return fields::integer(o, k, def);
-}
-bool get_bool(const json::object& o, std::string_view k, bool def) { return fields::boolean(o, k, def); }
-std::string get_str(const json::object& o, std::string_view k) { return fields::string(o, k); }
 
 StreamSource parse_source(const json::value& v) {
     if (!v.is_object()) throw Bad{};
     const auto& o = v.get_object();
     StreamSource s;
-    s.name = get_str(o, "name");
-    s.opt_start_seq = std::uint64_t(get_int(o, "opt_start_seq", 0));
-    s.opt_start_time = get_str(o, "opt_start_time");
-    s.filter_subject = get_str(o, "filter_subject");
+    s.name = fields::string(o, "name");
+    s.opt_start_seq = std::uint64_t(fields::integer(o, "opt_start_seq", 0));
+    s.opt_start_time = fields::string(o, "opt_start_time");
+    s.filter_subject = fields::string(o, "filter_subject");
     return s;
 }
 
@@ -59,8 +52,8 @@ std::expected<StreamConfig, ApiError> parse_stream_config(const json::value& bod
     const auto& o = body.get_object();
     StreamConfig c;
     try {
-        c.name = get_str(o, "name");
-        c.description = get_str(o, "description");
+        c.name = fields::string(o, "name");
+        c.description = fields::string(o, "description");
         if (auto it = o.find("subjects"); it != o.end() && !it->value().is_null()) {
             if (!it->value().is_array()) throw Bad{};
             for (const auto& s : it->value().get_array()) {
@@ -68,35 +61,35 @@ std::expected<StreamConfig, ApiError> parse_stream_config(const json::value& bod
                 c.subjects.emplace_back(s.get_string());
             }
         }
-        const std::string retention = get_str(o, "retention");
+        const std::string retention = fields::string(o, "retention");
         if (retention.empty() || retention == "limits") c.retention = Retention::Limits;
         else if (retention == "interest") c.retention = Retention::Interest;
         else if (retention == "workqueue") c.retention = Retention::WorkQueue;
         else throw Bad{};
-        const std::string storage = get_str(o, "storage");
+        const std::string storage = fields::string(o, "storage");
         if (storage.empty() || storage == "file") c.storage = StorageType::File;
         else if (storage == "memory") c.storage = StorageType::Memory;
         else throw Bad{};
-        const std::string discard = get_str(o, "discard");
+        const std::string discard = fields::string(o, "discard");
         if (discard.empty() || discard == "old") c.discard = Discard::Old;
         else if (discard == "new") c.discard = Discard::New;
         else throw Bad{};
-        c.max_consumers = get_int(o, "max_consumers", -1);
-        c.max_msgs = get_int(o, "max_msgs", -1);
-        c.max_bytes = get_int(o, "max_bytes", -1);
-        c.max_age_ns = get_int(o, "max_age", 0);
-        c.max_msgs_per_subject = get_int(o, "max_msgs_per_subject", -1);
-        c.max_msg_size = std::int32_t(get_int(o, "max_msg_size", -1));
-        c.num_replicas = int(get_int(o, "num_replicas", 1));
-        c.no_ack = get_bool(o, "no_ack", false);
-        c.duplicate_window_ns = get_int(o, "duplicate_window", 0);
-        c.sealed = get_bool(o, "sealed", false);
-        c.deny_delete = get_bool(o, "deny_delete", false);
-        c.deny_purge = get_bool(o, "deny_purge", false);
-        c.allow_rollup_hdrs = get_bool(o, "allow_rollup_hdrs", false);
-        c.allow_direct = get_bool(o, "allow_direct", false);
-        c.mirror_direct = get_bool(o, "mirror_direct", false);
-        c.discard_new_per_subject = get_bool(o, "discard_new_per_subject", false);
+        c.max_consumers = fields::integer(o, "max_consumers", -1);
+        c.max_msgs = fields::integer(o, "max_msgs", -1);
+        c.max_bytes = fields::integer(o, "max_bytes", -1);
+        c.max_age_ns = fields::integer(o, "max_age", 0);
+        c.max_msgs_per_subject = fields::integer(o, "max_msgs_per_subject", -1);
+        c.max_msg_size = std::int32_t(fields::integer(o, "max_msg_size", -1));
+        c.num_replicas = int(fields::integer(o, "num_replicas", 1));
+        c.no_ack = fields::boolean(o, "no_ack", false);
+        c.duplicate_window_ns = fields::integer(o, "duplicate_window", 0);
+        c.sealed = fields::boolean(o, "sealed", false);
+        c.deny_delete = fields::boolean(o, "deny_delete", false);
+        c.deny_purge = fields::boolean(o, "deny_purge", false);
+        c.allow_rollup_hdrs = fields::boolean(o, "allow_rollup_hdrs", false);
+        c.allow_direct = fields::boolean(o, "allow_direct", false);
+        c.mirror_direct = fields::boolean(o, "mirror_direct", false);
+        c.discard_new_per_subject = fields::boolean(o, "discard_new_per_subject", false);
         if (auto it = o.find("mirror"); it != o.end() && !it->value().is_null())
             c.mirror = parse_source(it->value());
         if (auto it = o.find("sources"); it != o.end() && !it->value().is_null()) {
@@ -106,9 +99,9 @@ std::expected<StreamConfig, ApiError> parse_stream_config(const json::value& bod
         if (auto it = o.find("republish"); it != o.end() && !it->value().is_null()) {
             if (!it->value().is_object()) throw Bad{};
             RePublish r;
-            r.src = get_str(it->value().get_object(), "src");
-            r.dest = get_str(it->value().get_object(), "dest");
-            r.headers_only = get_bool(it->value().get_object(), "headers_only", false);
+            r.src = fields::string(it->value().get_object(), "src");
+            r.dest = fields::string(it->value().get_object(), "dest");
+            r.headers_only = fields::boolean(it->value().get_object(), "headers_only", false);
             c.republish = r;
         }
         if (auto it = o.find("placement"); it != o.end() && !it->value().is_null())

@@ -37,10 +37,4 @@ inline void append_msg(std::string& out, std::string_view subject, std::string_v
     out.append("\r\n");
 }
 
-// Upper bound of the bytes append_msg will add, for reserve().
-inline std::size_t msg_size_bound(std::string_view subject, std::string_view sid,
-                                  std::string_view reply, std::size_t total) {
-    return 5 + subject.size() + 1 + sid.size() + 1 + reply.size() + 1 + 2 * 21 + 2 + total + 2;
-}
-
 }  // namespace osprey::protocol

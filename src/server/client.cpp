@@ -54,7 +54,7 @@ const char* reason_text(CloseReason r) {
 bool ClientSub::deliver(const Message& m) {
     Client* c = client;
     if (m.origin == c && !c->echo()) return false;
-    if (c->permissions() && subjects::has_wildcard(subject) &&
+    if (c->permissions() && wildcard &&
         !may_deliver(*c->permissions(), m.subject))
         return false;
     const std::uint64_t limit = max.load(std::memory_order_relaxed);
@@ -434,6 +434,7 @@ bool Client::on_sub(const protocol::Sub& s) {
         sub->subject = std::string(s.subject);
         sub->queue = std::string(s.queue);
         sub->sid = std::string(s.sid);
+        sub->wildcard = subjects::has_wildcard(sub->subject);
         sub->client = this;
         sub->keep = shared_from_this();
         subs_.emplace(sub->sid, sub);

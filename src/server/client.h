@@ -37,6 +37,7 @@ struct ClientSub : Receiver {
     std::string sid;
     std::atomic<std::uint64_t> delivered{0};
     std::atomic<std::uint64_t> max{0};  // 0: no auto-unsubscribe
+    bool wildcard = false;  // the subject has '*' or '>' tokens (deny lists apply per message)
     bool deliver(const Message& m) override;
     Client* owner() const override { return client; }
 };
@@ -176,7 +177,6 @@ private:
     bool write_blocked_ = false;
     bool closed_ = false;  // no more writes; the socket may be gone
     std::atomic<bool> closing_{false};
-    std::shared_ptr<Client> self_while_blocked_;
 
 public:
     ClientStats stats;

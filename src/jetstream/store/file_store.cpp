@@ -183,7 +183,7 @@ void FileStore::recover_segment(std::uint32_t id, bool last) {
 
 // ---- writing ----
 
-void FileStore::append_record_locked(std::string_view rec, std::uint64_t) {
+void FileStore::append_record_locked(std::string_view rec) {
     Segment* s = &segments_[cur_];
     if (s->size > 0 && s->size + rec.size() > cfg_.segment_bytes) {
         open_segment(++cur_, true);
@@ -222,7 +222,7 @@ std::expected<std::uint64_t, std::string> FileStore::append(std::string_view sub
     ++segments_[cur_].live;
     ++segments_[cur_].msgs;
     if (!segments_[cur_].first_seq) segments_[cur_].first_seq = seq;
-    append_record_locked(scratch_, seq);
+    append_record_locked(scratch_);
     appended_seq_ = seq;
     return seq;
 }
@@ -360,7 +360,6 @@ void FileStore::destroy() {
     index_ = MessageIndex{};
     std::error_code ec;
     fs::remove_all(cfg_.dir, ec);
-    destroyed_ = true;
 }
 
 // ---- reading ----
@@ -451,7 +450,7 @@ bool FileStore::remove_locked(std::uint64_t seq) {
     if (auto it = segments_.find(seg); it != segments_.end() && it->second.live) --it->second.live;
     scratch_.clear();
     record::append(scratch_, record::Type::Delete, seq, 0, {}, {}, {});
-    append_record_locked(scratch_, 0);
+    append_record_locked(scratch_);
     return true;
 }
 
@@ -591,7 +590,7 @@ std::uint64_t FileStore::purge(std::string_view filter, std::uint64_t below, std
             for (auto& [id, s] : segments_) s.live = 0;
             scratch_.clear();
             record::append(scratch_, record::Type::Purge, next, 0, {}, {}, {});
-            append_record_locked(scratch_, 0);
+            append_record_locked(scratch_);
         } else {
             auto seqs = index_.matching(filter, below);
             if (keep > 0) {

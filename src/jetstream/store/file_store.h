@@ -81,7 +81,7 @@ private:
     void recover_segment(std::uint32_t id, bool last);
     void writer_loop();
     std::uint32_t open_segment(std::uint32_t id, bool create);
-    void append_record_locked(std::string_view rec, std::uint64_t seq_for_live);
+    void append_record_locked(std::string_view rec);
     std::optional<StoredMsg> load_locked(std::uint64_t seq) const;
     bool read_locked(std::uint64_t loc, std::string& out) const;
     bool remove_locked(std::uint64_t seq);
@@ -114,7 +114,6 @@ private:
     mutable std::uint64_t rcache_off_ = 0;
     std::string scratch_;
     bool stop_ = false;
-    bool destroyed_ = false;
     std::thread writer_;
 };
 

@@ -2,27 +2,17 @@
 // consumer info/list/delete, KV watch/keys/history built on them.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { connect, StringCodec, AckPolicy, DeliverPolicy, consumerOpts, createInbox } from "nats";
-import { startServer } from "./server.mjs";
+import { startJetStream } from "./server.mjs";
 
 const sc = StringCodec();
-let srv, nc, jsm, js, dir;
+let env, srv, nc, jsm, js;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), "osprey-jscons-"));
-  srv = await startServer(["-js", "-sd", dir]);
-  nc = await connect({ servers: srv.url });
-  jsm = await nc.jetstreamManager();
-  js = nc.jetstream();
+  env = await startJetStream();
+  ({ srv, nc, jsm, js } = env);
 });
-after(async () => {
-  await nc.close();
-  await srv.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+after(async () => { await env.close(); });
 
 test("durable pull consumer: fetch, ack, info, list, delete", async () => {
   await jsm.streams.add({ name: "WORK", subjects: ["work.*"] });

@@ -62,3 +62,23 @@ export async function startServer(args = []) {
     },
   };
 }
+
+// A JetStream server with a fresh store directory, and a connection to it.
+export async function startJetStream() {
+  const { connect } = await import("nats");
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const dir = mkdtempSync(join(tmpdir(), "osprey-js-"));
+  const srv = await startServer(["-js", "-sd", dir]);
+  const nc = await connect({ servers: srv.url });
+  return {
+    srv,
+    nc,
+    jsm: await nc.jetstreamManager(),
+    js: nc.jetstream(),
+    async close() {
+      await nc.close();
+      await srv.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
