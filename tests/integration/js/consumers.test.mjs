@@ -155,6 +155,14 @@ test("key-value: watch, keys, history", async () => {
   await kv.put("a", sc.encode("4"));
   await done;
   assert.deepEqual(seen, ["3", "4"]);
+  // purge is a rollup (Nats-Rollup: sub): the key's history collapses to one marker.
+  await kv.purge("a");
+  const after = [];
+  for await (const e of await kv.history({ key: "a" })) after.push(e.operation);
+  assert.deepEqual(after, ["PURGE"]);
+  const left = [];
+  for await (const k of await kv.keys()) left.push(k);
+  assert.deepEqual(left, ["b"]);
 });
 
 test("object store: put many MB, get byte-identical, info, list, delete, link", async () => {
