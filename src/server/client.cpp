@@ -382,11 +382,7 @@ bool Client::on_pub(const protocol::Pub& p) {
     if (opts_.verbose) send_proto("+OK\r\n");
     Message m{p.subject, p.reply, p.headers, p.payload, this};
     Account& acc = account();
-    // Replies to requests go to one-shot inbox subjects: caching them would only churn the
-    // caches (and take the trie's write lock) once per request.
-    subjects::MatchPtr r = p.subject.starts_with("_INBOX.")
-                               ? acc.sublist().match_uncached(p.subject)
-                               : match_cache_.match(acc.sublist(), p.subject);
+    subjects::MatchPtr r = match_cache_.match(acc.sublist(), p.subject);
     const int delivered = acc.deliver(*r, m);
     if (delivered == 0 && !p.reply.empty() && opts_.no_responders && opts_.headers) {
         // No one listens: tell the requester at once with a 503 status on its reply subject.

@@ -245,6 +245,15 @@ MatchPtr Sublist::match(std::string_view subject) {
         gen = generation_.load(std::memory_order_relaxed);
         result = compute(subject);
     }
+    // Admission on the second sighting: one-shot subjects (reply inboxes, ack subjects) pass
+    // through without an allocation or the write lock, and never push useful entries out.
+    // Two subjects sharing a slot only delay each other's admission.
+    const std::size_t h = StringHash{}(subject);
+    auto& seen = seen_[h % kSeenSlots];
+    if (seen.load(std::memory_order_relaxed) != h) {
+        seen.store(h, std::memory_order_relaxed);
+        return result;
+    }
     const std::uint64_t fanout = result->plain.size() + result->queues.size();
     fanout_sum_.fetch_add(fanout, std::memory_order_relaxed);
     if (fanout > fanout_max_.load(std::memory_order_relaxed))

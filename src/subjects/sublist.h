@@ -54,6 +54,7 @@ public:
 
     void insert(const SubPtr& sub);
     bool remove(const SubPtr& sub);
+    // Cached: a subject enters the cache the second time it misses it.
     MatchPtr match(std::string_view subject);
     // The same, without touching the cache: for one-shot subjects (reply inboxes) that would
     // only churn it.
@@ -82,6 +83,9 @@ private:
     mutable std::shared_mutex mu_;
     std::unique_ptr<Level> root_;
     std::unordered_map<std::string, MatchPtr, StringHash, std::equal_to<>> cache_;
+    // Hashes of subjects that missed the cache once (see match()); races only cost a miss.
+    static constexpr std::size_t kSeenSlots = 1024;
+    std::unique_ptr<std::atomic<std::size_t>[]> seen_{new std::atomic<std::size_t>[kSeenSlots]{}};
     std::atomic<std::uint64_t> generation_{0};
     std::size_t count_ = 0;
     std::uint64_t inserts_ = 0, removes_ = 0;

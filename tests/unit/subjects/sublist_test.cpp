@@ -1,4 +1,5 @@
 // The trie checked against a brute-force matcher on random subjects and wildcards.
+#include "subjects/local_match_cache.h"
 #include "subjects/sublist.h"
 
 #include <gtest/gtest.h>
@@ -152,10 +153,38 @@ TEST(Sublist, ConcurrentMatchAndChange) {
 TEST(Sublist, StatsCountCacheHits) {
     Sublist sl;
     sl.insert(make("a"));
-    sl.match("a");
-    sl.match("a");
+    sl.match("a");  // first sighting: not cached
+    sl.match("a");  // second: cached
+    sl.match("a");  // hit
     auto st = sl.stats();
-    EXPECT_EQ(st.matches, 2u);
+    EXPECT_EQ(st.matches, 3u);
     EXPECT_EQ(st.cache_hits, 1u);
+    EXPECT_EQ(st.cache_entries, 1u);
     EXPECT_EQ(st.subscriptions, 1u);
+}
+
+TEST(Sublist, OneShotSubjectsDoNotEnterTheCache) {
+    Sublist sl;
+    auto all = make("acks.>");
+    sl.insert(all);
+    for (int i = 0; i < 5000; ++i) {
+        auto r = sl.match("acks." + std::to_string(i));
+        ASSERT_EQ(r->plain.size(), 1u);  // still matched exactly
+    }
+    EXPECT_EQ(sl.stats().cache_entries, 0u);
+}
+
+TEST(LocalMatchCache, AdmitsOnSecondSightingAndFollowsChanges) {
+    Sublist sl;
+    LocalMatchCache cache;
+    auto a = make("a");
+    sl.insert(a);
+    for (int i = 0; i < 1000; ++i) ASSERT_EQ(cache.match(sl, "r." + std::to_string(i))->plain.size(), 0u);
+    EXPECT_EQ(cache.match(sl, "a")->plain.size(), 1u);
+    EXPECT_EQ(cache.match(sl, "a")->plain.size(), 1u);
+    EXPECT_EQ(cache.match(sl, "a")->plain.size(), 1u);
+    sl.insert(make("a"));  // a new generation: the cached entry must not be served
+    EXPECT_EQ(cache.match(sl, "a")->plain.size(), 2u);
+    sl.remove(a);
+    EXPECT_EQ(cache.match(sl, "a")->plain.size(), 1u);
 }
