@@ -83,6 +83,7 @@ Consumer::Consumer(std::shared_ptr<Stream> stream, server::Account& account, std
         }
     }
     pending_count_ = st.count_after(f, next_sseq_ - 1);
+    sample_percent_ = sample_percent(cfg_.sample_freq);
 }
 
 Consumer::~Consumer() {
@@ -167,6 +168,7 @@ void Consumer::on_flow_control_reply(std::string_view subject) {
 void Consumer::update_config(const ConsumerConfig& cfg) {
     std::lock_guard lk(mu_);
     cfg_ = cfg;
+    sample_percent_ = sample_percent(cfg_.sample_freq);
     deliver_locked();  // a larger max_ack_pending may let more out
 }
 
@@ -261,14 +263,64 @@ bool Consumer::send_locked(std::uint64_t sseq, std::uint64_t deliveries, PullReq
         floor_cseq_ = dseq_;
         floor_sseq_ = std::max(floor_sseq_, sseq);
     } else {
-        pending_[sseq] = Pending{dseq_, deliveries, SteadyClock::now() + redelivery_delay(deliveries)};
+        pending_[sseq] = Pending{dseq_, deliveries, SteadyClock::now() + redelivery_delay(deliveries),
+                                 sample_percent_ ? now_unix_ns() : 0};
         if (deliveries > 1) redelivered_[sseq] = deliveries;
     }
     if (req) {
         ++req->sent;
         if (req->max_bytes > 0) req->max_bytes -= std::int64_t(msg->data.size() + msg->hdr.size());
     }
+    if (cfg_.rate_limit_bps) charge_rate_locked(msg->subject.size() + reply.size() + hdr.size() + data.size());
+    if (cfg_.replay_original && deliveries == 1) {
+        replay_last_ts_ = msg->ts;
+        replay_last_sent_ = SteadyClock::now();
+    }
     return true;
+}
+
+bool Consumer::replay_due_locked(const StoredMsg& m) {
+    // As nats-server: the gap between two messages' stream timestamps, when over 1 ms, is
+    // kept between their deliveries. Live messages arrive spaced already and go at once.
+    if (!cfg_.replay_original || replay_last_ts_ == 0) return true;
+    const std::int64_t gap = m.ts - replay_last_ts_;
+    if (gap <= 1'000'000) return true;
+    const auto due = replay_last_sent_ + std::chrono::nanoseconds(gap);
+    if (due <= SteadyClock::now()) return true;
+    pace_until_locked(due);
+    return false;
+}
+
+void Consumer::charge_rate_locked(std::size_t bytes) {
+    // rate_limit_bps is in bits per second; the bucket holds one maximal message (the
+    // stream's max_msg_size, else the default max payload), nats-server's burst.
+    const double rate = double(cfg_.rate_limit_bps) / 8;
+    double burst = 1024.0 * 1024;
+    if (auto s = stream_.lock(); s && s->config().max_msg_size > 0) burst = double(s->config().max_msg_size);
+    const auto now = SteadyClock::now();
+    if (rate_refilled_ == SteadyClock::time_point{}) {
+        rate_tokens_ = burst;
+    } else {
+        rate_tokens_ = std::min(burst, rate_tokens_ + rate * std::chrono::duration<double>(now - rate_refilled_).count());
+    }
+    rate_refilled_ = now;
+    rate_tokens_ -= double(bytes);
+    // In debt: the next delivery waits until the debt is paid back.
+    if (rate_tokens_ < 0)
+        pace_until_locked(now + std::chrono::duration_cast<SteadyClock::duration>(
+                                    std::chrono::duration<double>(-rate_tokens_ / rate)));
+}
+
+void Consumer::pace_until_locked(SteadyClock::time_point t) {
+    paced_until_ = t;
+    if (waker_) waker_(t);
+}
+
+void Consumer::wake() {
+    std::lock_guard lk(mu_);
+    if (paced_until_ == SteadyClock::time_point{} || SteadyClock::now() < paced_until_) return;
+    deliver_locked();
+    server::Client::flush_scheduled();
 }
 
 void Consumer::deliver_locked() {
@@ -277,6 +329,10 @@ void Consumer::deliver_locked() {
     if (!s) return;
     unsigned sent_in_run = 0;
     while (true) {
+        if (paced_until_ != SteadyClock::time_point{}) {
+            if (SteadyClock::now() < paced_until_) break;  // wake() comes back then
+            paced_until_ = {};
+        }
         if (cfg_.ack_policy != AckPolicy::None && cfg_.max_ack_pending > 0 &&
             std::int64_t(pending_.size()) >= cfg_.max_ack_pending)
             break;
@@ -311,6 +367,7 @@ void Consumer::deliver_locked() {
                 pending_count_ = 0;  // caught up: exact again
                 break;
             }
+            if (!replay_due_locked(*m)) break;
             sseq = m->seq;
             next_sseq_ = sseq + 1;
             if (pending_count_) --pending_count_;
@@ -462,6 +519,26 @@ void Consumer::gave_up_locked(std::uint64_t sseq, std::uint64_t deliveries) {
     update_floor_locked();
 }
 
+void Consumer::sample_ack_locked(std::uint64_t sseq, std::string_view cseq,
+                                 std::string_view deliveries) {
+    // nats-server's ack sampling: a share of the acks (sample_freq percent) is reported with
+    // the time the message waited for its ack.
+    auto it = pending_.find(sseq);
+    if (it == pending_.end()) return;
+    if (sample_percent_ < 100 && int(util::fast_rand() % 100) > sample_percent_) return;
+    const std::int64_t now = now_unix_ns();
+    const std::string subject =
+        fmt::format("$JS.EVENT.METRIC.CONSUMER.ACK.{}.{}", stream_name_, name_);
+    const std::string body = fmt::format(
+        "{{\"type\":\"io.nats.jetstream.metric.v1.consumer_ack\",\"id\":\"{}\","
+        "\"timestamp\":\"{}\",\"stream\":\"{}\",\"consumer\":\"{}\",\"consumer_seq\":{},"
+        "\"stream_seq\":{},\"ack_time\":{},\"deliveries\":{}}}",
+        util::random_token(22), rfc3339_ns(now), stream_name_, name_, cseq, sseq,
+        now - it->second.sent_ns, deliveries);
+    server::Message adv{subject, {}, {}, body, nullptr};
+    account_.route(adv);
+}
+
 void Consumer::update_floor_locked() {
     if (pending_.empty()) {
         floor_cseq_ = dseq_;
@@ -512,6 +589,7 @@ void Consumer::on_ack(const server::Message& m) {
         std::string confirm_to = confirm ? std::string(m.reply) : std::string();
         bool logged = false;
         if (body.empty() || body == "+ACK" || body.starts_with("+NXT")) {
+            if (sample_percent_ && cfg_.ack_policy == AckPolicy::Explicit) sample_ack_locked(sseq, t[6], t[4]);
             ack_locked(sseq);
             log_ack_locked(cfg_.ack_policy == AckPolicy::All ? 'L' : 'A', sseq, confirm_to);
             logged = true;
@@ -645,7 +723,7 @@ void Consumer::restore_state(const json::object& st) {
             const auto sseq = a[0].to_number<std::uint64_t>();
             // Not acknowledged before the restart: due again at once.
             pending_[sseq] = Pending{a[1].to_number<std::uint64_t>(), a[2].to_number<std::uint64_t>(),
-                                     SteadyClock::time_point::max()};
+                                     SteadyClock::time_point::max(), now_unix_ns()};
             redeliver_.push_back(sseq);
         }
     }

@@ -6,6 +6,7 @@
 #pragma once
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -26,6 +27,7 @@ class Account;
 namespace osprey::jetstream {
 
 class Stream;
+struct StoredMsg;
 
 class Consumer : public std::enable_shared_from_this<Consumer> {
 public:
@@ -36,6 +38,12 @@ public:
     const std::string& name() const { return name_; }
     const ConsumerConfig& config() const { return cfg_; }
     std::chrono::system_clock::time_point created() const { return created_; }
+
+    // Paced delivery (replay_policy original, rate_limit_bps) asks its owner to call wake() at
+    // a time; set before start().
+    using Waker = std::function<void(std::chrono::steady_clock::time_point)>;
+    void set_waker(Waker w) { waker_ = std::move(w); }
+    void wake();   // a paced delivery may be due
 
     void start();  // subscribes to acks and delivers what is there
     // Applies a new configuration whose policies and subjects are unchanged (checked by the
@@ -66,6 +74,7 @@ private:
         std::uint64_t cseq;
         std::uint64_t deliveries;
         std::chrono::steady_clock::time_point deadline;
+        std::int64_t sent_ns;  // unix time of the delivery (ack sampling reports the delay)
     };
     struct PullRequest {
         PullRequest(std::string r, std::int64_t b) : reply(std::move(r)), batch(b) {}
@@ -92,6 +101,12 @@ private:
     void update_floor_locked();
     void gave_up_locked(std::uint64_t sseq, std::uint64_t deliveries);  // max_deliver reached
     void heartbeat_locked(const std::string& to);
+    // Pacing: false (and a wake-up asked for) when `m`, next in the stream, must wait for its
+    // original spacing; after a send, charges its bytes to the rate limit.
+    bool replay_due_locked(const StoredMsg& m);
+    void charge_rate_locked(std::size_t bytes);
+    void pace_until_locked(std::chrono::steady_clock::time_point t);
+    void sample_ack_locked(std::uint64_t sseq, std::string_view cseq, std::string_view deliveries);
     std::uint64_t num_pending_locked() const;
     std::uint64_t exact_pending_locked() const;
     std::chrono::nanoseconds redelivery_delay(std::uint64_t deliveries) const;
@@ -126,6 +141,15 @@ private:
     std::string fc_subject_;  // non-empty: waiting for this answer
     std::shared_ptr<server::Receiver> fc_sub_;
     void on_flow_control_reply(std::string_view subject);
+    // Pacing state: no delivery before paced_until_; replay keeps the previous message's
+    // stream timestamp and delivery time; the rate limit is a token bucket in bytes.
+    Waker waker_;
+    std::chrono::steady_clock::time_point paced_until_{};
+    std::int64_t replay_last_ts_ = 0;
+    std::chrono::steady_clock::time_point replay_last_sent_{};
+    double rate_tokens_ = 0;
+    std::chrono::steady_clock::time_point rate_refilled_{};
+    int sample_percent_ = 0;
     std::set<std::uint64_t> acked_ahead_;  // acked after the snapshot, beyond next_sseq_
     void log_ack_locked(char op, std::uint64_t sseq, const std::string& confirm_to);
     void replay_log_locked(std::uint64_t after);

@@ -94,6 +94,10 @@ std::string JetStream::consumer_create(AccountState& a, const std::vector<std::s
         return typed_error(type, ApiError{400, 10088, "consumer idle heartbeat requires a push based consumer"});
     if (cfg->is_pull() && cfg->flow_control)
         return typed_error(type, ApiError{400, 10089, "consumer flow control requires a push based consumer"});
+    if (cfg->is_pull() && cfg->rate_limit_bps)
+        return typed_error(type, ApiError{400, 10086, "consumer in pull mode can not have rate limit set"});
+    if (auto e = sample_freq_error(cfg->sample_freq))
+        return typed_error(type, ApiError{400, 10095, "failed to parse consumer sampling configuration: " + *e});
     if (cfg->flow_control && cfg->idle_heartbeat_ns == 0)
         return typed_error(type, ApiError{400, 10108, "consumer with flow control also needs heartbeats"});
     if (cfg->ack_policy == AckPolicy::None && cfg->max_ack_pending > 0)
@@ -125,6 +129,7 @@ std::string JetStream::consumer_create(AccountState& a, const std::vector<std::s
         return typed_error(type, ApiError{400, 10026, "maximum consumers limit reached"});
     auto c = std::make_shared<Consumer>(stream, *a.account, name, *cfg,
                                         std::chrono::system_clock::now());
+    set_waker(*c);
     if (cfg->durable()) {
         c->attach_log(stream_dir(a, stream_name) + "/consumers/" + name);
         persist_consumer(a, stream_name, *c, true);
@@ -227,6 +232,7 @@ void JetStream::load_consumers(AccountState& a, Stream& s) {
             std::chrono::system_clock::time_point(
                 std::chrono::duration_cast<std::chrono::system_clock::duration>(
                     std::chrono::nanoseconds(created_ns))));
+        set_waker(*c);
         c->attach_log(e.path().string());
         if (auto st = read_json_file(e.path().string() + "/state.json"); st && st->is_object()) {
             c->restore_state(st->get_object());
@@ -235,6 +241,31 @@ void JetStream::load_consumers(AccountState& a, Stream& s) {
         }
         s.add_consumer(c);
         c->start();
+    }
+}
+
+void JetStream::set_waker(Consumer& c) {
+    c.set_waker([this](std::chrono::steady_clock::time_point t) { wake_at(t); });
+}
+
+void JetStream::wake_at(std::chrono::steady_clock::time_point t) {
+    {
+        std::lock_guard lk(mu_);
+        if (t >= next_wake_) return;
+        next_wake_ = t;
+    }
+    cv_.notify_one();
+}
+
+void JetStream::consumer_wakes() {
+    for (auto& a : accounts_) {
+        std::vector<std::shared_ptr<Stream>> streams;
+        {
+            std::shared_lock lk(a->streams_mu);
+            for (auto& [n, s] : a->streams) streams.push_back(s);
+        }
+        for (auto& s : streams)
+            for (auto& c : s->consumers()) c->wake();
     }
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <expected>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,11 @@ struct ConsumerConfig {
     bool is_pull() const { return deliver_subject.empty(); }
     bool durable() const { return !durable_name.empty(); }
 };
+
+// The percentage of acks sampled ("30" or "30%"; 0 when empty). nats-server parses it with Go's
+// strconv.Atoi after dropping one trailing '%', and reports Go's error text.
+int sample_percent(const std::string& sample_freq);
+std::optional<std::string> sample_freq_error(const std::string& sample_freq);
 
 // Parses the "config" of a create request and fills nats-server's defaults.
 std::expected<ConsumerConfig, ApiError> parse_consumer_config(const boost::json::value& v);

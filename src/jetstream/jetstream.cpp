@@ -327,8 +327,19 @@ void JetStream::worker() {
     auto last_persist = last_expiry;
     std::unique_lock lk(mu_);
     while (true) {
-        cv_.wait_for(lk, std::chrono::milliseconds(50), [&] { return stop_ || !queue_.empty(); });
+        // The 50 ms tick, or earlier when a paced consumer delivery is due.
+        const auto tick_at = last_expiry + std::chrono::milliseconds(50);
+        cv_.wait_until(lk, std::min(tick_at, next_wake_), [&] {
+            return stop_ || !queue_.empty() || next_wake_ <= std::chrono::steady_clock::now();
+        });
         if (stop_) break;
+        if (next_wake_ <= std::chrono::steady_clock::now()) {
+            next_wake_ = std::chrono::steady_clock::time_point::max();
+            lk.unlock();
+            consumer_wakes();
+            lk.lock();
+            if (stop_) break;
+        }
         while (!queue_.empty()) {
             Request r = std::move(queue_.front());
             queue_.pop_front();

@@ -76,6 +76,9 @@ private:
                           bool with_config);
     void load_consumers(AccountState& a, Stream& s);
     void consumer_ticks();
+    void consumer_wakes();  // paced deliveries whose time came
+    void wake_at(std::chrono::steady_clock::time_point t);
+    void set_waker(class Consumer& c);
     void persist_durable_consumers();
     std::shared_ptr<Stream> find_stream(AccountState& a, const std::string& name);
     std::optional<ApiError> check_resources(const AccountState& a, const StreamConfig& c) const;
@@ -90,6 +93,7 @@ private:
     std::condition_variable cv_;
     std::deque<Request> queue_;
     bool stop_ = false;
+    std::chrono::steady_clock::time_point next_wake_ = std::chrono::steady_clock::time_point::max();
     std::thread worker_;
 
 public:

@@ -1,5 +1,8 @@
 // JetStream consumers with the nats.c client: pull fetch, push subscribe, acks, and durable
 // consumer state across restarts.
+#include <mutex>
+#include <thread>
+
 #include "c/js_helpers.h"
 
 using namespace osprey::testing;
@@ -193,4 +196,137 @@ TEST(Consumers, InterestRetentionDropsWhatAllConsumersAcked) {
         if (left) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     EXPECT_EQ(left, 0u);
+}
+
+namespace {
+
+// What a push subscriber saw: arrival times and the messages, filled by nats.c's thread.
+struct Arrivals {
+    std::mutex mu;
+    std::vector<std::chrono::steady_clock::time_point> at;
+    std::vector<std::string> data;
+    bool ack = false;
+    static void on_msg(natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
+        auto* self = static_cast<Arrivals*>(closure);
+        {
+            std::lock_guard lk(self->mu);
+            self->at.push_back(std::chrono::steady_clock::now());
+            self->data.push_back(osprey::testing::data(m));
+        }
+        if (self->ack) natsMsg_Ack(m, nullptr);
+        natsMsg_Destroy(m);
+    }
+    std::size_t size() {
+        std::lock_guard lk(mu);
+        return at.size();
+    }
+    bool wait_for(std::size_t n, int ms) {
+        for (int i = 0; i < ms / 10 && size() < n; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        return size() >= n;
+    }
+};
+
+std::vector<std::string> servers_to_compare() {
+    std::vector<std::string> bins{OSPREY_BIN};
+    if (std::filesystem::exists(NATS_SERVER_BIN)) bins.insert(bins.begin(), NATS_SERVER_BIN);
+    return bins;
+}
+
+}  // namespace
+
+// replay_policy original keeps the spacing the messages were stored with; live messages are
+// not held back. Run against nats-server too, as the reference.
+TEST(Consumers, ReplayOriginalKeepsTheSpacing) {
+    for (const auto& bin : servers_to_compare()) {
+        SCOPED_TRACE(bin);
+        JsServer srv({}, bin);
+        Conn nc = connect(srv.url());
+        Js js = jetstream(nc.get());
+        jsStreamInfo_Destroy(add_stream(js.get(), "RP", {"rp"}));
+        for (int i = 0; i < 3; ++i) {
+            if (i) std::this_thread::sleep_for(std::chrono::milliseconds(400));
+            pub(js.get(), "rp", "m" + std::to_string(i));
+        }
+        Arrivals got;
+        jsSubOptions so;
+        jsSubOptions_Init(&so);
+        so.Config.ReplayPolicy = js_ReplayOriginal;
+        so.Config.AckPolicy = js_AckNone;
+        natsSubscription* raw = nullptr;
+        jsErrCode e;
+        ASSERT_EQ(js_Subscribe(&raw, js.get(), "rp", Arrivals::on_msg, &got, nullptr, &so, &e), NATS_OK);
+        Sub sub(raw);
+        ASSERT_TRUE(got.wait_for(3, 5000));
+        std::lock_guard lk(got.mu);
+        EXPECT_EQ(got.data, (std::vector<std::string>{"m0", "m1", "m2"}));
+        for (int i = 1; i < 3; ++i)
+            EXPECT_GE(got.at[i] - got.at[i - 1], std::chrono::milliseconds(300)) << "gap " << i;
+    }
+}
+
+// rate_limit_bps (bits per second) spreads deliveries: 12 x 500 B at 4000 B/s, with a
+// burst of one max_msg_size (600 B), cannot arrive in less than about 1.4 s.
+TEST(Consumers, RateLimitSpreadsDeliveries) {
+    for (const auto& bin : servers_to_compare()) {
+        SCOPED_TRACE(bin);
+        JsServer srv({}, bin);
+        Conn nc = connect(srv.url());
+        Js js = jetstream(nc.get());
+        jsStreamInfo_Destroy(add_stream(js.get(), "RL", {"rl"}, js_FileStorage,
+                                        [](jsStreamConfig& c) { c.MaxMsgSize = 600; }));
+        for (int i = 0; i < 12; ++i) pub(js.get(), "rl", std::string(500, char('a' + i)));
+        Arrivals got;
+        jsSubOptions so;
+        jsSubOptions_Init(&so);
+        so.Config.RateLimit = 4000 * 8;
+        so.Config.AckPolicy = js_AckNone;
+        natsSubscription* raw = nullptr;
+        jsErrCode e;
+        const auto t0 = std::chrono::steady_clock::now();
+        ASSERT_EQ(js_Subscribe(&raw, js.get(), "rl", Arrivals::on_msg, &got, nullptr, &so, &e), NATS_OK);
+        Sub sub(raw);
+        ASSERT_TRUE(got.wait_for(12, 8000));
+        EXPECT_GE(got.at.back() - t0, std::chrono::milliseconds(1000));
+        EXPECT_EQ(got.data[11], std::string(500, 'l'));
+    }
+}
+
+// sample_freq: acks are reported on $JS.EVENT.METRIC.CONSUMER.ACK.<stream>.<consumer> with
+// the sequences, the delivery count and how long the ack took.
+TEST(Consumers, AckSamplingReportsMetrics) {
+    for (const auto& bin : servers_to_compare()) {
+        SCOPED_TRACE(bin);
+        JsServer srv({}, bin);
+        Conn nc = connect(srv.url());
+        Js js = jetstream(nc.get());
+        jsStreamInfo_Destroy(add_stream(js.get(), "SF", {"sf"}));
+        pub(js.get(), "sf", "one");
+        pub(js.get(), "sf", "two");
+        Sub metrics = subscribe_sync(nc.get(), "$JS.EVENT.METRIC.CONSUMER.ACK.SF.>");
+        natsConnection_Flush(nc.get());
+        Arrivals got;
+        got.ack = true;
+        jsSubOptions so;
+        jsSubOptions_Init(&so);
+        so.Config.Durable = "sampled";
+        so.Config.AckPolicy = js_AckExplicit;
+        so.Config.SampleFrequency = "100%";
+        natsSubscription* raw = nullptr;
+        jsErrCode e;
+        ASSERT_EQ(js_Subscribe(&raw, js.get(), "sf", Arrivals::on_msg, &got, nullptr, &so, &e), NATS_OK);
+        Sub sub(raw);
+        for (std::uint64_t seq = 1; seq <= 2; ++seq) {
+            Msg m = next(metrics.get(), 3000);
+            ASSERT_TRUE(m);
+            EXPECT_STREQ(natsMsg_GetSubject(m.get()), "$JS.EVENT.METRIC.CONSUMER.ACK.SF.sampled");
+            const std::string body = data(m.get());
+            EXPECT_NE(body.find("\"type\":\"io.nats.jetstream.metric.v1.consumer_ack\""), std::string::npos) << body;
+            EXPECT_NE(body.find("\"stream\":\"SF\",\"consumer\":\"sampled\",\"consumer_seq\":" +
+                                std::to_string(seq) + ",\"stream_seq\":" + std::to_string(seq) +
+                                ",\"ack_time\":"),
+                      std::string::npos) << body;
+            EXPECT_NE(body.find(",\"deliveries\":1}"), std::string::npos) << body;
+        }
+    }
 }

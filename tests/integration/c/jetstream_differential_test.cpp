@@ -196,6 +196,30 @@ TEST(Differential, ConsumerApiAndStatusMatchNatsServer) {
          {"$JS.API.STREAM.INFO.S", ""}});
 }
 
+TEST(Differential, ConsumerPacingAndSamplingConfigMatchNatsServer) {
+    if (!std::filesystem::exists(NATS_SERVER_BIN)) GTEST_SKIP() << "nats-server not installed";
+    auto create = [](const std::string& name, const std::string& extra) {
+        return std::pair<std::string, std::string>{
+            "$JS.API.CONSUMER.DURABLE.CREATE.S." + name,
+            R"({"stream_name":"S","config":{"durable_name":")" + name + R"(","ack_policy":"explicit")" + extra + "}}"};
+    };
+    expect_same_replies(
+        {{"$JS.API.STREAM.CREATE.S", R"({"name":"S","subjects":["s.>"]})"},
+         create("p1", R"(,"replay_policy":"original")"),
+         create("p2", R"(,"rate_limit_bps":1000)"),
+         create("p3", R"(,"sample_freq":"50%")"),
+         create("p4", R"(,"sample_freq":"abc")"),
+         create("p5", R"(,"deliver_subject":"d5","sample_freq":"150%")"),
+         create("p6", R"(,"deliver_subject":"d6","sample_freq":"30","rate_limit_bps":5000,"replay_policy":"original")"),
+         create("p7", R"(,"deliver_subject":"d7","sample_freq":" 30 % ")"),
+         create("p8", R"(,"deliver_subject":"d8","sample_freq":"-5")"),
+         create("p9", R"(,"deliver_subject":"d9","sample_freq":"%")"),
+         create("p10", R"(,"deliver_subject":"d10","sample_freq":"99999999999999999999")"),
+         create("p11", R"(,"replay_policy":"sometimes")"),
+         create("p6", R"(,"deliver_subject":"d6","sample_freq":"30","rate_limit_bps":5000,"replay_policy":"instant")"),
+         {"$JS.API.CONSUMER.INFO.S.p6", ""}});
+}
+
 TEST(Differential, PullRequestHeartbeatsMatchNatsServer) {
     if (!std::filesystem::exists(NATS_SERVER_BIN)) GTEST_SKIP() << "nats-server not installed";
     auto run = [](const std::string& bin) {

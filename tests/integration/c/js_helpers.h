@@ -33,7 +33,8 @@ inline std::string fresh_store_dir() {
 // A JetStream server whose store directory outlives restarts.
 class JsServer {
 public:
-    explicit JsServer(std::vector<std::string> extra = {}) : dir_(fresh_store_dir()), extra_(extra) {
+    explicit JsServer(std::vector<std::string> extra = {}, std::string binary = OSPREY_BIN)
+        : dir_(fresh_store_dir()), extra_(extra), binary_(std::move(binary)) {
         start();
     }
     ~JsServer() {
@@ -43,7 +44,7 @@ public:
     void start() {
         std::vector<std::string> args{"-js", "-sd", dir_};
         args.insert(args.end(), extra_.begin(), extra_.end());
-        proc_ = std::make_unique<ServerProcess>(OSPREY_BIN, args);
+        proc_ = std::make_unique<ServerProcess>(binary_, args);
     }
     int kill9() { return proc_->stop(SIGKILL); }
     int term() { return proc_->stop(SIGTERM); }
@@ -54,6 +55,7 @@ public:
 private:
     std::string dir_;
     std::vector<std::string> extra_;
+    std::string binary_;
     std::unique_ptr<ServerProcess> proc_;
 };
 
