@@ -44,6 +44,7 @@ Consumer::Consumer(std::shared_ptr<Stream> stream, server::Account& account, std
       name_(std::move(name)),
       stream_name_(stream->config().name),
       cfg_(std::move(cfg)),
+      filter_(cfg_.filter_subject),
       created_(created),
       last_activity_(SteadyClock::now()),
       last_delivery_(SteadyClock::now()) {
@@ -582,17 +583,19 @@ void Consumer::on_ack(const server::Message& m) {
     std::uint64_t sseq = 0;
     for (char c : t[5]) sseq = sseq * 10 + std::uint64_t(c - '0');
     std::string_view body = m.payload;
+    std::uint64_t settled = 0;
     {
         std::lock_guard lk(mu_);
         last_activity_ = SteadyClock::now();
         const bool confirm = !m.reply.empty() && !body.starts_with("+NXT");
         std::string confirm_to = confirm ? std::string(m.reply) : std::string();
-        bool logged = false;
+        bool logged = false;  // acknowledged or terminated: settled for interest retention
         if (body.empty() || body == "+ACK" || body.starts_with("+NXT")) {
             if (sample_percent_ && cfg_.ack_policy == AckPolicy::Explicit) sample_ack_locked(sseq, t[6], t[4]);
             ack_locked(sseq);
             log_ack_locked(cfg_.ack_policy == AckPolicy::All ? 'L' : 'A', sseq, confirm_to);
             logged = true;
+            settled = sseq;
             if (body.starts_with("+NXT") && !m.reply.empty() && cfg_.is_pull()) {
                 waiting_.emplace_back(std::string(m.reply), 1);
             }
@@ -625,6 +628,7 @@ void Consumer::on_ack(const server::Message& m) {
             update_floor_locked();
             log_ack_locked('T', sseq, confirm_to);
             logged = true;
+            settled = sseq;
         }
         // A double ack (the client asked for a confirmation): an empty reply, once durable.
         if (confirm && !logged) {
@@ -633,10 +637,24 @@ void Consumer::on_ack(const server::Message& m) {
         }
         deliver_locked();
     }
-    // Interest retention: what every consumer has acknowledged can go (outside our lock:
-    // the stream asks every consumer for its floor).
+    // Interest retention: what every interested consumer has acknowledged can go (outside
+    // our lock: the stream asks every consumer).
     if (auto st = stream_.lock(); st && st->config().retention == Retention::Interest)
-        st->interest_acked();
+        st->interest_acked(settled);
+}
+
+bool Consumer::interested_in(std::string_view subject) const {
+    return filter_.empty() || subjects::matches(filter_, subject);
+}
+
+bool Consumer::still_needs(std::uint64_t sseq, std::string_view subject) const {
+    if (!interested_in(subject)) return false;
+    std::lock_guard lk(mu_);
+    if (sseq <= floor_sseq_) return false;
+    if (pending_.count(sseq)) return true;  // delivered, not acknowledged
+    if (sseq >= next_sseq_) return !acked_ahead_.count(sseq);  // not delivered yet
+    // Passed and not pending: acknowledged, unless a last-per-subject start entry waits.
+    return std::find(redeliver_.begin(), redeliver_.end(), sseq) != redeliver_.end();
 }
 
 std::uint64_t Consumer::ack_floor() const {

@@ -58,6 +58,10 @@ public:
     void on_ack(const server::Message& m);
 
     boost::json::object info_json();
+    // Interest retention: whether this consumer's filter takes `subject` at all, and whether
+    // it has yet to acknowledge message `sseq` on `subject`.
+    bool interested_in(std::string_view subject) const;
+    bool still_needs(std::uint64_t sseq, std::string_view subject) const;
     std::uint64_t ack_floor() const;  // stream sequence everything up to which is acknowledged
     bool inactive_for_too_long() const;  // ephemeral past inactive_threshold
 
@@ -115,6 +119,7 @@ private:
     server::Account& account_;
     std::string name_, stream_name_;
     ConsumerConfig cfg_;
+    const std::string filter_;  // cfg_.filter_subject, which never changes: read without mu_
     std::chrono::system_clock::time_point created_;
 
     mutable std::mutex mu_;

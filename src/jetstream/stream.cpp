@@ -125,6 +125,7 @@ bool Stream::remove_consumer(const std::string& name) {
         consumers_.erase(it);
     }
     c->stop();
+    if (cfg_.retention == Retention::Interest) drop_uninteresting(*c);
     return true;
 }
 
@@ -135,12 +136,38 @@ std::vector<std::shared_ptr<Consumer>> Stream::consumers() {
     return v;
 }
 
-void Stream::interest_acked() {
+void Stream::interest_acked(std::uint64_t settled) {
+    const auto cs = consumers();
     std::uint64_t floor = UINT64_MAX;
-    for (auto& c : consumers()) floor = std::min(floor, c->ack_floor());
-    if (floor == UINT64_MAX || floor == 0) return;
+    for (auto& c : cs) floor = std::min(floor, c->ack_floor());
+    // One message, as nats-server: consumers whose filter does not take it, or that have
+    // acknowledged it, do not keep it (their floors may lag far behind).
+    bool drop = false;
+    if (settled && (floor == UINT64_MAX || settled > floor)) {
+        if (auto m = store_->load(settled)) {
+            drop = true;
+            for (auto& c : cs) drop = drop && !c->still_needs(settled, m->subject);
+        }
+    }
     std::lock_guard lk(mu_);
-    if (!closed_) store_->purge({}, floor + 1, 0);
+    if (closed_) return;
+    if (floor != UINT64_MAX && floor != 0) store_->purge({}, floor + 1, 0);
+    if (drop) store_->remove(settled);
+}
+
+void Stream::drop_uninteresting(const Consumer& gone) {
+    const auto cs = consumers();
+    const StoreState st = store_->state();
+    std::vector<std::uint64_t> drop;
+    for (auto m = store_->load_next({}, std::max(st.first_seq, gone.ack_floor() + 1)); m;
+         m = store_->load_next({}, m->seq + 1)) {
+        bool needed = false;
+        for (auto& c : cs) needed = needed || c->still_needs(m->seq, m->subject);
+        if (!needed) drop.push_back(m->seq);
+    }
+    std::lock_guard lk(mu_);
+    if (closed_) return;
+    for (auto seq : drop) store_->remove(seq);
 }
 
 void Stream::notify_consumers(std::string_view subject, std::uint64_t seq) {
@@ -458,12 +485,13 @@ void Stream::ingest(const server::Message& m) {
                         store_->purge({}, seq, 0);
                     }
                     enforce_limits_locked(m.subject);
-                    // Interest retention keeps a message only while consumers are interested;
-                    // with none (consumers arrive with their own issue) it is acknowledged and
-                    // dropped, as nats-server does.
+                    // Interest retention keeps a message only while a consumer's filter takes
+                    // it; with none it is acknowledged and dropped, as nats-server does.
                     if (cfg_.retention == Retention::Interest) {
                         std::lock_guard ck(cons_mu_);
-                        if (consumers_.empty()) store_->remove(seq);
+                        bool wanted = false;
+                        for (auto& [n, c] : consumers_) wanted = wanted || c->interested_in(m.subject);
+                        if (!wanted) store_->remove(seq);
                     }
                     if (limited) account_usage_locked();
                     if (cfg_.storage == StorageType::Memory) {

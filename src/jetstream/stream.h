@@ -60,8 +60,11 @@ public:
     std::shared_ptr<class Consumer> find_consumer(const std::string& name);
     bool remove_consumer(const std::string& name);
     std::vector<std::shared_ptr<class Consumer>> consumers();
-    // Interest retention: drops what every consumer has acknowledged.
-    void interest_acked();
+    // Interest retention: drops what every consumer has acknowledged (below all their ack
+    // floors), and message `settled` (0: none) once no consumer interested in it still needs it.
+    void interest_acked(std::uint64_t settled);
+    // Interest retention, after `gone` was removed: drops what no remaining consumer needs.
+    void drop_uninteresting(const Consumer& gone);
 
     // Mirrors and sources within this server: `origin` hands every message it stores to the
     // streams that mirror or source it; each pulls what it has not copied yet, so a late start

@@ -330,3 +330,57 @@ TEST(Consumers, AckSamplingReportsMetrics) {
         }
     }
 }
+
+// Interest retention with filtered consumers: a message goes once every consumer whose filter
+// takes it acknowledged it (however far behind another consumer's ack floor is); a message no
+// filter takes is not kept; deleting the last consumer drops what nobody needs any more.
+TEST(Consumers, InterestRetentionFollowsFilters) {
+    for (const auto& bin : servers_to_compare()) {
+        SCOPED_TRACE(bin);
+        JsServer srv({}, bin);
+        Conn nc = connect(srv.url());
+        Js js = jetstream(nc.get());
+        jsStreamInfo_Destroy(add_stream(js.get(), "IF", {"if.>"}, js_FileStorage,
+                                        [](jsStreamConfig& c) { c.Retention = js_InterestPolicy; }));
+        jsErrCode e;
+        natsSubscription *ra = nullptr, *rb = nullptr;
+        ASSERT_EQ(js_PullSubscribe(&ra, js.get(), "if.a", "fa", nullptr, nullptr, &e), NATS_OK);
+        ASSERT_EQ(js_PullSubscribe(&rb, js.get(), "if.b", "fb", nullptr, nullptr, &e), NATS_OK);
+        Sub a(ra), b(rb);
+        auto msgs = [&] {
+            jsStreamInfo* si = nullptr;
+            js_GetStreamInfo(&si, js.get(), "IF", nullptr, &e);
+            std::uint64_t n = si ? si->State.Msgs : 99;
+            jsStreamInfo_Destroy(si);
+            return n;
+        };
+        auto settle_to = [&](std::uint64_t want) {
+            std::uint64_t n = msgs();
+            for (int i = 0; i < 50 && n != want; ++i) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                n = msgs();
+            }
+            return n;
+        };
+        pub(js.get(), "if.a", "a1");
+        pub(js.get(), "if.b", "b1");
+        pub(js.get(), "if.a", "a2");
+        pub(js.get(), "if.c", "nobody");  // no filter takes it: not kept
+        EXPECT_EQ(msgs(), 3u);
+        EXPECT_EQ(fetch(b.get(), 1, true, true), (std::vector<std::string>{"b1"}));
+        EXPECT_EQ(settle_to(2), 2u);  // b1 goes although fa's floor is still 0
+        EXPECT_EQ(fetch(a.get(), 2, true, true), (std::vector<std::string>{"a1", "a2"}));
+        EXPECT_EQ(settle_to(0), 0u);
+
+        // Deleting the last consumer: nothing keeps the rest.
+        pub(js.get(), "if.a", "a3");
+        pub(js.get(), "if.a", "a4");
+        EXPECT_EQ(msgs(), 2u);
+        b.reset();
+        ASSERT_EQ(js_DeleteConsumer(js.get(), "IF", "fb", nullptr, &e), NATS_OK);
+        EXPECT_EQ(msgs(), 2u);  // fa still needs them
+        a.reset();
+        ASSERT_EQ(js_DeleteConsumer(js.get(), "IF", "fa", nullptr, &e), NATS_OK);
+        EXPECT_EQ(settle_to(0), 0u);
+    }
+}
