@@ -134,9 +134,12 @@ std::optional<ApiError> validate(const StreamConfig& c) {
         return errors::invalid_config("stream name is required and can not contain '.', '*', '>'");
     if (c.num_replicas > 1) return errors::replicas_not_supported();
     if (c.num_replicas < 0) return ApiError{400, 10133, "replicas count cannot be negative"};
-    if (c.max_age_ns < 0) return errors::invalid_config("max age needs to be >= 0");
+    // nats-server's checks, in its order: a negative max_age is not reported as such (it
+    // becomes the duplicate window, reported next, or fails the window comparison).
+    if (c.max_age_ns > 0 && c.max_age_ns < 100'000'000)
+        return errors::invalid_config("max age needs to be >= 100ms");
     if (c.duplicate_window_ns < 0)
-        return errors::invalid_config("duplicates window needs to be >= 0");
+        return errors::invalid_config("duplicates window can not be negative");
     if (c.max_age_ns != 0 && c.duplicate_window_ns > c.max_age_ns)
         return errors::invalid_config("duplicates window can not be larger then max age");
     if (c.mirror && !c.subjects.empty())

@@ -227,12 +227,6 @@ struct Arrivals {
     }
 };
 
-std::vector<std::string> servers_to_compare() {
-    std::vector<std::string> bins{OSPREY_BIN};
-    if (std::filesystem::exists(NATS_SERVER_BIN)) bins.insert(bins.begin(), NATS_SERVER_BIN);
-    return bins;
-}
-
 }  // namespace
 
 // replay_policy original keeps the spacing the messages were stored with; live messages are

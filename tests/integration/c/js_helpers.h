@@ -59,6 +59,14 @@ private:
     std::unique_ptr<ServerProcess> proc_;
 };
 
+// The servers a behaviour test runs against: nats-server 2.9.10 first (the reference, when
+// installed), then osprey.
+inline std::vector<std::string> servers_to_compare() {
+    std::vector<std::string> bins{OSPREY_BIN};
+    if (std::filesystem::exists(NATS_SERVER_BIN)) bins.insert(bins.begin(), NATS_SERVER_BIN);
+    return bins;
+}
+
 inline jsStreamInfo* add_stream(jsCtx* js, const char* name, std::vector<const char*> subjects,
                                 jsStorageType storage = js_FileStorage,
                                 void (*tweak)(jsStreamConfig&) = nullptr,
