@@ -61,10 +61,9 @@ Consumer::Consumer(std::shared_ptr<Stream> stream, server::Account& account, std
         }
         case DeliverPolicy::ByStartSequence: next_sseq_ = std::max<std::uint64_t>(1, cfg_.opt_start_seq); break;
         case DeliverPolicy::ByStartTime: {
-            // RFC 3339 start time, compared as text (same format and zone as we write).
             next_sseq_ = state.last_seq + 1;
             for (auto m = st.load_next(f, state.first_seq); m; m = st.load_next(f, m->seq + 1)) {
-                if (rfc3339_ns(m->ts) >= cfg_.opt_start_time) {
+                if (m->ts >= cfg_.opt_start_ns) {
                     next_sseq_ = m->seq;
                     break;
                 }
@@ -319,9 +318,31 @@ void Consumer::pace_until_locked(SteadyClock::time_point t) {
 
 void Consumer::wake() {
     std::lock_guard lk(mu_);
-    if (paced_until_ == SteadyClock::time_point{} || SteadyClock::now() < paced_until_) return;
-    deliver_locked();
+    if (stopped_) return;
+    const auto now = SteadyClock::now();
+    expire_requests_locked(now);
+    if (paced_until_ != SteadyClock::time_point{} && paced_until_ <= now) paced_until_ = {};
+    deliver_locked();  // sets paced_until_ again if pacing holds the next message back
+    rearm_locked();
     server::Client::flush_scheduled();
+}
+
+void Consumer::rearm_locked() {
+    if (!waker_) return;
+    auto next = paced_until_ == SteadyClock::time_point{} ? SteadyClock::time_point::max() : paced_until_;
+    for (const auto& r : waiting_) next = std::min(next, r.deadline);
+    if (next != SteadyClock::time_point::max()) waker_(next);
+}
+
+void Consumer::expire_requests_locked(SteadyClock::time_point now) {
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+        if (it->deadline <= now) {
+            status_locked(it->reply, "408 Request Timeout", it->batch - it->sent, it->max_bytes);
+            it = waiting_.erase(it);
+        } else {
+            ++it;
+        }
+    }
 }
 
 void Consumer::deliver_locked() {
@@ -441,8 +462,13 @@ void Consumer::pull(const std::string& reply, std::string_view body) {
         return;
     }
     r.last_heartbeat = SteadyClock::now();
+    const auto deadline = r.deadline;
     waiting_.push_back(std::move(r));
     deliver_locked();
+    // Still waiting: expire it on time.
+    if (waker_ && deadline != SteadyClock::time_point::max() && !waiting_.empty() &&
+        waiting_.back().deadline == deadline)
+        waker_(deadline);
 }
 
 void Consumer::heartbeat_locked(const std::string& to) {
@@ -484,18 +510,14 @@ void Consumer::tick() {
         }
         ++it;
     }
-    // Pull requests that expired; the others hear a heartbeat if they asked for one.
-    for (auto it = waiting_.begin(); it != waiting_.end();) {
-        if (it->deadline <= now) {
-            status_locked(it->reply, "408 Request Timeout", it->batch - it->sent, it->max_bytes);
-            it = waiting_.erase(it);
-            continue;
+    // Pull requests that expired (normally already on time by wake()); the others hear a
+    // heartbeat if they asked for one.
+    expire_requests_locked(now);
+    for (auto& r : waiting_) {
+        if (r.heartbeat.count() > 0 && now - r.last_heartbeat >= r.heartbeat) {
+            heartbeat_locked(r.reply);
+            r.last_heartbeat = now;
         }
-        if (it->heartbeat.count() > 0 && now - it->last_heartbeat >= it->heartbeat) {
-            heartbeat_locked(it->reply);
-            it->last_heartbeat = now;
-        }
-        ++it;
     }
     deliver_locked();
     // Push consumers: tell an idle subscriber we are alive.

@@ -41,9 +41,11 @@ public:
 
     // Paced delivery (replay_policy original, rate_limit_bps) asks its owner to call wake() at
     // a time; set before start().
+    // Pull request expiry uses it too: clients time their fetches, and a 408 that comes late
+    // lands in their next fetch.
     using Waker = std::function<void(std::chrono::steady_clock::time_point)>;
     void set_waker(Waker w) { waker_ = std::move(w); }
-    void wake();   // a paced delivery may be due
+    void wake();   // a paced delivery or a pull request's expiry may be due
 
     void start();  // subscribes to acks and delivers what is there
     // Applies a new configuration whose policies and subjects are unchanged (checked by the
@@ -110,6 +112,8 @@ private:
     bool replay_due_locked(const StoredMsg& m);
     void charge_rate_locked(std::size_t bytes);
     void pace_until_locked(std::chrono::steady_clock::time_point t);
+    void expire_requests_locked(std::chrono::steady_clock::time_point now);
+    void rearm_locked();  // asks for a wake-up at the next expiry or paced delivery
     void sample_ack_locked(std::uint64_t sseq, std::string_view cseq, std::string_view deliveries);
     std::uint64_t num_pending_locked() const;
     std::uint64_t exact_pending_locked() const;

@@ -96,8 +96,6 @@ std::string JetStream::consumer_create(AccountState& a, const std::vector<std::s
         return typed_error(type, ApiError{400, 10089, "consumer flow control requires a push based consumer"});
     if (cfg->is_pull() && cfg->rate_limit_bps)
         return typed_error(type, ApiError{400, 10086, "consumer in pull mode can not have rate limit set"});
-    if (auto e = sample_freq_error(cfg->sample_freq))
-        return typed_error(type, ApiError{400, 10095, "failed to parse consumer sampling configuration: " + *e});
     if (cfg->flow_control && cfg->idle_heartbeat_ns == 0)
         return typed_error(type, ApiError{400, 10108, "consumer with flow control also needs heartbeats"});
     if (cfg->ack_policy == AckPolicy::None && cfg->max_ack_pending > 0)
@@ -114,6 +112,9 @@ std::string JetStream::consumer_create(AccountState& a, const std::vector<std::s
         if (!stream->config().subjects.empty() && !ok)
             return typed_error(type, ApiError{400, 10093, "consumer filter subject is not a valid subset of the interest subjects"});
     }
+    if (auto e = start_position_error(*cfg)) return typed_error(type, ApiError{400, 10094, *e});
+    if (auto e = sample_freq_error(cfg->sample_freq))
+        return typed_error(type, ApiError{400, 10095, "failed to parse consumer sampling configuration: " + *e});
     if (stream->config().retention == Retention::WorkQueue && cfg->ack_policy != AckPolicy::Explicit)
         return typed_error(type, ApiError{400, 10098, "workqueue stream requires explicit ack"});
     std::string name = !cfg->durable_name.empty() ? cfg->durable_name : cfg->name;

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "jetstream/json_fields.h"
+#include "util/rfc3339.h"
 
 namespace osprey::jetstream {
 
@@ -67,6 +68,34 @@ std::optional<std::string> sample_freq_error(const std::string& sample_freq) {
     return "strconv.Atoi: parsing " + quoted + (oor ? ": value out of range" : ": invalid syntax");
 }
 
+std::optional<std::string> start_position_error(const ConsumerConfig& c) {
+    static const char* names[] = {"deliver all", "deliver last", "deliver new", "deliver by start sequence",
+                                  "deliver by start time", "deliver last per subject"};
+    const std::string policy = std::string("consumer delivery policy is ") + names[int(c.deliver_policy)];
+    const bool seq = c.opt_start_seq != 0, time = !c.opt_start_time.empty();
+    switch (c.deliver_policy) {
+        case DeliverPolicy::All:
+        case DeliverPolicy::Last:
+        case DeliverPolicy::New:
+        case DeliverPolicy::LastPerSubject:
+            if (seq) return policy + ", but optional start sequence is also set";
+            if (time) return policy + ", but optional start time is also set";
+            if (c.deliver_policy == DeliverPolicy::LastPerSubject && c.filter_subject.empty())
+                return policy + ", but optional filter subject is not set";
+            break;
+        case DeliverPolicy::ByStartSequence:
+            if (!seq) return policy + ", but optional start sequence is not set";
+            if (time) return policy + ", but optional start time is also set";
+            break;
+        case DeliverPolicy::ByStartTime:
+            if (!time) return policy + ", but optional start time is not set";
+            // sic: nats-server 2.9's text
+            if (seq) return policy + ", but optional start start sequence is also set";
+            break;
+    }
+    return std::nullopt;
+}
+
 std::expected<ConsumerConfig, ApiError> parse_consumer_config(const json::value& v) {
     if (!v.is_object()) return std::unexpected(errors::invalid_json());
     const auto& o = v.get_object();
@@ -84,7 +113,12 @@ std::expected<ConsumerConfig, ApiError> parse_consumer_config(const json::value&
         else if (dp == "last_per_subject") c.deliver_policy = DeliverPolicy::LastPerSubject;
         else throw Bad{};
         c.opt_start_seq = std::uint64_t(fields::integer(o, "opt_start_seq"));
-        c.opt_start_time = fields::string(o, "opt_start_time");
+        if (const std::string t = fields::string(o, "opt_start_time"); !t.empty()) {
+            auto parsed = util::parse_rfc3339(t);
+            if (!parsed) throw Bad{};
+            c.opt_start_ns = parsed->unix_ns;
+            c.opt_start_time = util::format_rfc3339_nano(*parsed);
+        }
         const std::string ap = fields::string(o, "ack_policy");
         if (ap.empty() || ap == "none") c.ack_policy = AckPolicy::None;
         else if (ap == "all") c.ack_policy = AckPolicy::All;

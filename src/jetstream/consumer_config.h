@@ -23,7 +23,8 @@ struct ConsumerConfig {
     std::string durable_name, name, description;
     DeliverPolicy deliver_policy = DeliverPolicy::All;
     std::uint64_t opt_start_seq = 0;
-    std::string opt_start_time;
+    std::string opt_start_time;  // as nats-server echoes it (Go's RFC3339Nano)
+    std::int64_t opt_start_ns = 0;
     AckPolicy ack_policy = AckPolicy::None;
     std::int64_t ack_wait_ns = 0;
     std::int64_t max_deliver = -1;
@@ -51,6 +52,9 @@ struct ConsumerConfig {
 // strconv.Atoi after dropping one trailing '%', and reports Go's error text.
 int sample_percent(const std::string& sample_freq);
 std::optional<std::string> sample_freq_error(const std::string& sample_freq);
+
+// A start position that contradicts the deliver policy, in nats-server's words.
+std::optional<std::string> start_position_error(const ConsumerConfig& c);
 
 // Parses the "config" of a create request and fills nats-server's defaults.
 std::expected<ConsumerConfig, ApiError> parse_consumer_config(const boost::json::value& v);

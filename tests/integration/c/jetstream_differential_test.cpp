@@ -201,7 +201,7 @@ TEST(Differential, ConsumerApiAndStatusMatchNatsServer) {
          {"$JS.API.STREAM.INFO.S", ""}});
 }
 
-TEST(Differential, ConsumerPacingAndSamplingConfigMatchNatsServer) {
+TEST(Differential, ConsumerConfigValidationMatchesNatsServer) {
     if (!std::filesystem::exists(NATS_SERVER_BIN)) GTEST_SKIP() << "nats-server not installed";
     auto create = [](const std::string& name, const std::string& extra) {
         return std::pair<std::string, std::string>{
@@ -222,7 +222,18 @@ TEST(Differential, ConsumerPacingAndSamplingConfigMatchNatsServer) {
          create("p10", R"(,"deliver_subject":"d10","sample_freq":"99999999999999999999")"),
          create("p11", R"(,"replay_policy":"sometimes")"),
          create("p6", R"(,"deliver_subject":"d6","sample_freq":"30","rate_limit_bps":5000,"replay_policy":"instant")"),
-         {"$JS.API.CONSUMER.INFO.S.p6", ""}});
+         {"$JS.API.CONSUMER.INFO.S.p6", ""},
+         // Start positions: the policy and its optional fields must agree.
+         create("t1", R"(,"deliver_policy":"by_start_time","opt_start_time":"2026-11-26T13:03:19.500000000+01:00")"),
+         create("t2", R"(,"deliver_policy":"by_start_time","opt_start_time":"yesterday")"),
+         create("t3", R"(,"deliver_policy":"by_start_time","opt_start_time":"2026-11-26T13:03:19+00:00")"),
+         create("t4", R"(,"deliver_policy":"by_start_time")"),
+         create("t5", R"(,"deliver_policy":"all","opt_start_time":"2026-11-26T13:03:19Z")"),
+         create("t6", R"(,"deliver_policy":"last_per_subject")"),
+         create("t7", R"(,"deliver_policy":"by_start_sequence")"),
+         create("t8", R"(,"deliver_policy":"by_start_time","opt_start_time":"2026-11-26T13:03:19Z","opt_start_seq":3)"),
+         create("t9", R"(,"deliver_policy":"new","opt_start_seq":3)"),
+         create("t10", R"(,"deliver_policy":"by_start_sequence","opt_start_seq":2,"opt_start_time":"2026-11-26T13:03:19Z")")});
 }
 
 TEST(Differential, PullRequestHeartbeatsMatchNatsServer) {
