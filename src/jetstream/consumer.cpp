@@ -215,26 +215,26 @@ void Consumer::status_locked(const std::string& to, const char* status, std::int
     account_.route_reply(m);
 }
 
-bool Consumer::send_locked(std::uint64_t sseq, std::uint64_t deliveries, PullRequest* req) {
-    auto s = stream_.lock();
-    if (!s) return false;
-    auto msg = s->store().load(sseq);
-    if (!msg) return false;
+void Consumer::send_locked(const StoredMsg& msg, std::uint64_t deliveries, PullRequest* req) {
+    const std::uint64_t sseq = msg.seq;
     ++dseq_;
     // Messages still to come after this one (exact: clients count down to 0).
     const std::uint64_t pending = num_pending_locked();
-    const std::string reply = fmt::format("$JS.ACK.{}.{}.{}.{}.{}.{}.{}", stream_name_, name_,
-                                          deliveries, sseq, dseq_, msg->ts, pending);
-    std::string hdr = msg->hdr;
-    std::string_view data = msg->data;
+    reply_buf_.clear();
+    fmt::format_to(std::back_inserter(reply_buf_), "$JS.ACK.{}.{}.{}.{}.{}.{}.{}", stream_name_,
+                   name_, deliveries, sseq, dseq_, msg.ts, pending);
+    const std::string& reply = reply_buf_;
+    std::string_view hdr = msg.hdr;
+    std::string_view data = msg.data;
     if (cfg_.headers_only) {
-        hdr = hdr.empty() ? std::string("NATS/1.0\r\n") : hdr.substr(0, hdr.size() - 2);
-        hdr += fmt::format("Nats-Msg-Size: {}\r\n\r\n", msg->data.size());
+        hdr_buf_ = msg.hdr.empty() ? std::string("NATS/1.0\r\n") : msg.hdr.substr(0, msg.hdr.size() - 2);
+        hdr_buf_ += fmt::format("Nats-Msg-Size: {}\r\n\r\n", msg.data.size());
+        hdr = hdr_buf_;
         data = {};
     }
     // Delivered to the pull request's inbox or the push subject, with the message's own
     // subject in the MSG line.
-    server::Message out{msg->subject, reply, hdr, data, nullptr};
+    server::Message out{msg.subject, reply, hdr, data, nullptr};
     if (req) {
         auto& sl = account_.sublist();
         const std::uint64_t gen = sl.generation();
@@ -246,7 +246,7 @@ bool Consumer::send_locked(std::uint64_t sseq, std::uint64_t deliveries, PullReq
     } else {
         account_.deliver_as(cfg_.deliver_subject, out, true);
         if (cfg_.flow_control) {
-            fc_bytes_ += std::int64_t(msg->data.size() + msg->hdr.size());
+            fc_bytes_ += std::int64_t(msg.data.size() + msg.hdr.size());
             if (fc_subject_.empty() && fc_bytes_ >= kFlowControlBytes) {
                 // Ask the subscriber to confirm it keeps up; deliveries wait for the answer.
                 fc_subject_ = fmt::format("$JS.FC.{}.{}.{}", stream_name_, name_,
@@ -269,14 +269,13 @@ bool Consumer::send_locked(std::uint64_t sseq, std::uint64_t deliveries, PullReq
     }
     if (req) {
         ++req->sent;
-        if (req->max_bytes > 0) req->max_bytes -= std::int64_t(msg->data.size() + msg->hdr.size());
+        if (req->max_bytes > 0) req->max_bytes -= std::int64_t(msg.data.size() + msg.hdr.size());
     }
-    if (cfg_.rate_limit_bps) charge_rate_locked(msg->subject.size() + reply.size() + hdr.size() + data.size());
+    if (cfg_.rate_limit_bps) charge_rate_locked(msg.subject.size() + reply.size() + hdr.size() + data.size());
     if (cfg_.replay_original && deliveries == 1) {
-        replay_last_ts_ = msg->ts;
+        replay_last_ts_ = msg.ts;
         replay_last_sent_ = SteadyClock::now();
     }
-    return true;
 }
 
 bool Consumer::replay_due_locked(const StoredMsg& m) {
@@ -370,27 +369,28 @@ void Consumer::deliver_locked() {
             req = &waiting_.front();
         }
         // Due again first (and the last-per-subject start list), then what is next.
-        std::uint64_t sseq = 0, deliveries = 1;
-        while (!redeliver_.empty() && !sseq) {
+        std::optional<StoredMsg> msg;
+        std::uint64_t deliveries = 1;
+        while (!redeliver_.empty() && !msg) {
             const std::uint64_t cand = redeliver_.front();
             redeliver_.pop_front();
             if (auto it = pending_.find(cand); it != pending_.end()) {
-                sseq = cand;  // due again
-                deliveries = it->second.deliveries + 1;
+                deliveries = it->second.deliveries + 1;  // due again
                 pending_.erase(it);
             } else {
-                if (initial_left_) --initial_left_;
-                if (s->store().load(cand)) sseq = cand;  // a last-per-subject start entry
+                if (initial_left_) --initial_left_;  // a last-per-subject start entry
+                deliveries = 1;
             }
+            msg = s->store().load(cand);  // gone meanwhile (deleted, purged): nothing to send
         }
-        if (!sseq) {
-            auto m = s->store().load_next(cfg_.filter_subject, next_sseq_);
-            if (!m) {
+        if (!msg) {
+            msg = s->store().load_next(cfg_.filter_subject, next_sseq_);
+            if (!msg) {
                 pending_count_ = 0;  // caught up: exact again
                 break;
             }
-            if (!replay_due_locked(*m)) break;
-            sseq = m->seq;
+            if (!replay_due_locked(*msg)) break;
+            const std::uint64_t sseq = msg->seq;
             next_sseq_ = sseq + 1;
             if (pending_count_) --pending_count_;
             if (!acked_ahead_.empty() && acked_ahead_.erase(sseq)) {
@@ -404,10 +404,10 @@ void Consumer::deliver_locked() {
             if (pending_count_ < 1024) pending_count_ = exact_pending_locked() - initial_left_;
         }
         if (cfg_.max_deliver > 0 && std::int64_t(deliveries) > cfg_.max_deliver) {
-            gave_up_locked(sseq, deliveries - 1);
+            gave_up_locked(msg->seq, deliveries - 1);
             continue;
         }
-        send_locked(sseq, deliveries, req);
+        send_locked(*msg, deliveries, req);
         if (req && req->sent >= req->batch) waiting_.pop_front();
         // A long run (a backlog to a push consumer): let the bytes flow while we go on, so
         // the subscriber works in parallel instead of waiting for the whole run.

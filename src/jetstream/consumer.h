@@ -100,7 +100,7 @@ private:
     struct AckIntake;
 
     void deliver_locked();
-    bool send_locked(std::uint64_t sseq, std::uint64_t deliveries, PullRequest* req);
+    void send_locked(const StoredMsg& msg, std::uint64_t deliveries, PullRequest* req);
     void status_locked(const std::string& to, const char* status,
                        std::int64_t pending_msgs = -1, std::int64_t pending_bytes = -1);
     void ack_locked(std::uint64_t sseq);
@@ -160,6 +160,7 @@ private:
     std::chrono::steady_clock::time_point rate_refilled_{};
     int sample_percent_ = 0;
     std::set<std::uint64_t> acked_ahead_;  // acked after the snapshot, beyond next_sseq_
+    std::string reply_buf_, hdr_buf_;  // reused per delivery (ack subject, headers_only header)
     void log_ack_locked(char op, std::uint64_t sseq, const std::string& confirm_to);
     void replay_log_locked(std::uint64_t after);
 };

@@ -205,3 +205,27 @@ test("consumer update changes what 2.9 lets change", async () => {
   assert.equal(ci.config.description, "now fifty");
   assert.equal((await jsm.consumers.info("UPD", "u")).config.max_ack_pending, 50);
 });
+
+test("object store watch: history, then live puts and deletes", async () => {
+  const os = await js.views.os("watched");
+  await os.putBlob({ name: "a.txt" }, new TextEncoder().encode("alpha"));
+  await os.putBlob({ name: "b.txt" }, new TextEncoder().encode("beta"));
+  const w = await os.watch({ includeHistory: true });
+  const seen = [];
+  const done = (async () => {
+    for await (const e of w) {
+      seen.push(e === null ? "<init>" : `${e.name}${e.deleted ? ":deleted" : ""}`);
+      if (seen.length === 5) break;
+    }
+  })();
+  await new Promise((r) => setTimeout(r, 200));
+  await os.putBlob({ name: "c.txt" }, new TextEncoder().encode("gamma"));
+  await os.delete("a.txt");
+  await Promise.race([done, new Promise((_, rej) => setTimeout(() => rej(new Error("watch stalled: " + seen)), 5000))]);
+  w.stop();
+  assert.deepEqual(seen, ["a.txt", "b.txt", "<init>", "c.txt", "a.txt:deleted"]);
+  const blob = await os.getBlob("b.txt");
+  assert.equal(new TextDecoder().decode(blob), "beta");
+  const st = await os.status();
+  assert.equal(st.bucket, "watched");
+});
