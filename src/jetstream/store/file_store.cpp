@@ -183,13 +183,21 @@ void FileStore::recover_segment(std::uint32_t id, bool last) {
 
 // ---- writing ----
 
-void FileStore::append_record_locked(std::string_view rec) {
+bool FileStore::append_record_locked(std::string_view rec) {
     Segment* s = &segments_[cur_];
     if (s->size > 0 && s->size + rec.size() > cfg_.segment_bytes) {
         open_segment(++cur_, true);
         s = &segments_[cur_];
     }
     const std::uint64_t off = s->size;
+    // Lazy sync: write it here (nothing queued before it, so order holds); the writer thread
+    // only fdatasyncs. A failed write falls back to the queue, which retries and reports.
+    if (cfg_.sync_interval_ms > 0 && pending_.empty() && inflight_.empty() &&
+        write_all(s->fd, rec.data(), rec.size(), off)) {
+        s->size += rec.size();
+        written_unsynced_.insert(cur_);
+        return true;
+    }
     if (!pending_.empty() && pending_.back().seg == cur_ &&
         pending_.back().offset + pending_.back().bytes.size() == off) {
         pending_.back().bytes.append(rec);
@@ -201,6 +209,7 @@ void FileStore::append_record_locked(std::string_view rec) {
     }
     s->size += rec.size();
     cv_.notify_one();
+    return false;
 }
 
 std::expected<std::uint64_t, std::string> FileStore::append(std::string_view subject,
@@ -222,8 +231,10 @@ std::expected<std::uint64_t, std::string> FileStore::append(std::string_view sub
     ++segments_[cur_].live;
     ++segments_[cur_].msgs;
     if (!segments_[cur_].first_seq) segments_[cur_].first_seq = seq;
-    append_record_locked(scratch_);
+    const bool written = append_record_locked(scratch_);
     appended_seq_ = seq;
+    // Written with nothing queued before it: as durable as lazy mode promises.
+    if (written) durable_seq_ = seq;
     return seq;
 }
 
@@ -257,12 +268,18 @@ void FileStore::writer_loop() {
             cv_.wait(lk, [&] { return stop_ || !pending_.empty() || write_gen_ != done_gen_; });
         }
         const std::uint64_t gen = write_gen_;
-        if (pending_.empty() && stop_ && !dirty) break;
+        if (pending_.empty() && stop_ && !dirty && written_unsynced_.empty()) break;
         inflight_.swap(pending_);
         const std::uint64_t target = appended_seq_;
         std::vector<std::pair<int, bool>> fds;  // fd, new file
-        for (auto& c : inflight_) {
-            Segment& s = segments_[c.seg];
+        std::vector<std::uint32_t> touched;     // segments written by this batch or inline
+        for (auto& c : inflight_) touched.push_back(c.seg);
+        touched.insert(touched.end(), written_unsynced_.begin(), written_unsynced_.end());
+        written_unsynced_.clear();
+        for (std::uint32_t id : touched) {
+            auto it = segments_.find(id);
+            if (it == segments_.end() || it->second.fd < 0) continue;
+            const Segment& s = it->second;
             if (std::none_of(fds.begin(), fds.end(), [&](auto& f) { return f.first == s.fd; }))
                 fds.emplace_back(s.fd, !s.synced_dir);
         }
@@ -296,8 +313,9 @@ void FileStore::writer_loop() {
         if (!ok) log::error("JetStream store {}: write failed: {}", cfg_.dir, std::strerror(errno));
 
         lk.lock();
+        for (std::uint32_t id : touched)
+            if (auto it = segments_.find(id); it != segments_.end()) it->second.synced_dir = true;
         for (auto& c : inflight_) {
-            segments_[c.seg].synced_dir = true;
             // The read window may hold these bytes half written: drop it.
             if (c.seg == rcache_seg_ && c.offset < rcache_off_ + rcache_.size()) rcache_.clear();
         }

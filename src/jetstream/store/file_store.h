@@ -5,7 +5,9 @@
 // when_durable() callback runs only after fdatasync covered the message, and one fdatasync
 // covers every record appended while the previous one ran. With sync_interval > 0 the
 // callback runs once the record is written to the kernel, and fdatasync runs at least that
-// often: a machine crash may lose that window, a process crash does not.
+// often: a machine crash may lose that window, a process crash does not. In that mode the
+// appending thread writes the record itself (one pwrite), so an acknowledgement needs no
+// hand-off to the writer thread, which then only fdatasyncs.
 //
 // Recovery: every segment is scanned; a record that fails its checksum or framing is skipped
 // (the magic finds the next one), never served; a torn tail of the last segment is cut off.
@@ -15,6 +17,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "jetstream/store/indexed_store.h"
@@ -81,7 +84,8 @@ private:
     void recover_segment(std::uint32_t id, bool last);
     void writer_loop();
     std::uint32_t open_segment(std::uint32_t id, bool create);
-    void append_record_locked(std::string_view rec);
+    // Queues `rec` for the writer, or in lazy mode writes it at once; true when written.
+    bool append_record_locked(std::string_view rec);
     std::optional<StoredMsg> load_locked(std::uint64_t seq) const;
     bool read_locked(std::uint64_t loc, std::string& out) const;
     bool remove_locked(std::uint64_t seq);
@@ -101,6 +105,7 @@ private:
     std::map<std::uint32_t, Segment> segments_;
     std::uint32_t cur_ = 0;
     std::deque<Chunk> pending_, inflight_;
+    std::set<std::uint32_t> written_unsynced_;  // segments written inline, not fdatasync'd yet
     std::uint64_t appended_seq_ = 0, durable_seq_ = 0;
     std::uint64_t write_gen_ = 0, done_gen_ = 0;  // sync(): batches handed out / finished
     std::multimap<std::uint64_t, std::function<void()>> waiters_;

@@ -233,3 +233,35 @@ TEST(FileStore, CompactsSegmentsThatAreMostlyHoles) {
     expect_same(reopened, model);
     fs::remove_all(dir);
 }
+
+// Lazy sync (sync_interval > 0): the record reaches the kernel before append() returns, so it
+// is "durable" for this mode at once and survives the process (here: a second store reading
+// the files while the first never synced).
+TEST(FileStore, LazyModeWritesBeforeAppendReturns) {
+    const std::string dir = temp_dir();
+    FileStoreConfig cfg = small(dir);
+    cfg.sync_interval_ms = 60 * 60 * 1000;
+    FileStore first(cfg);
+    for (int i = 0; i < 300; ++i) {
+        auto seq = first.append("lazy." + std::to_string(i % 7), i % 3 ? "" : "NATS/1.0\r\nA: b\r\n\r\n",
+                                "payload-" + std::to_string(i), i);
+        ASSERT_TRUE(seq);
+        EXPECT_EQ(first.durable_seq(), *seq);
+        bool called = false;
+        first.when_durable(*seq, [&] { called = true; });
+        EXPECT_TRUE(called);
+    }
+    ASSERT_TRUE(first.remove(5));
+    {
+        FileStore second(cfg);  // reads what the kernel has
+        EXPECT_EQ(second.state().msgs, 299u);
+        EXPECT_FALSE(second.load(5));
+        auto m = second.load(300);
+        ASSERT_TRUE(m);
+        EXPECT_EQ(m->data, "payload-299");
+        EXPECT_EQ(m->subject, "lazy.5");
+        second.stop();
+    }
+    first.stop();
+    fs::remove_all(dir);
+}
