@@ -70,6 +70,7 @@ FileStore::~FileStore() {
     stop();
     for (auto& [id, s] : segments_)
         if (s.fd >= 0) ::close(s.fd);
+    for (int fd : retired_fds_) ::close(fd);
     if (dir_fd_ >= 0) ::close(dir_fd_);
 }
 
@@ -254,6 +255,11 @@ void FileStore::set_durable_listener(std::function<void(std::uint64_t)> fn) {
     listener_ = std::move(fn);
 }
 
+void FileStore::retire_fd_locked(int fd) {
+    retired_fds_.push_back(fd);
+    cv_.notify_one();
+}
+
 void FileStore::writer_loop() {
     std::unique_lock lk(mu_);
     auto last_sync = std::chrono::steady_clock::now();
@@ -262,11 +268,20 @@ void FileStore::writer_loop() {
     while (true) {
         const bool lazy = cfg_.sync_interval_ms > 0;
         if (lazy) {
-            cv_.wait_for(lk, std::chrono::milliseconds(cfg_.sync_interval_ms),
-                         [&] { return stop_ || !pending_.empty() || write_gen_ != done_gen_; });
+            cv_.wait_for(lk, std::chrono::milliseconds(cfg_.sync_interval_ms), [&] {
+                return stop_ || !pending_.empty() || write_gen_ != done_gen_ || !retired_fds_.empty();
+            });
         } else {
-            cv_.wait(lk, [&] { return stop_ || !pending_.empty() || write_gen_ != done_gen_; });
+            cv_.wait(lk, [&] {
+                return stop_ || !pending_.empty() || write_gen_ != done_gen_ || !retired_fds_.empty();
+            });
         }
+        // Nothing of ours uses these any more: their data is dead (or rewritten and synced).
+        for (int fd : retired_fds_) {
+            std::erase(dirty_fds, fd);
+            ::close(fd);
+        }
+        retired_fds_.clear();
         const std::uint64_t gen = write_gen_;
         if (pending_.empty() && stop_ && !dirty && written_unsynced_.empty()) break;
         inflight_.swap(pending_);
@@ -481,7 +496,7 @@ void FileStore::drop_dead_front_segments_locked() {
             return std::any_of(q.begin(), q.end(), [&](const Chunk& c) { return c.seg == id; });
         };
         if (busy(pending_) || busy(inflight_)) break;
-        if (it->second.fd >= 0) ::close(it->second.fd);
+        if (it->second.fd >= 0) retire_fd_locked(it->second.fd);
         ::unlink(seg_path(id).c_str());
         segments_.erase(it);
         if (rcache_seg_ == id) rcache_.clear();
@@ -580,7 +595,7 @@ bool FileStore::compact_segment_locked(std::uint32_t id) {
         return false;
     }
     ::fsync(dir_fd_);
-    ::close(seg.fd);
+    retire_fd_locked(seg.fd);
     seg.fd = fd;
     seg.size = out.size();
     seg.msgs = msgs;

@@ -106,6 +106,10 @@ private:
     std::uint32_t cur_ = 0;
     std::deque<Chunk> pending_, inflight_;
     std::set<std::uint32_t> written_unsynced_;  // segments written inline, not fdatasync'd yet
+    // Descriptors of dropped or replaced segments: the writer closes them between batches, so
+    // a descriptor it writes or syncs outside the lock is never closed (or reused) under it.
+    std::vector<int> retired_fds_;
+    void retire_fd_locked(int fd);
     std::uint64_t appended_seq_ = 0, durable_seq_ = 0;
     std::uint64_t write_gen_ = 0, done_gen_ = 0;  // sync(): batches handed out / finished
     std::multimap<std::uint64_t, std::function<void()>> waiters_;
