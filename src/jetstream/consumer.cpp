@@ -1,5 +1,6 @@
 #include "jetstream/consumer.h"
 
+#include <array>
 #include <boost/json.hpp>
 #include <functional>
 #include <fmt/format.h>
@@ -596,14 +597,28 @@ void Consumer::ack_locked(std::uint64_t sseq) {
 }
 
 void Consumer::on_ack(const server::Message& m) {
-    // $JS.ACK.<stream>.<consumer>.<deliveries>.<sseq>.<cseq>.<ts>.<pending>
-    std::vector<std::string_view> t;
+    // $JS.ACK.<stream>.<consumer>.<deliveries>.<sseq>.<cseq>.<ts>.<pending>; anything else
+    // (other token counts, non-numbers) is not an ack of ours and is ignored, as nats-server.
+    std::array<std::string_view, 9> t;
     subjects::Tokens tok(m.subject);
     std::string_view x;
-    while (tok.next(x)) t.push_back(x);
-    if (t.size() < 9) return;
-    std::uint64_t sseq = 0;
-    for (char c : t[5]) sseq = sseq * 10 + std::uint64_t(c - '0');
+    std::size_t n = 0;
+    while (tok.next(x)) {
+        if (n == t.size()) return;
+        t[n++] = x;
+    }
+    if (n != t.size()) return;
+    auto number = [](std::string_view v, std::uint64_t& out) {
+        if (v.empty() || v.size() > 19) return false;
+        out = 0;
+        for (char c : v) {
+            if (c < '0' || c > '9') return false;
+            out = out * 10 + std::uint64_t(c - '0');
+        }
+        return true;
+    };
+    std::uint64_t sseq = 0, cseq = 0, delivered = 0;
+    if (!number(t[5], sseq) || !number(t[6], cseq) || !number(t[4], delivered)) return;
     std::string_view body = m.payload;
     std::uint64_t settled = 0;
     {

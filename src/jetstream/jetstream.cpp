@@ -410,7 +410,7 @@ void JetStream::handle(Request& r) {
         out = msg_get(a, t[5], r.payload);
     } else if (n == 6 && is({"STREAM", "MSG", "DELETE"})) {
         out = msg_delete(a, t[5], r.payload);
-    } else if (n >= 4 && is({"DIRECT", "GET"})) {
+    } else if (n >= 5 && is({"DIRECT", "GET"})) {
         std::string subj;
         for (std::size_t i = 5; i < n; ++i) subj += (i > 5 ? "." : "") + t[i];
         direct_get(a, t[4], subj, r);
