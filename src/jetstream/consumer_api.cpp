@@ -258,32 +258,28 @@ void JetStream::wake_at(std::chrono::steady_clock::time_point t) {
     cv_.notify_one();
 }
 
-void JetStream::consumer_wakes() {
+void JetStream::for_each_consumer(
+    const std::function<void(AccountState&, Stream&, const std::shared_ptr<Consumer>&)>& fn) {
     for (auto& a : accounts_) {
-        std::vector<std::shared_ptr<Stream>> streams;
+        std::vector<std::shared_ptr<Stream>> streams;  // a snapshot: fn may remove consumers
         {
             std::shared_lock lk(a->streams_mu);
             for (auto& [n, s] : a->streams) streams.push_back(s);
         }
         for (auto& s : streams)
-            for (auto& c : s->consumers()) c->wake();
+            for (auto& c : s->consumers()) fn(*a, *s, c);
     }
 }
 
+void JetStream::consumer_wakes() {
+    for_each_consumer([](AccountState&, Stream&, const std::shared_ptr<Consumer>& c) { c->wake(); });
+}
+
 void JetStream::consumer_ticks() {
-    for (auto& a : accounts_) {
-        std::vector<std::shared_ptr<Stream>> streams;
-        {
-            std::shared_lock lk(a->streams_mu);
-            for (auto& [n, s] : a->streams) streams.push_back(s);
-        }
-        for (auto& s : streams) {
-            for (auto& c : s->consumers()) {
-                c->tick();
-                if (c->inactive_for_too_long()) s->remove_consumer(c->name());
-            }
-        }
-    }
+    for_each_consumer([](AccountState&, Stream& s, const std::shared_ptr<Consumer>& c) {
+        c->tick();
+        if (c->inactive_for_too_long()) s.remove_consumer(c->name());
+    });
 }
 
 }  // namespace osprey::jetstream

@@ -310,16 +310,9 @@ void JetStream::enqueue(Request r) {
 }
 
 void JetStream::persist_durable_consumers() {
-    for (auto& a : accounts_) {
-        std::vector<std::shared_ptr<Stream>> streams;
-        {
-            std::shared_lock lk(a->streams_mu);
-            for (auto& [n, s] : a->streams) streams.push_back(s);
-        }
-        for (auto& s : streams)
-            for (auto& c : s->consumers())
-                if (c->config().durable()) persist_consumer(*a, s->config().name, *c, false);
-    }
+    for_each_consumer([this](AccountState& a, Stream& s, const std::shared_ptr<Consumer>& c) {
+        if (c->config().durable()) persist_consumer(a, s.config().name, *c, false);
+    });
 }
 
 void JetStream::worker() {

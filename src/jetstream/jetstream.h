@@ -4,6 +4,7 @@
 #pragma once
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -77,6 +78,8 @@ private:
     void load_consumers(AccountState& a, Stream& s);
     void consumer_ticks();
     void consumer_wakes();  // paced deliveries whose time came
+    void for_each_consumer(
+        const std::function<void(AccountState&, Stream&, const std::shared_ptr<class Consumer>&)>& fn);
     void wake_at(std::chrono::steady_clock::time_point t);
     void set_waker(class Consumer& c);
     void persist_durable_consumers();

@@ -195,10 +195,16 @@ TEST(ConsumerDelivery, DeliverPolicies) {
                   (V{"5"}));
         // By start time: everything stored at or after a moment.
         std::this_thread::sleep_for(milliseconds(50));
+        // nats.c 3.4.1 drops the leading zeros of the fraction when it formats OptStartTime
+        // (.015 s goes out as .15 s): take a moment whose fraction has none.
         static std::int64_t start_ns;
-        start_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+        auto now_ns = [] {
+            return std::chrono::duration_cast<std::chrono::nanoseconds>(
                        std::chrono::system_clock::now().time_since_epoch())
-                       .count();
+                .count();
+        };
+        for (start_ns = now_ns(); start_ns % 1'000'000'000 < 100'000'000; start_ns = now_ns())
+            std::this_thread::sleep_for(milliseconds(10));
         std::this_thread::sleep_for(milliseconds(50));
         pub(env.js.get(), "dp.a", "6");
         EXPECT_EQ(consume("time", [](jsConsumerConfig& c) {
