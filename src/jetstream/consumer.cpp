@@ -705,7 +705,7 @@ bool Consumer::inactive_for_too_long() const {
     if (!cfg_.is_pull()) {
         // A push consumer is active while someone listens on its deliver subject.
         auto r = account_.sublist().match_uncached(cfg_.deliver_subject);
-        if (!r->empty()) return false;
+        if (server::has_interest(*r)) return false;
     } else if (!waiting_.empty()) {
         return false;
     }
@@ -737,7 +737,7 @@ json::object Consumer::info_json() {
     o["num_pending"] = num_pending_locked();
     if (!cfg_.is_pull()) {
         auto r = account_.sublist().match_uncached(cfg_.deliver_subject);
-        if (!r->empty()) o["push_bound"] = true;
+        if (server::has_interest(*r)) o["push_bound"] = true;
     }
     return o;
 }

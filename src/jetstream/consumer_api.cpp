@@ -36,6 +36,45 @@ bool valid_consumer_name(const std::string& n) {
     return true;
 }
 
+// nats-server's checks of a consumer configuration against its stream, in its order (the
+// first failing one is reported).
+std::optional<ApiError> config_error(const ConsumerConfig& c, const StreamConfig& stream) {
+    auto bad = [](int err_code, std::string text) { return ApiError{400, err_code, std::move(text)}; };
+    if (!c.backoff_ns.empty() && c.max_deliver != -1 &&
+        c.max_deliver <= std::int64_t(c.backoff_ns.size()))
+        return bad(10116, "max deliver is required to be > length of backoff values");
+    if (c.description.size() > 4096)
+        return bad(10107, "consumer description is too long, maximum allowed is 4096");
+    if (!c.is_pull()) {
+        if (subjects::has_wildcard(c.deliver_subject)) return bad(10079, "consumer deliver subject has wildcards");
+        if (c.max_waiting != 0) return bad(10080, "consumer in push mode can not set max waiting");
+        if (c.ack_policy == AckPolicy::None && c.max_ack_pending > 0)
+            return bad(10082, "consumer requires ack policy for max ack pending");
+        if (c.idle_heartbeat_ns > 0 && c.idle_heartbeat_ns < 100'000'000)
+            return bad(10083, "consumer idle heartbeat needs to be >= 100ms");
+    } else {
+        if (c.idle_heartbeat_ns) return bad(10088, "consumer idle heartbeat requires a push based consumer");
+        if (c.rate_limit_bps) return bad(10086, "consumer in pull mode can not have rate limit set");
+        if (c.max_waiting < 0) return bad(10087, "consumer max waiting needs to be positive");
+        if (c.flow_control) return bad(10089, "consumer flow control requires a push based consumer");
+        if (c.max_batch < 0) return bad(10114, "consumer max request batch needs to be > 0");
+        if (c.max_expires_ns != 0 && c.max_expires_ns < 1'000'000)
+            return bad(10115, "consumer max request expires needs to be >= 1ms");
+    }
+    if (!c.filter_subject.empty()) {
+        bool ok = false;
+        for (const auto& s : stream.subjects) ok = ok || subjects::is_subset(c.filter_subject, s);
+        if (!stream.subjects.empty() && !ok)
+            return bad(10093, "consumer filter subject is not a valid subset of the interest subjects");
+    }
+    if (auto e = start_position_error(c)) return bad(10094, *e);
+    if (auto e = sample_freq_error(c.sample_freq))
+        return bad(10095, "failed to parse consumer sampling configuration: " + *e);
+    if (c.flow_control && c.idle_heartbeat_ns == 0)
+        return bad(10108, "consumer with flow control also needs heartbeats");
+    return std::nullopt;
+}
+
 std::optional<ApiError> check_update(const ConsumerConfig& a, const ConsumerConfig& b) {
     auto no = [](const char* what) {
         return ApiError{500, 10012, std::string(what) + " can not be updated"};
@@ -88,33 +127,10 @@ std::string JetStream::consumer_create(AccountState& a, const std::vector<std::s
     for (const std::string* n : {&cfg->durable_name, &cfg->name})
         if (!n->empty() && !valid_consumer_name(*n))
             return typed_error(type, ApiError{400, 10103, "durable name can not contain '.', '*', '>'"});
-    if (!cfg->deliver_subject.empty() && subjects::has_wildcard(cfg->deliver_subject))
-        return typed_error(type, ApiError{400, 10079, "consumer deliver subject has wildcards"});
-    if (cfg->is_pull() && cfg->idle_heartbeat_ns)
-        return typed_error(type, ApiError{400, 10088, "consumer idle heartbeat requires a push based consumer"});
-    if (cfg->is_pull() && cfg->flow_control)
-        return typed_error(type, ApiError{400, 10089, "consumer flow control requires a push based consumer"});
-    if (cfg->is_pull() && cfg->rate_limit_bps)
-        return typed_error(type, ApiError{400, 10086, "consumer in pull mode can not have rate limit set"});
-    if (cfg->flow_control && cfg->idle_heartbeat_ns == 0)
-        return typed_error(type, ApiError{400, 10108, "consumer with flow control also needs heartbeats"});
-    if (cfg->ack_policy == AckPolicy::None && cfg->max_ack_pending > 0)
-        return typed_error(type, ApiError{400, 10082, "consumer requires ack policy for max ack pending"});
-    if (!cfg->backoff_ns.empty() && cfg->max_deliver > 0 &&
-        cfg->max_deliver <= std::int64_t(cfg->backoff_ns.size()))
-        return typed_error(type, ApiError{400, 10116, "max deliver is required to be > length of backoff values"});
+    if (cfg->num_replicas > 1) return typed_error(type, errors::replicas_not_supported());
     auto stream = find_stream(a, stream_name);
     if (!stream) return typed_error(type, errors::stream_not_found());
-    if (!cfg->filter_subject.empty()) {
-        bool ok = false;
-        for (const auto& s : stream->config().subjects)
-            ok = ok || subjects::is_subset(cfg->filter_subject, s);
-        if (!stream->config().subjects.empty() && !ok)
-            return typed_error(type, ApiError{400, 10093, "consumer filter subject is not a valid subset of the interest subjects"});
-    }
-    if (auto e = start_position_error(*cfg)) return typed_error(type, ApiError{400, 10094, *e});
-    if (auto e = sample_freq_error(cfg->sample_freq))
-        return typed_error(type, ApiError{400, 10095, "failed to parse consumer sampling configuration: " + *e});
+    if (auto e = config_error(*cfg, stream->config())) return typed_error(type, *e);
     if (stream->config().retention == Retention::WorkQueue && cfg->ack_policy != AckPolicy::Explicit)
         return typed_error(type, ApiError{400, 10098, "workqueue stream requires explicit ack"});
     std::string name = !cfg->durable_name.empty() ? cfg->durable_name : cfg->name;

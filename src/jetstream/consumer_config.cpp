@@ -160,6 +160,8 @@ std::expected<ConsumerConfig, ApiError> parse_consumer_config(const json::value&
         if (c.max_ack_pending == 0) c.max_ack_pending = 1000;
     }
     if (c.max_deliver == 0) c.max_deliver = -1;
+    // A backoff schedule overrides ack_wait with its first step, as nats-server does.
+    if (!c.backoff_ns.empty()) c.ack_wait_ns = c.backoff_ns.front();
     if (c.is_pull() && c.max_waiting == 0) c.max_waiting = 512;
     if (!c.durable() && c.inactive_threshold_ns == 0) c.inactive_threshold_ns = 5 * kSecond;
     return c;

@@ -48,6 +48,7 @@ struct ApiIntake : server::Receiver {
         }
         return true;
     }
+    bool shows_interest() const override { return false; }
 };
 
 }  // namespace

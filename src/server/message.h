@@ -22,6 +22,20 @@ struct Receiver : subjects::Subscription {
     virtual bool deliver(const Message& m) = 0;
     // The client behind this receiver, if any (echo suppression, queue member choice).
     virtual Client* owner() const { return nullptr; }
+    // Whether it counts as someone listening (push consumer "push_bound", inactivity). The
+    // JetStream API is not: nats-server serves it from the system account.
+    virtual bool shows_interest() const { return true; }
 };
+
+// Whether anyone in `r` counts as listening.
+inline bool has_interest(const subjects::MatchResult& r) {
+    auto listens = [](const subjects::SubPtr& s) { return static_cast<const Receiver*>(s.get())->shows_interest(); };
+    for (const auto& s : r.plain)
+        if (listens(s)) return true;
+    for (const auto& q : r.queues)
+        for (const auto& s : q)
+            if (listens(s)) return true;
+    return false;
+}
 
 }  // namespace osprey::server

@@ -233,7 +233,27 @@ TEST(Differential, ConsumerConfigValidationMatchesNatsServer) {
          create("t7", R"(,"deliver_policy":"by_start_sequence")"),
          create("t8", R"(,"deliver_policy":"by_start_time","opt_start_time":"2026-11-26T13:03:19Z","opt_start_seq":3)"),
          create("t9", R"(,"deliver_policy":"new","opt_start_seq":3)"),
-         create("t10", R"(,"deliver_policy":"by_start_sequence","opt_start_seq":2,"opt_start_time":"2026-11-26T13:03:19Z")")});
+         create("t10", R"(,"deliver_policy":"by_start_sequence","opt_start_seq":2,"opt_start_time":"2026-11-26T13:03:19Z")"),
+         // Push/pull-only settings and limits.
+         create("c1", R"(,"deliver_subject":"c1d","max_waiting":10)"),
+         create("c2", R"(,"deliver_subject":"c2d","idle_heartbeat":50000000)"),
+         create("c3", R"(,"max_batch":-1)"),
+         create("c4", R"(,"max_expires":500000)"),
+         create("c5", R"(,"deliver_group":"g")"),
+         create("c6", R"(,"max_waiting":-5)"),
+         create("c7", R"(,"num_replicas":3)"),
+         create("c8", R"(,"mem_storage":true,"max_deliver":0,"max_bytes":-1)"),
+         create("c9", R"(,"description":")" + std::string(5000, 'd') + R"(")"),
+         create("c10", R"(,"deliver_subject":"c10d","headers_only":true,"max_ack_pending":-1)"),
+         create("c11", R"(,"backoff":[1000000000,2000000000],"max_deliver":2)"),
+         create("c12", R"(,"backoff":[1000000000,2000000000],"max_deliver":5,"ack_wait":7000000000)"),
+         create("c13", R"(,"inactive_threshold":-1)"),
+         create("c14", R"(,"deliver_subject":"$JS.API.CONSUMER.INFO.S.c14")"),
+         create("c15", R"(,"ack_policy":"none","max_ack_pending":5)"),
+         create("c16", R"(,"backoff":[1000000000],"max_deliver":-5)"),
+         {"$JS.API.CONSUMER.DURABLE.CREATE.NOPE.c17", R"({"stream_name":"NOPE","config":{"durable_name":"c17","deliver_subject":"x.*"}})"},
+         {"$JS.API.CONSUMER.INFO.S.c8", ""},
+         {"$JS.API.CONSUMER.INFO.S.c12", ""}});
 }
 
 TEST(Differential, PullRequestHeartbeatsMatchNatsServer) {
