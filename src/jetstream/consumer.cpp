@@ -1,6 +1,8 @@
 #include "jetstream/consumer.h"
 
 #include <array>
+#include <cctype>
+#include <charconv>
 #include <boost/json.hpp>
 #include <functional>
 #include <fmt/format.h>
@@ -414,9 +416,10 @@ void Consumer::deliver_locked() {
         // the subscriber works in parallel instead of waiting for the whole run.
         if ((++sent_in_run & 255) == 0) server::Client::flush_scheduled();
     }
-    // no_wait requests that cannot be served now end here.
+    // no_wait requests that cannot be served now end here; one with expires that got
+    // nothing yet waits for its first message or its expiry (nats-server 2.9).
     for (auto it = waiting_.begin(); it != waiting_.end();) {
-        if (it->no_wait) {
+        if (it->no_wait && !(it->sent == 0 && it->deadline != SteadyClock::time_point::max())) {
             if (it->sent == 0) {
                 status_locked(it->reply, "404 No Messages");
             } else {
@@ -429,39 +432,117 @@ void Consumer::deliver_locked() {
     }
 }
 
+namespace {
+
+// Go's name for a JSON value's kind, as encoding/json reports a type mismatch.
+const char* go_json_kind(const json::value& v) {
+    if (v.is_string()) return "string";
+    if (v.is_bool()) return "bool";
+    if (v.is_array()) return "array";
+    if (v.is_object()) return "object";
+    return "number";
+}
+
+// A pull request body as nats-server reads it: empty (batch 1), a number (the batch), or
+// {"batch","expires","max_bytes","no_wait","idle_heartbeat"}; anything else is batch 1.
+// Returns the "400 Bad Request - ..." reason when the object does not decode.
+std::optional<std::string> parse_pull_request(std::string_view body, std::int64_t& batch,
+                                              std::int64_t& max_bytes, std::int64_t& expires,
+                                              bool& no_wait, std::int64_t& heartbeat) {
+    while (!body.empty() && std::isspace(static_cast<unsigned char>(body.front()))) body.remove_prefix(1);
+    while (!body.empty() && std::isspace(static_cast<unsigned char>(body.back()))) body.remove_suffix(1);
+    batch = 1;
+    if (body.empty()) return std::nullopt;
+    if (body.front() != '{') {
+        std::int64_t n = 0;
+        auto [p, ec] = std::from_chars(body.data(), body.data() + body.size(), n);
+        if (ec == std::errc() && p == body.data() + body.size()) batch = n;
+        return std::nullopt;
+    }
+    boost::system::error_code ec;
+    json::value v = json::parse(body, ec);
+    if (ec || !v.is_object()) return std::string("invalid JSON: ") + ec.message();
+    const auto& o = v.get_object();
+    auto field = [&](const char* name, const char* go_type, std::int64_t& out) -> std::optional<std::string> {
+        auto it = o.find(name);
+        if (it == o.end() || it->value().is_null()) return std::nullopt;
+        if (it->value().is_int64()) {
+            out = it->value().get_int64();
+            return std::nullopt;
+        }
+        return fmt::format("json: cannot unmarshal {} into Go struct field JSApiConsumerGetNextRequest.{} of type {}",
+                           go_json_kind(it->value()), name, go_type);
+    };
+    if (auto e = field("expires", "time.Duration", expires)) return e;
+    if (auto e = field("batch", "int", batch)) return e;
+    if (auto e = field("max_bytes", "int", max_bytes)) return e;
+    if (auto it = o.find("no_wait"); it != o.end() && !it->value().is_null()) {
+        if (!it->value().is_bool())
+            return fmt::format("json: cannot unmarshal {} into Go struct field JSApiConsumerGetNextRequest.no_wait of type bool",
+                               go_json_kind(it->value()));
+        no_wait = it->value().get_bool();
+    }
+    if (auto e = field("idle_heartbeat", "time.Duration", heartbeat)) return e;
+    if (heartbeat > 0 && heartbeat * 2 > expires) return std::string("heartbeat value too large");
+    return std::nullopt;
+}
+
+// Go's time.Duration String(): "1s", "1.5s", "500ms", "1m30s", "2h0m0s".
+std::string go_duration(std::int64_t ns) {
+    if (ns == 0) return "0s";
+    std::string sign = ns < 0 ? "-" : "";
+    std::uint64_t u = ns < 0 ? std::uint64_t(-(ns + 1)) + 1 : std::uint64_t(ns);
+    auto frac = [](std::uint64_t v, std::uint64_t unit) {
+        std::string digits = fmt::format("{:0{}}", v % unit, std::to_string(unit).size() - 1);
+        while (!digits.empty() && digits.back() == '0') digits.pop_back();
+        return fmt::format("{}{}{}", v / unit, digits.empty() ? "" : ".", digits);
+    };
+    if (u < 1000) return sign + fmt::format("{}ns", u);
+    if (u < 1000'000) return sign + frac(u, 1000) + "\u00b5s";
+    if (u < 1000'000'000) return sign + frac(u, 1000'000) + "ms";
+    const std::uint64_t h = u / 3600'000'000'000ULL, m = (u / 60'000'000'000ULL) % 60;
+    const std::string secs = frac(u % 60'000'000'000ULL, 1000'000'000) + "s";
+    if (h) return sign + fmt::format("{}h{}m", h, m) + secs;
+    if (m) return sign + fmt::format("{}m", m) + secs;
+    return sign + secs;
+}
+
+}  // namespace
+
 void Consumer::pull(const std::string& reply, std::string_view body) {
     PullRequest r(reply, 1);
-    if (!body.empty()) {
-        boost::system::error_code ec;
-        json::value v = json::parse(body, ec);
-        if (!ec && v.is_int64()) {
-            r.batch = v.get_int64();
-        } else if (!ec && v.is_object()) {
-            const auto& o = v.get_object();
-            if (auto it = o.find("batch"); it != o.end() && it->value().is_int64())
-                r.batch = it->value().get_int64();
-            if (auto it = o.find("max_bytes"); it != o.end() && it->value().is_int64())
-                r.max_bytes = it->value().get_int64();
-            if (auto it = o.find("expires"); it != o.end() && it->value().is_int64() &&
-                                              it->value().get_int64() > 0)
-                r.deadline = SteadyClock::now() + std::chrono::nanoseconds(it->value().get_int64());
-            if (auto it = o.find("no_wait"); it != o.end() && it->value().is_bool())
-                r.no_wait = it->value().get_bool();
-            if (auto it = o.find("idle_heartbeat"); it != o.end() && it->value().is_int64())
-                r.heartbeat = std::chrono::nanoseconds(it->value().get_int64());
-        }
-    }
+    std::int64_t expires = 0, heartbeat = 0;
+    auto bad = parse_pull_request(body, r.batch, r.max_bytes, expires, r.no_wait, heartbeat);
     std::lock_guard lk(mu_);
     last_activity_ = SteadyClock::now();
-    if (r.batch <= 0) r.batch = 1;
+    // nats-server's checks, in its order.
+    if (!cfg_.is_pull()) {
+        status_locked(reply, "409 Consumer is push based");
+        return;
+    }
+    if (bad) {
+        status_locked(reply, ("400 Bad Request - " + *bad).c_str());
+        return;
+    }
     if (cfg_.max_batch > 0 && r.batch > cfg_.max_batch) {
         status_locked(reply, fmt::format("409 Exceeded MaxRequestBatch of {}", cfg_.max_batch).c_str());
+        return;
+    }
+    if (expires > 0 && cfg_.max_expires_ns > 0 && expires > cfg_.max_expires_ns) {
+        status_locked(reply, ("409 Exceeded MaxRequestExpires of " + go_duration(cfg_.max_expires_ns)).c_str());
+        return;
+    }
+    if (r.max_bytes > 0 && cfg_.max_bytes > 0 && r.max_bytes > cfg_.max_bytes) {
+        status_locked(reply, fmt::format("409 Exceeded MaxRequestMaxBytes of {}", cfg_.max_bytes).c_str());
         return;
     }
     if (cfg_.max_waiting > 0 && std::int64_t(waiting_.size()) >= cfg_.max_waiting) {
         status_locked(reply, "409 Exceeded MaxWaiting");
         return;
     }
+    if (r.batch <= 0) r.batch = 1;
+    if (expires != 0) r.deadline = SteadyClock::now() + std::chrono::nanoseconds(expires);
+    r.heartbeat = std::chrono::nanoseconds(heartbeat);
     r.last_heartbeat = SteadyClock::now();
     const auto deadline = r.deadline;
     waiting_.push_back(std::move(r));

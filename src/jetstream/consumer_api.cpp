@@ -206,12 +206,8 @@ void JetStream::consumer_next(AccountState& a, const std::string& stream_name,
     if (r.reply.empty()) return;
     auto stream = find_stream(a, stream_name);
     auto c = stream ? stream->find_consumer(name) : nullptr;
-    if (!c) {
-        std::string hdr = "NATS/1.0 404 Consumer Not Found\r\n\r\n";
-        server::Message m{r.reply, {}, hdr, {}, nullptr};
-        a.account->route_reply(m);
-        return;
-    }
+    // No such consumer: no answer, as nats-server (whose consumer is the subscriber).
+    if (!c) return;
     c->pull(r.reply, r.payload);
 }
 

@@ -337,3 +337,58 @@ TEST(Differential, PushFlowControlStallsUntilAnswered) {
         EXPECT_GE(answered, 1u) << bin;
     }
 }
+
+// Pull requests that break a consumer's limits, bad bodies, a push consumer, a missing
+// consumer: the same status lines as nats-server (Go's JSON syntax error texts aside).
+TEST(Differential, PullRequestErrorsMatchNatsServer) {
+    if (!std::filesystem::exists(NATS_SERVER_BIN)) GTEST_SKIP() << "nats-server not installed";
+    const std::vector<std::pair<std::string, std::string>> pulls{
+        {"d", R"({"batch":3,"expires":2000000000})"},
+        {"d", R"({"batch":3,"max_bytes":5000})"},
+        {"d", R"({"batch":3,"max_bytes":500,"no_wait":true})"},
+        {"d", R"({bad)"},
+        {"d", R"({"batch":"x"})"},
+        {"d", R"({"batch":1,"no_wait":"yes"})"},
+        {"d", R"({"batch":1,"expires":1000000000,"idle_heartbeat":900000000})"},
+        {"d", R"({"batch":1,"no_wait":true,"expires":300000000})"},
+        {"d", R"({"batch":0,"no_wait":true})"},
+        {"d", R"({"batch":6,"no_wait":true})"},
+        {"push", "1"},
+        {"nope", "1"},
+    };
+    auto run = [&](const std::string& bin) {
+        const std::string dir = fresh_store_dir();
+        ServerProcess srv(bin, {"-js", "-sd", dir}, false);
+        converse(srv.port(),
+                 {{"$JS.API.STREAM.CREATE.PP", R"({"name":"PP","subjects":["pp"]})"},
+                  {"$JS.API.CONSUMER.DURABLE.CREATE.PP.d",
+                   R"({"stream_name":"PP","config":{"durable_name":"d","ack_policy":"explicit","max_batch":5,"max_expires":1000000000,"max_bytes":1000}})"},
+                  {"$JS.API.CONSUMER.DURABLE.CREATE.PP.push",
+                   R"({"stream_name":"PP","config":{"durable_name":"push","deliver_subject":"dd","ack_policy":"explicit"}})"}});
+        RawConn c(srv.port());
+        c.read("\r\n");
+        c.send("CONNECT {\"verbose\":false,\"headers\":true}\r\nSUB _P.> 1\r\nPING\r\n");
+        c.read("PONG\r\n");
+        std::vector<std::string> out;
+        int n = 0;
+        for (const auto& [consumer, body] : pulls) {
+            const std::string reply = "_P." + std::to_string(n++);
+            c.send("PUB $JS.API.CONSUMER.MSG.NEXT.PP." + consumer + " " + reply + " " +
+                   std::to_string(body.size()) + "\r\n" + body + "\r\n");
+            std::string got = c.read("NATS/1.0", 700);
+            got += c.read("\r\n\r\n", 200);
+            // The status line only (and its pending counts), Go's syntax error text masked.
+            auto at = got.find("NATS/1.0");
+            std::string status = at == std::string::npos ? "<none>" : got.substr(at, got.find("\r\n\r\n", at) - at);
+            if (auto b = status.find("Bad Request - invalid"); b != std::string::npos)
+                status = status.substr(0, b) + "Bad Request - <syntax>";
+            out.push_back(status);
+        }
+        std::filesystem::remove_all(dir);
+        return out;
+    };
+    const auto a = run(NATS_SERVER_BIN), b = run(OSPREY_BIN);
+    ASSERT_EQ(a.size(), b.size());
+    for (std::size_t i = 0; i < a.size(); ++i)
+        EXPECT_EQ(b[i], a[i]) << "pull " << i << ": " << pulls[i].first << " " << pulls[i].second;
+}
