@@ -47,6 +47,10 @@ std::optional<ApiError> config_error(const ConsumerConfig& c, const StreamConfig
         return bad(10107, "consumer description is too long, maximum allowed is 4096");
     if (!c.is_pull()) {
         if (subjects::has_wildcard(c.deliver_subject)) return bad(10079, "consumer deliver subject has wildcards");
+        if (!subjects::valid_subject(c.deliver_subject)) return bad(10112, "invalid push consumer deliver subject");
+        // Deliveries the stream would store again.
+        for (const auto& s : stream.subjects)
+            if (subjects::is_subset(c.deliver_subject, s)) return bad(10081, "consumer deliver subject forms a cycle");
         if (c.max_waiting != 0) return bad(10080, "consumer in push mode can not set max waiting");
         if (c.ack_policy == AckPolicy::None && c.max_ack_pending > 0)
             return bad(10082, "consumer requires ack policy for max ack pending");
@@ -72,6 +76,22 @@ std::optional<ApiError> config_error(const ConsumerConfig& c, const StreamConfig
         return bad(10095, "failed to parse consumer sampling configuration: " + *e);
     if (c.flow_control && c.idle_heartbeat_ns == 0)
         return bad(10108, "consumer with flow control also needs heartbeats");
+    return std::nullopt;
+}
+
+// A work queue hands each message to one consumer: explicit acks, and consumers whose
+// filters do not overlap (nats-server 2.9's rules for a new consumer).
+std::optional<ApiError> work_queue_error(const ConsumerConfig& c,
+                                         const std::vector<std::shared_ptr<Consumer>>& others) {
+    if (c.ack_policy != AckPolicy::Explicit) return ApiError{400, 10098, "workqueue stream requires explicit ack"};
+    if (others.empty()) return std::nullopt;
+    if (c.filter_subject.empty())
+        return ApiError{400, 10099, "multiple non-filtered consumers not allowed on workqueue stream"};
+    for (const auto& o : others) {
+        const std::string& f = o->config().filter_subject;
+        if (f.empty() || subjects::is_subset(c.filter_subject, f) || subjects::is_subset(f, c.filter_subject))
+            return ApiError{400, 10100, "filtered consumer not unique on workqueue stream"};
+    }
     return std::nullopt;
 }
 
@@ -131,8 +151,6 @@ std::string JetStream::consumer_create(AccountState& a, const std::vector<std::s
     auto stream = find_stream(a, stream_name);
     if (!stream) return typed_error(type, errors::stream_not_found());
     if (auto e = config_error(*cfg, stream->config())) return typed_error(type, *e);
-    if (stream->config().retention == Retention::WorkQueue && cfg->ack_policy != AckPolicy::Explicit)
-        return typed_error(type, ApiError{400, 10098, "workqueue stream requires explicit ack"});
     std::string name = !cfg->durable_name.empty() ? cfg->durable_name : cfg->name;
     if (name.empty()) name = util::random_token(8);
     if (auto existing = stream->find_consumer(name)) {
@@ -144,6 +162,8 @@ std::string JetStream::consumer_create(AccountState& a, const std::vector<std::s
     if (stream->config().max_consumers > 0 &&
         std::int64_t(stream->consumers().size()) >= stream->config().max_consumers)
         return typed_error(type, ApiError{400, 10026, "maximum consumers limit reached"});
+    if (auto e = work_queue_error(*cfg, stream->consumers()); e && stream->config().retention == Retention::WorkQueue)
+        return typed_error(type, *e);
     auto c = std::make_shared<Consumer>(stream, *a.account, name, *cfg,
                                         std::chrono::system_clock::now());
     set_waker(*c);

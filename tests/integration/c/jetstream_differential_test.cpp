@@ -252,6 +252,20 @@ TEST(Differential, ConsumerConfigValidationMatchesNatsServer) {
          create("c15", R"(,"ack_policy":"none","max_ack_pending":5)"),
          create("c16", R"(,"backoff":[1000000000],"max_deliver":-5)"),
          {"$JS.API.CONSUMER.DURABLE.CREATE.NOPE.c17", R"({"stream_name":"NOPE","config":{"durable_name":"c17","deliver_subject":"x.*"}})"},
+         create("c18", R"(,"deliver_subject":"s.d")"),
+         create("c19", R"(,"deliver_subject":"a..b")"),
+         // Work queues: explicit acks, one unfiltered consumer or disjoint filters.
+         {"$JS.API.STREAM.CREATE.W", R"({"name":"W","subjects":["w.>"],"retention":"workqueue"})"},
+         {"$JS.API.CONSUMER.DURABLE.CREATE.W.w0", R"({"stream_name":"W","config":{"durable_name":"w0","ack_policy":"all"}})"},
+         {"$JS.API.CONSUMER.DURABLE.CREATE.W.w1", R"({"stream_name":"W","config":{"durable_name":"w1","ack_policy":"explicit"}})"},
+         {"$JS.API.CONSUMER.DURABLE.CREATE.W.w2", R"({"stream_name":"W","config":{"durable_name":"w2","ack_policy":"explicit"}})"},
+         {"$JS.API.CONSUMER.DURABLE.CREATE.W.w3", R"({"stream_name":"W","config":{"durable_name":"w3","ack_policy":"explicit","filter_subject":"w.a"}})"},
+         {"$JS.API.CONSUMER.DELETE.W.w1", ""},
+         {"$JS.API.CONSUMER.DURABLE.CREATE.W.w4", R"({"stream_name":"W","config":{"durable_name":"w4","ack_policy":"explicit","filter_subject":"w.a"}})"},
+         {"$JS.API.CONSUMER.DURABLE.CREATE.W.w5", R"({"stream_name":"W","config":{"durable_name":"w5","ack_policy":"explicit","filter_subject":"w.*"}})"},
+         {"$JS.API.CONSUMER.DURABLE.CREATE.W.w6", R"({"stream_name":"W","config":{"durable_name":"w6","ack_policy":"explicit","filter_subject":"w.b"}})"},
+         {"$JS.API.CONSUMER.DURABLE.CREATE.W.w7", R"({"stream_name":"W","config":{"durable_name":"w7","ack_policy":"explicit","deliver_subject":"wd"}})"},
+         {"$JS.API.CONSUMER.DURABLE.CREATE.W.w4", R"({"stream_name":"W","config":{"durable_name":"w4","ack_policy":"explicit","filter_subject":"w.a","description":"update"}})"},
          {"$JS.API.CONSUMER.INFO.S.c8", ""},
          {"$JS.API.CONSUMER.INFO.S.c12", ""}});
 }
