@@ -714,6 +714,7 @@ void Consumer::on_ack(const server::Message& m) {
             log_ack_locked(cfg_.ack_policy == AckPolicy::All ? 'L' : 'A', sseq, confirm_to);
             logged = true;
             settled = sseq;
+            last_ack_ns_ = now_unix_ns();
             if (body.starts_with("+NXT") && !m.reply.empty() && cfg_.is_pull()) {
                 waiting_.emplace_back(std::string(m.reply), 1);
             }
@@ -747,6 +748,7 @@ void Consumer::on_ack(const server::Message& m) {
             log_ack_locked('T', sseq, confirm_to);
             logged = true;
             settled = sseq;
+            last_ack_ns_ = now_unix_ns();
         }
         // A double ack (the client asked for a confirmation): an empty reply, once durable.
         if (confirm && !logged) {
@@ -810,7 +812,9 @@ json::object Consumer::info_json() {
             (std::chrono::system_clock::now() - ago).time_since_epoch()).count());
     }
     o["delivered"] = std::move(delivered);
-    o["ack_floor"] = json::object{{"consumer_seq", floor_cseq_}, {"stream_seq", floor_sseq_}};
+    json::object floor{{"consumer_seq", floor_cseq_}, {"stream_seq", floor_sseq_}};
+    if (last_ack_ns_) floor["last_active"] = rfc3339_ns(last_ack_ns_);
+    o["ack_floor"] = std::move(floor);
     o["num_ack_pending"] = pending_.size();
     o["num_redelivered"] = redelivered_.size();
     o["num_waiting"] = waiting_.size();

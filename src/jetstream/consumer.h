@@ -141,6 +141,7 @@ private:
     std::deque<std::uint64_t> redeliver_;  // due again, in order
     std::deque<PullRequest> waiting_;
     std::chrono::steady_clock::time_point last_activity_, last_delivery_;
+    std::int64_t last_ack_ns_ = 0;  // unix time of the last ack or term (info's ack_floor.last_active)
     std::shared_ptr<AckIntake> ack_sub_;
     std::unique_ptr<class FileStore> ack_log_;
     // Push flow control: every kFlowControlBytes a FlowControl Request goes out; delivery

@@ -406,3 +406,110 @@ TEST(Differential, PullRequestErrorsMatchNatsServer) {
     for (std::size_t i = 0; i < a.size(); ++i)
         EXPECT_EQ(b[i], a[i]) << "pull " << i << ": " << pulls[i].first << " " << pulls[i].second;
 }
+
+namespace {
+
+// A raw JetStream session for state-machine scenarios: pull with MSG.NEXT, ack with the ack
+// subjects the server handed out, read consumer info.
+class RawJs {
+public:
+    explicit RawJs(int port) : c_(port) {
+        c_.read("\r\n");
+        c_.send("CONNECT {\"verbose\":false,\"headers\":true}\r\nSUB _P.> 1\r\nPING\r\n");
+        c_.read("PONG\r\n");
+    }
+    // Pulls `batch` (no_wait) and returns the ack subjects of what came, in order.
+    std::vector<std::string> next(const std::string& stream, const std::string& consumer, int batch) {
+        const std::string reply = "_P." + std::to_string(n_++);
+        const std::string body = "{\"batch\":" + std::to_string(batch) + ",\"no_wait\":true}";
+        c_.send("PUB $JS.API.CONSUMER.MSG.NEXT." + stream + "." + consumer + " " + reply + " " +
+                std::to_string(body.size()) + "\r\n" + body + "\r\n");
+        // Until the batch is full or a 404/408 ends it (bounded).
+        std::string got;
+        std::vector<std::string> acks;
+        for (int i = 0; i < 30; ++i) {
+            got += c_.read("", 50);
+            acks.clear();
+            for (auto p = got.find("MSG "); p != std::string::npos; p = got.find("MSG ", p + 1)) {
+                const auto eol = got.find("\r\n", p);
+                if (eol == std::string::npos) break;
+                const std::string line = got.substr(p, eol - p);
+                const auto ack = line.find(" $JS.ACK.");
+                if (ack != std::string::npos) acks.push_back(line.substr(ack + 1, line.find(' ', ack + 1) - ack - 1));
+            }
+            if (int(acks.size()) >= batch || got.find("NATS/1.0 4") != std::string::npos) break;
+        }
+        return acks;
+    }
+    void ack(const std::string& subject, const std::string& body = "+ACK") {
+        c_.send("PUB " + subject + " " + std::to_string(body.size()) + "\r\n" + body + "\r\nPING\r\n");
+        c_.read("PONG\r\n");
+    }
+    std::string info(const std::string& stream, const std::string& consumer) {
+        const std::string reply = "_P." + std::to_string(n_++);
+        c_.send("PUB $JS.API.CONSUMER.INFO." + stream + "." + consumer + " " + reply + " 0\r\n\r\n");
+        std::string got = c_.read("\"num_pending\"", 2000);
+        got += c_.read("}\r\n", 300);
+        auto at = got.find("{\"type\"");
+        return at == std::string::npos ? "<none>" : got.substr(at, got.find("\r\n", at) - at);
+    }
+
+private:
+    RawConn c_;
+    int n_ = 0;
+};
+
+}  // namespace
+
+// The consumer state machine, step by step: out-of-order acks, ack all, nak, term, filtered
+// pending counts; consumer info after each step must equal nats-server's.
+TEST(Differential, ConsumerStateMatchesNatsServer) {
+    if (!std::filesystem::exists(NATS_SERVER_BIN)) GTEST_SKIP() << "nats-server not installed";
+    auto run = [](const std::string& bin) {
+        const std::string dir = fresh_store_dir();
+        ServerProcess srv(bin, {"-js", "-sd", dir}, false);
+        Requests setup{{"$JS.API.STREAM.CREATE.S", R"({"name":"S","subjects":["s.*"]})"}};
+        for (const char* subj : {"s.a", "s.b", "s.a", "s.a", "s.b", "s.a"}) setup.emplace_back(subj, "x");
+        setup.emplace_back("$JS.API.CONSUMER.DURABLE.CREATE.S.ex",
+                           R"({"stream_name":"S","config":{"durable_name":"ex","ack_policy":"explicit","filter_subject":"s.a"}})");
+        setup.emplace_back("$JS.API.CONSUMER.DURABLE.CREATE.S.all",
+                           R"({"stream_name":"S","config":{"durable_name":"all","ack_policy":"all"}})");
+        setup.emplace_back("$JS.API.CONSUMER.DURABLE.CREATE.S.none",
+                           R"({"stream_name":"S","config":{"durable_name":"none","ack_policy":"none"}})");
+        converse(srv.port(), setup);
+        RawJs js(srv.port());
+        std::vector<std::string> infos;
+        auto snap = [&](const char* c) { infos.push_back(mask(js.info("S", c))); };
+        // Explicit: take 3 of the 4 s.a, ack the second only, nak the first, term the third.
+        auto ex = js.next("S", "ex", 3);
+        infos.push_back("ex got " + std::to_string(ex.size()));
+        if (ex.size() == 3) {
+            js.ack(ex[1]);
+            snap("ex");
+            js.ack(ex[0], "-NAK");
+            js.ack(ex[2], "+TERM");
+            auto again = js.next("S", "ex", 5);  // the nak'd one again, then the last s.a
+            infos.push_back("ex again " + std::to_string(again.size()));
+            snap("ex");
+            for (auto& a : again) js.ack(a);
+            snap("ex");
+        }
+        // Ack all: take 4, ack the third: the first three are done.
+        auto all = js.next("S", "all", 4);
+        infos.push_back("all got " + std::to_string(all.size()));
+        if (all.size() == 4) {
+            js.ack(all[2]);
+            snap("all");
+            js.ack(all[0]);  // below the floor: nothing changes
+            snap("all");
+        }
+        // No acks: delivered is done.
+        infos.push_back("none got " + std::to_string(js.next("S", "none", 2).size()));
+        snap("none");
+        std::filesystem::remove_all(dir);
+        return infos;
+    };
+    const auto a = run(NATS_SERVER_BIN), b = run(OSPREY_BIN);
+    ASSERT_EQ(a.size(), b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(b[i], a[i]) << "step " << i;
+}
