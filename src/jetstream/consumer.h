@@ -115,6 +115,9 @@ private:
     void expire_requests_locked(std::chrono::steady_clock::time_point now);
     void rearm_locked();  // asks for a wake-up at the next expiry or paced delivery
     void sample_ack_locked(std::uint64_t sseq, std::string_view cseq, std::string_view deliveries);
+    // Publishes <subject_prefix>.<stream>.<consumer> with nats-server's event JSON.
+    void event_locked(std::string_view subject_prefix, std::string_view type, std::int64_t now_ns,
+                      std::string_view fields);
     std::uint64_t num_pending_locked() const;
     std::uint64_t exact_pending_locked() const;
     std::chrono::nanoseconds redelivery_delay(std::uint64_t deliveries) const;

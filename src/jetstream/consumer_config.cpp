@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "jetstream/json_fields.h"
+#include "util/go_text.h"
 #include "util/rfc3339.h"
 
 namespace osprey::jetstream {
@@ -17,27 +18,6 @@ constexpr std::int64_t kSecond = 1000LL * 1000 * 1000;
 }  // namespace
 
 namespace {
-// Go's strconv.Atoi: optional sign, decimal digits, within int64.
-std::optional<std::int64_t> go_atoi(std::string_view s, bool& out_of_range) {
-    out_of_range = false;
-    std::size_t i = 0;
-    bool neg = false;
-    if (!s.empty() && (s[0] == '+' || s[0] == '-')) neg = s[i++] == '-';
-    if (i == s.size()) return std::nullopt;
-    unsigned __int128 v = 0;
-    for (; i < s.size(); ++i) {
-        if (s[i] < '0' || s[i] > '9') return std::nullopt;
-        v = v * 10 + unsigned(s[i] - '0');
-        if (v > (unsigned __int128)(1) << 64) out_of_range = true;
-    }
-    const unsigned __int128 limit = neg ? (unsigned __int128)(1) << 63 : ((unsigned __int128)(1) << 63) - 1;
-    if (out_of_range || v > limit) {
-        out_of_range = true;
-        return std::nullopt;
-    }
-    return neg ? -std::int64_t(v - 1) - 1 : std::int64_t(v);
-}
-
 std::string_view without_percent(const std::string& f) {
     std::string_view s = f;
     if (s.ends_with('%')) s.remove_suffix(1);
@@ -47,7 +27,7 @@ std::string_view without_percent(const std::string& f) {
 
 int sample_percent(const std::string& sample_freq) {
     bool oor = false;
-    auto v = go_atoi(without_percent(sample_freq), oor);
+    auto v = util::go_atoi(without_percent(sample_freq), oor);
     if (!v || *v < 0) return 0;
     return int(std::min<std::int64_t>(*v, 100));
 }
@@ -56,7 +36,7 @@ std::optional<std::string> sample_freq_error(const std::string& sample_freq) {
     if (sample_freq.empty()) return std::nullopt;
     const std::string_view s = without_percent(sample_freq);
     bool oor = false;
-    auto v = go_atoi(s, oor);
+    auto v = util::go_atoi(s, oor);
     if (v && *v >= 0) return std::nullopt;
     if (v) return std::string("<nil>");  // negative: no parse error to report
     std::string quoted = "\"";

@@ -1,0 +1,120 @@
+// A durable consumer's state across restarts: the ack log (the messages' durability rule)
+// and the snapshot that trims it.
+#include "jetstream/consumer.h"
+
+#include <boost/json.hpp>
+
+#include "jetstream/store/file_store.h"
+#include "jetstream/stream.h"
+#include "server/account.h"
+#include "server/client.h"
+
+namespace osprey::jetstream {
+
+namespace json = boost::json;
+using SteadyClock = std::chrono::steady_clock;
+
+void Consumer::attach_log(const std::string& dir) {
+    FileStoreConfig fc;
+    fc.dir = dir + "/acklog";
+    fc.segment_bytes = 1024 * 1024;
+    fc.after_callbacks = [] { server::Client::flush_scheduled(); };
+    ack_log_ = std::make_unique<FileStore>(fc);
+}
+
+void Consumer::log_ack_locked(char op, std::uint64_t sseq, const std::string& confirm_to) {
+    if (!ack_log_) {
+        if (!confirm_to.empty()) {
+            server::Message r{confirm_to, {}, {}, {}, nullptr};
+            account_.route_reply(r);
+        }
+        return;
+    }
+    const std::string data = std::to_string(sseq);
+    auto seq = ack_log_->append(std::string_view(&op, 1), {}, data, 0);
+    if (!confirm_to.empty() && seq) {
+        // Confirmed (AckSync) once the ack is as durable as a stored message.
+        server::Account* acc = &account_;
+        ack_log_->when_durable(*seq, [acc, to = confirm_to] {
+            server::Message r{to, {}, {}, {}, nullptr};
+            acc->route_reply(r);
+        });
+    }
+}
+
+void Consumer::replay_log_locked(std::uint64_t after) {
+    if (!ack_log_) return;
+    for (auto m = ack_log_->load_next("", after + 1); m; m = ack_log_->load_next("", m->seq + 1)) {
+        std::uint64_t sseq = 0;
+        for (char c : m->data) sseq = sseq * 10 + std::uint64_t(c - '0');
+        if (m->subject == "L") {  // ack all up to sseq
+            for (auto it = pending_.begin(); it != pending_.end() && it->first <= sseq;)
+                it = pending_.erase(it);
+            if (sseq >= next_sseq_) next_sseq_ = sseq + 1;
+            delivered_sseq_ = std::max(delivered_sseq_, sseq);
+        } else {  // "A" ack, "T" term
+            if (pending_.erase(sseq) == 0 && sseq >= next_sseq_) acked_ahead_.insert(sseq);
+            delivered_sseq_ = std::max(delivered_sseq_, sseq);
+        }
+    }
+    std::erase_if(redeliver_, [&](std::uint64_t q) { return !pending_.count(q); });
+    update_floor_locked();
+}
+
+json::object Consumer::state_json() {
+    std::lock_guard lk(mu_);
+    const std::uint64_t log_seq = ack_log_ ? ack_log_->state().last_seq : 0;
+    json::array pend;
+    for (auto& [sseq, p] : pending_)
+        pend.push_back(json::array{sseq, p.cseq, p.deliveries});
+    json::array ahead;
+    for (auto q : acked_ahead_) ahead.push_back(q);
+    return json::object{{"next_sseq", next_sseq_},   {"dseq", dseq_},
+                        {"delivered_sseq", delivered_sseq_}, {"floor_cseq", floor_cseq_},
+                        {"floor_sseq", floor_sseq_}, {"pending", std::move(pend)},
+                        {"acked_ahead", std::move(ahead)}, {"log_seq", log_seq}};
+}
+
+void Consumer::restore_state(const json::object& st) {
+    std::lock_guard lk(mu_);
+    auto u = [&](const char* k) {
+        auto it = st.find(k);
+        return it != st.end() && it->value().is_number() ? it->value().to_number<std::uint64_t>() : 0;
+    };
+    if (st.contains("next_sseq")) {  // else: positioned by the deliver policy
+        next_sseq_ = std::max<std::uint64_t>(1, u("next_sseq"));
+        initial_left_ = 0;
+    }
+    dseq_ = u("dseq");
+    delivered_sseq_ = u("delivered_sseq");
+    floor_cseq_ = u("floor_cseq");
+    floor_sseq_ = u("floor_sseq");
+    redeliver_.clear();
+    if (auto it = st.find("pending"); it != st.end() && it->value().is_array()) {
+        for (const auto& e : it->value().get_array()) {
+            if (!e.is_array() || e.get_array().size() != 3) continue;
+            const auto& a = e.get_array();
+            const auto sseq = a[0].to_number<std::uint64_t>();
+            // Not acknowledged before the restart: due again at once.
+            pending_[sseq] = Pending{a[1].to_number<std::uint64_t>(), a[2].to_number<std::uint64_t>(),
+                                     SteadyClock::time_point::max(), now_unix_ns()};
+            redeliver_.push_back(sseq);
+        }
+    }
+    if (auto it = st.find("acked_ahead"); it != st.end() && it->value().is_array())
+        for (const auto& q : it->value().get_array()) acked_ahead_.insert(q.to_number<std::uint64_t>());
+    replay_log_locked(u("log_seq"));
+    pending_count_ = exact_pending_locked();
+}
+
+void Consumer::trim_log(std::uint64_t upto) {
+    // The snapshot covers the log up to `upto`: those records can go.
+    if (!ack_log_ || !upto) return;
+    if (upto >= ack_log_->state().last_seq) {
+        ack_log_->purge("", 0, 0);  // one purge marker instead of a tombstone per record
+    } else {
+        ack_log_->purge("", upto + 1, 0);
+    }
+}
+
+}  // namespace osprey::jetstream
