@@ -70,7 +70,7 @@ public:
     // State for durable consumers across restarts: a snapshot (state.json, every second and
     // at shutdown) plus an ack log with the messages' durability rule (group-committed
     // fdatasync; an ack that asks for confirmation is confirmed once logged).
-    void attach_log(const std::string& dir);  // before start()
+    void attach_log(const std::string& dir, std::int64_t sync_interval_ms);  // before start()
     boost::json::object state_json();          // also trims the log to what it covers
     void restore_state(const boost::json::object& state);
     void trim_log(std::uint64_t upto);  // after the snapshot with that log_seq is on disk

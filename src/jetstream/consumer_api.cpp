@@ -168,7 +168,7 @@ std::string JetStream::consumer_create(AccountState& a, const std::vector<std::s
                                         std::chrono::system_clock::now());
     set_waker(*c);
     if (cfg->durable()) {
-        c->attach_log(stream_dir(a, stream_name) + "/consumers/" + name);
+        c->attach_log(stream_dir(a, stream_name) + "/consumers/" + name, opts_.sync_interval_ms);
         persist_consumer(a, stream_name, *c, true);
     }
     stream->add_consumer(c);
@@ -266,7 +266,7 @@ void JetStream::load_consumers(AccountState& a, Stream& s) {
                 std::chrono::duration_cast<std::chrono::system_clock::duration>(
                     std::chrono::nanoseconds(created_ns))));
         set_waker(*c);
-        c->attach_log(e.path().string());
+        c->attach_log(e.path().string(), opts_.sync_interval_ms);
         if (auto st = read_json_file(e.path().string() + "/state.json"); st && st->is_object()) {
             c->restore_state(st->get_object());
         } else {

@@ -14,9 +14,10 @@ namespace osprey::jetstream {
 namespace json = boost::json;
 using SteadyClock = std::chrono::steady_clock;
 
-void Consumer::attach_log(const std::string& dir) {
+void Consumer::attach_log(const std::string& dir, std::int64_t sync_interval_ms) {
     FileStoreConfig fc;
     fc.dir = dir + "/acklog";
+    fc.sync_interval_ms = sync_interval_ms;  // the messages' rule, whatever the user chose
     fc.segment_bytes = 1024 * 1024;
     fc.after_callbacks = [] { server::Client::flush_scheduled(); };
     ack_log_ = std::make_unique<FileStore>(fc);

@@ -1,5 +1,6 @@
 // JetStream consumers with the nats.c client: pull fetch, push subscribe, acks, and durable
 // consumer state across restarts.
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -91,8 +92,9 @@ TEST(Consumers, PushSubscribeReceivesInOrder) {
     }
 }
 
-TEST(Consumers, DurableStateSurvivesRestarts) {
-    JsServer srv;
+namespace {
+
+void durable_state_survives_restarts(JsServer& srv) {
     {
         Conn nc = connect(srv.url());
         Js js = jetstream(nc.get());
@@ -136,6 +138,23 @@ TEST(Consumers, DurableStateSurvivesRestarts) {
     EXPECT_EQ(ci->AckFloor.Stream, 10u);
     EXPECT_EQ(ci->NumPending, 0u);
     jsConsumerInfo_Destroy(ci);
+}
+
+}  // namespace
+
+TEST(Consumers, DurableStateSurvivesRestarts) {
+    JsServer srv;
+    durable_state_survives_restarts(srv);
+}
+
+// With a lazy sync_interval the ack log follows the messages' rule too: written to the kernel
+// before the ack is confirmed, so kill -9 keeps it.
+TEST(Consumers, DurableStateSurvivesRestartsWithLazySync) {
+    const std::string conf = fresh_store_dir() + ".conf";
+    { std::ofstream(conf) << "jetstream { sync_interval: \"2m\" }\n"; }
+    JsServer srv({"-c", conf});
+    durable_state_survives_restarts(srv);
+    std::filesystem::remove(conf);
 }
 
 TEST(Consumers, MaxDeliveriesAdvisory) {
