@@ -125,6 +125,7 @@ private:
     std::weak_ptr<Stream> stream_;
     server::Account& account_;
     std::string name_, stream_name_;
+    std::string ack_prefix_;  // "$JS.ACK.<stream>.<consumer>."
     ConsumerConfig cfg_;
     const std::string filter_;  // cfg_.filter_subject, which never changes: read without mu_
     std::chrono::system_clock::time_point created_;

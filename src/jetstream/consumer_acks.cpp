@@ -10,6 +10,7 @@
 #include "jetstream/stream.h"
 #include "server/account.h"
 #include "subjects/subject.h"
+#include "util/coarse_clock.h"
 #include "util/random.h"
 
 namespace osprey::jetstream {
@@ -101,7 +102,7 @@ void Consumer::on_ack(const server::Message& m) {
     std::uint64_t settled = 0;
     {
         std::lock_guard lk(mu_);
-        last_activity_ = SteadyClock::now();
+        last_activity_ = util::coarse_now();
         const bool confirm = !m.reply.empty() && !body.starts_with("+NXT");
         std::string confirm_to = confirm ? std::string(m.reply) : std::string();
         bool logged = false;  // acknowledged or terminated: settled for interest retention

@@ -231,6 +231,12 @@ MatchPtr Sublist::match_uncached(std::string_view subject) const {
     return compute(subject);
 }
 
+MatchPtr Sublist::match_fresh(std::string_view subject) const {
+    matches_.fetch_add(1, std::memory_order_relaxed);
+    std::shared_lock lk(mu_);
+    return compute(subject);
+}
+
 MatchPtr Sublist::match(std::string_view subject) {
     matches_.fetch_add(1, std::memory_order_relaxed);
     MatchPtr result;

@@ -59,6 +59,9 @@ public:
     // The same, without touching the cache: for one-shot subjects (reply inboxes) that would
     // only churn it.
     MatchPtr match_uncached(std::string_view subject) const;
+    // Straight from the trie, not even looking in the cache: for a subject its caller has not
+    // seen before (LocalMatchCache's first sighting).
+    MatchPtr match_fresh(std::string_view subject) const;
     std::size_t count() const;
     // Changes with every insert and remove: a result taken at generation g is still exact
     // while generation() == g (see LocalMatchCache).
