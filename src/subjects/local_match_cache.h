@@ -19,9 +19,9 @@ namespace osprey::subjects {
 
 class LocalMatchCache {
 public:
-    static constexpr std::size_t kSlots = 256;  // open addressing, at most half full
+    static constexpr std::size_t kSlots = 128;  // open addressing, at most half full (7 KB)
     static constexpr std::size_t kMaxEntries = kSlots / 2;
-    static constexpr std::size_t kSeenSlots = 256;
+    static constexpr std::size_t kSeenSlots = 128;
 
     MatchPtr match(Sublist& sl, std::string_view subject) {
         const std::uint64_t gen = sl.generation();
