@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 
 #include "c/js_helpers.h"
 
@@ -220,4 +221,107 @@ TEST(Durability, DamagedMetadataDoesNotLoseTheStream) {
     EXPECT_EQ(si->State.Msgs, 10u);
     jsStreamInfo_Destroy(si);
     EXPECT_NE(srv.proc().log().find("metadata unreadable"), std::string::npos);
+}
+
+// A durable pull consumer acknowledged with AckSync while the server is killed -9 at random
+// moments: a confirmed ack is never undone (the message never comes back), and in the end
+// every message was delivered at least once.
+TEST(Durability, KillNineKeepsEveryConfirmedConsumerAck) {
+    JsServer srv;
+    const int kMessages = 6000;  // more than the rounds can ack: kills land mid-stream
+    {
+        Conn nc = connect(srv.url());
+        Js js = jetstream(nc.get());
+        jsStreamInfo_Destroy(add_stream(js.get(), "ACKS", {"acks"}));
+        for (int i = 0; i < kMessages; ++i) {
+            const std::string p = std::to_string(i);
+            ASSERT_EQ(js_PublishAsync(js.get(), "acks", p.data(), int(p.size()), nullptr), NATS_OK);
+        }
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.MaxWait = 10000;
+        ASSERT_EQ(js_PublishAsyncComplete(js.get(), &po), NATS_OK);
+        jsConsumerConfig cc;
+        jsConsumerConfig_Init(&cc);
+        cc.Durable = "k";
+        cc.AckPolicy = js_AckExplicit;
+        cc.AckWait = 500LL * 1000 * 1000;
+        jsConsumerInfo* ci = nullptr;
+        jsErrCode e;
+        ASSERT_EQ(js_AddConsumer(&ci, js.get(), "ACKS", &cc, nullptr, &e), NATS_OK);
+        jsConsumerInfo_Destroy(ci);
+    }
+    std::mt19937 rng(std::random_device{}());
+    std::mutex mu;
+    std::set<std::uint64_t> confirmed;
+    std::vector<std::uint64_t> came_back;  // confirmed, then delivered again: must stay empty
+    auto consume = [&](std::atomic<bool>& stop) {
+        Conn nc = connect_retry(srv.url());
+        if (!nc) return;
+        Js js = jetstream(nc.get());
+        natsSubscription* raw = nullptr;
+        jsErrCode e;
+        jsSubOptions so;
+        jsSubOptions_Init(&so);
+        so.Stream = "ACKS";
+        so.Consumer = "k";  // bind to the existing durable
+        if (js_PullSubscribe(&raw, js.get(), "acks", "k", nullptr, &so, &e) != NATS_OK) return;
+        Sub sub(raw);
+        while (!stop) {
+            natsMsgList list{};
+            natsSubscription_Fetch(&list, sub.get(), 20, 300, &e);  // timeouts are normal
+            for (int i = 0; i < list.Count; ++i) {
+                jsMsgMetaData* md = nullptr;
+                if (natsMsg_GetMetaData(&md, list.Msgs[i]) != NATS_OK) continue;
+                const std::uint64_t seq = md->Sequence.Stream;
+                jsMsgMetaData_Destroy(md);
+                {
+                    std::lock_guard lk(mu);
+                    if (confirmed.count(seq)) came_back.push_back(seq);
+                }
+                if (natsMsg_AckSync(list.Msgs[i], nullptr, nullptr) == NATS_OK) {
+                    std::lock_guard lk(mu);
+                    confirmed.insert(seq);
+                }
+            }
+            const bool empty = list.Count == 0;
+            natsMsgList_Destroy(&list);
+            if (empty && stop) break;
+        }
+    };
+    for (int round = 0; round < 4; ++round) {
+        std::atomic<bool> stop{false};
+        std::thread t([&] { consume(stop); });
+        std::this_thread::sleep_for(std::chrono::milliseconds(150 + rng() % 250));
+        srv.kill9();
+        stop = true;
+        t.join();
+        srv.start();
+    }
+    // Drain what is left (unacked deliveries come back after ack_wait).
+    {
+        std::atomic<bool> stop{false};
+        std::thread t([&] { consume(stop); });
+        // Done when the consumer has nothing left: all acknowledged. (An ack can be durable
+        // while its confirmation was lost to a kill: then it is acknowledged, not confirmed.)
+        Conn nc = connect(srv.url());
+        Js js = jetstream(nc.get());
+        auto all_acked = [&] {
+            jsConsumerInfo* ci = nullptr;
+            jsErrCode e;
+            if (js_GetConsumerInfo(&ci, js.get(), "ACKS", "k", nullptr, &e) != NATS_OK) return false;
+            const bool done = ci->NumPending == 0 && ci->NumAckPending == 0 &&
+                              ci->AckFloor.Stream == std::uint64_t(kMessages);
+            jsConsumerInfo_Destroy(ci);
+            return done;
+        };
+        for (int i = 0; i < 200 && !all_acked(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        stop = true;
+        t.join();
+        EXPECT_TRUE(all_acked()) << srv.proc().log().substr(0, 3000);
+    }
+    EXPECT_TRUE(came_back.empty()) << came_back.size() << " confirmed acks were undone, first seq "
+                                   << (came_back.empty() ? 0 : came_back.front());
+    EXPECT_GT(confirmed.size(), std::size_t(kMessages * 9 / 10));
+    std::cout << "confirmed acks across 4 kills: " << confirmed.size() << "\n";
 }
