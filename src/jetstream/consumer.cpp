@@ -251,10 +251,21 @@ void Consumer::send_locked(const StoredMsg& msg, std::uint64_t deliveries, PullR
     }
 }
 
+bool Consumer::push_listened_locked() {
+    auto& sl = account_.sublist();
+    const std::uint64_t gen = sl.generation();
+    if (gen != interest_gen_) {
+        interest_ = server::has_interest(*sl.match_uncached(cfg_.deliver_subject));
+        interest_gen_ = gen;
+    }
+    return interest_;
+}
+
 void Consumer::deliver_locked() {
     if (stopped_) return;
     auto s = stream_.lock();
     if (!s) return;
+    if (!cfg_.is_pull() && !push_listened_locked()) return;
     unsigned sent_in_run = 0;
     while (true) {
         if (paced_until_ != SteadyClock::time_point{}) {

@@ -100,6 +100,10 @@ private:
     struct AckIntake;
 
     void deliver_locked();
+    // A push consumer delivers only while someone listens on its deliver subject (as
+    // nats-server): a message sent to nobody would count as delivered and, with ack none,
+    // be lost. Rechecked when the account's subscriptions change (and on every tick).
+    bool push_listened_locked();
     void send_locked(const StoredMsg& msg, std::uint64_t deliveries, PullRequest* req);
     void status_locked(const std::string& to, const char* status,
                        std::int64_t pending_msgs = -1, std::int64_t pending_bytes = -1);
@@ -164,6 +168,8 @@ private:
     double rate_tokens_ = 0;
     std::chrono::steady_clock::time_point rate_refilled_{};
     int sample_percent_ = 0;
+    std::uint64_t interest_gen_ = ~std::uint64_t(0);
+    bool interest_ = false;
     std::set<std::uint64_t> acked_ahead_;  // acked after the snapshot, beyond next_sseq_
     std::string reply_buf_, hdr_buf_;  // reused per delivery (ack subject, headers_only header)
     void log_ack_locked(char op, std::uint64_t sseq, const std::string& confirm_to);

@@ -278,3 +278,36 @@ TEST(ConsumerDelivery, HeadersOnlyCarriesTheSize) {
         EXPECT_STREQ(v, "t1");
     }
 }
+
+// A push consumer waits while nobody listens on its deliver subject, then delivers from where
+// it stood once someone subscribes (nothing is sent into the void and lost).
+TEST(ConsumerDelivery, PushWaitsForASubscriber) {
+    for (const auto& bin : servers_to_compare()) {
+        SCOPED_TRACE(bin);
+        Env env(bin);
+        jsStreamInfo_Destroy(add_stream(env.js.get(), "PW", {"pw"}));
+        jsConsumerConfig cc;
+        jsConsumerConfig_Init(&cc);
+        cc.Durable = "later";
+        cc.DeliverSubject = "pw.deliver";
+        cc.AckPolicy = js_AckNone;
+        jsConsumerInfo* ci = nullptr;
+        jsErrCode e;
+        ASSERT_EQ(js_AddConsumer(&ci, env.js.get(), "PW", &cc, nullptr, &e), NATS_OK);
+        jsConsumerInfo_Destroy(ci);
+        for (int i = 0; i < 5; ++i) pub(env.js.get(), "pw", std::to_string(i));
+        std::this_thread::sleep_for(milliseconds(200));
+        ASSERT_EQ(js_GetConsumerInfo(&ci, env.js.get(), "PW", "later", nullptr, &e), NATS_OK);
+        EXPECT_EQ(ci->Delivered.Stream, 0u);
+        EXPECT_FALSE(ci->PushBound);
+        jsConsumerInfo_Destroy(ci);
+        Sub sub = subscribe_sync(env.nc.get(), "pw.deliver");
+        std::vector<std::string> got;
+        for (int i = 0; i < 5; ++i) {
+            Msg m = next(sub.get(), 3000);
+            if (!m) break;
+            got.push_back(data(m.get()));
+        }
+        EXPECT_EQ(got, (std::vector<std::string>{"0", "1", "2", "3", "4"}));
+    }
+}

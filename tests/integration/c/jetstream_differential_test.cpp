@@ -441,9 +441,12 @@ public:
         }
         return acks;
     }
+    // With a reply: both servers answer once the ack is applied (nats-server applies acks
+    // asynchronously, so a PING would not do).
     void ack(const std::string& subject, const std::string& body = "+ACK") {
-        c_.send("PUB " + subject + " " + std::to_string(body.size()) + "\r\n" + body + "\r\nPING\r\n");
-        c_.read("PONG\r\n");
+        const std::string reply = "_P." + std::to_string(n_++);
+        c_.send("PUB " + subject + " " + reply + " " + std::to_string(body.size()) + "\r\n" + body + "\r\n");
+        c_.read("MSG " + reply + " ", 2000);
     }
     std::string info(const std::string& stream, const std::string& consumer) {
         const std::string reply = "_P." + std::to_string(n_++);
