@@ -56,6 +56,9 @@ public:
     // A pull request (MSG.NEXT): `body` is a number or {"batch","expires","no_wait","max_bytes"}.
     void pull(const std::string& reply, std::string_view body);
     void on_stream_append(std::string_view subject, std::uint64_t seq);  // the stream stored this
+    // The stream was purged up to `first` (the first sequence left): what is gone counts as
+    // delivered and acknowledged.
+    void on_purge(std::uint64_t first);
     void tick();              // timers: ack wait, pull expiry, heartbeats
     void on_ack(const server::Message& m);
 

@@ -161,6 +161,23 @@ void Consumer::on_ack(const server::Message& m) {
         st->interest_acked(settled);
 }
 
+void Consumer::on_purge(std::uint64_t first) {
+    std::lock_guard lk(mu_);
+    if (next_sseq_ < first) next_sseq_ = first;
+    delivered_sseq_ = std::max(delivered_sseq_, next_sseq_ - 1);
+    if (floor_sseq_ < first) {
+        floor_sseq_ = first - 1;
+        for (auto it = pending_.begin(); it != pending_.end() && it->first <= floor_sseq_;) {
+            floor_cseq_ = std::max(floor_cseq_, it->second.cseq);
+            redelivered_.erase(it->first);
+            it = pending_.erase(it);
+        }
+        std::erase_if(redeliver_, [&](std::uint64_t q) { return q <= floor_sseq_; });
+        std::erase_if(acked_ahead_, [&](std::uint64_t q) { return q <= floor_sseq_; });
+    }
+    pending_count_ = exact_pending_locked() - initial_left_;
+}
+
 bool Consumer::interested_in(std::string_view subject) const {
     return filter_.empty() || subjects::matches(filter_, subject);
 }

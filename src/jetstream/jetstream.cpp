@@ -590,7 +590,7 @@ std::string JetStream::stream_purge(AccountState& a, const std::string& name,
         if (seq && keep)
             return typed_error(type, ApiError{400, 10003, "bad request"});
     }
-    std::uint64_t n = it->second->store().purge(filter, seq, keep);
+    std::uint64_t n = it->second->purge(filter, seq, keep);
     return typed(type, json::object{{"success", true}, {"purged", n}});
 }
 

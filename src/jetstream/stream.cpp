@@ -136,6 +136,26 @@ std::vector<std::shared_ptr<Consumer>> Stream::consumers() {
     return v;
 }
 
+std::uint64_t Stream::purge(const std::string& filter, std::uint64_t seq, std::uint64_t keep) {
+    const std::uint64_t n = store_->purge(filter, seq, keep);
+    // Where the consumers start again: the first message left (of the purged subject).
+    const StoreState st = store_->state();
+    std::uint64_t first = st.msgs ? st.first_seq : 0;
+    if (!filter.empty()) {
+        auto m = store_->load_next(filter, st.first_seq);
+        first = m ? m->seq : 0;
+    }
+    if (first == 0) first = st.last_seq + 1;  // all of it is gone
+    for (auto& c : consumers()) {
+        const std::string& f = c->config().filter_subject;
+        // nats-server: all consumers for a full purge; for a subject purge those whose filter
+        // is that subject or inside it.
+        if (filter.empty() || f == filter || (!f.empty() && subjects::is_subset(f, filter)))
+            c->on_purge(first);
+    }
+    return n;
+}
+
 void Stream::interest_acked(std::uint64_t settled) {
     const auto cs = consumers();
     std::uint64_t floor = UINT64_MAX;

@@ -60,6 +60,9 @@ public:
     std::shared_ptr<class Consumer> find_consumer(const std::string& name);
     bool remove_consumer(const std::string& name);
     std::vector<std::shared_ptr<class Consumer>> consumers();
+    // The purge API (`filter` empty: all; below `seq`; or keeping `keep`): removes from the
+    // store, then moves the consumers it concerns past what is gone, as nats-server does.
+    std::uint64_t purge(const std::string& filter, std::uint64_t seq, std::uint64_t keep);
     // Interest retention: drops what every consumer has acknowledged (below all their ack
     // floors), and message `settled` (0: none) once no consumer interested in it still needs it.
     void interest_acked(std::uint64_t settled);

@@ -311,3 +311,20 @@ TEST(ConsumerDelivery, PushWaitsForASubscriber) {
         EXPECT_EQ(got, (std::vector<std::string>{"0", "1", "2", "3", "4"}));
     }
 }
+
+// Osprey only: a subject purge leaves consumers it does not concern where they were, so an
+// unfiltered consumer still gets the messages the purge kept. (nats-server 2.9.10 moves every
+// consumer past the end on any purge; later releases fixed it.)
+TEST(ConsumerDelivery, SubjectPurgeKeepsOtherConsumersInPlace) {
+    Env env(OSPREY_BIN);
+    jsStreamInfo_Destroy(add_stream(env.js.get(), "SP", {"sp.*"}));
+    Sub all(pull(env.js.get(), "sp.*", "everything"));
+    for (const char* s : {"sp.a", "sp.b", "sp.a", "sp.b"}) pub(env.js.get(), s, s);
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.Stream.Purge.Subject = "sp.a";
+    jsErrCode e;
+    ASSERT_EQ(js_PurgeStream(env.js.get(), "SP", &o, &e), NATS_OK);
+    auto b = fetch(all.get(), 10, 500);
+    EXPECT_EQ(b->data(), (std::vector<std::string>{"sp.b", "sp.b"}));
+}
