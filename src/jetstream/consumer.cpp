@@ -273,8 +273,10 @@ void Consumer::deliver_locked() {
             paced_until_ = {};
         }
         if (cfg_.ack_policy != AckPolicy::None && cfg_.max_ack_pending > 0 &&
-            std::int64_t(pending_.size()) >= cfg_.max_ack_pending)
-            break;
+            std::int64_t(pending_.size()) >= cfg_.max_ack_pending) {
+            settle_removed_locked(s->store());  // removed messages free their slots
+            if (std::int64_t(pending_.size()) >= cfg_.max_ack_pending) break;
+        }
         // Stalled: a flow control answer is overdue (one window is allowed in flight, so the
         // subscriber's answer and our deliveries overlap).
         if (!fc_subject_.empty() && fc_bytes_ >= 2 * kFlowControlBytes) break;
@@ -369,6 +371,7 @@ void Consumer::on_stream_append(std::string_view subject, std::uint64_t seq) {
 void Consumer::tick() {
     std::lock_guard lk(mu_);
     if (stopped_) return;
+    if (auto s = stream_.lock()) settle_removed_locked(s->store());
     const auto now = SteadyClock::now();
     // Ack wait: what was not acknowledged in time is due again, oldest first.
     for (auto it = pending_.begin(); it != pending_.end();) {
@@ -419,6 +422,7 @@ bool Consumer::inactive_for_too_long() const {
 
 json::object Consumer::info_json() {
     std::lock_guard lk(mu_);
+    if (auto s = stream_.lock()) settle_removed_locked(s->store());
     json::object o;
     o["stream_name"] = stream_name_;
     o["name"] = name_;

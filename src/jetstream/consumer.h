@@ -59,6 +59,8 @@ public:
     // The stream was purged up to `first` (the first sequence left): what is gone counts as
     // delivered and acknowledged.
     void on_purge(std::uint64_t first);
+    // Delivered messages that the stream no longer has (limits, deletes, age) count as
+    // acknowledged, as nats-server treats them: they free max_ack_pending at once.
     void tick();              // timers: ack wait, pull expiry, heartbeats
     void on_ack(const server::Message& m);
 
@@ -107,6 +109,7 @@ private:
     // nats-server): a message sent to nobody would count as delivered and, with ack none,
     // be lost. Rechecked when the account's subscriptions change (and on every tick).
     bool push_listened_locked();
+    void settle_removed_locked(class Store& st);
     void send_locked(const StoredMsg& msg, std::uint64_t deliveries, PullRequest* req);
     void status_locked(const std::string& to, const char* status,
                        std::int64_t pending_msgs = -1, std::int64_t pending_bytes = -1);
@@ -172,6 +175,7 @@ private:
     std::chrono::steady_clock::time_point rate_refilled_{};
     int sample_percent_ = 0;
     std::uint64_t interest_gen_ = ~std::uint64_t(0);
+    std::uint64_t seen_removals_ = 0;  // the store's removals() when pending was last checked
     bool interest_ = false;
     std::set<std::uint64_t> acked_ahead_;  // acked after the snapshot, beyond next_sseq_
     std::string reply_buf_, hdr_buf_;  // reused per delivery (ack subject, headers_only header)

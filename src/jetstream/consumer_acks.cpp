@@ -2,6 +2,7 @@
 // the ack floor, retention, max deliveries, ack sampling, interest questions from the stream.
 #include "jetstream/consumer.h"
 
+#include <algorithm>
 #include <array>
 
 #include <boost/json.hpp>
@@ -159,6 +160,26 @@ void Consumer::on_ack(const server::Message& m) {
     // our lock: the stream asks every consumer).
     if (auto st = stream_.lock(); st && st->config().retention == Retention::Interest)
         st->interest_acked(settled);
+}
+
+void Consumer::settle_removed_locked(Store& st) {
+    const std::uint64_t removals = st.removals();
+    if (removals == seen_removals_) return;
+    seen_removals_ = removals;
+    std::vector<std::uint64_t> gone;
+    for (auto it = pending_.begin(); it != pending_.end();) {
+        if (st.contains(it->first)) {
+            ++it;
+            continue;
+        }
+        gone.push_back(it->first);
+        redelivered_.erase(it->first);
+        it = pending_.erase(it);
+    }
+    if (gone.empty()) return;
+    std::erase_if(redeliver_, [&](std::uint64_t q) { return std::binary_search(gone.begin(), gone.end(), q); });
+    last_ack_ns_ = now_unix_ns();
+    update_floor_locked();
 }
 
 void Consumer::on_purge(std::uint64_t first) {

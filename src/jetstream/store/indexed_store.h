@@ -34,6 +34,14 @@ public:
         std::lock_guard lk(mu_);
         return index_.with_headers_since(ts);
     }
+    std::uint64_t removals() const override {
+        std::lock_guard lk(mu_);
+        return index_.removals();
+    }
+    bool contains(std::uint64_t seq) const override {
+        std::lock_guard lk(mu_);
+        return index_.live(seq) != nullptr;
+    }
     std::pair<std::uint64_t, std::int64_t> oldest() const override {
         std::lock_guard lk(mu_);
         auto st = index_.state();

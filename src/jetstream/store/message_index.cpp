@@ -61,6 +61,7 @@ bool MessageIndex::remove(std::uint64_t seq) {
     if (seq < base_ || seq >= base_ + entries_.size()) return false;
     Entry& e = entries_[seq - base_];
     if (!e.size) return false;
+    ++removals_;
     --msgs_;
     bytes_ -= e.size;
     e.size = 0;

@@ -71,6 +71,12 @@ private:
     std::uint64_t base_ = 1;
     std::uint64_t first_ = 0, last_ = 0;  // first live (0: empty), last assigned
     std::uint64_t msgs_ = 0, bytes_ = 0;
+    std::uint64_t removals_ = 0;  // live messages removed so far (any reason)
+
+public:
+    std::uint64_t removals() const { return removals_; }
+
+private:
     std::int64_t last_ts_ = 0;
     std::vector<std::string> names_;
     std::vector<SubjectInfo> subjects_;

@@ -91,6 +91,10 @@ public:
     // Live sequences stored at or after `ts` that carry headers, newest first (rebuilding the
     // deduplication window without reading every message).
     virtual std::vector<std::uint64_t> with_headers_since(std::int64_t ts) const = 0;
+    // How many live messages were removed so far, for any reason (a cheap "did anything go?"),
+    // and whether `seq` is still stored.
+    virtual std::uint64_t removals() const = 0;
+    virtual bool contains(std::uint64_t seq) const = 0;
     // Sequence and timestamp of the oldest live message (0 if empty): for max_age.
     virtual std::pair<std::uint64_t, std::int64_t> oldest() const = 0;
 

@@ -537,6 +537,17 @@ TEST(Differential, ConsumerStateMatchesNatsServer) {
         infos.push_back(mask(js.info("Q", "qa")));
         infos.push_back(mask(converse(srv.port(), {{"$JS.API.STREAM.PURGE.Q", R"({"keep":1})"}})[0]));
         infos.push_back(mask(js.info("Q", "qa")));
+        // Messages removed under a consumer (limits, delete) while delivered and not acked.
+        converse(srv.port(), {{"$JS.API.STREAM.CREATE.L", R"({"name":"L","subjects":["l"],"max_msgs":3})"},
+                              {"l", "1"}, {"l", "2"}, {"l", "3"},
+                              {"$JS.API.CONSUMER.DURABLE.CREATE.L.lc",
+                               R"({"stream_name":"L","config":{"durable_name":"lc","ack_policy":"explicit"}})"}});
+        infos.push_back("lc got " + std::to_string(js.next("L", "lc", 2).size()));
+        converse(srv.port(), {{"l", "4"}, {"l", "5"}});  // 1 and 2 age out by max_msgs
+        infos.push_back(mask(js.info("L", "lc")));
+        infos.push_back("lc got " + std::to_string(js.next("L", "lc", 1).size()));
+        infos.push_back(mask(converse(srv.port(), {{"$JS.API.STREAM.MSG.DELETE.L", R"({"seq":3})"}})[0]));
+        infos.push_back(mask(js.info("L", "lc")));
         std::filesystem::remove_all(dir);
         return infos;
     };
