@@ -242,13 +242,29 @@ void Consumer::send_locked(const StoredMsg& msg, std::uint64_t deliveries, PullR
     }
     if (req) {
         ++req->sent;
-        if (req->max_bytes > 0) req->max_bytes -= std::int64_t(msg.data.size() + msg.hdr.size());
+        if (req->byte_limited)
+            req->max_bytes -= std::int64_t(msg.subject.size() + reply.size() + hdr.size() + data.size());
     }
     if (cfg_.rate_limit_bps) charge_rate_locked(msg.subject.size() + reply.size() + hdr.size() + data.size());
     if (cfg_.replay_original && deliveries == 1) {
         replay_last_ts_ = msg.ts;
         replay_last_sent_ = now;
     }
+}
+
+bool Consumer::fits_locked(PullRequest& req, const StoredMsg& m, std::uint64_t deliveries) {
+    if (!req.byte_limited) return true;
+    auto digits = [](std::uint64_t v) {
+        std::size_t n = 1;
+        for (; v >= 10; v /= 10) ++n;
+        return n;
+    };
+    const std::size_t reply = ack_prefix_.size() + digits(deliveries) + digits(m.seq) + digits(dseq_ + 1) +
+                              digits(std::uint64_t(m.ts)) + digits(num_pending_locked()) + 4;
+    if (std::int64_t(m.subject.size() + reply + m.hdr.size() + m.data.size()) <= req.max_bytes) return true;
+    status_locked(req.reply, "409 Message Size Exceeds MaxBytes", req.batch - req.sent, req.max_bytes);
+    req.sent = req.batch;  // done: popped at the top of the delivery loop
+    return false;
 }
 
 bool Consumer::push_listened_locked() {
@@ -283,7 +299,7 @@ void Consumer::deliver_locked() {
         PullRequest* req = nullptr;
         if (cfg_.is_pull()) {
             while (!waiting_.empty() && (waiting_.front().sent >= waiting_.front().batch ||
-                                         (waiting_.front().max_bytes < 0)))
+                                         (waiting_.front().byte_limited && waiting_.front().max_bytes <= 0)))
                 waiting_.pop_front();
             if (waiting_.empty()) break;
             req = &waiting_.front();
@@ -291,18 +307,24 @@ void Consumer::deliver_locked() {
         // Due again first (and the last-per-subject start list), then what is next.
         std::optional<StoredMsg> msg;
         std::uint64_t deliveries = 1;
+        bool too_big = false;  // for this request: it ended, the message waits for the next
         while (!redeliver_.empty() && !msg) {
             const std::uint64_t cand = redeliver_.front();
-            redeliver_.pop_front();
-            if (auto it = pending_.find(cand); it != pending_.end()) {
-                deliveries = it->second.deliveries + 1;  // due again
-                pending_.erase(it);
-            } else {
-                if (initial_left_) --initial_left_;  // a last-per-subject start entry
-                deliveries = 1;
-            }
+            auto it = pending_.find(cand);
+            deliveries = it != pending_.end() ? it->second.deliveries + 1 : 1;
             msg = s->store().load(cand);  // gone meanwhile (deleted, purged): nothing to send
+            if (msg && req && !fits_locked(*req, *msg, deliveries)) {
+                too_big = true;
+                break;
+            }
+            redeliver_.pop_front();
+            if (it != pending_.end()) {
+                pending_.erase(it);  // due again
+            } else if (initial_left_) {
+                --initial_left_;  // a last-per-subject start entry
+            }
         }
+        if (too_big) continue;
         if (!msg) {
             msg = s->store().load_next(cfg_.filter_subject, next_sseq_);
             if (!msg) {
@@ -310,6 +332,7 @@ void Consumer::deliver_locked() {
                 break;
             }
             if (!replay_due_locked(*msg)) break;
+            if (req && !fits_locked(*req, *msg, 1)) continue;
             const std::uint64_t sseq = msg->seq;
             next_sseq_ = sseq + 1;
             if (pending_count_) --pending_count_;

@@ -91,7 +91,8 @@ private:
         PullRequest(std::string r, std::int64_t b) : reply(std::move(r)), batch(b) {}
         std::string reply;
         std::int64_t batch;
-        std::int64_t max_bytes = 0;
+        std::int64_t max_bytes = 0;  // bytes left when byte_limited
+        bool byte_limited = false;
         std::chrono::steady_clock::time_point deadline =
             std::chrono::steady_clock::time_point::max();  // max(): no expiry
         bool no_wait = false;
@@ -111,6 +112,10 @@ private:
     bool push_listened_locked();
     void settle_removed_locked(class Store& st);
     void send_locked(const StoredMsg& msg, std::uint64_t deliveries, PullRequest* req);
+    // A pull request's max_bytes, counted as nats-server does (subject, ack subject, headers,
+    // payload): false, after a 409 Message Size Exceeds MaxBytes ends the request, when the
+    // next delivery does not fit.
+    bool fits_locked(PullRequest& req, const StoredMsg& m, std::uint64_t deliveries);
     void status_locked(const std::string& to, const char* status,
                        std::int64_t pending_msgs = -1, std::int64_t pending_bytes = -1);
     void ack_locked(std::uint64_t sseq);

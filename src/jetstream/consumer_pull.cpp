@@ -105,6 +105,7 @@ void Consumer::pull(const std::string& reply, std::string_view body) {
         return;
     }
     if (r.batch <= 0) r.batch = 1;
+    r.byte_limited = r.max_bytes > 0;
     if (expires != 0) r.deadline = SteadyClock::now() + std::chrono::nanoseconds(expires);
     r.heartbeat = std::chrono::nanoseconds(heartbeat);
     r.last_heartbeat = SteadyClock::now();

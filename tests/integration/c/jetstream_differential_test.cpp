@@ -357,18 +357,21 @@ TEST(Differential, PushFlowControlStallsUntilAnswered) {
 TEST(Differential, PullRequestErrorsMatchNatsServer) {
     if (!std::filesystem::exists(NATS_SERVER_BIN)) GTEST_SKIP() << "nats-server not installed";
     const std::vector<std::pair<std::string, std::string>> pulls{
-        {"d", R"({"batch":3,"expires":2000000000})"},
-        {"d", R"({"batch":3,"max_bytes":5000})"},
-        {"d", R"({"batch":3,"max_bytes":500,"no_wait":true})"},
-        {"d", R"({bad)"},
-        {"d", R"({"batch":"x"})"},
-        {"d", R"({"batch":1,"no_wait":"yes"})"},
-        {"d", R"({"batch":1,"expires":1000000000,"idle_heartbeat":900000000})"},
-        {"d", R"({"batch":1,"no_wait":true,"expires":300000000})"},
-        {"d", R"({"batch":0,"no_wait":true})"},
-        {"d", R"({"batch":6,"no_wait":true})"},
-        {"push", "1"},
-        {"nope", "1"},
+        {"PP.d", R"({"batch":3,"expires":2000000000})"},
+        {"PP.d", R"({"batch":3,"max_bytes":5000})"},
+        {"PP.d", R"({"batch":3,"max_bytes":500,"no_wait":true})"},
+        {"PP.d", R"({bad)"},
+        {"PP.d", R"({"batch":"x"})"},
+        {"PP.d", R"({"batch":1,"no_wait":"yes"})"},
+        {"PP.d", R"({"batch":1,"expires":1000000000,"idle_heartbeat":900000000})"},
+        {"PP.d", R"({"batch":1,"no_wait":true,"expires":300000000})"},
+        {"PP.d", R"({"batch":0,"no_wait":true})"},
+        {"PP.d", R"({"batch":6,"no_wait":true})"},
+        {"PP.push", "1"},
+        // max_bytes counts subject, ack subject, headers and payload: 1 of 3 fits, then a 409.
+        {"MB.mbc", R"({"batch":3,"max_bytes":250,"expires":500000000})"},
+        {"MB.mbc", R"({"batch":3,"max_bytes":99,"expires":500000000})"},
+        {"PP.nope", "1"},
     };
     auto run = [&](const std::string& bin) {
         const std::string dir = fresh_store_dir();
@@ -378,7 +381,11 @@ TEST(Differential, PullRequestErrorsMatchNatsServer) {
                   {"$JS.API.CONSUMER.DURABLE.CREATE.PP.d",
                    R"({"stream_name":"PP","config":{"durable_name":"d","ack_policy":"explicit","max_batch":5,"max_expires":1000000000,"max_bytes":1000}})"},
                   {"$JS.API.CONSUMER.DURABLE.CREATE.PP.push",
-                   R"({"stream_name":"PP","config":{"durable_name":"push","deliver_subject":"dd","ack_policy":"explicit"}})"}});
+                   R"({"stream_name":"PP","config":{"durable_name":"push","deliver_subject":"dd","ack_policy":"explicit"}})"},
+                  {"$JS.API.STREAM.CREATE.MB", R"({"name":"MB","subjects":["mb"]})"},
+                  {"mb", std::string(100, 'x')}, {"mb", std::string(100, 'x')}, {"mb", std::string(100, 'x')},
+                  {"$JS.API.CONSUMER.DURABLE.CREATE.MB.mbc",
+                   R"({"stream_name":"MB","config":{"durable_name":"mbc","ack_policy":"none"}})"}});
         RawConn c(srv.port());
         c.read("\r\n");
         c.send("CONNECT {\"verbose\":false,\"headers\":true}\r\nSUB _P.> 1\r\nPING\r\n");
@@ -387,13 +394,17 @@ TEST(Differential, PullRequestErrorsMatchNatsServer) {
         int n = 0;
         for (const auto& [consumer, body] : pulls) {
             const std::string reply = "_P." + std::to_string(n++);
-            c.send("PUB $JS.API.CONSUMER.MSG.NEXT.PP." + consumer + " " + reply + " " +
+            c.send("PUB $JS.API.CONSUMER.MSG.NEXT." + consumer + " " + reply + " " +
                    std::to_string(body.size()) + "\r\n" + body + "\r\n");
             std::string got = c.read("NATS/1.0", 700);
             got += c.read("\r\n\r\n", 200);
-            // The status line only (and its pending counts), Go's syntax error text masked.
+            // How many messages came, then the status (and its pending counts), Go's syntax
+            // error text masked.
+            std::size_t msgs = 0;
+            for (auto p = got.find("MSG mb "); p != std::string::npos; p = got.find("MSG mb ", p + 1)) ++msgs;
             auto at = got.find("NATS/1.0");
-            std::string status = at == std::string::npos ? "<none>" : got.substr(at, got.find("\r\n\r\n", at) - at);
+            std::string status = std::to_string(msgs) + " msgs, " +
+                (at == std::string::npos ? "<none>" : got.substr(at, got.find("\r\n\r\n", at) - at));
             if (auto b = status.find("Bad Request - invalid"); b != std::string::npos)
                 status = status.substr(0, b) + "Bad Request - <syntax>";
             out.push_back(status);
