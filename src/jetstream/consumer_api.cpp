@@ -174,6 +174,7 @@ std::string JetStream::consumer_create(AccountState& a, const std::vector<std::s
     stream->add_consumer(c);
     auto info = c->info_json();
     c->start();
+    advise(a, stream_name, "create", name);
     return typed(type, std::move(info));
 }
 
@@ -194,6 +195,7 @@ std::string JetStream::consumer_delete(AccountState& a, const std::string& strea
     if (!stream) return typed_error(type, errors::stream_not_found());
     if (!stream->remove_consumer(name))
         return typed_error(type, ApiError{404, 10014, "consumer not found"});
+    advise(a, stream_name, "delete", name);
     std::error_code ec;
     fs::remove_all(stream_dir(a, stream_name) + "/consumers/" + name, ec);
     return typed(type, json::object{{"success", true}});
@@ -308,9 +310,10 @@ void JetStream::consumer_wakes() {
 }
 
 void JetStream::consumer_ticks() {
-    for_each_consumer([](AccountState&, Stream& s, const std::shared_ptr<Consumer>& c) {
+    for_each_consumer([this](AccountState& a, Stream& s, const std::shared_ptr<Consumer>& c) {
         c->tick();
-        if (c->inactive_for_too_long()) s.remove_consumer(c->name());
+        if (c->inactive_for_too_long() && s.remove_consumer(c->name()))
+            advise(a, s.config().name, "delete", c->name());
     });
 }
 

@@ -181,18 +181,23 @@ std::string JetStream::jsz(const std::map<std::string, std::string>& q) {
     return json::serialize(o);
 }
 
-void JetStream::advise(AccountState& a, const std::string& stream, const char* action) {
-    // nats-server's stream action advisory.
+void JetStream::advise(AccountState& a, const std::string& stream, const char* action,
+                       const std::string& consumer) {
+    // nats-server's stream and consumer action advisories.
     const char* kind = std::string_view(action) == "create"   ? "CREATED"
                        : std::string_view(action) == "delete" ? "DELETED"
                                                               : "UPDATED";
-    json::object o{{"type", "io.nats.jetstream.advisory.v1.stream_action"},
+    json::object o{{"type", consumer.empty() ? "io.nats.jetstream.advisory.v1.stream_action"
+                                             : "io.nats.jetstream.advisory.v1.consumer_action"},
                    {"id", util::random_token(22)},
                    {"timestamp", rfc3339_ns(now_unix_ns())},
-                   {"stream", stream},
-                   {"action", action}};
+                   {"stream", stream}};
+    if (!consumer.empty()) o["consumer"] = consumer;
+    o["action"] = action;
     if (!opts_.domain.empty()) o["domain"] = opts_.domain;
-    const std::string subject = fmt::format("$JS.EVENT.ADVISORY.STREAM.{}.{}", kind, stream);
+    const std::string subject =
+        consumer.empty() ? fmt::format("$JS.EVENT.ADVISORY.STREAM.{}.{}", kind, stream)
+                         : fmt::format("$JS.EVENT.ADVISORY.CONSUMER.{}.{}.{}", kind, stream, consumer);
     const std::string body = json::serialize(o);
     server::Message m{subject, {}, {}, body, nullptr};
     a.account->route(m);

@@ -85,7 +85,9 @@ private:
     void persist_durable_consumers();
     std::shared_ptr<Stream> find_stream(AccountState& a, const std::string& name);
     std::optional<ApiError> check_resources(const AccountState& a, const StreamConfig& c) const;
-    void advise(AccountState& a, const std::string& stream, const char* action);
+    // A stream action advisory, or a consumer's when `consumer` is given.
+    void advise(AccountState& a, const std::string& stream, const char* action,
+                const std::string& consumer = {});
 
     server::Server& srv_;
     JetStreamOptions opts_;

@@ -397,3 +397,35 @@ TEST(Consumers, InterestRetentionFollowsFilters) {
         EXPECT_EQ(settle_to(0), 0u);
     }
 }
+
+// Consumer create and delete advisories, as nats-server sends them.
+TEST(Consumers, ActionAdvisories) {
+    for (const auto& bin : servers_to_compare()) {
+        SCOPED_TRACE(bin);
+        JsServer srv({}, bin);
+        Conn nc = connect(srv.url());
+        Js js = jetstream(nc.get());
+        jsStreamInfo_Destroy(add_stream(js.get(), "ADV", {"adv"}));
+        Sub adv = subscribe_sync(nc.get(), "$JS.EVENT.ADVISORY.CONSUMER.>");
+        natsConnection_Flush(nc.get());
+        jsConsumerConfig cc;
+        jsConsumerConfig_Init(&cc);
+        cc.Durable = "watched";
+        cc.AckPolicy = js_AckExplicit;
+        jsConsumerInfo* ci = nullptr;
+        jsErrCode e;
+        ASSERT_EQ(js_AddConsumer(&ci, js.get(), "ADV", &cc, nullptr, &e), NATS_OK);
+        jsConsumerInfo_Destroy(ci);
+        ASSERT_EQ(js_DeleteConsumer(js.get(), "ADV", "watched", nullptr, &e), NATS_OK);
+        for (const char* action : {"create", "delete"}) {
+            Msg m = next(adv.get(), 3000);
+            ASSERT_TRUE(m) << action;
+            const std::string kind = std::string(action) == "create" ? "CREATED" : "DELETED";
+            EXPECT_EQ(std::string(natsMsg_GetSubject(m.get())), "$JS.EVENT.ADVISORY.CONSUMER." + kind + ".ADV.watched");
+            const std::string body = data(m.get());
+            EXPECT_NE(body.find("\"type\":\"io.nats.jetstream.advisory.v1.consumer_action\""), std::string::npos) << body;
+            EXPECT_NE(body.find("\"stream\":\"ADV\",\"consumer\":\"watched\",\"action\":\"" + std::string(action) + "\""),
+                      std::string::npos) << body;
+        }
+    }
+}
