@@ -559,6 +559,18 @@ TEST(Differential, ConsumerStateMatchesNatsServer) {
         infos.push_back("lc got " + std::to_string(js.next("L", "lc", 1).size()));
         infos.push_back(mask(converse(srv.port(), {{"$JS.API.STREAM.MSG.DELETE.L", R"({"seq":3})"}})[0]));
         infos.push_back(mask(js.info("L", "lc")));
+        // A filtered consumer past messages it does not take.
+        converse(srv.port(), {{"$JS.API.STREAM.CREATE.F", R"({"name":"F","subjects":["f.*"]})"},
+                              {"f.a", "1"}, {"f.b", "2"}, {"f.b", "3"},
+                              {"$JS.API.CONSUMER.DURABLE.CREATE.F.fa",
+                               R"({"stream_name":"F","config":{"durable_name":"fa","ack_policy":"explicit","filter_subject":"f.a"}})"}});
+        auto fa = js.next("F", "fa", 1);
+        infos.push_back("fa got " + std::to_string(fa.size()));
+        infos.push_back(mask(js.info("F", "fa")));
+        infos.push_back("fa then " + std::to_string(js.next("F", "fa", 1).size()));
+        infos.push_back(mask(js.info("F", "fa")));
+        for (auto& a : fa) js.ack(a);
+        infos.push_back(mask(js.info("F", "fa")));
         std::filesystem::remove_all(dir);
         return infos;
     };
