@@ -437,6 +437,26 @@ void JetStream::handle(Request& r) {
     if (out.find("\"error\":{") != std::string::npos && !is({"STREAM", "MSG", "DELETE"}))
         ++a.api_errors;
     respond(a, r.reply, out);
+    audit(a, r, out);
+}
+
+void JetStream::audit(AccountState& a, const Request& r, const std::string& response) {
+    // nats-server's API audit advisory, one per answered API call; built only when someone
+    // listens (monitoring tools).
+    static const std::string subject = "$JS.EVENT.ADVISORY.API";
+    if (!server::has_interest(*a.account->sublist().match(subject))) return;
+    json::object o{{"type", "io.nats.jetstream.advisory.v1.api_audit"},
+                   {"id", util::random_token(22)},
+                   {"timestamp", rfc3339_ns(now_unix_ns())},
+                   {"server", srv_.server_id()},
+                   {"client", json::object{{"acc", a.account->name()}, {"server", srv_.server_id()}}},
+                   {"subject", r.subject},
+                   {"request", r.payload},
+                   {"response", response}};
+    if (!opts_.domain.empty()) o["domain"] = opts_.domain;
+    const std::string body = json::serialize(o);
+    server::Message m{subject, {}, {}, body, nullptr};
+    a.account->route(m);
 }
 
 std::string JetStream::account_info(AccountState& a) {

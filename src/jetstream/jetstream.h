@@ -49,6 +49,7 @@ private:
     std::string stream_dir(const AccountState& a, const std::string& name) const;
     void persist(const AccountState& a, const Stream& s);
     void respond(AccountState& a, const std::string& reply, const std::string& body);
+    void audit(AccountState& a, const Request& r, const std::string& response);
     std::string api_response(AccountState& a, const std::string& op, const std::string& body);
 
     // Handlers return the JSON body of the response.

@@ -407,6 +407,7 @@ TEST(Consumers, ActionAdvisories) {
         Js js = jetstream(nc.get());
         jsStreamInfo_Destroy(add_stream(js.get(), "ADV", {"adv"}));
         Sub adv = subscribe_sync(nc.get(), "$JS.EVENT.ADVISORY.CONSUMER.>");
+        Sub audit = subscribe_sync(nc.get(), "$JS.EVENT.ADVISORY.API");
         natsConnection_Flush(nc.get());
         jsConsumerConfig cc;
         jsConsumerConfig_Init(&cc);
@@ -426,6 +427,15 @@ TEST(Consumers, ActionAdvisories) {
             EXPECT_NE(body.find("\"type\":\"io.nats.jetstream.advisory.v1.consumer_action\""), std::string::npos) << body;
             EXPECT_NE(body.find("\"stream\":\"ADV\",\"consumer\":\"watched\",\"action\":\"" + std::string(action) + "\""),
                       std::string::npos) << body;
+        }
+        // Every answered API call is audited with its subject, request and response.
+        for (const char* call : {"$JS.API.CONSUMER.DURABLE.CREATE.ADV.watched", "$JS.API.CONSUMER.DELETE.ADV.watched"}) {
+            Msg m = next(audit.get(), 3000);
+            ASSERT_TRUE(m) << call;
+            const std::string body = data(m.get());
+            EXPECT_NE(body.find("\"type\":\"io.nats.jetstream.advisory.v1.api_audit\""), std::string::npos) << body;
+            EXPECT_NE(body.find("\"subject\":\"" + std::string(call) + "\""), std::string::npos) << body;
+            EXPECT_NE(body.find("\"response\":\"{"), std::string::npos) << body;
         }
     }
 }
