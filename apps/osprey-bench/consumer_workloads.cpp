@@ -24,18 +24,7 @@ bool open(Env& env, const Config& c) { return env.open(c, 5000); }
 
 // A stream holding c.msgs messages of c.size bytes.
 bool populate(Env& env, const Config& c) {
-    jsErrCode e;
-    js_DeleteStream(env.js, "CBENCH", nullptr, &e);
-    jsStreamConfig cfg;
-    jsStreamConfig_Init(&cfg);
-    cfg.Name = "CBENCH";
-    const char* subj[] = {"cbench"};
-    cfg.Subjects = subj;
-    cfg.SubjectsLen = 1;
-    cfg.Storage = c.storage == "memory" ? js_MemoryStorage : js_FileStorage;
-    jsStreamInfo* si = nullptr;
-    if (js_AddStream(&si, env.js, &cfg, nullptr, &e) != NATS_OK) return false;
-    jsStreamInfo_Destroy(si);
+    if (!env.fresh_stream("CBENCH", "cbench", c)) return false;
     std::vector<char> payload(std::size_t(c.size), 'x');
     for (long i = 0; i < c.msgs; ++i)
         js_PublishAsync(env.js, "cbench", payload.data(), c.size, nullptr);

@@ -35,6 +35,27 @@ struct JsEnv {
         if (max_pending) jo.PublishAsync.MaxPending = max_pending;
         return natsConnection_JetStream(&js, nc, &jo) == NATS_OK;
     }
+    // A fresh stream `name` on one subject, with the storage the workload asks for.
+    bool fresh_stream(const char* name, const char* subject, const Config& c, bool allow_direct = false) {
+        jsErrCode e;
+        js_DeleteStream(js, name, nullptr, &e);
+        jsStreamConfig cfg;
+        jsStreamConfig_Init(&cfg);
+        cfg.Name = name;
+        const char* subj[] = {subject};
+        cfg.Subjects = subj;
+        cfg.SubjectsLen = 1;
+        cfg.Storage = c.storage == "memory" ? js_MemoryStorage : js_FileStorage;
+        cfg.AllowDirect = allow_direct;
+        jsStreamInfo* si = nullptr;
+        natsStatus s = js_AddStream(&si, js, &cfg, nullptr, &e);
+        if (s != NATS_OK) {
+            std::fprintf(stderr, "add stream: %s (%d)\n", natsStatus_GetText(s), int(e));
+            return false;
+        }
+        jsStreamInfo_Destroy(si);
+        return true;
+    }
 };
 
 }  // namespace bench

@@ -18,25 +18,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 bool setup(JsEnv& env, const Config& c, std::int64_t max_pending = 0) {
-    if (!env.open(c, max_pending)) return false;
-    jsErrCode e;
-    js_DeleteStream(env.js, "BENCH", nullptr, &e);
-    jsStreamConfig cfg;
-    jsStreamConfig_Init(&cfg);
-    cfg.Name = "BENCH";
-    const char* subj[] = {"bench.js"};
-    cfg.Subjects = subj;
-    cfg.SubjectsLen = 1;
-    cfg.Storage = c.storage == "memory" ? js_MemoryStorage : js_FileStorage;
-    cfg.AllowDirect = true;
-    jsStreamInfo* si = nullptr;
-    natsStatus s = js_AddStream(&si, env.js, &cfg, nullptr, &e);
-    if (s != NATS_OK) {
-        std::fprintf(stderr, "add stream: %s (%d)\n", natsStatus_GetText(s), int(e));
-        return false;
-    }
-    jsStreamInfo_Destroy(si);
-    return true;
+    return env.open(c, max_pending) && env.fresh_stream("BENCH", "bench.js", c, true);
 }
 
 void report(const char* name, const Config& c, double secs, const std::vector<double>* lat) {

@@ -51,6 +51,7 @@ Consumer::Consumer(std::shared_ptr<Stream> stream, server::Account& account, std
       ack_prefix_("$JS.ACK." + stream_name_ + "." + name_ + "."),
       cfg_(std::move(cfg)),
       filter_(cfg_.filter_subject),
+      durable_(cfg_.durable()),
       created_(created),
       last_activity_(SteadyClock::now()),
       last_delivery_(SteadyClock::now()) {
@@ -431,8 +432,9 @@ void Consumer::tick() {
 }
 
 bool Consumer::inactive_for_too_long() const {
-    if (cfg_.durable() || cfg_.inactive_threshold_ns <= 0) return false;
+    if (durable_) return false;
     std::lock_guard lk(mu_);
+    if (cfg_.inactive_threshold_ns <= 0) return false;
     if (!cfg_.is_pull()) {
         // A push consumer is active while someone listens on its deliver subject.
         auto r = account_.sublist().match_uncached(cfg_.deliver_subject);

@@ -36,7 +36,14 @@ public:
     ~Consumer();
 
     const std::string& name() const { return name_; }
-    const ConsumerConfig& config() const { return cfg_; }
+    // A copy: update_config() may replace it meanwhile on another thread.
+    ConsumerConfig config() const {
+        std::lock_guard lk(mu_);
+        return cfg_;
+    }
+    // What never changes, readable without the lock.
+    const std::string& filter() const { return filter_; }
+    bool durable() const { return durable_; }
     std::chrono::system_clock::time_point created() const { return created_; }
 
     // Paced delivery (replay_policy original, rate_limit_bps) asks its owner to call wake() at
@@ -143,6 +150,7 @@ private:
     std::string ack_prefix_;  // "$JS.ACK.<stream>.<consumer>."
     ConsumerConfig cfg_;
     const std::string filter_;  // cfg_.filter_subject, which never changes: read without mu_
+    const bool durable_;
     std::chrono::system_clock::time_point created_;
 
     mutable std::mutex mu_;

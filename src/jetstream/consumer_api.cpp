@@ -88,7 +88,7 @@ std::optional<ApiError> work_queue_error(const ConsumerConfig& c,
     if (c.filter_subject.empty())
         return ApiError{400, 10099, "multiple non-filtered consumers not allowed on workqueue stream"};
     for (const auto& o : others) {
-        const std::string& f = o->config().filter_subject;
+        const std::string& f = o->filter();
         if (f.empty() || subjects::is_subset(c.filter_subject, f) || subjects::is_subset(f, c.filter_subject))
             return ApiError{400, 10100, "filtered consumer not unique on workqueue stream"};
     }

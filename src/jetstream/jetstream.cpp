@@ -317,7 +317,7 @@ void JetStream::enqueue(Request r) {
 
 void JetStream::persist_durable_consumers() {
     for_each_consumer([this](AccountState& a, Stream& s, const std::shared_ptr<Consumer>& c) {
-        if (c->config().durable()) persist_consumer(a, s.config().name, *c, false);
+        if (c->durable()) persist_consumer(a, s.config().name, *c, false);
     });
 }
 

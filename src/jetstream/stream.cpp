@@ -14,6 +14,7 @@
 #include "subjects/mapping.h"
 #include "subjects/subject.h"
 #include "util/log.h"
+#include "util/rfc3339.h"
 
 namespace osprey::jetstream {
 
@@ -26,12 +27,8 @@ std::int64_t now_unix_ns() {
 }
 
 std::string rfc3339_ns(std::int64_t ns) {
-    if (ns == 0) return "0001-01-01T00:00:00Z";
-    time_t secs = time_t(ns / 1000000000);
-    tm u;
-    gmtime_r(&secs, &u);
-    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z", u.tm_year + 1900,
-                       u.tm_mon + 1, u.tm_mday, u.tm_hour, u.tm_min, u.tm_sec, ns % 1000000000);
+    if (ns == 0) return "0001-01-01T00:00:00Z";  // Go's zero time
+    return util::format_rfc3339_nano(util::Rfc3339{ns, 0, true});
 }
 
 namespace {
@@ -147,7 +144,7 @@ std::uint64_t Stream::purge(const std::string& filter, std::uint64_t seq, std::u
     }
     if (first == 0) first = st.last_seq + 1;  // all of it is gone
     for (auto& c : consumers()) {
-        const std::string& f = c->config().filter_subject;
+        const std::string& f = c->filter();
         // nats-server: all consumers for a full purge; for a subject purge those whose filter
         // is that subject or inside it.
         if (filter.empty() || f == filter || (!f.empty() && subjects::is_subset(f, filter)))
