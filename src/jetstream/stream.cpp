@@ -28,7 +28,7 @@ std::int64_t now_unix_ns() {
 
 std::string rfc3339_ns(std::int64_t ns) {
     if (ns == 0) return "0001-01-01T00:00:00Z";  // Go's zero time
-    return util::format_rfc3339_nano(util::Rfc3339{ns, 0, true});
+    return util::format_rfc3339_nano(util::Rfc3339{ns, 0});
 }
 
 namespace {

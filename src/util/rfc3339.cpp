@@ -55,7 +55,6 @@ std::optional<Rfc3339> parse_rfc3339(std::string_view s) {
         if (!digits(s, i + 1, 2, oh) || i + 3 >= s.size() || s[i + 3] != ':' || !digits(s, i + 4, 2, om))
             return std::nullopt;
         t.offset_minutes = (s[i] == '-' ? -1 : 1) * (oh * 60 + om);
-        t.zulu = false;
         i += 6;
     } else {
         return std::nullopt;

@@ -10,8 +10,7 @@ namespace osprey::util {
 
 struct Rfc3339 {
     std::int64_t unix_ns = 0;
-    int offset_minutes = 0;  // east of UTC; 0 with "Z"
-    bool zulu = true;
+    int offset_minutes = 0;  // east of UTC; 0 with "Z" (and printed as "Z", as Go does)
 };
 
 // "2006-01-02T15:04:05[.999999999](Z|+07:00|-07:00)"; nullopt when malformed.
