@@ -45,9 +45,25 @@ inline bool port_open(int port) {
 class ServerProcess {
 public:
     // `binary`: path to osprey or nats-server; `extra`: more arguments (e.g. "-c", file).
+    // A port found free can be taken by a parallel test before the server binds it: then the
+    // server exits at start, and it is started again on fresh ports (bounded).
     ServerProcess(const std::string& binary, std::vector<std::string> extra = {},
-                  bool with_monitor = true)
-        : port_(free_port()), http_port_(with_monitor ? free_port() : 0) {
+                  bool with_monitor = true) {
+        for (int attempt = 1;; ++attempt) {
+            port_ = free_port();
+            http_port_ = with_monitor ? free_port() : 0;
+            try {
+                launch(binary, extra, with_monitor);
+                return;
+            } catch (const std::runtime_error& e) {
+                if (attempt == 3 || std::string(e.what()).find("Address already in use") == std::string::npos)
+                    throw;
+            }
+        }
+    }
+
+private:
+    void launch(const std::string& binary, const std::vector<std::string>& extra, bool with_monitor) {
         std::vector<std::string> args{binary, "-a", "127.0.0.1", "-p", std::to_string(port_)};
         if (with_monitor) {
             args.push_back("-m");
@@ -81,6 +97,8 @@ public:
         stop();
         throw std::runtime_error("server did not start listening");
     }
+
+public:
     ~ServerProcess() { stop(); }
 
     int port() const { return port_; }
@@ -111,8 +129,8 @@ public:
     }
 
 private:
-    int port_;
-    int http_port_;
+    int port_ = 0;
+    int http_port_ = 0;
     pid_t pid_ = -1;
     std::string log_path_;
 };
