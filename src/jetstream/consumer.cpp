@@ -83,8 +83,7 @@ Consumer::Consumer(std::shared_ptr<Stream> stream, server::Account& account, std
             for (const auto& [subject, n] : st.subject_totals(f))
                 lasts.push_back(st.subject_state(subject).last);
             std::sort(lasts.begin(), lasts.end());
-            redeliver_.assign(lasts.begin(), lasts.end());
-            initial_left_ = lasts.size();
+            start_list_.assign(lasts.begin(), lasts.end());
             next_sseq_ = state.last_seq + 1;
             break;
         }
@@ -151,10 +150,10 @@ std::uint64_t Consumer::exact_pending_locked() const {
     if (!s) return 0;
     // Acknowledged before a restart but not reached again yet: not pending.
     const std::uint64_t n = s->store().count_after(cfg_.filter_subject, next_sseq_ - 1);
-    return initial_left_ + (n > acked_ahead_.size() ? n - acked_ahead_.size() : 0);
+    return start_list_.size() + (n > acked_ahead_.size() ? n - acked_ahead_.size() : 0);
 }
 
-std::uint64_t Consumer::num_pending_locked() const { return initial_left_ + pending_count_; }
+std::uint64_t Consumer::num_pending_locked() const { return start_list_.size() + pending_count_; }
 
 std::chrono::nanoseconds Consumer::redelivery_delay(std::uint64_t deliveries) const {
     if (!cfg_.backoff_ns.empty()) {
@@ -305,25 +304,34 @@ void Consumer::deliver_locked() {
             if (waiting_.empty()) break;
             req = &waiting_.front();
         }
-        // Due again first (and the last-per-subject start list), then what is next.
+        // Due again first, then the last-per-subject start list, then what is next.
         std::optional<StoredMsg> msg;
         std::uint64_t deliveries = 1;
         bool too_big = false;  // for this request: it ended, the message waits for the next
         while (!redeliver_.empty() && !msg) {
             const std::uint64_t cand = redeliver_.front();
             auto it = pending_.find(cand);
-            deliveries = it != pending_.end() ? it->second.deliveries + 1 : 1;
+            if (it == pending_.end() || !it->second.due) {
+                redeliver_.pop_front();  // acknowledged or terminated meanwhile: stale
+                continue;
+            }
+            deliveries = it->second.deliveries + 1;
             msg = s->store().load(cand);  // gone meanwhile (deleted, purged): nothing to send
             if (msg && req && !fits_locked(*req, *msg, deliveries)) {
                 too_big = true;
                 break;
             }
             redeliver_.pop_front();
-            if (it != pending_.end()) {
-                pending_.erase(it);  // due again
-            } else if (initial_left_) {
-                --initial_left_;  // a last-per-subject start entry
+            pending_.erase(it);  // due again: send_locked pends it anew
+        }
+        while (!start_list_.empty() && !msg && !too_big) {
+            deliveries = 1;
+            msg = s->store().load(start_list_.front());
+            if (msg && req && !fits_locked(*req, *msg, deliveries)) {
+                too_big = true;
+                break;
             }
+            start_list_.pop_front();
         }
         if (too_big) continue;
         if (!msg) {
@@ -345,7 +353,7 @@ void Consumer::deliver_locked() {
             }
             // Deletes of messages not delivered yet are not counted down: near the end, where
             // clients watch the count reach 0, count exactly.
-            if (pending_count_ < 1024) pending_count_ = exact_pending_locked() - initial_left_;
+            if (pending_count_ < 1024) pending_count_ = exact_pending_locked() - start_list_.size();
         }
         if (cfg_.max_deliver > 0 && std::int64_t(deliveries) > cfg_.max_deliver) {
             gave_up_locked(msg->seq, deliveries - 1);
@@ -400,16 +408,14 @@ void Consumer::tick() {
     // Ack wait: what was not acknowledged in time is due again, oldest first.
     for (auto it = pending_.begin(); it != pending_.end();) {
         auto& [sseq, p] = *it;
-        if (p.deadline <= now &&
-            std::find(redeliver_.begin(), redeliver_.end(), sseq) == redeliver_.end()) {
+        if (p.deadline <= now && !p.due) {
             if (cfg_.max_deliver > 0 && std::int64_t(p.deliveries) >= cfg_.max_deliver) {
                 const std::uint64_t seq = sseq, times = p.deliveries;
                 it = pending_.erase(it);
                 gave_up_locked(seq, times);
                 continue;
             }
-            redeliver_.push_back(sseq);
-            p.deadline = SteadyClock::time_point::max();
+            queue_redelivery_locked(sseq, p);
         }
         ++it;
     }
@@ -429,6 +435,13 @@ void Consumer::tick() {
         heartbeat_locked(cfg_.deliver_subject);
         last_delivery_ = now;
     }
+}
+
+void Consumer::queue_redelivery_locked(std::uint64_t sseq, Pending& p) {
+    if (p.due) return;  // queued once: a second nak does not deliver it twice
+    p.due = true;
+    p.deadline = SteadyClock::time_point::max();
+    redeliver_.push_back(sseq);
 }
 
 bool Consumer::inactive_for_too_long() const {
@@ -469,7 +482,7 @@ json::object Consumer::info_json() {
     o["num_ack_pending"] = pending_.size();
     o["num_redelivered"] = redelivered_.size();
     o["num_waiting"] = waiting_.size();
-    pending_count_ = exact_pending_locked() - initial_left_;  // info is rare: count exactly
+    pending_count_ = exact_pending_locked() - start_list_.size();  // info is rare: count exactly
     o["num_pending"] = num_pending_locked();
     if (!cfg_.is_pull()) {
         auto r = account_.sublist().match_uncached(cfg_.deliver_subject);

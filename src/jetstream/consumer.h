@@ -93,6 +93,7 @@ private:
         std::uint64_t deliveries;
         std::chrono::steady_clock::time_point deadline;
         std::int64_t sent_ns;  // unix time of the delivery (ack sampling reports the delay)
+        bool due = false;      // queued in redeliver_ (an ack or a term takes it out again)
     };
     struct PullRequest {
         PullRequest(std::string r, std::int64_t b) : reply(std::move(r)), batch(b) {}
@@ -162,10 +163,14 @@ private:
     // Messages at or after next_sseq_ matching the filter: kept up to date incrementally (a
     // scan per delivery would be quadratic), recounted exactly when small or when asked.
     std::uint64_t pending_count_ = 0;
-    std::uint64_t initial_left_ = 0;  // last-per-subject start entries not delivered yet
     std::map<std::uint64_t, Pending> pending_;  // by stream sequence
     std::map<std::uint64_t, std::uint64_t> redelivered_;  // sseq -> times delivered (> 1)
-    std::deque<std::uint64_t> redeliver_;  // due again, in order
+    // Due again, in order: sequences whose pending entry is marked `due`. An ack removes the
+    // pending entry, which makes its queue entry stale (skipped when reached): a confirmed
+    // ack must never be followed by another delivery of that message.
+    std::deque<std::uint64_t> redeliver_;
+    std::deque<std::uint64_t> start_list_;  // last-per-subject start entries not delivered yet
+    void queue_redelivery_locked(std::uint64_t sseq, Pending& p);
     std::deque<PullRequest> waiting_;
     std::chrono::steady_clock::time_point last_activity_, last_delivery_;
     std::int64_t last_ack_ns_ = 0;  // unix time of the last ack or term (info's ack_floor.last_active)

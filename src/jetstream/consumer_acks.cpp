@@ -132,8 +132,7 @@ void Consumer::on_ack(const server::Message& m) {
                 if (delay > 0) {
                     it->second.deadline = SteadyClock::now() + std::chrono::nanoseconds(delay);
                 } else {
-                    it->second.deadline = SteadyClock::time_point::max();
-                    redeliver_.push_back(sseq);
+                    queue_redelivery_locked(sseq, it->second);
                 }
             }
         } else if (body == "+WPI") {
@@ -196,7 +195,7 @@ void Consumer::on_purge(std::uint64_t first) {
         std::erase_if(redeliver_, [&](std::uint64_t q) { return q <= floor_sseq_; });
         std::erase_if(acked_ahead_, [&](std::uint64_t q) { return q <= floor_sseq_; });
     }
-    pending_count_ = exact_pending_locked() - initial_left_;
+    pending_count_ = exact_pending_locked() - start_list_.size();
 }
 
 bool Consumer::interested_in(std::string_view subject) const {
@@ -210,7 +209,7 @@ bool Consumer::still_needs(std::uint64_t sseq, std::string_view subject) const {
     if (pending_.count(sseq)) return true;  // delivered, not acknowledged
     if (sseq >= next_sseq_) return !acked_ahead_.count(sseq);  // not delivered yet
     // Passed and not pending: acknowledged, unless a last-per-subject start entry waits.
-    return std::find(redeliver_.begin(), redeliver_.end(), sseq) != redeliver_.end();
+    return std::find(start_list_.begin(), start_list_.end(), sseq) != start_list_.end();
 }
 
 std::uint64_t Consumer::ack_floor() const {

@@ -58,7 +58,6 @@ void Consumer::replay_log_locked(std::uint64_t after) {
             delivered_sseq_ = std::max(delivered_sseq_, sseq);
         }
     }
-    std::erase_if(redeliver_, [&](std::uint64_t q) { return !pending_.count(q); });
     update_floor_locked();
 }
 
@@ -84,7 +83,7 @@ void Consumer::restore_state(const json::object& st) {
     };
     if (st.contains("next_sseq")) {  // else: positioned by the deliver policy
         next_sseq_ = std::max<std::uint64_t>(1, u("next_sseq"));
-        initial_left_ = 0;
+        start_list_.clear();
     }
     dseq_ = u("dseq");
     delivered_sseq_ = u("delivered_sseq");
@@ -97,9 +96,10 @@ void Consumer::restore_state(const json::object& st) {
             const auto& a = e.get_array();
             const auto sseq = a[0].to_number<std::uint64_t>();
             // Not acknowledged before the restart: due again at once.
-            pending_[sseq] = Pending{a[1].to_number<std::uint64_t>(), a[2].to_number<std::uint64_t>(),
-                                     SteadyClock::time_point::max(), now_unix_ns()};
-            redeliver_.push_back(sseq);
+            auto& p = pending_[sseq];
+            p = Pending{a[1].to_number<std::uint64_t>(), a[2].to_number<std::uint64_t>(),
+                        SteadyClock::time_point::max(), now_unix_ns()};
+            queue_redelivery_locked(sseq, p);
         }
     }
     if (auto it = st.find("acked_ahead"); it != st.end() && it->value().is_array())
@@ -109,13 +109,10 @@ void Consumer::restore_state(const json::object& st) {
 }
 
 void Consumer::trim_log(std::uint64_t upto) {
-    // The snapshot covers the log up to `upto`: those records can go.
+    // The snapshot covers the log up to `upto`: those records can go. The store compares
+    // with its last record under its own lock, so an ack logged meanwhile stays.
     if (!ack_log_ || !upto) return;
-    if (upto >= ack_log_->state().last_seq) {
-        ack_log_->purge("", 0, 0);  // one purge marker instead of a tombstone per record
-    } else {
-        ack_log_->purge("", upto + 1, 0);
-    }
+    ack_log_->purge("", upto + 1, 0);
 }
 
 }  // namespace osprey::jetstream

@@ -616,7 +616,22 @@ std::uint64_t FileStore::purge(std::string_view filter, std::uint64_t below, std
     std::uint64_t n = 0;
     {
         std::lock_guard lk(mu_);
-        if (filter.empty() && below == 0 && keep == 0) {
+        if (filter.empty() && keep == 0 && below > 0 && below <= index_.last_seq()) {
+            // Everything below `below`: one purge marker, decided under the lock (a caller
+            // that compared with last_seq before could lose an append made meanwhile).
+            for (std::uint64_t q = index_.first_seq(); q && q < below; ++q) {
+                const auto* e = index_.live(q);
+                if (!e) continue;
+                const auto sid = std::uint32_t(e->loc >> kOffsetBits);
+                if (auto it = segments_.find(sid); it != segments_.end() && it->second.live)
+                    --it->second.live;
+                ++n;
+            }
+            index_.reset_first(below);
+            scratch_.clear();
+            record::append(scratch_, record::Type::Purge, below, 0, {}, {}, {});
+            append_record_locked(scratch_);
+        } else if (filter.empty() && keep == 0) {
             n = index_.msgs();
             const std::uint64_t next = index_.last_seq() + 1;
             index_.reset_first(next);

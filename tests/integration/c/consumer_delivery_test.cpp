@@ -166,6 +166,37 @@ TEST(ConsumerDelivery, RedeliveryAfterAckWaitNakInProgressAndTerm) {
     }
 }
 
+// A message whose ack_wait ran out while no pull request waited is due again; an ack that
+// arrives before the redelivery goes out settles it for good (a confirmed ack must never be
+// followed by another delivery). Osprey once kept it queued and delivered it again.
+TEST(ConsumerDelivery, AckAfterAckWaitCancelsTheQueuedRedelivery) {
+    for (const auto& bin : servers_to_compare()) {
+        SCOPED_TRACE(bin);
+        // nats-server 2.9.10 still redelivers a message terminated (or nak'd a second time)
+        // while it was queued for redelivery; osprey does neither.
+        const bool reference = bin == NATS_SERVER_BIN;
+        Env env(bin);
+        jsStreamInfo_Destroy(add_stream(env.js.get(), "LA", {"la"}));
+        for (int i = 0; i < 3; ++i) pub(env.js.get(), "la", "m" + std::to_string(i));
+        Sub sub(pull(env.js.get(), "la", "late", [](jsConsumerConfig& c) { c.AckWait = 200 * kMs; }));
+        auto first = fetch(sub.get(), 3);
+        ASSERT_EQ(first->size(), 3);
+        std::this_thread::sleep_for(milliseconds(600));  // all three are due again now
+        EXPECT_EQ(natsMsg_AckSync((*first)[0], nullptr, nullptr), NATS_OK);
+        if (!reference) {
+            EXPECT_EQ(natsMsg_Term((*first)[1], nullptr), NATS_OK);
+            EXPECT_EQ(natsMsg_Nak((*first)[2], nullptr), NATS_OK);
+            EXPECT_EQ(natsMsg_Nak((*first)[2], nullptr), NATS_OK);
+        }
+        auto again = fetch(sub.get(), 3, 800);
+        using V = std::vector<std::string>;
+        EXPECT_EQ(again->data(), reference ? (V{"m1", "m2"}) : (V{"m2"}));
+        for (int i = 0; i < again->size(); ++i)
+            EXPECT_EQ(natsMsg_AckSync((*again)[i], nullptr, nullptr), NATS_OK);
+        EXPECT_EQ(fetch(sub.get(), 3, 500)->size(), 0);
+    }
+}
+
 TEST(ConsumerDelivery, DeliverPolicies) {
     for (const auto& bin : servers_to_compare()) {
         SCOPED_TRACE(bin);
