@@ -26,6 +26,7 @@ struct Consumer::AckIntake : server::Receiver {
     std::weak_ptr<Consumer> consumer;
     bool deliver(const server::Message& m) override {
         if (auto c = consumer.lock()) {
+            server::Client::StallExempt internal;
             c->on_ack(m);
             return true;
         }
@@ -37,6 +38,7 @@ struct Consumer::AckIntake : server::Receiver {
 struct FlowControlIntake : server::Receiver {
     std::function<void(std::string_view)> on_reply;
     bool deliver(const server::Message& m) override {
+        server::Client::StallExempt internal;
         if (on_reply) on_reply(m.subject);
         return true;
     }

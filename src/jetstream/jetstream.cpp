@@ -40,6 +40,7 @@ struct ApiIntake : server::Receiver {
                              std::string(m.payload)};
         // Direct gets are plain reads: served right here on the requester's loop, in
         // parallel, without the hop to the API thread.
+        server::Client::StallExempt internal;
         if (r.subject.starts_with("$JS.API.DIRECT.GET.") ||
             r.subject.starts_with("$JS.API.CONSUMER.MSG.NEXT.")) {
             js->handle(r);

@@ -69,6 +69,7 @@ struct Stream::Intake : server::Receiver {
     std::weak_ptr<Stream> stream;
     bool deliver(const server::Message& m) override {
         if (auto s = stream.lock()) {
+            server::Client::StallExempt internal;
             s->ingest(m);
             return true;
         }

@@ -24,6 +24,8 @@ constexpr std::size_t kMinReadBuf = 512;
 constexpr std::size_t kMaxReadBuf = 64 * 1024;
 // Clients that received data during this thread's current read batch.
 thread_local std::vector<std::shared_ptr<Client>> t_flush;
+// The client whose publish is being routed on this thread (a producer that may be stalled).
+thread_local Client* t_reading = nullptr;
 
 std::int64_t now_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -68,6 +70,10 @@ bool ClientSub::deliver(const Message& m) {
     return ok;
 }
 
+Client* Client::reading_client() { return t_reading; }
+Client::StallExempt::StallExempt() : saved_(t_reading) { t_reading = nullptr; }
+Client::StallExempt::~StallExempt() { t_reading = saved_; }
+
 Client::Client(Server& server, int loop_index, tcp::socket socket, std::uint64_t cid)
     : server_(server),
       loop_index_(loop_index),
@@ -77,7 +83,8 @@ Client::Client(Server& server, int loop_index, tcp::socket socket, std::uint64_t
       start_(std::chrono::system_clock::now()),
       ping_timer_(socket_.get_executor()),
       auth_timer_(socket_.get_executor()),
-      deadline_timer_(socket_.get_executor()) {
+      deadline_timer_(socket_.get_executor()),
+      stall_timer_(socket_.get_executor()) {
     boost::system::error_code ec;
     auto ep = socket_.remote_endpoint(ec);
     if (!ec) {
@@ -179,6 +186,7 @@ void Client::on_read(const boost::system::error_code& ec, std::size_t n) {
     } else {
         small_reads_ = 0;
     }
+    if (pause_reading()) return;  // a reader is far behind: let it drain first
     do_read();
 }
 
@@ -383,7 +391,9 @@ bool Client::on_pub(const protocol::Pub& p) {
     Message m{p.subject, p.reply, p.headers, p.payload, this};
     Account& acc = account();
     subjects::MatchPtr r = match_cache_.match(acc.sublist(), p.subject);
+    t_reading = this;
     const int delivered = acc.deliver(*r, m);
+    t_reading = nullptr;
     if (delivered == 0 && !p.reply.empty() && opts_.no_responders && opts_.headers) {
         // No one listens: tell the requester at once with a 503 status on its reply subject.
         static constexpr std::string_view k503 = "NATS/1.0 503\r\n\r\n";
@@ -524,6 +534,7 @@ bool Client::enqueue_msg(std::string_view subject, std::string_view sid, std::st
         const std::size_t pending = out_.size() - out_off_;
         if (pending + total > std::size_t(server_.options().max_pending)) {
             closed_ = true;  // no more writes; the loop closes the connection
+            release_stalled_locked();
             server_.stats.slow_consumers.fetch_add(1, std::memory_order_relaxed);
             log::notice("{} - Slow Consumer Detected: MaxPending of {} Exceeded", tag(), server_.options().max_pending);
             asio::post(socket_.get_executor(), [self = shared_from_this()] {
@@ -537,6 +548,7 @@ bool Client::enqueue_msg(std::string_view subject, std::string_view sid, std::st
         }
         protocol::append_msg(out_, subject, sid, reply, headers, payload);
         schedule_flush_locked();
+        if (t_reading) check_stall_locked(out_.size() - out_off_);
         // Writers of these hold out_mu_: plain stores suffice.
         stats.out_msgs.store(stats.out_msgs.load(std::memory_order_relaxed) + 1,
                              std::memory_order_relaxed);
@@ -585,6 +597,7 @@ bool Client::write_locked() {
                 out_off_ = 0;
             }
             write_blocked_ = true;
+            release_stalled_locked();
             asio::post(socket_.get_executor(), [self = shared_from_this()] { self->wait_writable(); });
             return true;
         }
@@ -592,6 +605,7 @@ bool Client::write_locked() {
     }
     out_.clear();
     out_off_ = 0;
+    release_stalled_locked();
     if (out_.capacity() > 4 * 1024 * 1024) std::string().swap(out_);
     return true;
 }
@@ -648,6 +662,7 @@ void Client::close_now(CloseReason reason) {
     ping_timer_.cancel();
     auth_timer_.cancel();
     deadline_timer_.cancel();
+    stall_timer_.cancel();
     {
         std::lock_guard lk(out_mu_);
         // Best effort: what is buffered (an -ERR, the last messages) goes out before close,
@@ -661,6 +676,7 @@ void Client::close_now(CloseReason reason) {
             }
         }
         closed_ = true;
+        release_stalled_locked();
         socket_.shutdown(tcp::socket::shutdown_both, ec);
         socket_.close(ec);
         std::string().swap(out_);
@@ -685,6 +701,7 @@ Client::Info Client::info(bool with_subs) const {
     i.in_bytes = stats.in_bytes;
     i.out_msgs = stats.out_msgs;
     i.out_bytes = stats.out_bytes;
+    i.stalls = stats.stalls;
     {
         std::lock_guard lk(subs_mu_);
         i.num_subs = subs_.size();

@@ -61,10 +61,24 @@ const char* reason_text(CloseReason r);
 
 struct ClientStats {
     std::atomic<std::uint64_t> in_msgs{0}, in_bytes{0}, out_msgs{0}, out_bytes{0};
+    std::atomic<std::uint64_t> stalls{0};  // times this producer paused for a slow reader
 };
 
 class Client : public std::enable_shared_from_this<Client> {
 public:
+    // Deliveries made by internal receivers (JetStream ingest, acks, the API) do not stall the
+    // client whose publish set them off: nats-server delivers those from its own goroutines.
+    class StallExempt {
+    public:
+        StallExempt();
+        ~StallExempt();
+        StallExempt(const StallExempt&) = delete;
+        StallExempt& operator=(const StallExempt&) = delete;
+
+    private:
+        Client* saved_;
+    };
+
     using tcp = boost::asio::ip::tcp;
     Client(Server& server, int loop_index, tcp::socket socket, std::uint64_t cid);
     ~Client();
@@ -93,6 +107,7 @@ public:
         std::chrono::system_clock::time_point start, last_activity;
         std::size_t pending_bytes;
         std::uint64_t in_msgs, in_bytes, out_msgs, out_bytes;
+        std::uint64_t stalls;
         std::size_t num_subs;
         std::vector<std::string> subs;
         std::string name, lang, version, account, user;
@@ -114,8 +129,24 @@ public:
     // Flushes every client that received data during the current batch on this thread.
     static void flush_scheduled();
 
+    // Fast producer stall (client_stall.cpp), as nats-server: while a reader's pending bytes
+    // are above half of max_pending, a client that publishes to it pauses reading after its
+    // current batch, until the reader drains below half or a bounded wait runs out. Only that
+    // connection pauses; the loop goes on serving the others.
+    static std::chrono::milliseconds stall_duration(std::int64_t pending, std::int64_t max_pending);
+
 private:
     void do_read();
+    // Stall (client_stall.cpp). Producer side, on its loop: note_stall during a batch, then
+    // pause_reading after it; resume_reading when woken or timed out. Reader side, under
+    // out_mu_: check_stall_locked after appending, release_stalled_locked once drained.
+    void note_stall(const std::shared_ptr<Client>& reader, std::chrono::milliseconds ttl);
+    bool pause_reading();  // false: nothing to wait for, read on
+    static Client* reading_client();  // the client whose read batch runs on this thread
+    void resume_reading(std::uint64_t gen);
+    bool add_stall_waiter(const std::shared_ptr<Client>& producer, std::uint64_t gen);
+    void check_stall_locked(std::size_t pending);
+    void release_stalled_locked();
     void on_read(const boost::system::error_code& ec, std::size_t n);
     void process_buffer();
     void send_info();
@@ -165,6 +196,16 @@ private:
     std::atomic<std::int64_t> rtt_ns_{0};
     std::atomic<std::int64_t> last_activity_ns_{0};
 
+    // Producer side of a stall: the client's loop only.
+    std::shared_ptr<Client> stall_reader_;  // the reader that asked us to pause, this batch
+    std::chrono::milliseconds stall_ttl_{0};
+    boost::asio::steady_timer stall_timer_;
+    bool read_paused_ = false;
+    std::uint64_t stall_gen_ = 0;
+    std::chrono::steady_clock::time_point stall_started_{};
+    std::chrono::steady_clock::duration stalled_total_{};  // since the last log line
+    std::chrono::steady_clock::time_point stall_logged_{};
+
     // Subscriptions: changed on the client's loop, read by monitoring and auto-unsubscribe.
     mutable std::mutex subs_mu_;
     std::unordered_map<std::string, std::shared_ptr<ClientSub>> subs_;
@@ -176,6 +217,8 @@ private:
     bool flush_scheduled_ = false;
     bool write_blocked_ = false;
     bool closed_ = false;  // no more writes; the socket may be gone
+    bool stalled_ = false;  // pending above half of max_pending: producers pause
+    std::vector<std::pair<std::weak_ptr<Client>, std::uint64_t>> stall_waiters_;
     std::atomic<bool> closing_{false};
 
 public:

@@ -291,6 +291,8 @@ public:
                 o.ping_max = int(integer(v, k));
             } else if (key == "write_deadline") {
                 o.write_deadline_ms = duration_ms(v, k);
+            } else if (key == "no_fast_producer_stall") {
+                o.no_fast_producer_stall = boolean(v, k);
             } else if (key == "authorization") {
                 authorization(v, o);
             } else if (key == "accounts") {

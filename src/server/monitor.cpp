@@ -206,6 +206,7 @@ std::string Monitor::handle(const std::string& target) {
             {"in_bytes", totals.in_bytes},
             {"out_bytes", totals.out_bytes},
             {"slow_consumers", server_.stats.slow_consumers.load()},
+            {"stalled_clients", server_.stats.stalls.load()},
             {"subscriptions", subs},
             {"config_load_time", rfc3339(server_.start_time())},
             {"system_account", o.system_account},
@@ -274,6 +275,7 @@ std::string Monitor::handle(const std::string& target) {
                 {"out_bytes", c.out_bytes},
                 {"subscriptions", c.num_subs},
             };
+            if (c.stalls) j["stalls"] = c.stalls;
             if (!c.name.empty()) j["name"] = c.name;
             if (!c.lang.empty()) j["lang"] = c.lang;
             if (!c.version.empty()) j["version"] = c.version;

@@ -93,6 +93,7 @@ struct Options {
     std::int64_t ping_interval_ms = 2 * 60 * 1000;
     int ping_max = 2;
     std::int64_t write_deadline_ms = 10 * 1000;
+    bool no_fast_producer_stall = false;  // nats-server 2.11's switch: cut, never pause
 
     // JetStream (the flags exist now; the engine comes with its own issue)
     bool jetstream = false;

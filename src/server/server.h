@@ -29,6 +29,7 @@ struct AuthResult;
 struct ServerStats {
     std::atomic<std::uint64_t> in_msgs{0}, in_bytes{0}, out_msgs{0}, out_bytes{0};  // closed
     std::atomic<std::uint64_t> slow_consumers{0};
+    std::atomic<std::uint64_t> stalls{0};  // fast producer stalls, all clients
     std::atomic<std::uint64_t> total_connections{0};
 };
 
