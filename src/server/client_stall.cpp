@@ -1,4 +1,5 @@
-// Fast producer stall, as nats-server 2.9 does it: a reader whose pending bytes pass half of
+// Fast producer stall, as nats-server 2.9 does it (the monitoring -- /varz stalled_clients,
+// /connz stalls, the log line -- and the switch no_fast_producer_stall are later releases'): a reader whose pending bytes pass half of
 // max_pending makes every client publishing to it pause before its next read, so the reader
 // can drain instead of being cut as a slow consumer. The pause is bounded (100 ms, growing
 // with the pending bytes up to 1 s) and ends early once the reader is below half again.
@@ -10,6 +11,7 @@
 
 #include "server/client.h"
 #include "server/server.h"
+#include "util/go_text.h"
 #include "util/log.h"
 
 namespace osprey::server {
@@ -96,8 +98,8 @@ void Client::resume_reading(std::uint64_t gen) {
     stalled_total_ += now - stall_started_;
     if (now - stall_logged_ >= kStallLogEvery) {
         // nats-server's wording; rate-limited so a long flood logs a line now and then.
-        log::debug("{} - Producer was stalled for a total of {}ms", tag(),
-                   std::chrono::duration_cast<std::chrono::milliseconds>(stalled_total_).count());
+        log::warn("{} - Producer was stalled for a total of {}", tag(),
+                  util::go_duration(std::chrono::duration_cast<std::chrono::nanoseconds>(stalled_total_).count()));
         stalled_total_ = {};
         stall_logged_ = now;
     }
