@@ -40,10 +40,12 @@ int main(int argc, char** argv) {
         return 1;
     }
     if (opts.check_config) {
+        for (const auto& w : opts.config_warnings) std::cerr << "osprey: warning: " << w << "\n";
         std::cout << "osprey: configuration file " << opts.config_file << " is valid\n";
         return 0;
     }
     log::configure({opts.log_file, opts.logtime, opts.debug, opts.trace});
+    for (const auto& w : opts.config_warnings) log::warn("{}", w);
     // Like Go's runtime does for nats-server: allow as many descriptors as the hard limit.
     if (rlimit rl; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;

@@ -28,7 +28,7 @@ inline ApiError expected_stream_mismatch() { return {400, 10060, "expected strea
 inline ApiError wrong_last_msg_id(const std::string& id) { return {400, 10070, "wrong last msg ID: " + id}; }
 inline ApiError wrong_last_sequence(unsigned long long seq) { return {400, 10071, "wrong last sequence: " + std::to_string(seq)}; }
 inline ApiError sealed() { return {400, 10109, "invalid operation on sealed stream"}; }
-inline ApiError not_enabled_for_account() { return {503, 10039, "jetstream not enabled for account"}; }
+inline ApiError not_enabled_for_account() { return {503, 10039, "JetStream not enabled for account"}; }
 inline ApiError purge_failed(std::string what) { return {500, 10110, std::move(what)}; }
 inline ApiError rollup_failed(std::string what) { return {500, 10111, std::move(what)}; }
 inline ApiError update_failed(std::string what) { return {500, 10052, std::move(what)}; }

@@ -128,7 +128,15 @@ void Consumer::on_flow_control_reply(std::string_view subject) {
 
 void Consumer::update_config(const ConsumerConfig& cfg) {
     std::lock_guard lk(mu_);
+    const bool refilter = cfg.filter_subject != cfg_.filter_subject;
     cfg_ = cfg;
+    if (refilter) {
+        {
+            std::lock_guard fl(filter_mu_);
+            filter_ = cfg_.filter_subject;
+        }
+        pending_count_ = exact_pending_locked() - start_list_.size();
+    }
     sample_percent_ = sample_percent(cfg_.sample_freq);
     deliver_locked();  // a larger max_ack_pending may let more out
 }
@@ -214,6 +222,7 @@ void Consumer::send_locked(const StoredMsg& msg, std::uint64_t deliveries, PullR
             req->route = sl.match_uncached(req->reply);
             req->route_gen = gen;
         }
+        out.routed = req->reply;
         account_.deliver(*req->route, out);
     } else {
         account_.deliver_as(cfg_.deliver_subject, out, true);

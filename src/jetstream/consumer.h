@@ -41,8 +41,12 @@ public:
         std::lock_guard lk(mu_);
         return cfg_;
     }
+    // The filter subject (an update may change it), without the delivery lock.
+    std::string filter() const {
+        std::lock_guard lk(filter_mu_);
+        return filter_;
+    }
     // What never changes, readable without the lock.
-    const std::string& filter() const { return filter_; }
     bool durable() const { return durable_; }
     std::chrono::system_clock::time_point created() const { return created_; }
 
@@ -114,6 +118,7 @@ private:
     struct AckIntake;
 
     void deliver_locked();
+    void pull_locked(const std::string& reply, std::string_view body);
     // A push consumer delivers only while someone listens on its deliver subject (as
     // nats-server): a message sent to nobody would count as delivered and, with ack none,
     // be lost. Rechecked when the account's subscriptions change (and on every tick).
@@ -150,7 +155,9 @@ private:
     std::string name_, stream_name_;
     std::string ack_prefix_;  // "$JS.ACK.<stream>.<consumer>."
     ConsumerConfig cfg_;
-    const std::string filter_;  // cfg_.filter_subject, which never changes: read without mu_
+    // cfg_.filter_subject for readers that must not take mu_ (the stream, under its own lock).
+    mutable std::mutex filter_mu_;
+    std::string filter_;
     const bool durable_;
     std::chrono::system_clock::time_point created_;
 

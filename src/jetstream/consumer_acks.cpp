@@ -115,7 +115,9 @@ void Consumer::on_ack(const server::Message& m) {
             settled = sseq;
             last_ack_ns_ = now_unix_ns();
             if (body.starts_with("+NXT") && !m.reply.empty() && cfg_.is_pull()) {
-                waiting_.emplace_back(std::string(m.reply), 1);
+                // "+NXT" may carry a pull request ("+NXT {"batch":5,"no_wait":true}").
+                std::string_view req = body.substr(4);
+                pull_locked(std::string(m.reply), req);
             }
         } else if (body.starts_with("-NAK")) {
             auto it = pending_.find(sseq);
@@ -199,6 +201,7 @@ void Consumer::on_purge(std::uint64_t first) {
 }
 
 bool Consumer::interested_in(std::string_view subject) const {
+    std::lock_guard lk(filter_mu_);
     return filter_.empty() || subjects::matches(filter_, subject);
 }
 

@@ -40,8 +40,8 @@ bool valid_consumer_name(const std::string& n) {
 // first failing one is reported).
 std::optional<ApiError> config_error(const ConsumerConfig& c, const StreamConfig& stream) {
     auto bad = [](int err_code, std::string text) { return ApiError{400, err_code, std::move(text)}; };
-    if (!c.backoff_ns.empty() && c.max_deliver != -1 &&
-        c.max_deliver <= std::int64_t(c.backoff_ns.size()))
+    // An unset max_deliver (-1) is not greater either: nats-server refuses that too.
+    if (!c.backoff_ns.empty() && c.max_deliver <= std::int64_t(c.backoff_ns.size()))
         return bad(10116, "max deliver is required to be > length of backoff values");
     if (c.description.size() > 4096)
         return bad(10107, "consumer description is too long, maximum allowed is 4096");
@@ -67,7 +67,11 @@ std::optional<ApiError> config_error(const ConsumerConfig& c, const StreamConfig
     }
     if (!c.filter_subject.empty()) {
         bool ok = false;
-        for (const auto& s : stream.subjects) ok = ok || subjects::is_subset(c.filter_subject, s);
+        // A subset of a stream subject, or a wider wildcard that covers one (">" on "S.>").
+        const bool wild = subjects::has_wildcard(c.filter_subject);
+        for (const auto& s : stream.subjects)
+            ok = ok || subjects::is_subset(c.filter_subject, s) ||
+                 (wild && subjects::is_subset(s, c.filter_subject));
         if (!stream.subjects.empty() && !ok)
             return bad(10093, "consumer filter subject is not a valid subset of the interest subjects");
     }
@@ -88,22 +92,33 @@ std::optional<ApiError> work_queue_error(const ConsumerConfig& c,
     if (c.filter_subject.empty())
         return ApiError{400, 10099, "multiple non-filtered consumers not allowed on workqueue stream"};
     for (const auto& o : others) {
-        const std::string& f = o->filter();
+        const std::string f = o->filter();
         if (f.empty() || subjects::is_subset(c.filter_subject, f) || subjects::is_subset(f, c.filter_subject))
             return ApiError{400, 10100, "filtered consumer not unique on workqueue stream"};
     }
     return std::nullopt;
 }
 
-std::optional<ApiError> check_update(const ConsumerConfig& a, const ConsumerConfig& b) {
-    auto no = [](const char* what) {
-        return ApiError{500, 10012, std::string(what) + " can not be updated"};
-    };
-    if (a.deliver_policy != b.deliver_policy) return no("deliver policy");
-    if (a.ack_policy != b.ack_policy) return no("ack policy");
-    if (a.filter_subject != b.filter_subject) return no("filter subject");
-    if (a.deliver_subject != b.deliver_subject) return no("deliver subject");
-    if (a.replay_original != b.replay_original) return no("replay policy");
+// An existing consumer re-created with another configuration: what nats-server 2.9.10 lets
+// change (checkNewConsumerConfig, in its order). Its start-time check compares pointers, so
+// a consumer with a start time can not be updated at all.
+std::optional<ApiError> check_update(const ConsumerConfig& a, const ConsumerConfig& b,
+                                     bool deliver_subject_listened) {
+    auto no = [](std::string what) { return ApiError{500, 10012, std::move(what)}; };
+    if (json::serialize(to_json(a)) == json::serialize(to_json(b))) return std::nullopt;
+    if (a.deliver_policy != b.deliver_policy) return no("deliver policy can not be updated");
+    if (a.opt_start_seq != b.opt_start_seq) return no("start sequence can not be updated");
+    if (!a.opt_start_time.empty() || !b.opt_start_time.empty()) return no("start time can not be updated");
+    if (a.ack_policy != b.ack_policy) return no("ack policy can not be updated");
+    if (a.replay_original != b.replay_original) return no("replay policy can not be updated");
+    if (a.idle_heartbeat_ns != b.idle_heartbeat_ns) return no("heart beats can not be updated");
+    if (a.flow_control != b.flow_control) return no("flow control can not be updated");
+    if (a.max_waiting != b.max_waiting) return no("max waiting can not be updated");
+    if (a.deliver_subject != b.deliver_subject) {
+        if (a.deliver_subject.empty()) return no("can not update pull consumer to push based");
+        if (b.deliver_subject.empty()) return no("can not update push consumer to pull based");
+        if (deliver_subject_listened) return ApiError{400, 10013, "consumer name already in use"};
+    }
     return std::nullopt;
 }
 
@@ -154,7 +169,10 @@ std::string JetStream::consumer_create(AccountState& a, const std::vector<std::s
     std::string name = !cfg->durable_name.empty() ? cfg->durable_name : cfg->name;
     if (name.empty()) name = util::random_token(8);
     if (auto existing = stream->find_consumer(name)) {
-        if (auto e = check_update(existing->config(), *cfg)) return typed_error(type, *e);
+        const auto old = existing->config();
+        const bool listened = !old.deliver_subject.empty() &&
+                              server::has_interest(*a.account->sublist().match_uncached(old.deliver_subject));
+        if (auto e = check_update(old, *cfg, listened)) return typed_error(type, *e);
         existing->update_config(*cfg);
         if (cfg->durable()) persist_consumer(a, stream_name, *existing, true);
         return typed(type, existing->info_json());

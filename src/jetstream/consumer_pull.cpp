@@ -74,10 +74,14 @@ std::optional<std::string> parse_pull_request(std::string_view body, std::int64_
 }  // namespace
 
 void Consumer::pull(const std::string& reply, std::string_view body) {
+    std::lock_guard lk(mu_);
+    pull_locked(reply, body);
+}
+
+void Consumer::pull_locked(const std::string& reply, std::string_view body) {
     PullRequest r(reply, 1);
     std::int64_t expires = 0, heartbeat = 0;
     auto bad = parse_pull_request(body, r.batch, r.max_bytes, expires, r.no_wait, heartbeat);
-    std::lock_guard lk(mu_);
     last_activity_ = SteadyClock::now();
     // nats-server's checks, in its order.
     if (!cfg_.is_pull()) {

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <filesystem>
 #include <shared_mutex>
@@ -13,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "jetstream/api_not_enabled.h"
 #include "jetstream/consumer.h"
 #include "server/account.h"
 #include "server/client.h"
@@ -100,86 +102,23 @@ void JetStream::start(const std::vector<server::Server::JetStreamAccount>& accou
         }
         accounts_.push_back(std::move(st));
     }
+    // Every other account (but the system account, which nats-server serves differently)
+    // hears that it has no JetStream.
+    for (server::Account* acc : srv_.accounts()) {
+        if (acc->name() == srv_.options().system_account) continue;
+        if (std::any_of(accounts_.begin(), accounts_.end(),
+                        [&](const auto& st) { return st->account == acc; }))
+            continue;
+        auto subs = answer_not_enabled(*acc, opts_.domain);
+        for (auto& s : subs) not_enabled_subs_.emplace_back(acc, std::move(s));
+    }
     srv_.add_monitor_endpoint("/jsz", [this](const std::map<std::string, std::string>& q) {
         return jsz(q);
     });
+    srv_.add_varz_section("jetstream", [this](const std::map<std::string, std::string>&) {
+        return varz_section();
+    });
     worker_ = std::thread([this] { worker(); });
-}
-
-std::string JetStream::jsz(const std::map<std::string, std::string>& q) {
-    auto flag = [&](const char* k) {
-        auto it = q.find(k);
-        return it != q.end() && (it->second == "1" || it->second == "true");
-    };
-    const bool with_streams = flag("streams"), with_config = flag("config");
-    const bool with_accounts = flag("accounts") || with_streams;
-    std::uint64_t mem = 0, store = 0, streams = 0, msgs = 0, bytes = 0, total = 0, errs = 0;
-    json::array details;
-    for (auto& a : accounts_) {
-        std::uint64_t amem = 0, astore = 0;
-        json::array sd;
-        std::shared_lock lk(a->streams_mu);
-        for (auto& [n, s] : a->streams) {
-            auto st = s->store().state();
-            (s->config().storage == StorageType::Memory ? amem : astore) += st.bytes;
-            ++streams;
-            msgs += st.msgs;
-            bytes += st.bytes;
-            if (with_streams) {
-                json::object d{{"name", n},
-                               {"created", rfc3339_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                               s->created().time_since_epoch()).count())},
-                               {"cluster", json::object{{"leader", srv_.server_id()}}}};
-                if (with_config) d["config"] = to_json(s->config());
-                d["state"] = s->state_json(false, "");
-                // Osprey's addition: what recovery had to skip or cut at the last start.
-                auto rep = s->store().recovery();
-                if (rep.bad_records || rep.truncated_bytes) {
-                    json::array notes;
-                    for (auto& t : rep.notes) notes.push_back(json::value(t));
-                    d["recovery"] = json::object{{"damaged_records", rep.bad_records},
-                                                 {"truncated_bytes", rep.truncated_bytes},
-                                                 {"notes", std::move(notes)}};
-                }
-                sd.push_back(std::move(d));
-            }
-        }
-        mem += amem;
-        store += astore;
-        total += a->api_total;
-        errs += a->api_errors;
-        if (with_accounts) {
-            json::object ad{{"name", a->account->name()}, {"id", a->account->name()},
-                            {"memory", amem}, {"storage", astore},
-                            {"reserved_memory", 0}, {"reserved_storage", 0},
-                            {"accounts", 0}, {"ha_assets", 0},
-                            {"api", json::object{{"total", a->api_total.load()},
-                                                 {"errors", a->api_errors.load()}}}};
-            if (with_streams) ad["stream_detail"] = std::move(sd);
-            details.push_back(std::move(ad));
-        }
-    }
-    json::object cfg{{"max_memory", opts_.max_memory},
-                     {"max_storage", opts_.max_file},
-                     {"store_dir", opts_.store_dir + "/jetstream"},
-                     {"sync_interval", opts_.sync_interval_ms * 1000000}};
-    if (!opts_.domain.empty()) cfg["domain"] = opts_.domain;
-    json::object o{{"server_id", srv_.server_id()},
-                   {"now", rfc3339_ns(now_unix_ns())},
-                   {"config", std::move(cfg)},
-                   {"memory", mem},
-                   {"storage", store},
-                   {"reserved_memory", 0},
-                   {"reserved_storage", 0},
-                   {"accounts", accounts_.size()},
-                   {"ha_assets", 0},
-                   {"api", json::object{{"total", total}, {"errors", errs}}},
-                   {"streams", streams},
-                   {"consumers", 0},
-                   {"messages", msgs},
-                   {"bytes", bytes}};
-    if (with_accounts) o["account_details"] = std::move(details);
-    return json::serialize(o);
 }
 
 void JetStream::advise(AccountState& a, const std::string& stream, const char* action,
@@ -213,6 +152,8 @@ void JetStream::stop() {
     cv_.notify_all();
     if (worker_.joinable()) worker_.join();
     persist_durable_consumers();
+    for (auto& [acc, s] : not_enabled_subs_) acc->sublist().remove(s);
+    not_enabled_subs_.clear();
     for (auto& a : accounts_) {
         for (auto& s : a->api_subs) a->account->sublist().remove(s);
         std::unique_lock lk(a->streams_mu);
@@ -470,7 +411,7 @@ std::string JetStream::account_info(AccountState& a) {
         {"memory", mem},
         {"storage", store},
         {"streams", a.streams.size()},
-        {"consumers", 0},
+        {"consumers", consumer_count(a)},
         // The account's own limits (-1: none); server-wide limits are not shown here, as in
         // nats-server.
         {"limits", json::object{{"max_memory", a.limits.max_memory},
@@ -494,6 +435,13 @@ std::string JetStream::stream_create(AccountState& a, const std::string& name,
     if (!v) return typed_error(type, errors::invalid_json());
     auto cfg = parse_stream_config(*v, name);
     if (!cfg) return typed_error(type, cfg.error());
+    // nats-server's create-only checks come before the configuration's own.
+    if (cfg->name.find_first_of("/\\") == std::string::npos) {
+        if (cfg->sealed)
+            return typed_error(type, errors::invalid_config("stream configuration for create can not be sealed"));
+        if (cfg->mirror_direct && !cfg->mirror)
+            return typed_error(type, errors::invalid_config("stream has no mirror but does have mirror direct"));
+    }
     if (auto e = validate(*cfg)) return typed_error(type, *e);
     if (auto it = a.streams.find(cfg->name); it != a.streams.end()) {
         if (!same_config(it->second->config(), *cfg))
@@ -673,8 +621,9 @@ std::string JetStream::msg_get(AccountState& a, const std::string& name, const s
     }
     if (!m) return typed_error(type, errors::no_message_found());
     json::object msg{{"subject", m->subject}, {"seq", m->seq}};
+    // Go's omitempty: no "hdrs" or "data" for empty ones (a KV delete marker has no data).
     if (!m->hdr.empty()) msg["hdrs"] = base64(m->hdr);
-    msg["data"] = base64(m->data);
+    if (!m->data.empty()) msg["data"] = base64(m->data);
     msg["time"] = rfc3339_ns(m->ts);
     return typed(type, json::object{{"message", std::move(msg)}});
 }
@@ -693,8 +642,18 @@ std::string JetStream::msg_delete(AccountState& a, const std::string& name,
     const auto seq = std::uint64_t(int_field(v->get_object(), "seq"));
     const bool no_erase = bool_field(v->get_object(), "no_erase");
     Store& st = it->second->store();
-    if (!(no_erase ? st.remove(seq) : st.erase(seq)))
-        return typed_error(type, errors::msg_delete_failed("no message found"));
+    if (!(no_erase ? st.remove(seq) : st.erase(seq))) {
+        // nats-server's answers differ by store: its file store reports a sequence it never
+        // had (0, past the end, or gone with everything before it) as a store error; an
+        // interior gap, and anything in a memory store, is "sequence not found".
+        const auto state = st.state();
+        if (cfg.storage == StorageType::File) {
+            if (seq > state.last_seq) return typed_error(type, errors::msg_delete_failed("stream store EOF"));
+            if (seq == 0 || state.msgs == 0 || seq < state.first_seq)
+                return typed_error(type, errors::msg_delete_failed("no message found"));
+        }
+        return typed_error(type, ApiError{400, 10043, fmt::format("sequence {} not found", seq)});
+    }
     return typed(type, json::object{{"success", true}});
 }
 

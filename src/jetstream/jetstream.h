@@ -16,6 +16,10 @@
 
 #include "server/server.h"
 
+namespace boost::json {
+class object;
+}
+
 namespace osprey::jetstream {
 
 struct JetStreamOptions {
@@ -64,7 +68,11 @@ private:
     std::string msg_delete(AccountState& a, const std::string& name, const std::string& body);
     void direct_get(AccountState& a, const std::string& name, const std::string& subject,
                     const Request& r);
+    // Monitoring (jetstream_monitor.cpp).
     std::string jsz(const std::map<std::string, std::string>& query);
+    std::string varz_section();
+    boost::json::object config_json() const;
+    std::uint64_t consumer_count(AccountState& a);
     // Consumers (consumer_api.cpp).
     std::string consumer_create(AccountState& a, const std::vector<std::string>& t,
                                 const std::string& body);
@@ -93,6 +101,7 @@ private:
     server::Server& srv_;
     JetStreamOptions opts_;
     std::vector<std::unique_ptr<AccountState>> accounts_;
+    std::vector<std::pair<server::Account*, std::shared_ptr<server::Receiver>>> not_enabled_subs_;
     JsUsage usage_;
 
     std::mutex mu_;

@@ -127,6 +127,11 @@ bool Stream::remove_consumer(const std::string& name) {
     return true;
 }
 
+std::size_t Stream::consumer_count() {
+    std::lock_guard lk(cons_mu_);
+    return consumers_.size();
+}
+
 std::vector<std::shared_ptr<Consumer>> Stream::consumers() {
     std::lock_guard lk(cons_mu_);
     std::vector<std::shared_ptr<Consumer>> v;
@@ -145,7 +150,7 @@ std::uint64_t Stream::purge(const std::string& filter, std::uint64_t seq, std::u
     }
     if (first == 0) first = st.last_seq + 1;  // all of it is gone
     for (auto& c : consumers()) {
-        const std::string& f = c->filter();
+        const std::string f = c->filter();
         // nats-server: all consumers for a full purge; for a subject purge those whose filter
         // is that subject or inside it.
         if (filter.empty() || f == filter || (!f.empty() && subjects::is_subset(f, filter)))
@@ -443,6 +448,13 @@ void Stream::ingest(const server::Message& m) {
                 auto exp_stream = header_value(hdr, "Nats-Expected-Stream");
                 if (!exp_stream.empty() && exp_stream != cfg_.name)
                     err = errors::expected_stream_mismatch();
+                // nats-server's order: subject sequence, stream sequence, last message id.
+                auto exp_subj = header_value(hdr, "Nats-Expected-Last-Subject-Sequence");
+                if (!err && !exp_subj.empty()) {
+                    auto want = parse_u64(exp_subj);
+                    auto last = store_->subject_state(m.subject).last;
+                    if (!want || *want != last) err = errors::wrong_last_sequence(last);
+                }
                 auto exp_last = header_value(hdr, "Nats-Expected-Last-Sequence");
                 if (!err && !exp_last.empty()) {
                     auto want = parse_u64(exp_last);
@@ -452,12 +464,6 @@ void Stream::ingest(const server::Message& m) {
                 auto exp_id = header_value(hdr, "Nats-Expected-Last-Msg-Id");
                 if (!err && !exp_id.empty() && exp_id != last_msg_id_)
                     err = errors::wrong_last_msg_id(last_msg_id_);
-                auto exp_subj = header_value(hdr, "Nats-Expected-Last-Subject-Sequence");
-                if (!err && !exp_subj.empty()) {
-                    auto want = parse_u64(exp_subj);
-                    auto last = store_->subject_state(m.subject).last;
-                    if (!want || *want != last) err = errors::wrong_last_sequence(last);
-                }
                 if (!err && !rollup.empty()) {
                     if (!cfg_.allow_rollup_hdrs) {
                         err = errors::rollup_failed("rollup not permitted");
@@ -495,8 +501,9 @@ void Stream::ingest(const server::Message& m) {
                     if (!msg_id.empty()) {
                         dedup_.emplace(std::string(msg_id), seq);
                         dedup_order_.emplace_back(now, std::string(msg_id));
-                        last_msg_id_ = std::string(msg_id);
                     }
+                    // The id of the last message, empty when it had none (as nats-server).
+                    last_msg_id_.assign(msg_id);
                     if (rollup == "sub") {
                         store_->purge(m.subject, seq, 0);
                     } else if (rollup == "all") {

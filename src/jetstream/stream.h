@@ -60,6 +60,7 @@ public:
     std::shared_ptr<class Consumer> find_consumer(const std::string& name);
     bool remove_consumer(const std::string& name);
     std::vector<std::shared_ptr<class Consumer>> consumers();
+    std::size_t consumer_count();
     // The purge API (`filter` empty: all; below `seq`; or keeping `keep`): removes from the
     // store, then moves the consumers it concerns past what is gone, as nats-server does.
     std::uint64_t purge(const std::string& filter, std::uint64_t seq, std::uint64_t keep);

@@ -169,9 +169,9 @@ std::optional<ApiError> check_update(const StreamConfig& old, const StreamConfig
         return errors::update_failed(std::string("stream configuration update can not change ") +
                                      what);
     };
+    if (old.max_consumers != next.max_consumers) return no("MaxConsumers");
     if (old.storage != next.storage) return no("storage type");
     if (old.retention != next.retention) return no("retention policy");
-    if (old.max_consumers != next.max_consumers) return no("max consumers");
     if (old.mirror.has_value() != next.mirror.has_value() ||
         (old.mirror && next.mirror && old.mirror->name != next.mirror->name))
         return ApiError{400, 10055, "stream mirror configuration can not be updated"};
@@ -182,6 +182,11 @@ std::optional<ApiError> check_update(const StreamConfig& old, const StreamConfig
             "stream configuration update can not cancel deny message deletes");
     if (old.deny_purge && !next.deny_purge)
         return errors::update_failed("stream configuration update can not cancel deny purge");
+    auto same_republish = [](const std::optional<RePublish>& a, const std::optional<RePublish>& b) {
+        if (a.has_value() != b.has_value()) return false;
+        return !a || (a->src == b->src && a->dest == b->dest && a->headers_only == b->headers_only);
+    };
+    if (!same_republish(old.republish, next.republish)) return no("RePublish");
     return std::nullopt;
 }
 

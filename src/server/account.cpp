@@ -28,7 +28,9 @@ int Account::route_reply(const Message& m) {
 
 int Account::deliver_as(std::string_view to, const Message& m, bool cache) {
     subjects::MatchPtr r = cache ? sublist_.match(to) : sublist_.match_uncached(to);
-    return deliver(*r, m);
+    Message routed = m;
+    routed.routed = to;
+    return deliver(*r, routed);
 }
 
 int Account::deliver(const subjects::MatchResult& r, const Message& m) {
@@ -73,11 +75,15 @@ struct StreamImport : Receiver {
     Account* importer;
     std::string from, to;
     bool deliver(const Message& m) override {
-        std::string mapped = subjects::map_subject(m.subject, from, to);
+        std::string mapped = subjects::map_subject(m.route_subject(), from, to);
         Message fwd = m;
-        fwd.subject = mapped;
         fwd.origin = nullptr;
-        return importer->route(fwd) > 0;
+        if (m.routed.empty()) {
+            fwd.subject = mapped;
+            return importer->route(fwd) > 0;
+        }
+        // A consumer's delivery: routed by the deliver subject, shown with its own subject.
+        return importer->deliver_as(mapped, fwd, true) > 0;
     }
 };
 
@@ -91,9 +97,14 @@ struct ServiceResponse : Receiver, std::enable_shared_from_this<ServiceResponse>
     bool deliver(const Message& m) override {
         if (used.exchange(true)) return false;
         Message fwd = m;
-        fwd.subject = reply;
         fwd.origin = nullptr;
-        bool ok = requester_account->route(fwd) > 0;
+        bool ok;
+        if (m.routed.empty()) {
+            fwd.subject = reply;
+            ok = requester_account->route(fwd) > 0;
+        } else {  // a consumer's delivery keeps its message's subject
+            ok = requester_account->deliver_as(reply, fwd, false) > 0;
+        }
         exporter->sublist().remove(shared_from_this());
         return ok;
     }
@@ -127,7 +138,7 @@ struct ServiceImport : Receiver {
     }
 
     bool deliver(const Message& m) override {
-        std::string mapped = subjects::map_subject(m.subject, local, remote);
+        std::string mapped = subjects::map_subject(m.route_subject(), local, remote);
         Message fwd = m;
         fwd.subject = mapped;
         fwd.origin = nullptr;

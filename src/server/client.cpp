@@ -57,7 +57,7 @@ bool ClientSub::deliver(const Message& m) {
     Client* c = client;
     if (m.origin == c && !c->echo()) return false;
     if (c->permissions() && wildcard &&
-        !may_deliver(*c->permissions(), m.subject))
+        !may_deliver(*c->permissions(), m.route_subject()))
         return false;
     const std::uint64_t limit = max.load(std::memory_order_relaxed);
     std::uint64_t n = 0;

@@ -124,6 +124,8 @@ private:
             }
             if (eof() || peek() == '\n') fail_at(kl, kc, "key \"" + key + "\" has no value");
             Value v = parse_value();
+            v.key_line = kl;
+            v.key_col = kc;
             set(m, key, std::move(v));
         }
     }
@@ -236,7 +238,9 @@ private:
             std::string name;
             while (!eof() && key_char(peek())) name += get();
             if (const Value* ref = lookup_var(name)) {
+                ref->used_as_variable = true;
                 Value copy = *ref;
+                copy.used_as_variable = false;
                 copy.line = v.line;
                 copy.col = v.col;
                 return copy;

@@ -22,6 +22,10 @@ using Array = std::vector<Value>;
 struct Value {
     std::variant<bool, std::int64_t, double, std::string, Array, Map> v;
     int line = 0, col = 0;
+    int key_line = 0, key_col = 0;  // where its key starts (for "unknown field" errors)
+    // Referenced as $name somewhere: a variable, not a setting (nats-server does not call
+    // such keys unknown).
+    mutable bool used_as_variable = false;
 
     bool is_map() const { return std::holds_alternative<Map>(v); }
     bool is_array() const { return std::holds_alternative<Array>(v); }

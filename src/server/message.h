@@ -14,6 +14,11 @@ struct Message {
     std::string_view headers;  // empty: no headers (MSG rather than HMSG)
     std::string_view payload;
     Client* origin = nullptr;  // the publishing client, for echo; null for internal publishes
+    // The subject the message was routed by when it differs from the one shown in the MSG line
+    // (a consumer delivers a stored message, with its own subject, to a deliver subject or an
+    // inbox); empty: `subject`. Imports route by it and keep the shown subject.
+    std::string_view routed = {};
+    std::string_view route_subject() const { return routed.empty() ? subject : routed; }
 };
 
 // What the trie holds on the server side: something that can take a delivery.

@@ -132,6 +132,11 @@ std::int64_t rss_bytes() {
 
 }  // namespace
 
+void Monitor::add_varz_section(const std::string& key, Endpoint handler) {
+    std::lock_guard lk(endpoints_mu_);
+    varz_sections_[key] = std::move(handler);
+}
+
 void Monitor::add_endpoint(const std::string& path, Endpoint handler) {
     std::lock_guard lk(endpoints_mu_);
     endpoints_[path] = std::move(handler);
@@ -211,6 +216,16 @@ std::string Monitor::handle(const std::string& target) {
             {"config_load_time", rfc3339(server_.start_time())},
             {"system_account", o.system_account},
         };
+        std::map<std::string, Endpoint> sections;
+        {
+            std::lock_guard lk(endpoints_mu_);
+            sections = varz_sections_;
+        }
+        for (auto& [key, fn] : sections) {
+            boost::system::error_code ec;
+            auto section = json::parse(fn({}), ec);
+            if (!ec) v[key] = std::move(section);
+        }
         return to_text(v);
     }
     if (path == "/connz") {

@@ -27,11 +27,14 @@ public:
     using Query = std::map<std::string, std::string>;
     using Endpoint = std::function<std::string(const Query&)>;
     void add_endpoint(const std::string& path, Endpoint handler);
+    // A member of /varz filled by an upper layer ("jetstream"): the handler returns its JSON.
+    void add_varz_section(const std::string& key, Endpoint handler);
 
 private:
     Server& server_;
     std::mutex endpoints_mu_;
     std::map<std::string, Endpoint> endpoints_;
+    std::map<std::string, Endpoint> varz_sections_;
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

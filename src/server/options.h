@@ -18,9 +18,17 @@ struct SubjectPermission {
     bool empty() const { return allow.empty() && deny.empty(); }
 };
 
+// allow_responses: publishing to the reply subjects of requests this user received, up to
+// `max` replies each, within `expires_ms` (nats-server's defaults: 1 reply, 2 minutes).
+struct ResponsePermission {
+    std::int64_t max = 1;
+    std::int64_t expires_ms = 2 * 60 * 1000;
+};
+
 struct Permissions {
     SubjectPermission publish;
     SubjectPermission subscribe;
+    std::optional<ResponsePermission> responses;
 };
 
 struct User {
@@ -28,12 +36,15 @@ struct User {
     std::string password;  // plain, or a bcrypt hash ("$2a$...")
     std::optional<Permissions> permissions;
     std::string account;  // empty: the global account
+    // STANDARD, WEBSOCKET, LEAFNODE, MQTT (empty: any).
+    std::vector<std::string> allowed_connection_types;
 };
 
 struct ExportDef {
     bool service = false;
     std::string subject;
     std::vector<std::string> accounts;  // empty: public
+    std::string response = "singleton";  // service replies: singleton, stream or chunked
 };
 
 struct ImportDef {
@@ -49,6 +60,7 @@ struct AccountDef {
     std::vector<User> users;
     std::vector<ExportDef> exports;
     std::vector<ImportDef> imports;
+    std::optional<Permissions> default_permissions;  // for its users that have none
     bool jetstream = false;
     // Account JetStream limits (-1: none): jetstream { max_mem, max_file, max_streams,
     // max_consumers } inside the account.
@@ -105,6 +117,9 @@ struct Options {
 
     // Threads: event loops serving connections (0: one per core).
     int loops = 0;
+
+    // nats-server keys osprey accepts without acting on them, named for the start-up log.
+    std::vector<std::string> config_warnings;
 
     bool auth_required() const {
         return !username.empty() || !token.empty() || !users.empty() || has_account_users();

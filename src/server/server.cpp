@@ -99,6 +99,9 @@ void Server::build_accounts() {
         for (const auto& e : def.exports) a->add_export(e);
         for (auto u : def.users) {
             u.account = def.name;
+            // The account's default permissions, else the server's, for users without any.
+            if (!u.permissions) u.permissions = def.default_permissions ? def.default_permissions
+                                                                       : opts_.default_permissions;
             users_.push_back(std::move(u));
         }
     }
@@ -228,6 +231,13 @@ void Server::add_monitor_endpoint(
     if (opts_.http_port == 0) return;
     if (!monitor_) monitor_ = std::make_unique<Monitor>(*this);
     monitor_->add_endpoint(path, std::move(h));
+}
+
+void Server::add_varz_section(
+    const std::string& key, std::function<std::string(const std::map<std::string, std::string>&)> h) {
+    if (opts_.http_port == 0) return;
+    if (!monitor_) monitor_ = std::make_unique<Monitor>(*this);
+    monitor_->add_varz_section(key, std::move(h));
 }
 
 void Server::write_ports_file() {

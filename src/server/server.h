@@ -56,6 +56,9 @@ public:
     std::chrono::system_clock::time_point start_time() const { return start_time_; }
     boost::asio::io_context& loop(int i) { return *loops_[i]; }
     int loop_count() const { return int(loops_.size()); }
+    // Fills a member of /varz (before start()); a no-op without a monitor port.
+    void add_varz_section(const std::string& key,
+                          std::function<std::string(const std::map<std::string, std::string>&)> h);
 
     // The INFO line for one client (ends in CRLF).
     std::string info_line(std::uint64_t cid, const std::string& ip) const;

@@ -1,0 +1,56 @@
+// Internal to the config mapping: typed access to conf values with nats-server's error
+// texts ("file:line:col: ..."), and the rule for keys osprey does not take.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "server/conf.h"
+#include "server/options.h"
+
+namespace osprey::server::config {
+
+struct ConfigError {
+    std::string msg;
+};
+
+std::string lower(std::string_view s);
+
+class Mapper {
+public:
+    Mapper(std::string file, Options& o) : file_(std::move(file)), o_(o) {}
+
+    [[noreturn]] void fail(const conf::Value& v, const std::string& msg) const;
+    // nats-server refuses a key it does not know, naming its position; a key that only serves
+    // as a $variable is not a setting.
+    void unknown(const std::string& key, const conf::Value& v) const;
+    // A nats-server key osprey does not implement yet: refused by name when running without
+    // it could mislead (a port that would not listen, a check that would not happen), else a
+    // warning by name at start-up.
+    void not_implemented(const std::string& key, const conf::Value& v, bool refuse) const;
+
+    std::string str(const conf::Value& v, const std::string& key) const;
+    std::int64_t integer(const conf::Value& v, const std::string& key) const;
+    bool boolean(const conf::Value& v, const std::string& key) const;
+    std::int64_t duration_ms(const conf::Value& v, const std::string& key) const;  // seconds or "2s"
+    std::vector<std::string> strings(const conf::Value& v, const std::string& key) const;
+    void hostport(const conf::Value& v, std::string& host, int& port, const std::string& key) const;
+
+    // The blocks (config_auth.cpp, config_jetstream.cpp).
+    void authorization(const conf::Value& v);
+    void accounts(const conf::Value& v);
+    void jetstream(const conf::Value& v);
+    void apply(const conf::Map& top);
+
+private:
+    Permissions permissions(const conf::Value& v) const;
+    SubjectPermission subject_permission(const conf::Value& v) const;
+    std::vector<User> users(const conf::Value& v) const;
+    ExportDef export_def(const conf::Value& v) const;
+    ImportDef import_def(const conf::Value& v) const;
+    void account_jetstream(const conf::Value& v, AccountDef& def) const;
+
+    std::string file_;
+    Options& o_;
+};
+
+}  // namespace osprey::server::config

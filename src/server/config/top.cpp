@@ -1,0 +1,162 @@
+// The top level of a nats-server config and its jetstream block.
+#include "server/config/mapper.h"
+
+namespace osprey::server::config {
+
+namespace {
+
+// nats-server 2.9.10 keys osprey does not implement yet. Refused: running without them would
+// leave a port closed, a security check undone or messages routed otherwise. Warned: the
+// server behaves correctly without them (tuning, reporting, cluster-only hints).
+struct Missing {
+    const char* key;
+    bool refuse;
+};
+constexpr Missing kMissing[] = {
+    {"cluster", true},          {"gateway", true},
+    {"leaf", true},             {"leafnodes", true},
+    {"tls", true},              {"allow_non_tls", true},
+    {"https", true},            {"https_port", true},
+    {"http_base_path", true},   {"websocket", true},
+    {"ws", true},               {"mqtt", true},
+    {"operator", true},         {"operators", true},
+    {"roots", true},            {"root", true},
+    {"root_operators", true},   {"root_operator", true},
+    {"resolver", true},         {"account_resolver", true},
+    {"accounts_resolver", true}, {"resolver_tls", true},
+    {"resolver_preload", true}, {"resolver_pinned_accounts", true},
+    {"trusted", true},          {"trusted_keys", true},
+    {"mappings", true},         {"maps", true},
+    {"ocsp", true},             {"syslog", true},
+    {"remote_syslog", true},    {"no_header_support", true},
+    {"max_sub_tokens", true},   {"max_subscription_tokens", true},
+    {"client_advertise", false}, {"disable_sublist_cache", false},
+    {"no_sublist_cache", false}, {"logfile_size_limit", false},
+    {"log_size_limit", false},  {"prof_port", false},
+    {"max_traced_msg_len", false}, {"lame_duck_duration", false},
+    {"lame_duck_grace_period", false}, {"no_system_account", false},
+    {"no_system", false},       {"no_sys_acc", false},
+    {"connect_error_reports", false}, {"reconnect_error_reports", false},
+    {"server_tags", false},     {"default_js_domain", false},
+};
+
+}  // namespace
+
+void Mapper::jetstream(const conf::Value& v) {
+    if (!v.is_map()) {
+        o_.jetstream = boolean(v, "jetstream");
+        return;
+    }
+    o_.jetstream = true;
+    for (const auto& [jk, jv] : v.map()) {
+        auto jkey = lower(jk);
+        if (jkey == "store_dir" || jkey == "storedir" || jkey == "store") {
+            o_.store_dir = str(jv, jk);
+        } else if (jkey == "enabled" || jkey == "enable") {
+            o_.jetstream = boolean(jv, jk);
+        } else if (jkey == "disabled" || jkey == "disable") {
+            o_.jetstream = !boolean(jv, jk);
+        } else if (jkey == "max_memory_store" || jkey == "max_mem_store" || jkey == "max_mem") {
+            o_.js_max_memory = integer(jv, jk);
+        } else if (jkey == "max_file_store" || jkey == "max_file") {
+            o_.js_max_file = integer(jv, jk);
+        } else if (jkey == "domain") {
+            o_.js_domain = str(jv, jk);
+        } else if (jkey == "sync_interval" || jkey == "sync") {
+            // nats-server 2.10's option: a duration, or "always" (osprey's default).
+            if (jv.is_string() && lower(jv.str()) == "always") {
+                o_.js_sync_interval_ms = 0;
+            } else {
+                o_.js_sync_interval_ms = duration_ms(jv, jk);
+                if (o_.js_sync_interval_ms <= 0) o_.js_sync_interval_ms = 0;
+            }
+        } else if (jkey == "key" || jkey == "ek" || jkey == "encryption_key" || jkey == "cipher" ||
+                   jkey == "limits") {
+            not_implemented(jk, jv, true);  // encryption at rest, server-wide limits
+        } else if (jkey == "unique_tag" || jkey == "max_outstanding_catchup" || jkey == "extension_hint") {
+            not_implemented(jk, jv, false);
+        } else {
+            unknown(jk, jv);
+        }
+    }
+}
+
+void Mapper::apply(const conf::Map& top) {
+    Options& o = o_;
+    for (const auto& [k, v] : top) {
+        auto key = lower(k);
+        if (key == "listen") {
+            hostport(v, o.host, o.port, k);
+        } else if (key == "host" || key == "net") {
+            o.host = str(v, k);
+        } else if (key == "port") {
+            o.port = int(integer(v, k));
+        } else if (key == "server_name") {
+            o.server_name = str(v, k);
+        } else if (key == "http_port" || key == "monitor_port") {
+            o.http_port = int(integer(v, k));
+        } else if (key == "http") {
+            if (v.is_int()) {
+                o.http_port = int(v.integer());
+            } else {
+                hostport(v, o.http_host, o.http_port, k);
+            }
+        } else if (key == "pid_file" || key == "pidfile") {
+            o.pid_file = str(v, k);
+        } else if (key == "ports_file_dir") {
+            o.ports_file_dir = str(v, k);
+        } else if (key == "log_file" || key == "logfile") {
+            o.log_file = str(v, k);
+        } else if (key == "logtime") {
+            o.logtime = boolean(v, k);
+        } else if (key == "debug") {
+            o.debug = boolean(v, k);
+        } else if (key == "trace" || key == "trace_verbose") {
+            o.trace = boolean(v, k);
+        } else if (key == "max_payload") {
+            o.max_payload = integer(v, k);
+        } else if (key == "max_control_line") {
+            o.max_control_line = integer(v, k);
+        } else if (key == "max_connections" || key == "max_conn") {
+            o.max_connections = int(integer(v, k));
+        } else if (key == "max_pending") {
+            o.max_pending = integer(v, k);
+        } else if (key == "max_subscriptions" || key == "max_subs") {
+            o.max_subs = int(integer(v, k));
+        } else if (key == "ping_interval") {
+            o.ping_interval_ms = duration_ms(v, k);
+        } else if (key == "ping_max") {
+            o.ping_max = int(integer(v, k));
+        } else if (key == "write_deadline") {
+            o.write_deadline_ms = duration_ms(v, k);
+        } else if (key == "no_fast_producer_stall") {
+            o.no_fast_producer_stall = boolean(v, k);
+        } else if (key == "authorization") {
+            authorization(v);
+        } else if (key == "accounts") {
+            accounts(v);
+        } else if (key == "no_auth_user") {
+            o.no_auth_user = str(v, k);
+        } else if (key == "system_account" || key == "system") {
+            o.system_account = str(v, k);
+        } else if (key == "jetstream") {
+            jetstream(v);
+        } else if (key == "store_dir" || key == "storedir") {
+            o.store_dir = str(v, k);
+        } else {
+            bool known = false;
+            for (const auto& m : kMissing) {
+                if (key == m.key) {
+                    not_implemented(k, v, m.refuse);
+                    known = true;
+                    break;
+                }
+            }
+            if (!known) unknown(k, v);
+        }
+    }
+    if (o.max_payload <= 0) throw ConfigError{"max_payload must be positive"};
+    if (o.max_payload > 64LL * 1024 * 1024) throw ConfigError{"max_payload cannot exceed 64 MB"};
+}
+
+}  // namespace osprey::server::config
