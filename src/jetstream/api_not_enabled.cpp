@@ -58,7 +58,7 @@ struct NotEnabledIntake : server::Receiver {
     std::size_t prefix_len = 0;  // "$JS.API." or "$JS.<domain>.API."
     bool deliver(const server::Message& m) override {
         if (m.reply.empty()) return true;
-        auto body = not_enabled_response(m.subject.substr(prefix_len));
+        auto body = not_enabled_response(m.subject.substr(prefix_len), m.payload);
         if (!body) return true;  // nats-server stays silent
         server::Client::StallExempt internal;
         server::Message r{m.reply, {}, {}, *body, nullptr};
@@ -70,9 +70,19 @@ struct NotEnabledIntake : server::Receiver {
 
 }  // namespace
 
-std::optional<std::string> not_enabled_response(std::string_view api_subject) {
+std::optional<std::string> not_enabled_response(std::string_view api_subject, std::string_view body) {
     for (const auto& k : kKnown) {
         if (!subjects::matches(k.pattern, api_subject)) continue;
+        const std::string_view type = k.type;
+        // Checked before the account: clustering (these need a cluster anyway) and the body
+        // of a consumer create.
+        if (type == "stream_remove_peer_response" || type == "stream_leader_stepdown_response" ||
+            type == "consumer_leader_stepdown_response")
+            return std::string(R"({"type":"io.nats.jetstream.api.v1.)") + k.type +
+                   R"(","error":{"code":503,"err_code":10010,"description":"JetStream clustering support required"}})";
+        if (type == "consumer_create_response" && !parse_body(std::string(body)))
+            return std::string(R"({"type":"io.nats.jetstream.api.v1.)") + k.type +
+                   R"(","error":{"code":400,"err_code":10025,"description":"invalid JSON"}})";
         return std::string(R"({"type":"io.nats.jetstream.api.v1.)") + k.type +
                R"(","error":{"code":503,"err_code":10039,"description":"JetStream not enabled for account"})" +
                k.extra + "}";

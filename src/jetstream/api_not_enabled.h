@@ -16,7 +16,7 @@ namespace osprey::jetstream {
 
 // The 503/10039 reply nats-server gives to `api_subject` (after "$JS.API."), or nullopt
 // where it gives none.
-std::optional<std::string> not_enabled_response(std::string_view api_subject);
+std::optional<std::string> not_enabled_response(std::string_view api_subject, std::string_view body);
 
 // Subscribes `account` to its $JS.API (and the domain's) with that answer; returns the
 // subscriptions for removal at shutdown.

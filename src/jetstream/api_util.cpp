@@ -60,6 +60,12 @@ bool overlap(std::string_view a, std::string_view b) {
     }
 }
 
+bool is_empty_request(const std::string& body) {
+    if (body.empty() || body == "{}") return true;
+    auto v = parse_body(body);
+    return v && v->is_object() && v->get_object().empty();
+}
+
 std::optional<json::value> parse_body(const std::string& body) {
     boost::system::error_code ec;
     json::value v = json::parse(body, ec);

@@ -91,6 +91,8 @@ Consumer::Consumer(std::shared_ptr<Stream> stream, server::Account& account, std
         }
     }
     pending_count_ = st.count_after(f, next_sseq_ - 1);
+    // nats-server reports the stream sequence before its start as delivered.
+    delivered_sseq_ = (start_list_.empty() ? next_sseq_ : start_list_.front()) - 1;
     sample_percent_ = sample_percent(cfg_.sample_freq);
 }
 
@@ -294,6 +296,7 @@ void Consumer::deliver_locked() {
     if (!s) return;
     if (!cfg_.is_pull() && !push_listened_locked()) return;
     unsigned sent_in_run = 0;
+    bool end_of_stream = false;  // stopped because nothing is left to send
     while (true) {
         if (paced_until_ != SteadyClock::time_point{}) {
             if (SteadyClock::now() < paced_until_) break;  // wake() comes back then
@@ -309,8 +312,11 @@ void Consumer::deliver_locked() {
         if (!fc_subject_.empty() && fc_bytes_ >= 2 * kFlowControlBytes) break;
         PullRequest* req = nullptr;
         if (cfg_.is_pull()) {
+            // Done requests go, and so do those nobody listens to any more (the requester
+            // left): nats-server drops them without a word.
             while (!waiting_.empty() && (waiting_.front().sent >= waiting_.front().batch ||
-                                         (waiting_.front().byte_limited && waiting_.front().max_bytes <= 0)))
+                                         (waiting_.front().byte_limited && waiting_.front().max_bytes <= 0) ||
+                                         !reply_listened_locked(waiting_.front())))
                 waiting_.pop_front();
             if (waiting_.empty()) break;
             req = &waiting_.front();
@@ -349,6 +355,7 @@ void Consumer::deliver_locked() {
             msg = s->store().load_next(cfg_.filter_subject, next_sseq_);
             if (!msg) {
                 pending_count_ = 0;  // caught up: exact again
+                end_of_stream = true;
                 break;
             }
             if (!replay_due_locked(*msg)) break;
@@ -376,20 +383,28 @@ void Consumer::deliver_locked() {
         // the subscriber works in parallel instead of waiting for the whole run.
         if ((++sent_in_run & 255) == 0) server::Client::flush_scheduled();
     }
-    // no_wait requests that cannot be served now end here; one with expires that got
-    // nothing yet waits for its first message or its expiry (nats-server 2.9).
-    for (auto it = waiting_.begin(); it != waiting_.end();) {
-        if (it->no_wait && !(it->sent == 0 && it->deadline != SteadyClock::time_point::max())) {
-            if (it->sent == 0) {
-                status_locked(it->reply, "404 No Messages");
-            } else {
+    // At the end of what there is, no_wait requests that got something end with a 408 and
+    // what they did not get (nats-server's processWaiting at end of stream).
+    if (end_of_stream) {
+        for (auto it = waiting_.begin(); it != waiting_.end();) {
+            if (it->no_wait && it->sent > 0) {
                 status_locked(it->reply, "408 Request Timeout", it->batch - it->sent, it->max_bytes);
+                it = waiting_.erase(it);
+            } else {
+                ++it;
             }
-            it = waiting_.erase(it);
-        } else {
-            ++it;
         }
     }
+}
+
+bool Consumer::reply_listened_locked(PullRequest& r) {
+    auto& sl = account_.sublist();
+    const std::uint64_t gen = sl.generation();
+    if (!r.route || r.route_gen != gen) {
+        r.route = sl.match_uncached(r.reply);
+        r.route_gen = gen;
+    }
+    return server::has_interest(*r.route);
 }
 
 void Consumer::heartbeat_locked(const std::string& to) {

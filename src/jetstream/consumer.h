@@ -119,6 +119,7 @@ private:
 
     void deliver_locked();
     void pull_locked(const std::string& reply, std::string_view body);
+    bool reply_listened_locked(PullRequest& r);
     // A push consumer delivers only while someone listens on its deliver subject (as
     // nats-server): a message sent to nobody would count as delivered and, with ack none,
     // be lost. Rechecked when the account's subscriptions change (and on every tick).

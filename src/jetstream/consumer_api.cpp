@@ -10,6 +10,7 @@
 #include "jetstream/consumer.h"
 #include "jetstream/jetstream.h"
 #include "jetstream/jetstream_internal.h"
+#include "jetstream/json_fields.h"
 #include "server/account.h"
 #include "subjects/subject.h"
 #include "util/log.h"
@@ -40,6 +41,9 @@ bool valid_consumer_name(const std::string& n) {
 // first failing one is reported).
 std::optional<ApiError> config_error(const ConsumerConfig& c, const StreamConfig& stream) {
     auto bad = [](int err_code, std::string text) { return ApiError{400, err_code, std::move(text)}; };
+    if (c.num_replicas > 0 && c.num_replicas > stream.num_replicas)
+        return bad(10126, "consumer config replica count exceeds parent stream");
+    if (c.num_replicas < 0) return bad(10133, "replicas count cannot be negative");
     // An unset max_deliver (-1) is not greater either: nats-server refuses that too.
     if (!c.backoff_ns.empty() && c.max_deliver <= std::int64_t(c.backoff_ns.size()))
         return bad(10116, "max deliver is required to be > length of backoff values");
@@ -57,6 +61,8 @@ std::optional<ApiError> config_error(const ConsumerConfig& c, const StreamConfig
         if (c.idle_heartbeat_ns > 0 && c.idle_heartbeat_ns < 100'000'000)
             return bad(10083, "consumer idle heartbeat needs to be >= 100ms");
     } else {
+        if (c.ack_policy == AckPolicy::None && stream.retention == Retention::WorkQueue)
+            return bad(10084, "consumer in pull mode requires ack policy");
         if (c.idle_heartbeat_ns) return bad(10088, "consumer idle heartbeat requires a push based consumer");
         if (c.rate_limit_bps) return bad(10086, "consumer in pull mode can not have rate limit set");
         if (c.max_waiting < 0) return bad(10087, "consumer max waiting needs to be positive");
@@ -65,15 +71,20 @@ std::optional<ApiError> config_error(const ConsumerConfig& c, const StreamConfig
         if (c.max_expires_ns != 0 && c.max_expires_ns < 1'000'000)
             return bad(10115, "consumer max request expires needs to be >= 1ms");
     }
+    if (c.direct) {
+        if (c.is_pull()) return bad(10090, "consumer direct requires a push based consumer");
+        if (c.durable()) return bad(10091, "consumer direct requires an ephemeral consumer");
+    }
     if (!c.filter_subject.empty()) {
-        bool ok = false;
-        // A subset of a stream subject, or a wider wildcard that covers one (">" on "S.>").
+        // A valid subject that is a subset of a stream subject, or a wider wildcard that
+        // covers one (">" on "S.>"); any valid filter where the stream has no subjects.
+        const bool valid = subjects::valid_subject(c.filter_subject);
         const bool wild = subjects::has_wildcard(c.filter_subject);
+        bool ok = valid && stream.subjects.empty();
         for (const auto& s : stream.subjects)
-            ok = ok || subjects::is_subset(c.filter_subject, s) ||
-                 (wild && subjects::is_subset(s, c.filter_subject));
-        if (!stream.subjects.empty() && !ok)
-            return bad(10093, "consumer filter subject is not a valid subset of the interest subjects");
+            ok = ok || (valid && (subjects::is_subset(c.filter_subject, s) ||
+                                  (wild && subjects::is_subset(s, c.filter_subject))));
+        if (!ok) return bad(10093, "consumer filter subject is not a valid subset of the interest subjects");
     }
     if (auto e = start_position_error(c)) return bad(10094, *e);
     if (auto e = sample_freq_error(c.sample_freq))
@@ -88,14 +99,17 @@ std::optional<ApiError> config_error(const ConsumerConfig& c, const StreamConfig
 std::optional<ApiError> work_queue_error(const ConsumerConfig& c,
                                          const std::vector<std::shared_ptr<Consumer>>& others) {
     if (c.ack_policy != AckPolicy::Explicit) return ApiError{400, 10098, "workqueue stream requires explicit ack"};
-    if (others.empty()) return std::nullopt;
-    if (c.filter_subject.empty())
-        return ApiError{400, 10099, "multiple non-filtered consumers not allowed on workqueue stream"};
-    for (const auto& o : others) {
-        const std::string f = o->filter();
-        if (f.empty() || subjects::is_subset(c.filter_subject, f) || subjects::is_subset(f, c.filter_subject))
-            return ApiError{400, 10100, "filtered consumer not unique on workqueue stream"};
+    if (!others.empty()) {
+        if (c.filter_subject.empty())
+            return ApiError{400, 10099, "multiple non-filtered consumers not allowed on workqueue stream"};
+        for (const auto& o : others) {
+            const std::string f = o->filter();
+            if (f.empty() || subjects::is_subset(c.filter_subject, f) || subjects::is_subset(f, c.filter_subject))
+                return ApiError{400, 10100, "filtered consumer not unique on workqueue stream"};
+        }
     }
+    if (c.deliver_policy != DeliverPolicy::All)
+        return ApiError{400, 10101, "consumer must be deliver all on workqueue stream"};
     return std::nullopt;
 }
 
@@ -127,66 +141,100 @@ std::optional<ApiError> check_update(const ConsumerConfig& a, const ConsumerConf
 std::string JetStream::consumer_create(AccountState& a, const std::vector<std::string>& t,
                                        const std::string& body) {
     const std::string type = "consumer_create_response";
-    // $JS.API.CONSUMER.CREATE.<stream>[.<name>[.<filter>]] or .DURABLE.CREATE.<stream>.<name>
-    const bool durable_api = t[3] == "DURABLE";
-    const std::string stream_name = durable_api ? t[5] : t[4];
-    std::string subject_name = durable_api ? (t.size() > 6 ? t[6] : "") : (t.size() > 5 ? t[5] : "");
-    std::string subject_filter;
-    if (!durable_api && t.size() > 6) {
-        for (std::size_t i = 6; i < t.size(); ++i) subject_filter += (i > 6 ? "." : "") + t[i];
-    }
+    auto fail = [&](ApiError e) { return typed_error(type, e); };
+    // The request first (nats-server decodes it before anything else).
     auto v = parse_body(body);
-    if (!v || !v->is_object()) return typed_error(type, errors::invalid_json());
+    if (!v || !v->is_object()) return fail(errors::invalid_json());
     const auto& o = v->get_object();
-    if (str_field(o, "stream_name") != stream_name)
-        return typed_error(type, errors::stream_name_mismatch());
+    std::string req_stream;
+    try {
+        req_stream = fields::string(o, "stream_name");
+    } catch (const fields::BadField&) {
+        return fail(errors::invalid_json());
+    }
     auto it = o.find("config");
-    if (it == o.end()) return typed_error(type, ApiError{400, 10078, "consumer config required"});
-    auto cfg = parse_consumer_config(it->value());
-    if (!cfg) return typed_error(type, cfg.error());
-    if (durable_api) {
+    auto cfg = parse_consumer_config(it == o.end() ? json::value(nullptr) : it->value());
+    if (!cfg) return fail(cfg.error());
+    // $JS.API.CONSUMER.CREATE.<stream> (legacy ephemeral), .DURABLE.CREATE.<stream>.<name>
+    // (legacy durable), .CREATE.<stream>.<name>[.<filter>] (2.9). nats-server takes a filter
+    // from the subject only when it has two or more tokens.
+    const std::size_t n = t.size();
+    enum { LegacyEphemeral, LegacyDurable, Named } kind = Named;
+    std::string stream_name, consumer_name, subject_filter;
+    if (n == 5) {
+        kind = LegacyEphemeral;
+        stream_name = t[4];
+    } else {
+        if (t[3] == "DURABLE") {
+            kind = LegacyDurable;
+            if (n != 7) return fail(ApiError{400, 10016, "consumer expected to be durable but no durable name set in subject"});
+            stream_name = t[5];
+            consumer_name = t[6];
+        } else {
+            stream_name = t[4];
+            consumer_name = t[5];
+        }
+        if (n > 7)
+            for (std::size_t i = 6; i < n; ++i) subject_filter += (i > 6 ? "." : "") + t[i];
+    }
+    if (stream_name != req_stream) return fail(errors::stream_name_mismatch());
+    if (consumer_name.find_first_of("/\\") != std::string::npos)
+        return fail(ApiError{400, 10127, "Consumer name can not contain path separators"});
+    if (kind == LegacyDurable) {
         if (cfg->durable_name.empty())
-            return typed_error(type, ApiError{400, 10018, "consumer expected to be durable but a durable name was not set"});
-        if (cfg->durable_name != subject_name)
-            return typed_error(type, ApiError{400, 10017, "consumer name in subject does not match durable name in request"});
-    } else if (!subject_name.empty()) {
-        // nats-server 2.9: the name in the subject is the consumer's name.
-        if (!cfg->durable_name.empty() && cfg->durable_name != subject_name)
-            return typed_error(type, ApiError{400, 10017, "consumer name in subject does not match durable name in request"});
-        if (cfg->durable_name.empty()) cfg->name = subject_name;
-        if (!subject_filter.empty() && cfg->filter_subject != subject_filter)
-            return typed_error(type, ApiError{400, 10131, "Consumer create request did not match filtered subject from create subject"});
+            return fail(ApiError{400, 10018, "consumer expected to be durable but a durable name was not set"});
+        if (cfg->durable_name != consumer_name)
+            return fail(ApiError{400, 10017, "consumer name in subject does not match durable name in request"});
     }
-    if (!cfg->name.empty() && !cfg->durable_name.empty() && cfg->name != cfg->durable_name)
-        return typed_error(type, ApiError{400, 10132, "Consumer Durable and Name have to be equal if both are provided"});
-    for (const std::string* n : {&cfg->durable_name, &cfg->name})
-        if (!n->empty() && !valid_consumer_name(*n))
-            return typed_error(type, ApiError{400, 10103, "durable name can not contain '.', '*', '>'"});
-    if (cfg->num_replicas > 1) return typed_error(type, errors::replicas_not_supported());
+    if (kind == Named) {
+        if (!cfg->durable_name.empty() && cfg->durable_name != consumer_name)
+            return fail(ApiError{400, 10017, "consumer name in subject does not match durable name in request"});
+        cfg->name = consumer_name;
+    }
+    if (kind == LegacyEphemeral && !cfg->durable_name.empty())
+        return fail(ApiError{400, 10020, "consumer expected to be ephemeral but a durable name was set in request"});
+    if (!subject_filter.empty() && cfg->filter_subject != subject_filter)
+        return fail(ApiError{400, 10131, "Consumer create request did not match filtered subject from create subject"});
+    if (cfg->num_replicas > 1) return fail(errors::replicas_not_supported());
     auto stream = find_stream(a, stream_name);
-    if (!stream) return typed_error(type, errors::stream_not_found());
-    if (auto e = config_error(*cfg, stream->config())) return typed_error(type, *e);
+    if (!stream) return fail(errors::stream_not_found());
+    if (auto e = config_error(*cfg, stream->config())) return fail(*e);
+    if (!cfg->name.empty() && !cfg->durable_name.empty() && cfg->name != cfg->durable_name)
+        return fail(ApiError{400, 10132, "Consumer Durable and Name have to be equal if both are provided"});
     std::string name = !cfg->durable_name.empty() ? cfg->durable_name : cfg->name;
-    if (name.empty()) name = util::random_token(8);
-    if (auto existing = stream->find_consumer(name)) {
-        const auto old = existing->config();
-        const bool listened = !old.deliver_subject.empty() &&
-                              server::has_interest(*a.account->sublist().match_uncached(old.deliver_subject));
-        if (auto e = check_update(old, *cfg, listened)) return typed_error(type, *e);
-        existing->update_config(*cfg);
-        if (cfg->durable()) persist_consumer(a, stream_name, *existing, true);
-        return typed(type, existing->info_json());
+    if (!name.empty()) {
+        if (auto existing = stream->find_consumer(name)) {
+            const auto old = existing->config();
+            const bool listened = !old.deliver_subject.empty() &&
+                                  server::has_interest(*a.account->sublist().match_uncached(old.deliver_subject));
+            if (auto e = check_update(old, *cfg, listened)) return fail(*e);
+            existing->update_config(*cfg);
+            if (cfg->durable()) persist_consumer(a, stream_name, *existing, true);
+            return typed(type, existing->info_json());
+        }
     }
-    if (stream->config().max_consumers > 0 &&
-        std::int64_t(stream->consumers().size()) >= stream->config().max_consumers)
-        return typed_error(type, ApiError{400, 10026, "maximum consumers limit reached"});
-    if (auto e = work_queue_error(*cfg, stream->consumers()); e && stream->config().retention == Retention::WorkQueue)
-        return typed_error(type, *e);
+    // The stream's limit, or the account's where it is lower (nats-server's rule).
+    std::int64_t max_consumers = stream->config().max_consumers;
+    if (max_consumers <= 0 || (a.limits.max_consumers > 0 && a.limits.max_consumers < max_consumers))
+        max_consumers = a.limits.max_consumers;
+    if (max_consumers > 0 && std::int64_t(stream->consumer_count()) >= max_consumers)
+        return fail(ApiError{400, 10026, "maximum consumers limit reached"});
+    if (stream->config().retention == Retention::WorkQueue && !cfg->direct)
+        if (auto e = work_queue_error(*cfg, stream->consumers())) return fail(*e);
+    if (cfg->durable() && cfg->durable_name.size() > 255)
+        return fail(ApiError{400, 10102, "consumer name is too long, maximum allowed is 255"});
+    if (name.empty()) name = util::random_token(8);
+    if (!valid_consumer_name(name))
+        return fail(ApiError{400, 10103, "durable name can not contain '.', '*', '>'"});
     auto c = std::make_shared<Consumer>(stream, *a.account, name, *cfg,
                                         std::chrono::system_clock::now());
     set_waker(*c);
     if (cfg->durable()) {
-        c->attach_log(stream_dir(a, stream_name) + "/consumers/" + name, opts_.sync_interval_ms);
+        try {
+            c->attach_log(stream_dir(a, stream_name) + "/consumers/" + name, opts_.sync_interval_ms);
+        } catch (const std::exception& e) {
+            return fail(ApiError{500, 10012, e.what()});
+        }
         persist_consumer(a, stream_name, *c, true);
     }
     stream->add_consumer(c);
@@ -207,8 +255,9 @@ std::string JetStream::consumer_info(AccountState& a, const std::string& stream_
 }
 
 std::string JetStream::consumer_delete(AccountState& a, const std::string& stream_name,
-                                       const std::string& name) {
+                                       const std::string& name, const std::string& body) {
     const std::string type = "consumer_delete_response";
+    if (!is_empty_request(body)) return typed_error(type, errors::not_empty_request());
     auto stream = find_stream(a, stream_name);
     if (!stream) return typed_error(type, errors::stream_not_found());
     if (!stream->remove_consumer(name))
@@ -222,15 +271,26 @@ std::string JetStream::consumer_delete(AccountState& a, const std::string& strea
 std::string JetStream::consumer_names(AccountState& a, const std::string& stream_name,
                                       const std::string& body, bool list) {
     const std::string type = list ? "consumer_list_response" : "consumer_names_response";
-    auto stream = find_stream(a, stream_name);
-    if (!stream) return typed_error(type, errors::stream_not_found());
+    auto fail = [&](const ApiError& e) {
+        json::object o{{"error", error_json(e)}, {"total", 0}, {"offset", 0}, {"limit", 0}};
+        o["consumers"] = json::array{};
+        return typed(type, std::move(o));
+    };
     std::int64_t offset = 0;
-    if (!body.empty()) {
+    if (!is_empty_request(body)) {
         auto v = parse_body(body);
-        if (v && v->is_object()) offset = std::max<std::int64_t>(0, int_field(v->get_object(), "offset"));
+        if (!v || !v->is_object()) return fail(errors::invalid_json());
+        try {
+            offset = std::max<std::int64_t>(0, fields::integer(v->get_object(), "offset"));
+        } catch (const fields::BadField&) {
+            return fail(errors::invalid_json());
+        }
     }
-    auto cs = stream->consumers();
+    auto stream = find_stream(a, stream_name);
+    if (!stream) return fail(errors::stream_not_found());
+    auto cs = stream->consumers();  // by name, as nats-server sorts them
     const std::int64_t limit = list ? 256 : 1024;
+    offset = std::min<std::int64_t>(offset, std::int64_t(cs.size()));
     json::array items;
     for (std::int64_t i = offset; i < std::int64_t(cs.size()) && i < offset + limit; ++i) {
         if (list) items.push_back(cs[std::size_t(i)]->info_json());

@@ -77,8 +77,9 @@ std::optional<std::string> start_position_error(const ConsumerConfig& c) {
 }
 
 std::expected<ConsumerConfig, ApiError> parse_consumer_config(const json::value& v) {
-    if (!v.is_object()) return std::unexpected(errors::invalid_json());
-    const auto& o = v.get_object();
+    static const json::object empty;  // an absent config: Go's zero value
+    if (!v.is_object() && !v.is_null()) return std::unexpected(errors::invalid_json());
+    const auto& o = v.is_null() ? empty : v.get_object();
     ConsumerConfig c;
     try {
         c.durable_name = fields::string(o, "durable_name");
@@ -128,6 +129,7 @@ std::expected<ConsumerConfig, ApiError> parse_consumer_config(const json::value&
         c.deliver_subject = fields::string(o, "deliver_subject");
         c.deliver_group = fields::string(o, "deliver_group");
         c.mem_storage = fields::boolean(o, "mem_storage");
+        c.direct = fields::boolean(o, "direct");
         c.num_replicas = int(fields::integer(o, "num_replicas"));
     } catch (const Bad&) {
         return std::unexpected(errors::invalid_json());
@@ -183,6 +185,7 @@ json::object to_json(const ConsumerConfig& c) {
     if (c.inactive_threshold_ns) o["inactive_threshold"] = c.inactive_threshold_ns;
     o["num_replicas"] = c.num_replicas;
     if (c.mem_storage) o["mem_storage"] = true;
+    if (c.direct) o["direct"] = true;
     return o;
 }
 

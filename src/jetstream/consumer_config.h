@@ -42,6 +42,7 @@ struct ConsumerConfig {
     std::int64_t idle_heartbeat_ns = 0;
     std::string deliver_subject, deliver_group;
     bool mem_storage = false;
+    bool direct = false;  // an ephemeral push consumer sources and mirrors use
     int num_replicas = 0;
 
     bool is_pull() const { return deliver_subject.empty(); }

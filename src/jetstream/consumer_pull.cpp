@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "jetstream/stream.h"
+#include "util/go_json.h"
 #include "util/go_text.h"
 
 namespace osprey::jetstream {
@@ -43,9 +44,11 @@ std::optional<std::string> parse_pull_request(std::string_view body, std::int64_
         if (ec == std::errc() && p == body.data() + body.size()) batch = n;
         return std::nullopt;
     }
+    // Go's own words for a syntax error, as nats-server passes them on.
+    if (auto syntax = util::go_json_syntax_error(body)) return *syntax;
     boost::system::error_code ec;
     json::value v = json::parse(body, ec);
-    if (ec || !v.is_object()) return std::string("invalid JSON: ") + ec.message();
+    if (ec || !v.is_object()) return std::string("unexpected end of JSON input");
     const auto& o = v.get_object();
     auto field = [&](const char* name, const char* go_type, std::int64_t& out) -> std::optional<std::string> {
         auto it = o.find(name);
@@ -109,6 +112,35 @@ void Consumer::pull_locked(const std::string& reply, std::string_view body) {
         return;
     }
     if (r.batch <= 0) r.batch = 1;
+    if (r.no_wait) {
+        // nats-server decides a no_wait request up front: nothing to get and no expiry is a
+        // 404; more asked for (by requests still listened to) than there is, a 408.
+        std::uint64_t due = 0;
+        for (auto q : redeliver_) {
+            auto it = pending_.find(q);
+            if (it != pending_.end() && it->second.due) ++due;
+        }
+        const std::uint64_t msgs_pending = num_pending_locked() + due;
+        if (msgs_pending == 0 && expires == 0) {
+            status_locked(reply, "404 No Messages");
+            return;
+        }
+        if (msgs_pending > 0) {
+            std::uint64_t asked = 0;
+            for (auto it = waiting_.begin(); it != waiting_.end();) {
+                if (!reply_listened_locked(*it)) {
+                    it = waiting_.erase(it);
+                    continue;
+                }
+                asked += std::uint64_t(std::max<std::int64_t>(0, it->batch - it->sent));
+                ++it;
+            }
+            if (msgs_pending < asked) {
+                status_locked(reply, "408 Requests Pending");
+                return;
+            }
+        }
+    }
     r.byte_limited = r.max_bytes > 0;
     if (expires != 0) r.deadline = SteadyClock::now() + std::chrono::nanoseconds(expires);
     r.heartbeat = std::chrono::nanoseconds(heartbeat);

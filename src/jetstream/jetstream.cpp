@@ -1,6 +1,7 @@
 #include "jetstream/jetstream.h"
 
 #include "jetstream/jetstream_internal.h"
+#include "jetstream/json_fields.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -241,7 +242,8 @@ void JetStream::persist(const AccountState& a, const Stream& s) {
                            .count()},
     };
     const std::string dir = stream_dir(a, s.config().name);
-    fs::create_directories(dir);
+    std::error_code ec;
+    fs::create_directories(dir, ec);
     const std::string text = json::serialize(meta);
     // Two copies: a damaged meta.json falls back to its backup.
     write_atomic(dir + "/meta.json", text);
@@ -340,7 +342,7 @@ void JetStream::handle(Request& r) {
     } else if (n == 5 && is({"STREAM", "INFO"})) {
         out = stream_info(a, t[4], r.payload);
     } else if (n == 5 && is({"STREAM", "DELETE"})) {
-        out = stream_delete(a, t[4]);
+        out = stream_delete(a, t[4], r.payload);
     } else if (n == 5 && is({"STREAM", "PURGE"})) {
         out = stream_purge(a, t[4], r.payload);
     } else if (n == 4 && is({"STREAM", "NAMES"})) {
@@ -359,6 +361,12 @@ void JetStream::handle(Request& r) {
     } else if (n == 7 && is({"CONSUMER", "MSG", "NEXT"})) {
         consumer_next(a, t[5], t[6], r);
         return;
+    } else if ((n == 6 && is({"STREAM", "PEER", "REMOVE"})) ||
+               (n == 6 && is({"STREAM", "LEADER", "STEPDOWN"})) ||
+               (n == 7 && is({"CONSUMER", "LEADER", "STEPDOWN"}))) {
+        out = clustering_required(t[2] == "CONSUMER" ? "consumer_leader_stepdown_response"
+                                  : t[3] == "PEER"   ? "stream_remove_peer_response"
+                                                     : "stream_leader_stepdown_response");
     } else if (n >= 5 && is({"CONSUMER", "CREATE"})) {
         out = consumer_create(a, t, r.payload);
     } else if (n == 7 && is({"CONSUMER", "DURABLE", "CREATE"})) {
@@ -366,7 +374,7 @@ void JetStream::handle(Request& r) {
     } else if (n == 6 && is({"CONSUMER", "INFO"})) {
         out = consumer_info(a, t[4], t[5]);
     } else if (n == 6 && is({"CONSUMER", "DELETE"})) {
-        out = consumer_delete(a, t[4], t[5]);
+        out = consumer_delete(a, t[4], t[5], r.payload);
     } else if (n == 5 && is({"CONSUMER", "NAMES"})) {
         out = consumer_names(a, t[4], r.payload, false);
     } else if (n == 5 && is({"CONSUMER", "LIST"})) {
@@ -428,6 +436,11 @@ std::string JetStream::account_info(AccountState& a) {
     return typed("account_info_response", std::move(o));
 }
 
+std::string JetStream::clustering_required(const std::string& type) {
+    // A server that is not in a cluster, as nats-server answers it.
+    return typed_error(type, ApiError{503, 10010, "JetStream clustering support required"});
+}
+
 std::string JetStream::stream_create(AccountState& a, const std::string& name,
                                      const std::string& body) {
     const std::string type = "stream_create_response";
@@ -442,11 +455,19 @@ std::string JetStream::stream_create(AccountState& a, const std::string& name,
         if (cfg->mirror_direct && !cfg->mirror)
             return typed_error(type, errors::invalid_config("stream has no mirror but does have mirror direct"));
     }
-    if (auto e = validate(*cfg)) return typed_error(type, *e);
+    if (cfg->name.find_first_of("/\\") != std::string::npos)
+        return typed_error(type, errors::name_has_separators());
+    if (a.limits.max_streams > 0 && std::int64_t(a.streams.size()) >= a.limits.max_streams &&
+        !a.streams.count(cfg->name))
+        return typed_error(type, errors::max_streams());
+    auto checked = validate(*cfg, lookup_in(a));
+    if (!checked) return typed_error(type, checked.error());
+    *cfg = std::move(*checked);
+    if (cfg->num_replicas > 1) return typed_error(type, errors::replicas_not_supported());
     if (auto it = a.streams.find(cfg->name); it != a.streams.end()) {
         if (!same_config(it->second->config(), *cfg))
             return typed_error(type, errors::stream_name_exists());
-        auto o = it->second->info_json(false, "");
+        auto o = it->second->info_json(false, "", false);
         o["did_create"] = true;  // nats-server says so for an identical re-create too
         return typed(type, std::move(o));
     }
@@ -456,8 +477,6 @@ std::string JetStream::stream_create(AccountState& a, const std::string& name,
                 if (overlap(x, y)) return typed_error(type, errors::subjects_overlap());
     auto created = std::chrono::system_clock::now();
     if (auto e = check_resources(a, *cfg)) return typed_error(type, *e);
-    if (a.limits.max_streams > 0 && std::int64_t(a.streams.size()) >= a.limits.max_streams)
-        return typed_error(type, errors::max_streams());
     auto s = Stream::open(*a.account, *cfg, stream_dir(a, cfg->name), created,
                           opts_.sync_interval_ms, {&usage_, &a.usage}, opts_.domain);
     if (!s) return typed_error(type, s.error());
@@ -468,9 +487,16 @@ std::string JetStream::stream_create(AccountState& a, const std::string& name,
     persist(a, **s);
     link(a);
     advise(a, cfg->name, "create");
-    auto o = (*s)->info_json(false, "");
+    auto o = (*s)->info_json(false, "", false);
     o["did_create"] = true;
     return typed(type, std::move(o));
+}
+
+StreamLookup JetStream::lookup_in(AccountState& a) {
+    return [&a](const std::string& name) -> const StreamConfig* {
+        auto it = a.streams.find(name);  // on the API thread, which alone changes the map
+        return it == a.streams.end() ? nullptr : &it->second->config();
+    };
 }
 
 std::optional<ApiError> JetStream::check_resources(const AccountState& a,
@@ -488,13 +514,17 @@ std::optional<ApiError> JetStream::check_resources(const AccountState& a,
 std::string JetStream::stream_update(AccountState& a, const std::string& name,
                                      const std::string& body) {
     const std::string type = "stream_update_response";
+    // nats-server's order: the body, the configuration on its own, the name, the stream.
     auto v = parse_body(body);
     if (!v) return typed_error(type, errors::invalid_json());
+    auto cfg = parse_stream_config(*v, "");
+    if (!cfg) return typed_error(type, cfg.error());
+    auto checked = validate(*cfg, lookup_in(a));
+    if (!checked) return typed_error(type, checked.error());
+    *cfg = std::move(*checked);
+    if (cfg->name != name) return typed_error(type, errors::stream_name_mismatch());
     auto it = a.streams.find(name);
     if (it == a.streams.end()) return typed_error(type, errors::stream_not_found());
-    auto cfg = parse_stream_config(*v, name);
-    if (!cfg) return typed_error(type, cfg.error());
-    if (auto e = validate(*cfg)) return typed_error(type, *e);
     for (auto& [n, s] : a.streams) {
         if (n == name) continue;
         for (auto& x : s->config().subjects)
@@ -504,6 +534,7 @@ std::string JetStream::stream_update(AccountState& a, const std::string& name,
     if (auto e = check_resources(a, *cfg)) return typed_error(type, *e);
     if (auto e = it->second->update(*cfg)) return typed_error(type, *e);
     persist(a, *it->second);
+    link(a);  // sources added by the update start copying
     advise(a, name, "modify");
     return typed(type, it->second->info_json(false, ""));
 }
@@ -511,25 +542,50 @@ std::string JetStream::stream_update(AccountState& a, const std::string& name,
 std::string JetStream::stream_info(AccountState& a, const std::string& name,
                                    const std::string& body) {
     const std::string type = "stream_info_response";
-    auto it = a.streams.find(name);
-    if (it == a.streams.end()) return typed_error(type, errors::stream_not_found(), true);
     bool deleted_details = false;
     std::string filter;
-    if (!body.empty()) {
+    std::int64_t offset = 0;
+    if (!is_empty_request(body)) {
         auto v = parse_body(body);
         if (!v || !v->is_object()) return typed_error(type, errors::invalid_json(), true);
-        deleted_details = bool_field(v->get_object(), "deleted_details");
-        filter = str_field(v->get_object(), "subjects_filter");
+        try {
+            const auto& o = v->get_object();
+            deleted_details = fields::boolean(o, "deleted_details");
+            filter = fields::string(o, "subjects_filter");
+            offset = fields::integer(o, "offset");
+        } catch (const fields::BadField&) {
+            return typed_error(type, errors::invalid_json(), true);
+        }
     }
+    auto it = a.streams.find(name);
+    if (it == a.streams.end()) return typed_error(type, errors::stream_not_found(), true);
     json::object o{{"total", 0}, {"offset", 0}, {"limit", 0}};
-    for (auto& kv : it->second->info_json(deleted_details, filter)) o[kv.key()] = kv.value();
-    if (!filter.empty() && o["state"].get_object().contains("subjects"))
-        o["total"] = o["state"].get_object()["subjects"].get_object().size();
+    for (auto& kv : it->second->info_json(deleted_details, "")) o[kv.key()] = kv.value();
+    if (!filter.empty()) {
+        // Subject details, sorted, a page of at most 100000 from `offset` (nats-server).
+        constexpr std::size_t kMaxSubjectDetails = 100'000;
+        auto totals = it->second->store().subject_totals(filter);
+        if (!totals.empty()) {
+            const std::size_t from = std::min<std::size_t>(std::size_t(std::max<std::int64_t>(0, offset)), totals.size());
+            json::object subs;
+            std::size_t i = 0;
+            for (auto& [k, n] : totals) {
+                if (i >= from && i < from + kMaxSubjectDetails) subs[k] = n;
+                ++i;
+            }
+            if (!subs.empty()) o["state"].get_object()["subjects"] = std::move(subs);
+            o["total"] = totals.size();
+            o["offset"] = from;
+            o["limit"] = kMaxSubjectDetails;
+        }
+    }
     return typed(type, std::move(o));
 }
 
-std::string JetStream::stream_delete(AccountState& a, const std::string& name) {
+std::string JetStream::stream_delete(AccountState& a, const std::string& name,
+                                     const std::string& body) {
     const std::string type = "stream_delete_response";
+    if (!is_empty_request(body)) return typed_error(type, errors::not_empty_request());
     auto it = a.streams.find(name);
     if (it == a.streams.end()) return typed_error(type, errors::stream_not_found());
     auto stream = it->second;
@@ -547,50 +603,72 @@ std::string JetStream::stream_delete(AccountState& a, const std::string& name) {
 std::string JetStream::stream_purge(AccountState& a, const std::string& name,
                                     const std::string& body) {
     const std::string type = "stream_purge_response";
-    auto it = a.streams.find(name);
-    if (it == a.streams.end()) return typed_error(type, errors::stream_not_found());
-    const auto& cfg = it->second->config();
-    if (cfg.sealed || cfg.deny_purge)
-        return typed_error(type, errors::purge_failed("stream purge not permitted"));
+    auto fail = [&](const ApiError& e) {
+        json::object o{{"error", error_json(e)}, {"purged", 0}};
+        return typed(type, std::move(o));
+    };
     std::string filter;
     std::uint64_t seq = 0, keep = 0;
-    if (!body.empty()) {
+    if (!is_empty_request(body)) {
         auto v = parse_body(body);
-        if (!v || !v->is_object()) return typed_error(type, errors::invalid_json());
-        const auto& o = v->get_object();
-        filter = str_field(o, "filter");
-        seq = std::uint64_t(int_field(o, "seq"));
-        keep = std::uint64_t(int_field(o, "keep"));
-        if (seq && keep)
-            return typed_error(type, ApiError{400, 10003, "bad request"});
+        if (!v || !v->is_object()) return fail(errors::invalid_json());
+        try {
+            const auto& o = v->get_object();
+            filter = fields::string(o, "filter");
+            seq = std::uint64_t(fields::integer(o, "seq"));
+            keep = std::uint64_t(fields::integer(o, "keep"));
+        } catch (const fields::BadField&) {
+            return fail(errors::invalid_json());
+        }
+        if (seq && keep) return fail(errors::bad_request());
     }
+    auto it = a.streams.find(name);
+    if (it == a.streams.end()) return fail(errors::stream_not_found());
+    const auto& cfg = it->second->config();
+    if (cfg.sealed) return fail(errors::sealed());
+    if (cfg.deny_purge) return fail(errors::purge_failed("stream purge not permitted"));
     std::uint64_t n = it->second->purge(filter, seq, keep);
     return typed(type, json::object{{"success", true}, {"purged", n}});
 }
 
 std::string JetStream::stream_names(AccountState& a, const std::string& body, bool list) {
     const std::string type = list ? "stream_list_response" : "stream_names_response";
+    // nats-server: names start as null, the list as []; errors carry the paging fields too.
+    auto empty_items = [&] { return list ? json::value(json::array{}) : json::value(nullptr); };
     std::int64_t offset = 0;
     std::string subject;
-    if (!body.empty()) {
+    if (!is_empty_request(body)) {
         auto v = parse_body(body);
-        if (!v || !v->is_object()) return typed_error(type, errors::invalid_json());
-        offset = std::max<std::int64_t>(0, int_field(v->get_object(), "offset"));
-        subject = str_field(v->get_object(), "subject");
+        bool ok = v && v->is_object();
+        if (ok) {
+            try {
+                offset = std::max<std::int64_t>(0, fields::integer(v->get_object(), "offset"));
+                subject = fields::string(v->get_object(), "subject");
+            } catch (const fields::BadField&) {
+                ok = false;
+            }
+        }
+        if (!ok) {
+            json::object o{{"error", error_json(errors::invalid_json())}, {"total", 0}, {"offset", 0}, {"limit", 0}};
+            o["streams"] = empty_items();
+            return typed(type, std::move(o));
+        }
     }
     std::vector<std::shared_ptr<Stream>> matched;
-    for (auto& [n, s] : a.streams) {
+    for (auto& [n, s] : a.streams) {  // a map: by name, as nats-server sorts
         bool ok = subject.empty();
         for (auto& x : s->config().subjects) ok = ok || overlap(x, subject);
         if (ok) matched.push_back(s);
     }
     const std::int64_t limit = list ? 256 : 1024;
-    json::array items;
+    offset = std::min<std::int64_t>(offset, std::int64_t(matched.size()));
+    json::value items = empty_items();
     for (std::int64_t i = offset; i < std::int64_t(matched.size()) && i < offset + limit; ++i) {
+        if (items.is_null()) items = json::array{};
         if (list) {
-            items.push_back(matched[std::size_t(i)]->info_json(false, ""));
+            items.get_array().push_back(matched[std::size_t(i)]->info_json(false, ""));
         } else {
-            items.push_back(json::value(matched[std::size_t(i)]->config().name));
+            items.get_array().push_back(json::value(matched[std::size_t(i)]->config().name));
         }
     }
     json::object o{{"total", matched.size()}, {"offset", offset}, {"limit", limit}};
@@ -600,24 +678,33 @@ std::string JetStream::stream_names(AccountState& a, const std::string& body, bo
 
 std::string JetStream::msg_get(AccountState& a, const std::string& name, const std::string& body) {
     const std::string type = "stream_msg_get_response";
-    auto it = a.streams.find(name);
-    if (it == a.streams.end()) return typed_error(type, errors::stream_not_found());
+    // nats-server's order: the request, then the stream.
+    if (is_empty_request(body)) return typed_error(type, errors::bad_request());
     auto v = parse_body(body);
     if (!v || !v->is_object()) return typed_error(type, errors::invalid_json());
-    const auto& o = v->get_object();
-    const auto seq = std::uint64_t(int_field(o, "seq"));
-    const std::string last = str_field(o, "last_by_subj");
-    const std::string next = str_field(o, "next_by_subj");
+    std::uint64_t seq = 0;
+    std::string last, next;
+    try {
+        const auto& o = v->get_object();
+        seq = std::uint64_t(fields::integer(o, "seq"));
+        last = fields::string(o, "last_by_subj");
+        next = fields::string(o, "next_by_subj");
+    } catch (const fields::BadField&) {
+        return typed_error(type, errors::invalid_json());
+    }
+    if ((seq > 0 && !last.empty()) || (seq == 0 && last.empty() && next.empty()) ||
+        (!last.empty() && !next.empty()))
+        return typed_error(type, errors::bad_request());
+    auto it = a.streams.find(name);
+    if (it == a.streams.end()) return typed_error(type, errors::stream_not_found());
     std::optional<StoredMsg> m;
     Store& st = it->second->store();
     if (!last.empty()) {
         m = st.load_last(last);
     } else if (!next.empty()) {
         m = st.load_next(next, seq);
-    } else if (seq) {
-        m = st.load(seq);
     } else {
-        return typed_error(type, errors::bad_request());
+        m = st.load(seq);
     }
     if (!m) return typed_error(type, errors::no_message_found());
     json::object msg{{"subject", m->subject}, {"seq", m->seq}};
@@ -631,16 +718,24 @@ std::string JetStream::msg_get(AccountState& a, const std::string& name, const s
 std::string JetStream::msg_delete(AccountState& a, const std::string& name,
                                   const std::string& body) {
     const std::string type = "stream_msg_delete_response";
+    // nats-server's order: the request, the stream, its policies.
+    if (is_empty_request(body)) return typed_error(type, errors::bad_request());
+    auto v = parse_body(body);
+    if (!v || !v->is_object()) return typed_error(type, errors::invalid_json());
+    std::uint64_t seq = 0;
+    bool no_erase = false;
+    try {
+        seq = std::uint64_t(fields::integer(v->get_object(), "seq"));
+        no_erase = fields::boolean(v->get_object(), "no_erase");
+    } catch (const fields::BadField&) {
+        return typed_error(type, errors::invalid_json());
+    }
     auto it = a.streams.find(name);
     if (it == a.streams.end()) return typed_error(type, errors::stream_not_found());
     const auto& cfg = it->second->config();
     if (cfg.sealed) return typed_error(type, errors::sealed());
     if (cfg.deny_delete)
         return typed_error(type, errors::msg_delete_failed("message delete not permitted"));
-    auto v = parse_body(body);
-    if (!v || !v->is_object()) return typed_error(type, errors::invalid_json());
-    const auto seq = std::uint64_t(int_field(v->get_object(), "seq"));
-    const bool no_erase = bool_field(v->get_object(), "no_erase");
     Store& st = it->second->store();
     if (!(no_erase ? st.remove(seq) : st.erase(seq))) {
         // nats-server's answers differ by store: its file store reports a sequence it never
@@ -671,31 +766,42 @@ void JetStream::direct_get(AccountState& a, const std::string& name, const std::
         server::Message m{r.reply, {}, hdr, {}, nullptr};
         a.account->route_reply(m);
     };
-    if (!stream || !stream->config().allow_direct) {
-        if (!stream) status("404 Message Not Found");
-        return;
-    }
+    // A missing stream, or one without direct gets, does not answer (nats-server subscribes
+    // only for streams that allow them).
+    if (!stream || !stream->config().allow_direct) return;
     Store& st = stream->store();
     std::optional<StoredMsg> m;
     if (!subject.empty()) {
         m = st.load_last(subject);
     } else {
-        auto v = parse_body(r.payload);
-        if (!v || !v->is_object()) {
-            status("408 Bad Request");
-            return;
-        }
-        const auto& o = v->get_object();
-        const auto seq = std::uint64_t(int_field(o, "seq"));
-        const std::string last = str_field(o, "last_by_subj");
-        const std::string next = str_field(o, "next_by_subj");
-        if (!last.empty()) m = st.load_last(last);
-        else if (!next.empty()) m = st.load_next(next, seq);
-        else if (seq) m = st.load(seq);
-        else {
+        if (is_empty_request(r.payload)) {
             status("408 Empty Request");
             return;
         }
+        auto v = parse_body(r.payload);
+        if (!v || !v->is_object()) {
+            status("408 Malformed Request");
+            return;
+        }
+        std::uint64_t seq = 0;
+        std::string last, next;
+        try {
+            const auto& o = v->get_object();
+            seq = std::uint64_t(fields::integer(o, "seq"));
+            last = fields::string(o, "last_by_subj");
+            next = fields::string(o, "next_by_subj");
+        } catch (const fields::BadField&) {
+            status("408 Malformed Request");
+            return;
+        }
+        if ((seq > 0 && !last.empty()) || (seq == 0 && last.empty() && next.empty()) ||
+            (!last.empty() && !next.empty())) {
+            status("408 Bad Request");
+            return;
+        }
+        if (!last.empty()) m = st.load_last(last);
+        else if (!next.empty()) m = st.load_next(next, seq);
+        else m = st.load(seq);
     }
     if (!m) {
         status("404 Message Not Found");

@@ -58,10 +58,11 @@ private:
 
     // Handlers return the JSON body of the response.
     std::string account_info(AccountState& a);
+    std::string clustering_required(const std::string& type);
     std::string stream_create(AccountState& a, const std::string& name, const std::string& body);
     std::string stream_update(AccountState& a, const std::string& name, const std::string& body);
     std::string stream_info(AccountState& a, const std::string& name, const std::string& body);
-    std::string stream_delete(AccountState& a, const std::string& name);
+    std::string stream_delete(AccountState& a, const std::string& name, const std::string& body);
     std::string stream_purge(AccountState& a, const std::string& name, const std::string& body);
     std::string stream_names(AccountState& a, const std::string& body, bool list);
     std::string msg_get(AccountState& a, const std::string& name, const std::string& body);
@@ -77,7 +78,8 @@ private:
     std::string consumer_create(AccountState& a, const std::vector<std::string>& t,
                                 const std::string& body);
     std::string consumer_info(AccountState& a, const std::string& stream, const std::string& name);
-    std::string consumer_delete(AccountState& a, const std::string& stream, const std::string& name);
+    std::string consumer_delete(AccountState& a, const std::string& stream, const std::string& name,
+                                const std::string& body);
     std::string consumer_names(AccountState& a, const std::string& stream, const std::string& body,
                                bool list);
     void consumer_next(AccountState& a, const std::string& stream, const std::string& name,
@@ -93,6 +95,7 @@ private:
     void set_waker(class Consumer& c);
     void persist_durable_consumers();
     std::shared_ptr<Stream> find_stream(AccountState& a, const std::string& name);
+    StreamLookup lookup_in(AccountState& a);
     std::optional<ApiError> check_resources(const AccountState& a, const StreamConfig& c) const;
     // A stream action advisory, or a consumer's when `consumer` is given.
     void advise(AccountState& a, const std::string& stream, const char* action,

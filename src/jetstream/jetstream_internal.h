@@ -34,6 +34,8 @@ std::string typed(const std::string& type, json::object body);
 std::string typed_error(const std::string& type, const ApiError& e, bool paged = false);
 bool overlap(std::string_view a, std::string_view b);
 std::optional<json::value> parse_body(const std::string& body);
+// nats-server's isEmptyRequest: nothing, or a JSON object without members.
+bool is_empty_request(const std::string& body);
 std::int64_t int_field(const json::object& o, std::string_view k, std::int64_t def = 0);
 std::string str_field(const json::object& o, std::string_view k);
 bool bool_field(const json::object& o, std::string_view k);

@@ -16,8 +16,7 @@ inline std::int64_t integer(const boost::json::object& o, std::string_view k, st
     const auto& v = it->value();
     if (v.is_int64()) return v.get_int64();
     if (v.is_uint64()) return std::int64_t(v.get_uint64());
-    if (v.is_double()) return std::int64_t(v.get_double());
-    throw BadField{};
+    throw BadField{};  // Go does not decode 1.5 (or 1e3) into an integer
 }
 
 inline bool boolean(const boost::json::object& o, std::string_view k, bool def = false) {

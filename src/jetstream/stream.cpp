@@ -1,5 +1,6 @@
 #include "jetstream/stream.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <ctime>
 
@@ -13,6 +14,7 @@
 #include "server/client.h"
 #include "subjects/mapping.h"
 #include "subjects/subject.h"
+#include "subjects/transform.h"
 #include "util/log.h"
 #include "util/rfc3339.h"
 
@@ -260,6 +262,9 @@ void Stream::pull_from(Stream& origin) {
                 last_seq = store_->state().last_seq;
                 enforce_limits_locked(m->subject);
             }
+            const std::uint64_t origin_last = origin.store_->state().last_seq;
+            c.lag = origin_last >= c.next ? origin_last - c.next + 1 : 0;
+            c.last_active = std::chrono::steady_clock::now();
         }
     }
     if (stored_any) {
@@ -553,7 +558,9 @@ void Stream::republish(const server::Message& m, std::uint64_t seq, std::uint64_
     const RePublish& rp = *cfg_.republish;
     const std::string src = rp.src.empty() ? ">" : rp.src;
     if (!subjects::matches(src, m.subject)) return;
-    const std::string dest = subjects::map_subject(m.subject, src, rp.dest);
+    auto tf = subjects::Transform::compile(src, rp.dest);
+    if (!tf) return;  // refused at create or update; an older stored config may hold one
+    const std::string dest = tf->apply(m.subject);
     std::string hdr = m.headers.empty() ? std::string("NATS/1.0\r\n")
                                         : std::string(m.headers.substr(0, m.headers.size() - 2));
     hdr += fmt::format("Nats-Stream: {}\r\nNats-Subject: {}\r\nNats-Sequence: {}\r\n"
@@ -595,11 +602,34 @@ void Stream::expire_old() {
     }
 }
 
-std::optional<ApiError> Stream::update(const StreamConfig& next) {
-    if (auto e = check_update(cfg_, next)) return e;
+std::optional<ApiError> Stream::update(const StreamConfig& requested) {
+    if (auto e = check_update(cfg_, requested)) return e;
+    StreamConfig next = requested;
+    if (next.sealed) {
+        // A sealed stream keeps what it has, as nats-server arranges it.
+        next.max_age_ns = 0;
+        next.discard = Discard::New;
+        next.deny_delete = next.deny_purge = true;
+        next.allow_rollup_hdrs = false;
+    }
     {
         std::lock_guard lk(mu_);
         cfg_ = next;
+        // Sources may come and go: keep the position of those that stay.
+        std::vector<SourceCursor> cursors;
+        for (const auto& src : cfg_.sources) {
+            auto it = std::find_if(cursors_.begin(), cursors_.end(),
+                                   [&](const SourceCursor& c) { return !c.mirror && c.origin == src.name; });
+            if (it != cursors_.end()) {
+                it->filter = src.filter_subject;
+                cursors.push_back(*it);
+            } else {
+                cursors.push_back({src.name, src.filter_subject, 0, false});
+            }
+        }
+        for (const auto& c : cursors_)
+            if (c.mirror) cursors.insert(cursors.begin(), c);
+        cursors_ = std::move(cursors);
     }
     unsubscribe();
     subscribe();
@@ -639,13 +669,31 @@ json::object Stream::state_json(bool deleted_details, const std::string& subject
     return o;
 }
 
-json::object Stream::info_json(bool deleted_details, const std::string& subjects_filter) {
+json::object Stream::info_json(bool deleted_details, const std::string& subjects_filter,
+                              bool with_origins) {
     json::object o;
     o["config"] = to_json(cfg_);
     o["created"] = rfc3339_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                   created_.time_since_epoch())
                                   .count());
     o["state"] = state_json(deleted_details, subjects_filter);
+    if (!with_origins) return o;
+    // Where a mirror or a sourcing stream stands with its origins (nats-server: active is the
+    // time since it last heard from the origin, -1 never).
+    std::lock_guard lk(mu_);
+    auto info = [](const SourceCursor& c) {
+        const std::int64_t active =
+            c.last_active == std::chrono::steady_clock::time_point{}
+                ? -1
+                : std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - c.last_active).count();
+        return json::object{{"name", c.origin}, {"lag", c.lag}, {"active", active}};
+    };
+    json::array sources;
+    for (const auto& c : cursors_) {
+        if (c.mirror) o["mirror"] = info(c);
+        else sources.push_back(info(c));
+    }
+    if (!sources.empty()) o["sources"] = std::move(sources);
     return o;
 }
 

@@ -83,7 +83,9 @@ public:
 
     // "state" of stream info.
     boost::json::object state_json(bool deleted_details, const std::string& subjects_filter);
-    boost::json::object info_json(bool deleted_details, const std::string& subjects_filter);
+    // with_origins: the mirror/sources state (info, list, update; not create, as nats-server).
+    boost::json::object info_json(bool deleted_details, const std::string& subjects_filter,
+                                  bool with_origins = true);
 
 private:
     struct Intake;
@@ -129,6 +131,9 @@ private:
         std::string origin, filter;
         std::uint64_t next = 0;  // next origin sequence to copy; 0: not positioned yet
         bool mirror = false;
+        // For info's "mirror"/"sources": how far behind the origin, and when it last copied.
+        std::uint64_t lag = 0;
+        std::chrono::steady_clock::time_point last_active{};
     };
     std::vector<SourceCursor> cursors_;  // under mu_
     std::mutex down_mu_;

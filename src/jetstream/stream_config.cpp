@@ -6,6 +6,9 @@
 
 #include "jetstream/json_fields.h"
 #include "subjects/subject.h"
+#include "subjects/transform.h"
+
+#include <fmt/format.h>
 
 namespace osprey::jetstream {
 
@@ -25,6 +28,11 @@ StreamSource parse_source(const json::value& v) {
     s.opt_start_seq = std::uint64_t(fields::integer(o, "opt_start_seq", 0));
     s.opt_start_time = fields::string(o, "opt_start_time");
     s.filter_subject = fields::string(o, "filter_subject");
+    if (auto it = o.find("external"); it != o.end() && !it->value().is_null()) {
+        if (!it->value().is_object()) throw Bad{};
+        s.external_api = fields::string(it->value().get_object(), "api");
+        s.external_deliver = fields::string(it->value().get_object(), "deliver");
+    }
     return s;
 }
 
@@ -33,6 +41,11 @@ json::object source_json(const StreamSource& s) {
     if (s.opt_start_seq) o["opt_start_seq"] = s.opt_start_seq;
     if (!s.opt_start_time.empty()) o["opt_start_time"] = s.opt_start_time;
     if (!s.filter_subject.empty()) o["filter_subject"] = s.filter_subject;
+    if (s.external()) {
+        json::object e{{"api", s.external_api}};
+        if (!s.external_deliver.empty()) e["deliver"] = s.external_deliver;
+        o["external"] = std::move(e);
+    }
     return o;
 }
 
@@ -41,15 +54,17 @@ json::object source_json(const StreamSource& s) {
 bool valid_stream_name(const std::string& name) {
     if (name.empty()) return false;
     for (char c : name)
-        if (c == '.' || c == '*' || c == '>' || c == ' ' || c == '\t' || c == '\r' || c == '\n')
+        if (c == '.' || c == '*' || c == '>' || c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f')
             return false;
     return true;
 }
 
 std::expected<StreamConfig, ApiError> parse_stream_config(const json::value& body,
                                                           const std::string& subject_name) {
-    if (!body.is_object()) return std::unexpected(errors::invalid_json());
-    const auto& o = body.get_object();
+    // Go decodes `null` into an empty configuration (then the name does not match).
+    static const json::object empty;
+    if (!body.is_object() && !body.is_null()) return std::unexpected(errors::invalid_json());
+    const auto& o = body.is_null() ? empty : body.get_object();
     StreamConfig c;
     try {
         c.name = fields::string(o, "name");
@@ -57,6 +72,10 @@ std::expected<StreamConfig, ApiError> parse_stream_config(const json::value& bod
         if (auto it = o.find("subjects"); it != o.end() && !it->value().is_null()) {
             if (!it->value().is_array()) throw Bad{};
             for (const auto& s : it->value().get_array()) {
+                if (s.is_null()) {
+                    c.subjects.emplace_back();  // Go's zero string: "invalid subject" later
+                    continue;
+                }
                 if (!s.is_string()) throw Bad{};
                 c.subjects.emplace_back(s.get_string());
             }
@@ -111,15 +130,14 @@ std::expected<StreamConfig, ApiError> parse_stream_config(const json::value& bod
     }
     if (!subject_name.empty() && c.name != subject_name)
         return std::unexpected(errors::stream_name_mismatch());
-    // Defaults, as nats-server fills them.
-    if (c.subjects.empty() && !c.mirror && c.sources.empty()) c.subjects.push_back(c.name);
+    // Defaults, as nats-server fills them (the subjects default comes with validation).
     if (c.max_consumers == 0) c.max_consumers = -1;
     if (c.max_msgs == 0) c.max_msgs = -1;
     if (c.max_bytes == 0) c.max_bytes = -1;
     if (c.max_msgs_per_subject == 0) c.max_msgs_per_subject = -1;
     if (c.max_msg_size == 0) c.max_msg_size = -1;
     if (c.num_replicas == 0) c.num_replicas = 1;
-    if (c.duplicate_window_ns == 0) {
+    if (c.duplicate_window_ns == 0 && !c.mirror) {
         c.duplicate_window_ns = (c.max_age_ns != 0 && c.max_age_ns < kDefaultDuplicateWindow)
                                     ? c.max_age_ns
                                     : kDefaultDuplicateWindow;
@@ -127,41 +145,152 @@ std::expected<StreamConfig, ApiError> parse_stream_config(const json::value& bod
     return c;
 }
 
-std::optional<ApiError> validate(const StreamConfig& c) {
-    if (c.name.find('/') != std::string::npos || c.name.find('\\') != std::string::npos)
-        return errors::name_has_separators();
+namespace {
+
+// Go's SubjectsCollide: two subjects (wildcards allowed) that some literal subject matches.
+bool collide(std::string_view a, std::string_view b) {
+    subjects::Tokens ta(a), tb(b);
+    std::string_view x, y;
+    while (true) {
+        const bool ha = ta.next(x), hb = tb.next(y);
+        if (!ha || !hb) return ha == hb;
+        if (x == ">" || y == ">") return true;
+        if (x != "*" && y != "*" && x != y) return false;
+    }
+}
+
+bool valid_publish_subject(std::string_view s) {
+    return subjects::valid_subject(s) && !subjects::has_wildcard(s);
+}
+
+}  // namespace
+
+std::expected<StreamConfig, ApiError> validate(StreamConfig c, const StreamLookup& lookup) {
+    using errors::invalid_config;
+    auto bad = [](ApiError e) { return std::unexpected(std::move(e)); };
     if (!valid_stream_name(c.name))
-        return errors::invalid_config("stream name is required and can not contain '.', '*', '>'");
-    if (c.num_replicas > 1) return errors::replicas_not_supported();
-    if (c.num_replicas < 0) return ApiError{400, 10133, "replicas count cannot be negative"};
-    // nats-server's checks, in its order: a negative max_age is not reported as such (it
-    // becomes the duplicate window, reported next, or fails the window comparison).
-    if (c.max_age_ns > 0 && c.max_age_ns < 100'000'000)
-        return errors::invalid_config("max age needs to be >= 100ms");
-    if (c.duplicate_window_ns < 0)
-        return errors::invalid_config("duplicates window can not be negative");
+        return bad(invalid_config("stream name is required and can not contain '.', '*', '>'"));
+    if (c.name.size() > 255) return bad(invalid_config("stream name is too long, maximum allowed is 255"));
+    if (c.description.size() > 4096)
+        return bad(invalid_config("stream description is too long, maximum allowed is 4096"));
+    if (c.num_replicas > 5) return bad(invalid_config("maximum replicas is 5"));
+    if (c.num_replicas < 0) return bad(ApiError{400, 10133, "replicas count cannot be negative"});
+    if (c.max_age_ns > 0 && c.max_age_ns < 100'000'000) return bad(invalid_config("max age needs to be >= 100ms"));
+    if (c.duplicate_window_ns < 0) return bad(invalid_config("duplicates window can not be negative"));
     if (c.max_age_ns != 0 && c.duplicate_window_ns > c.max_age_ns)
-        return errors::invalid_config("duplicates window can not be larger then max age");
-    if (c.mirror && !c.subjects.empty())
-        return ApiError{400, 10034, "stream mirrors can not contain subjects"};
-    if (c.mirror && !c.sources.empty())
-        return ApiError{400, 10031, "stream mirrors can not also contain other sources"};
-    if ((c.mirror && c.mirror->name == c.name) ||
-        std::any_of(c.sources.begin(), c.sources.end(), [&](auto& s) { return s.name == c.name; }))
-        return errors::invalid_config("stream can not mirror or source itself");
-    std::set<std::string> seen;
-    for (const auto& s : c.subjects) {
-        if (!subjects::valid_subject(s)) return errors::invalid_config("invalid subject");
-        if (!seen.insert(s).second) return errors::invalid_config("duplicate subjects detected");
-        if (subjects::is_subset("$JS.API.x", s) || subjects::is_subset(s, "$JS.API.>") ||
-            s == "$JS.API.>")
-            return errors::invalid_config("subjects overlap with jetstream api");
+        return bad(invalid_config("duplicates window can not be larger then max age"));
+    if (c.duplicate_window_ns > 0 && c.duplicate_window_ns < 100'000'000)
+        return bad(invalid_config("duplicates window needs to be >= 100ms"));
+    if (c.deny_purge && c.allow_rollup_hdrs) return bad(invalid_config("roll-ups require the purge permission"));
+    if (c.discard_new_per_subject) {
+        if (c.discard != Discard::New)
+            return bad(invalid_config("discard new per subject requires discard new policy to be set"));
+        if (c.max_msgs_per_subject <= 0)
+            return bad(invalid_config("discard new per subject requires max msgs per subject > 0"));
+    }
+    auto filter_overlaps = [](const std::string& filter, const std::vector<std::string>& subs) {
+        if (filter.empty() || subs.empty()) return true;
+        return std::any_of(subs.begin(), subs.end(), [&](const std::string& s) { return collide(s, filter); });
+    };
+    std::vector<std::string> origin_subjects, deliver_prefixes, api_prefixes;
+    auto note_external = [&](const StreamSource& s) {
+        if (!s.external_deliver.empty()) deliver_prefixes.push_back(s.external_deliver);
+        if (!s.external_api.empty()) api_prefixes.push_back(s.external_api);
+    };
+    if (c.mirror) {
+        if (!c.subjects.empty()) return bad(ApiError{400, 10034, "stream mirrors can not contain subjects"});
+        if (!c.sources.empty()) return bad(ApiError{400, 10031, "stream mirrors can not also contain other sources"});
+        if (const StreamConfig* origin = lookup(c.mirror->name)) {
+            origin_subjects.insert(origin_subjects.end(), origin->subjects.begin(), origin->subjects.end());
+            if (c.max_msg_size > 0 && origin->max_msg_size > 0 && c.max_msg_size < origin->max_msg_size)
+                return bad(ApiError{400, 10030, "stream mirror must have max message size >= source"});
+            if (!filter_overlaps(c.mirror->filter_subject, origin->subjects))
+                return bad(invalid_config(fmt::format(
+                    "mirror '{}' filter subject '{}' does not overlap with any origin stream subject",
+                    c.mirror->name, c.mirror->filter_subject)));
+            c.mirror_direct = origin->allow_direct;  // a mirror serves direct gets as its origin
+        }
+        note_external(*c.mirror);
+    }
+    for (const auto& src : c.sources) {
+        if (const StreamConfig* origin = lookup(src.name)) {
+            origin_subjects.insert(origin_subjects.end(), origin->subjects.begin(), origin->subjects.end());
+            if (c.max_msg_size > 0 && origin->max_msg_size > 0 && c.max_msg_size < origin->max_msg_size)
+                return bad(ApiError{400, 10046, "stream source must have max message size >= target"});
+            // nats-server compares with every origin subject gathered so far.
+            if (!filter_overlaps(src.filter_subject, origin_subjects))
+                return bad(invalid_config(fmt::format(
+                    "source '{}' filter subject '{}' does not overlap with any origin stream subject",
+                    src.name, src.filter_subject)));
+        }
+        note_external(src);
+    }
+    for (const auto& pfx : deliver_prefixes) {
+        if (!valid_publish_subject(pfx))
+            return bad(ApiError{400, 10024, fmt::format("stream external delivery prefix {} must not contain wildcards", pfx)});
+        for (const auto& sub : origin_subjects)
+            if (collide(sub, pfx + "." + sub))
+                return bad(ApiError{400, 10022, fmt::format(
+                    "stream external delivery prefix {} overlaps with stream subject {}", pfx, sub)});
+    }
+    for (const auto& pfx : api_prefixes) {
+        if (!valid_publish_subject(pfx))
+            return bad(invalid_config(fmt::format(
+                "stream external api prefix \"{}\" must be a valid subject without wildcards", pfx)));
+        if (collide(pfx, "$JS.API"))
+            return bad(ApiError{400, 10021, fmt::format("stream external api prefix {} must not overlap with $JS.API", pfx)});
+    }
+    // Sources and mirrors must not come back around to this stream.
+    {
+        std::vector<const StreamConfig*> to_visit{&c};
+        std::set<std::string> visited;
+        while (!to_visit.empty()) {
+            const StreamConfig* cur = to_visit.front();
+            to_visit.erase(to_visit.begin());
+            visited.insert(cur->name);
+            for (const auto& src : cur->sources) {
+                if (src.external()) continue;
+                if (visited.count(src.name)) return bad(invalid_config("detected cycle"));
+                if (const StreamConfig* next = lookup(src.name)) to_visit.push_back(next);
+            }
+            if (cur->mirror && !cur->mirror->external()) {
+                if (visited.count(cur->mirror->name)) return bad(invalid_config("detected cycle"));
+                if (const StreamConfig* next = lookup(cur->mirror->name)) to_visit.push_back(next);
+            }
+        }
+    }
+    if (c.subjects.empty()) {
+        if (!c.mirror && c.sources.empty()) c.subjects.push_back(c.name);
+    } else {
+        if (c.mirror) return bad(ApiError{400, 10034, "stream mirrors can not contain subjects"});
+        std::set<std::string> seen;
+        for (const auto& s : c.subjects) {
+            if (seen.count(s)) return bad(invalid_config("duplicate subjects detected"));
+            if (subjects::valid_subject(s) && subjects::is_subset(s, "$JS.API.>"))
+                return bad(invalid_config("subjects overlap with jetstream api"));
+            if (!subjects::valid_subject(s)) return bad(invalid_config("invalid subject"));
+            seen.insert(s);
+        }
+    }
+    if (c.subjects.empty() && c.sources.empty() && !c.mirror)
+        return bad(invalid_config("stream needs at least one configured subject or be a source/mirror"));
+    if (c.subjects.size() > 1) {
+        for (const auto& a : c.subjects)
+            for (const auto& b : c.subjects)
+                if (a != b && collide(b, a))
+                    return bad(invalid_config(fmt::format("subject \"{}\" overlaps with \"{}\"", a, b)));
     }
     if (c.republish) {
-        if (!subjects::valid_subject(c.republish->dest) || c.republish->dest.empty())
-            return errors::invalid_config("stream configuration for republish destination not valid");
+        if (c.republish->src.empty()) c.republish->src = ">";
+        const auto& rp = *c.republish;
+        if (std::none_of(c.subjects.begin(), c.subjects.end(), [&](auto& s) { return collide(rp.src, s); }))
+            return bad(invalid_config("stream configuration for republish source is not valid subset of subjects"));
+        if (std::any_of(c.subjects.begin(), c.subjects.end(), [&](auto& s) { return collide(rp.dest, s); }))
+            return bad(invalid_config("stream configuration for republish destination forms a cycle"));
+        if (!subjects::Transform::compile(rp.src, rp.dest))
+            return bad(invalid_config("stream configuration for republish not valid"));
     }
-    return std::nullopt;
+    return c;
 }
 
 std::optional<ApiError> check_update(const StreamConfig& old, const StreamConfig& next) {
@@ -213,7 +342,7 @@ json::object to_json(const StreamConfig& c) {
     o["storage"] = c.storage == StorageType::File ? "file" : "memory";
     o["num_replicas"] = c.num_replicas;
     if (c.no_ack) o["no_ack"] = true;
-    o["duplicate_window"] = c.duplicate_window_ns;
+    if (c.duplicate_window_ns) o["duplicate_window"] = c.duplicate_window_ns;  // omitempty
     if (c.placement_json) o["placement"] = json::parse(*c.placement_json);
     if (c.mirror) o["mirror"] = source_json(*c.mirror);
     if (!c.sources.empty()) {

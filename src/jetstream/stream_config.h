@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <expected>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,6 +26,9 @@ struct StreamSource {
     std::uint64_t opt_start_seq = 0;
     std::string opt_start_time;
     std::string filter_subject;
+    // "external": another account's or domain's JetStream, reached through these prefixes.
+    std::string external_api, external_deliver;
+    bool external() const { return !external_api.empty() || !external_deliver.empty(); }
 };
 
 struct RePublish {
@@ -65,8 +69,11 @@ struct StreamConfig {
 // name from the request subject is `subject_name`.
 std::expected<StreamConfig, ApiError> parse_stream_config(const boost::json::value& body,
                                                           const std::string& subject_name);
-// Checks a configuration on its own (name, subjects, limits).
-std::optional<ApiError> validate(const StreamConfig& c);
+// nats-server's checkStreamCfg, in its order: the configuration on its own, against the other
+// streams of the account (`lookup` finds one by name, null if none), with the defaults it
+// fills in (subjects, republish source). Returns the configuration to use.
+using StreamLookup = std::function<const StreamConfig*(const std::string&)>;
+std::expected<StreamConfig, ApiError> validate(StreamConfig c, const StreamLookup& lookup);
 // What may change in an update (nats-server's rules); nullopt when the update is allowed.
 std::optional<ApiError> check_update(const StreamConfig& old, const StreamConfig& next);
 

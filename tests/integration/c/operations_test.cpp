@@ -264,3 +264,68 @@ TEST(Operations, ProtocolTraceToLogFile) {
                              "[DBG] 127.0.0.1:", "Client connection created", "[INF] Server is ready"})
         EXPECT_NE(log.find(want), std::string::npos) << want << "\n" << log;
 }
+
+namespace {
+// `-t` of a config against a binary: exit code and what it printed after its own name.
+std::pair<int, std::string> check_config(const std::string& binary, const std::string& conf) {
+    const std::string cmd = binary + " -c " + conf + " -t 2>&1";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[4096];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    const int status = ::pclose(p);
+    return {WEXITSTATUS(status), out};
+}
+}  // namespace
+
+// nats-server refuses a key it does not know, at any level, naming file, line and column;
+// a key that only serves as a $variable is fine. Both servers, the same files.
+TEST(Operations, UnknownConfigKeysAreRefusedAsNatsServerDoes) {
+    struct Case {
+        std::string text, expect;  // expect: "" (valid) or the error after the file name
+    };
+    const std::vector<Case> cases = {
+        {"port: 4222\nbogus_key: 1\n", ":2:1: unknown field \"bogus_key\""},
+        {"authorization {\n  user: a\n  password: b\n  colour: red\n}\n", ":4:3: unknown field \"colour\""},
+        {"jetstream {\n  store_dir: \"/tmp/x\"\n  turbo: true\n}\n", ":3:3: unknown field \"turbo\""},
+        {"accounts {\n  A: {\n    users: [{user: a, password: a, shoe: 1}]\n  }\n}\n",
+         ":3:36: unknown field \"shoe\""},
+        {"SECRET: s3cret\nauthorization { token: $SECRET }\n", ""},
+        {"max_payload: 1MB\nwrite_deadline: \"3s\"\n", ""},
+    };
+    for (const std::string& bin : {std::string(NATS_SERVER_BIN), std::string(OSPREY_BIN)}) {
+        if (!std::filesystem::exists(bin)) continue;
+        for (const auto& c : cases) {
+            SCOPED_TRACE(bin + "\n" + c.text);
+            const std::string path = write_file(c.text);
+            auto [code, out] = check_config(bin, path);
+            if (c.expect.empty()) {
+                EXPECT_EQ(code, 0) << out;
+            } else {
+                EXPECT_NE(code, 0) << out;
+                EXPECT_NE(out.find(path + c.expect), std::string::npos) << out;
+            }
+        }
+    }
+}
+
+// What osprey does not implement yet is named, never silently ignored: refused where
+// running without it could mislead, else a warning (also in the -t check).
+TEST(Operations, UnimplementedConfigKeysAreNamed) {
+    for (const char* key : {"cluster { listen: 127.0.0.1:6222 }", "websocket { port: 8080 }",
+                            "tls { cert_file: x }", "leafnodes { port: 7422 }", "mqtt { port: 1883 }",
+                            "gateway { name: g }", "operator: /tmp/op.jwt", "resolver: MEMORY"}) {
+        SCOPED_TRACE(key);
+        auto [code, out] = check_config(OSPREY_BIN, write_file(std::string(key) + "\n"));
+        EXPECT_NE(code, 0) << out;
+        EXPECT_NE(out.find("is not supported by osprey yet"), std::string::npos) << out;
+    }
+    auto [code, out] = check_config(OSPREY_BIN, write_file("prof_port: 6060\n"));
+    EXPECT_EQ(code, 0) << out;
+    EXPECT_NE(out.find("\"prof_port\" is not supported by osprey yet and is ignored"), std::string::npos) << out;
+    // And at start-up, in the log.
+    ServerProcess srv(OSPREY_BIN, {"-c", write_file("lame_duck_duration: \"30s\"\n")});
+    EXPECT_NE(srv.log().find("\"lame_duck_duration\" is not supported by osprey yet"), std::string::npos)
+        << srv.log();
+}

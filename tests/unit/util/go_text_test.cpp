@@ -28,3 +28,24 @@ TEST(GoText, AtoiLikeStrconv) {
     EXPECT_FALSE(go_atoi("", oor));
     EXPECT_FALSE(go_atoi("-", oor));
 }
+
+#include "util/go_json.h"
+
+// The texts Go's json.Unmarshal gives (checked against Go 1.19's encoding/json).
+TEST(GoJson, SyntaxErrorsInGosWords) {
+    using osprey::util::go_json_syntax_error;
+    EXPECT_FALSE(go_json_syntax_error(R"({"batch": 1, "no_wait": true})"));
+    EXPECT_FALSE(go_json_syntax_error(" [1, 2.5e3, -0, \"x\\u00e9\", null, false] "));
+    EXPECT_FALSE(go_json_syntax_error("12"));
+    EXPECT_EQ(*go_json_syntax_error("{bad"), "invalid character 'b' looking for beginning of object key string");
+    EXPECT_EQ(*go_json_syntax_error("{\"a\" 1}"), "invalid character '1' after object key");
+    EXPECT_EQ(*go_json_syntax_error("{\"a\":1 \"b\":2}"), "invalid character '\"' after object key:value pair");
+    EXPECT_EQ(*go_json_syntax_error("[1 2]"), "invalid character '2' after array element");
+    EXPECT_EQ(*go_json_syntax_error("{\"a\":"), "unexpected end of JSON input");
+    EXPECT_EQ(*go_json_syntax_error("{\"a\":tru}"), "invalid character '}' in literal true (expecting 'e')");
+    EXPECT_EQ(*go_json_syntax_error("{\"a\":01}"), "invalid character '1' after object key:value pair");
+    EXPECT_EQ(*go_json_syntax_error("{\"a\":1.}"), "invalid character '}' after decimal point in numeric literal");
+    EXPECT_EQ(*go_json_syntax_error("{} x"), "invalid character 'x' after top-level value");
+    EXPECT_EQ(*go_json_syntax_error("{'a':1}"), "invalid character '\\'' looking for beginning of object key string");
+    EXPECT_EQ(*go_json_syntax_error("{\"a\":\"\n\"}"), "invalid character '\\n' in string literal");
+}
