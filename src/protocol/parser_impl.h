@@ -13,13 +13,6 @@ inline std::string_view trim_line(std::string_view line) {
     return line;
 }
 
-// Operations whose control line is bounded by max_control_line; CONNECT and INFO may carry
-// long tokens, so they are bounded by max_payload instead (a hostile client still cannot grow
-// the buffer without limit).
-inline bool bounded_by_control_line(OpKind k) {
-    return k == OpKind::Pub || k == OpKind::HPub || k == OpKind::Sub || k == OpKind::Unsub;
-}
-
 }  // namespace detail
 
 template <typename Handler>
@@ -41,9 +34,9 @@ Result parse(std::string_view in, const Limits& limits, Handler& h) {
             r.error = Error::NoHeaders;
             break;
         }
-        const std::size_t line_limit = detail::bounded_by_control_line(*op)
-                                           ? limits.max_control_line
-                                           : std::size_t(limits.max_payload);
+        // Every control line, CONNECT and INFO included, is bounded by max_control_line, as
+        // nats-server bounds them (a CONNECT with a user JWT fits the default 4096).
+        const std::size_t line_limit = limits.max_control_line;
         const void* nl = std::memchr(rest.data() + arg_start, '\n', rest.size() - arg_start);
         if (!nl) {
             if (rest.size() - arg_start > line_limit) {

@@ -1,8 +1,15 @@
 #include "server/account.h"
 
+#include <set>
+
+#include "subjects/transform.h"
+
+#include <fmt/format.h>
+
 #include <chrono>
 #include <deque>
 
+#include "server/client.h"
 #include "subjects/mapping.h"
 #include "subjects/subject.h"
 #include "util/log.h"
@@ -68,7 +75,63 @@ bool Account::exports_to(bool service, std::string_view subject,
     return false;
 }
 
+bool Account::exports_stream_matching(std::string_view subject) const {
+    for (const auto& e : exports_)
+        if (!e.service && subjects::is_subset(subject, e.subject)) return true;
+    return false;
+}
+
+std::string Account::service_response(std::string_view subject) const {
+    for (const auto& e : exports_)
+        if (e.service && subjects::is_subset(subject, e.subject)) return e.response;
+    return "singleton";
+}
+
 namespace {
+
+// Two subjects (wildcards allowed) that some literal subject matches (Go's SubjectsCollide).
+bool collide(std::string_view a, std::string_view b) {
+    subjects::Tokens ta(a), tb(b);
+    std::string_view x, y;
+    while (true) {
+        const bool ha = ta.next(x), hb = tb.next(y);
+        if (!ha || !hb) return ha == hb;
+        if (x == ">" || y == ">") return true;
+        if (x != "*" && y != "*" && x != y) return false;
+    }
+}
+
+// nats-server's checkStreamImportsForCycles / checkServiceImportsForCycles: does `a`, through
+// the imports it has whose subjects collide with `subject`, reach an account already visited?
+bool forms_cycle(const Account& a, bool service, std::string subject, std::set<std::string>& visited) {
+    if (visited.size() >= 1024) return true;  // nats-server's search depth
+    if (!service && !a.exports_stream_matching(subject)) return false;
+    for (const auto& r : a.imports()) {
+        if (r.service != service) continue;
+        const std::string& theirs = service ? r.remote : r.local;
+        if (!collide(subject, theirs)) continue;
+        if (visited.count(r.from->name())) return true;
+        visited.insert(a.name());
+        const std::string& narrower = service ? r.local : r.local;
+        if (subjects::is_subset(narrower, subject)) subject = narrower;
+        if (forms_cycle(*r.from, service, subject, visited)) return true;
+    }
+    return false;
+}
+
+// "a.*.>" -> "a.$1.>": a subject's '*' tokens as positional references (transformTokenize).
+std::string tokenize_wildcards(std::string_view s) {
+    std::string out;
+    subjects::Tokens t(s);
+    std::string_view x;
+    int n = 0;
+    while (t.next(x)) {
+        if (!out.empty()) out += '.';
+        if (x == "*") out += "$" + std::to_string(++n);
+        else out += x;
+    }
+    return out;
+}
 
 // A stream import: messages of the exporter on `subject` reach the importer's subscribers.
 struct StreamImport : Receiver {
@@ -93,8 +156,19 @@ struct ServiceResponse : Receiver, std::enable_shared_from_this<ServiceResponse>
     Account* requester_account;
     Account* exporter;
     std::string reply;
+    bool multi = false;  // a stream or chunked response: every reply until the route expires
     std::atomic<bool> used{false};
     bool deliver(const Message& m) override {
+        if (multi) {
+            if (used.load()) return false;
+            Message fwd = m;
+            fwd.origin = nullptr;
+            if (m.routed.empty()) {
+                fwd.subject = reply;
+                return requester_account->route(fwd) > 0;
+            }
+            return requester_account->deliver_as(reply, fwd, false) > 0;
+        }
         if (used.exchange(true)) return false;
         Message fwd = m;
         fwd.origin = nullptr;
@@ -137,16 +211,31 @@ struct ServiceImport : Receiver {
         pending.emplace_back(now, r);
     }
 
+    std::string response_type = "singleton";
+
     bool deliver(const Message& m) override {
         std::string mapped = subjects::map_subject(m.route_subject(), local, remote);
         Message fwd = m;
         fwd.subject = mapped;
         fwd.origin = nullptr;
+        // The responder learns who asks (nats-server's Nats-Request-Info: the requesting
+        // account, and the requester's round trip time when known).
+        std::string hdr;
+        if (m.origin) {
+            const std::int64_t rtt = m.origin->rtt_ns();
+            const std::string info = rtt > 0 ? fmt::format("{{\"acc\":\"{}\",\"rtt\":{}}}", importer->name(), rtt)
+                                             : fmt::format("{{\"acc\":\"{}\"}}", importer->name());
+            hdr = m.headers.empty() ? std::string("NATS/1.0\r\n")
+                                    : std::string(m.headers.substr(0, m.headers.size() - 2));
+            hdr += "Nats-Request-Info: " + info + "\r\n\r\n";
+            fwd.headers = hdr;
+        }
         std::string reply;
         if (!m.reply.empty()) {
             auto resp = std::make_shared<ServiceResponse>();
             resp->requester_account = importer;
             resp->exporter = exporter;
+            resp->multi = response_type != "singleton";
             resp->reply = std::string(m.reply);
             reply = "_R_." + util::random_token(10);
             resp->subject = reply;
@@ -165,6 +254,26 @@ std::string wire_import(Account& importer, Account& exporter, const ImportDef& i
         return "import of \"" + imp.subject + "\" from account \"" + exporter.name() +
                "\" is not exported to \"" + importer.name() + "\"";
     }
+    const std::string local = imp.service ? (imp.to.empty() ? imp.subject : imp.to)
+                              : !imp.to.empty()     ? imp.to
+                              : !imp.prefix.empty() ? imp.prefix + "." + imp.subject
+                                                    : imp.subject;
+    if (!imp.service && !imp.prefix.empty() && subjects::has_wildcard(imp.prefix))
+        return "stream import prefix can not contain wildcard tokens";
+    // nats-server's checks of a mapping between the two subjects.
+    if (imp.service && subjects::has_wildcard(local) && local != imp.subject &&
+        !subjects::Transform::compile(local, tokenize_wildcards(imp.subject)))
+        return "failed to create mapping transform for service import subject \"" + imp.subject +
+               "\" to \"" + local + "\"";
+    if (!imp.service && subjects::has_wildcard(imp.subject) && local != imp.subject &&
+        !subjects::Transform::compile(imp.subject, tokenize_wildcards(local)))
+        return "failed to create mapping transform for stream import subject \"" + imp.subject +
+               "\" to \"" + local + "\"";
+    {
+        std::set<std::string> visited{importer.name()};
+        if (forms_cycle(exporter, imp.service, local, visited)) return "import forms a cycle";
+    }
+    importer.add_import({imp.service, &exporter, imp.subject, local});
     if (imp.service) {
         auto s = std::make_shared<ServiceImport>();
         s->importer = &importer;
@@ -172,6 +281,7 @@ std::string wire_import(Account& importer, Account& exporter, const ImportDef& i
         s->remote = imp.subject;
         s->local = imp.to.empty() ? imp.subject : imp.to;
         s->subject = s->local;
+        s->response_type = exporter.service_response(imp.subject);
         importer.sublist().insert(s);
     } else {
         auto s = std::make_shared<StreamImport>();

@@ -34,6 +34,19 @@ public:
     void add_export(const ExportDef& e) { exports_.push_back(e); }
     // Is `subject` exported (as a service or a stream) to account `importer`?
     bool exports_to(bool service, std::string_view subject, const std::string& importer) const;
+    // The response type of the service export covering `subject` (singleton, stream, chunked).
+    std::string service_response(std::string_view subject) const;
+    bool exports_stream_matching(std::string_view subject) const;
+
+    // The imports wired so far, for nats-server's cycle checks: `remote` in `from`'s subject
+    // space arrives here as `local`.
+    struct ImportRecord {
+        bool service;
+        Account* from;
+        std::string remote, local;
+    };
+    const std::vector<ImportRecord>& imports() const { return imports_; }
+    void add_import(ImportRecord r) { imports_.push_back(std::move(r)); }
 
     std::atomic<std::uint64_t> in_msgs{0}, in_bytes{0}, out_msgs{0}, out_bytes{0};
     std::atomic<int> connections{0};
@@ -42,6 +55,7 @@ private:
     std::string name_;
     subjects::Sublist sublist_;
     std::vector<ExportDef> exports_;
+    std::vector<ImportRecord> imports_;
 };
 
 // Wires an import of `importer` from `exporter` into the two sublists. Returns an error text

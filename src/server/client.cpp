@@ -56,16 +56,20 @@ const char* reason_text(CloseReason r) {
 bool ClientSub::deliver(const Message& m) {
     Client* c = client;
     if (m.origin == c && !c->echo()) return false;
-    if (c->permissions() && wildcard &&
-        !may_deliver(*c->permissions(), m.route_subject()))
-        return false;
+    const Permissions* perms = c->permissions();
+    if (perms) {
+        if (c->deny_filter() && !may_deliver(*perms, m.route_subject())) return false;
+        if (perms->responses && !m.reply.empty()) c->track_reply(m.reply);
+    }
     const std::uint64_t limit = max.load(std::memory_order_relaxed);
     std::uint64_t n = 0;
     if (limit) {
         n = delivered.fetch_add(1, std::memory_order_relaxed) + 1;
         if (n > limit) return false;
     }
-    bool ok = c->enqueue_msg(m.subject, sid, m.reply, m.headers, m.payload);
+    // A client that did not ask for headers gets the message without them (as nats-server).
+    bool ok = c->enqueue_msg(m.subject, sid, m.reply, c->takes_headers() ? m.headers : std::string_view(),
+                             m.payload);
     if (limit && n == limit) c->auto_unsubscribe(this);
     return ok;
 }
@@ -81,6 +85,7 @@ Client::Client(Server& server, int loop_index, tcp::socket socket, std::uint64_t
       fd_(socket_.native_handle()),
       cid_(cid),
       start_(std::chrono::system_clock::now()),
+      accepted_(std::chrono::steady_clock::now()),
       ping_timer_(socket_.get_executor()),
       auth_timer_(socket_.get_executor()),
       deadline_timer_(socket_.get_executor()),
@@ -108,7 +113,7 @@ void Client::start() {
     log::debug("{} - Client connection created", tag());
     send_info();
     if (server_.auth_required()) start_auth_timer();
-    start_ping_timer();
+    start_ping_timer(true);
     flush();
     do_read();
 }
@@ -130,8 +135,12 @@ void Client::start_auth_timer() {
     });
 }
 
-void Client::start_ping_timer() {
-    ping_timer_.expires_after(std::chrono::milliseconds(server_.options().ping_interval_ms));
+void Client::start_ping_timer(bool first) {
+    // The first PING comes early (nats-server: after 2 s), so the round trip time is known
+    // soon (monitoring, Nats-Request-Info); then every ping_interval.
+    std::int64_t ms = server_.options().ping_interval_ms;
+    if (first) ms = std::min<std::int64_t>(ms, 2000);
+    ping_timer_.expires_after(std::chrono::milliseconds(ms));
     ping_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
         if (ec || self->closing_) return;
         if (self->pings_out_ + 1 > self->server_.options().ping_max) {
@@ -234,30 +243,32 @@ void Client::process_buffer() {
 }
 
 bool Client::authorize(ConnectOpts& o) {
+    std::optional<Server::Auth> a;
     if (!server_.auth_required()) {
         account_ = &server_.global_account();
-        if (!server_.options().no_auth_user.empty()) {
-            auto a = server_.authenticate(server_.options().no_auth_user, {}, {});
-            if (a) {
-                account_ = a->account;
-                perms_ = a->permissions;
-                user_ = a->user;
-            }
-        }
-        return true;
-    }
-    std::optional<Server::Auth> a;
-    if (o.user.empty() && o.pass.empty() && o.auth_token.empty() &&
-        !server_.options().no_auth_user.empty()) {
+        if (!server_.options().no_auth_user.empty()) a = server_.authenticate(server_.options().no_auth_user, {}, {});
+        if (!a) return true;
+    } else if (o.user.empty() && o.pass.empty() && o.auth_token.empty() &&
+               !server_.options().no_auth_user.empty()) {
         a = server_.authenticate(server_.options().no_auth_user, {}, {});
     } else {
         a = server_.authenticate(o.user, o.pass, o.auth_token);
     }
     if (!a) return false;
+    if (account_ && account_ != a->account) move_subs_to(*a->account);
     account_ = a->account;
-    perms_ = a->permissions;
+    perms_.store(a->permissions, std::memory_order_release);
+    deny_filter_ = false;
     user_ = a->user;
     return true;
+}
+
+void Client::move_subs_to(Account& next) {
+    std::lock_guard lk(subs_mu_);
+    for (auto& [sid, sub] : subs_) {
+        account_->sublist().remove(sub);
+        next.sublist().insert(sub);
+    }
 }
 
 bool Client::on_connect(std::string_view json) {
@@ -268,14 +279,23 @@ bool Client::on_connect(std::string_view json) {
         close_now(CloseReason::ProtocolViolation);
         return false;
     }
+    // Every CONNECT authenticates, a second one on an open connection too (nats-server
+    // re-checks it and closes the connection on bad credentials).
+    Account* before = connect_received_ ? account_ : nullptr;
+    if (!authorize(o)) {
+        log::error("{} - authentication error", tag());
+        send_err("Authorization Violation");
+        close_now(CloseReason::AuthViolation);
+        return false;
+    }
     if (!connect_received_) {
-        if (!authorize(o)) {
-            log::error("{} - authentication error", tag());
-            send_err("Authorization Violation");
-            close_now(CloseReason::AuthViolation);
-            return false;
-        }
         auth_timer_.cancel();
+        account_->connections.fetch_add(1, std::memory_order_relaxed);
+        // nats-server's first estimate of the round trip: from accept to CONNECT.
+        rtt_ns_ = std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                 std::chrono::steady_clock::now() - accepted_).count());
+    } else if (before != account_) {
+        before->connections.fetch_sub(1, std::memory_order_relaxed);
         account_->connections.fetch_add(1, std::memory_order_relaxed);
     }
     connect_received_ = true;
@@ -289,6 +309,7 @@ bool Client::on_connect(std::string_view json) {
         }
     }
     limits_.headers = opts_.headers;
+    headers_ok_ = opts_.headers;
     if (opts_.verbose) send_proto("+OK\r\n");
     return true;
 }
@@ -377,17 +398,20 @@ bool Client::on_pub(const protocol::Pub& p) {
                         std::memory_order_relaxed);
     stats.in_bytes.store(stats.in_bytes.load(std::memory_order_relaxed) + size,
                          std::memory_order_relaxed);
-    if (opts_.pedantic && !subjects::valid_literal_subject(p.subject)) {
-        send_err("Invalid Publish Subject");
-        if (opts_.verbose) send_proto("+OK\r\n");
-        return true;
-    }
-    if (perms_ && !may_publish(*perms_, p.subject)) {
+    // nats-server's pedantic check answers, then routes anyway.
+    if (opts_.pedantic && !subjects::valid_literal_subject(p.subject)) send_err("Invalid Publish Subject");
+    // A subject with empty tokens matches nothing in nats-server: no permission allows it, and
+    // without permissions it reaches nobody.
+    const bool routable = subjects::valid_tokens(p.subject);
+    const Permissions* perms = perms_.load(std::memory_order_relaxed);
+    if (perms && (!routable || !may_publish(*perms, p.subject)) &&
+        !(routable && perms->responses && take_reply(p.subject, *perms->responses))) {
         log::error("{} - Publish Violation - User \"{}\", Subject \"{}\"", tag(), user_, p.subject);
         send_err(fmt::format("Permissions Violation for Publish to \"{}\"", p.subject));
         return true;
     }
     if (opts_.verbose) send_proto("+OK\r\n");
+    if (!routable) return true;
     Message m{p.subject, p.reply, p.headers, p.payload, this};
     Account& acc = account();
     subjects::MatchPtr r = match_cache_.match(acc.sublist(), p.subject);
@@ -414,16 +438,26 @@ bool Client::on_sub(const protocol::Sub& s) {
     if (log::trace_enabled())
         trace_in(fmt::format("SUB {} {} {}", s.subject, s.queue, s.sid));
     if (server_.auth_required() && !connect_received_) return on_err_auth_needed();
+    // nats-server's order: permissions first, then the subject's syntax.
+    const Permissions* perms = perms_.load(std::memory_order_relaxed);
+    if (perms && !may_subscribe(*perms, s.subject, s.queue)) {
+        if (s.queue.empty()) {
+            log::error("{} - Subscription Violation - User \"{}\", Subject \"{}\"", tag(), user_, s.subject);
+            send_err(fmt::format("Permissions Violation for Subscription to \"{}\"", s.subject));
+        } else {
+            log::error("{} - Subscription Violation - User \"{}\", Subject \"{}\", Queue: \"{}\"", tag(), user_,
+                       s.subject, s.queue);
+            send_err(fmt::format("Permissions Violation for Subscription to \"{}\" using queue \"{}\"",
+                                 s.subject, s.queue));
+        }
+        return true;
+    }
     if (!subjects::valid_subject(s.subject) ||
         (!s.queue.empty() && !subjects::valid_queue_name(s.queue))) {
         send_err("Invalid Subject");
         return true;
     }
-    if (perms_ && !may_subscribe(*perms_, s.subject)) {
-        log::error("{} - Subscription Violation - User \"{}\", Subject \"{}\"", tag(), user_, s.subject);
-        send_err(fmt::format("Permissions Violation for Subscription to \"{}\"", s.subject));
-        return true;
-    }
+    if (perms && !deny_filter_ && needs_deny_filter(*perms, s.subject)) deny_filter_ = true;
     const int max_subs = server_.options().max_subs;
     std::shared_ptr<ClientSub> sub;
     {
@@ -433,14 +467,13 @@ bool Client::on_sub(const protocol::Sub& s) {
             return true;  // nats-server keeps the existing subscription
         }
         if (max_subs > 0 && int(subs_.size()) >= max_subs) {
-            send_err("Maximum Subscriptions Exceeded");
+            send_err("maximum subscriptions exceeded");
             return true;
         }
         sub = std::make_shared<ClientSub>();
         sub->subject = std::string(s.subject);
         sub->queue = std::string(s.queue);
         sub->sid = std::string(s.sid);
-        sub->wildcard = subjects::has_wildcard(sub->subject);
         sub->client = this;
         sub->keep = shared_from_this();
         subs_.emplace(sub->sid, sub);
@@ -469,6 +502,32 @@ bool Client::on_unsub(const protocol::Unsub& u) {
     }
     if (sub) account().sublist().remove(sub);
     if (opts_.verbose) send_proto("+OK\r\n");
+    return true;
+}
+
+void Client::track_reply(std::string_view reply) {
+    std::lock_guard lk(replies_mu_);
+    if (replies_.size() >= 4096) {
+        // Forget what has expired (nats-server prunes at the same size).
+        const auto now = std::chrono::steady_clock::now();
+        const Permissions* p = permissions();
+        const auto ttl = std::chrono::milliseconds(p && p->responses ? p->responses->expires_ms : 0);
+        std::erase_if(replies_, [&](const auto& kv) { return now - kv.second.received > ttl; });
+    }
+    replies_.insert_or_assign(std::string(reply), ReplyPermit{std::chrono::steady_clock::now(), 0});
+}
+
+bool Client::take_reply(std::string_view subject, const ResponsePermission& rp) {
+    std::lock_guard lk(replies_mu_);
+    auto it = replies_.find(std::string(subject));
+    if (it == replies_.end()) return false;
+    ++it->second.sent;
+    if ((rp.max > 0 && it->second.sent > rp.max) ||
+        (rp.expires_ms > 0 &&
+         std::chrono::steady_clock::now() - it->second.received > std::chrono::milliseconds(rp.expires_ms))) {
+        replies_.erase(it);
+        return false;
+    }
     return true;
 }
 

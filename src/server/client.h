@@ -25,6 +25,7 @@ namespace osprey::server {
 class Server;
 class Account;
 struct Permissions;
+struct ResponsePermission;
 
 class Client;
 
@@ -37,7 +38,6 @@ struct ClientSub : Receiver {
     std::string sid;
     std::atomic<std::uint64_t> delivered{0};
     std::atomic<std::uint64_t> max{0};  // 0: no auto-unsubscribe
-    bool wildcard = false;  // the subject has '*' or '>' tokens (deny lists apply per message)
     bool deliver(const Message& m) override;
     Client* owner() const override { return client; }
 };
@@ -95,9 +95,17 @@ public:
     void flush();
 
     std::uint64_t cid() const { return cid_; }
+    std::int64_t rtt_ns() const { return rtt_ns_.load(std::memory_order_relaxed); }
     bool echo() const { return opts_.echo; }
-    const Permissions* permissions() const { return perms_; }
+    bool takes_headers() const { return headers_ok_.load(std::memory_order_relaxed); }
+    const Permissions* permissions() const { return perms_.load(std::memory_order_acquire); }
+    // Deliveries are checked against the subscribe deny list once a wildcard subscription
+    // covered one of its entries (nats-server's rule).
+    bool deny_filter() const { return deny_filter_.load(std::memory_order_relaxed); }
     void auto_unsubscribe(ClientSub* sub);  // max reached
+    // allow_responses: a request delivered to this client may be answered on its reply subject
+    // (up to the permission's count, within its time).
+    void track_reply(std::string_view reply);
 
     // For monitoring (snapshot, any thread).
     struct Info {
@@ -153,13 +161,14 @@ private:
     void send_proto(std::string_view text);  // control replies (+OK, PONG, -ERR, PING)
     void send_err(std::string_view text);    // "-ERR 'text'"
     void close_now(CloseReason reason);
-    void start_ping_timer();
+    void start_ping_timer(bool first = false);
     void start_auth_timer();
     void wait_writable();  // on the loop: register for writability after a short write
     void on_writable();
     bool write_locked();  // writes under out_mu_; false on a hard error
     void schedule_flush_locked();
     bool authorize(ConnectOpts& o);
+    void move_subs_to(Account& next);  // a second CONNECT changed the account
     bool on_err_auth_needed();
     Account& account();
     void remove_all_subs();
@@ -175,6 +184,7 @@ private:
     std::string ip_;
     int port_ = 0;
     std::chrono::system_clock::time_point start_;
+    std::chrono::steady_clock::time_point accepted_;
 
     // Read side: the client's loop only.
     std::string rbuf_;  // bytes read, not yet parsed (front is the start of an operation)
@@ -184,7 +194,10 @@ private:
     ConnectOpts opts_;
     bool connect_received_ = false;
     Account* account_ = nullptr;
-    const Permissions* perms_ = nullptr;
+    // Replaced by a second CONNECT (read by deliveries on other threads).
+    std::atomic<const Permissions*> perms_{nullptr};
+    std::atomic<bool> deny_filter_{false};
+    std::atomic<bool> headers_ok_{false};  // the CONNECT said headers: true
     std::string user_;
     std::string tag_;  // guarded by subs_mu_
     subjects::LocalMatchCache match_cache_;
@@ -209,6 +222,15 @@ private:
     // Subscriptions: changed on the client's loop, read by monitoring and auto-unsubscribe.
     mutable std::mutex subs_mu_;
     std::unordered_map<std::string, std::shared_ptr<ClientSub>> subs_;
+
+    // allow_responses bookkeeping: reply subject -> when received, replies sent so far.
+    struct ReplyPermit {
+        std::chrono::steady_clock::time_point received;
+        std::int64_t sent = 0;
+    };
+    std::mutex replies_mu_;
+    std::unordered_map<std::string, ReplyPermit> replies_;
+    bool take_reply(std::string_view subject, const ResponsePermission& rp);
 
     // Write side: any thread, under out_mu_.
     mutable std::mutex out_mu_;

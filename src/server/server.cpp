@@ -82,7 +82,9 @@ void Server::build_info_prefix() {
         "INFO {{\"server_id\":\"{}\",\"server_name\":\"{}\",\"version\":\"{}\",\"proto\":1,"
         "\"go\":\"go1.19.8\",\"host\":\"{}\",\"port\":{},\"headers\":true,{}\"max_payload\":{}{}",
         server_id_, json_escape(server_name_), kCompatVersion, json_escape(opts_.host),
-        opts_.port, auth_required_ ? "\"auth_required\":true," : "", opts_.max_payload,
+        // With no_auth_user a client may come without credentials: nats-server does not
+        // announce auth_required then.
+        opts_.port, auth_required_ && opts_.no_auth_user.empty() ? "\"auth_required\":true," : "", opts_.max_payload,
         opts_.jetstream ? ",\"jetstream\":true" : "");
 }
 

@@ -11,6 +11,14 @@ namespace osprey::subjects {
 
 bool valid_subject(std::string_view s);          // wildcards allowed
 bool valid_literal_subject(std::string_view s);  // a publish subject: no wildcard tokens
+// No empty token (".a", "a.", "a..b", ""): the cheap check of every published subject, as
+// nats-server's match refuses such subjects. Whitespace cannot occur (the parser splits on it).
+inline bool valid_tokens(std::string_view s) {
+    if (s.empty() || s.front() == '.' || s.back() == '.') return false;
+    for (std::size_t i = 1; i < s.size(); ++i)
+        if (s[i] == '.' && s[i - 1] == '.') return false;
+    return true;
+}
 bool valid_queue_name(std::string_view s);       // no whitespace, non-empty
 bool has_wildcard(std::string_view s);           // some token is "*" or ">"
 // Does `pattern` (which may hold wildcards) match the literal `subject`?

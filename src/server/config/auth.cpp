@@ -1,6 +1,10 @@
 // The authorization and accounts blocks of a nats-server config.
 #include "server/config/mapper.h"
 
+#include <algorithm>
+
+#include "server/permissions.h"
+
 namespace osprey::server::config {
 
 SubjectPermission Mapper::subject_permission(const conf::Value& v) const {
@@ -88,6 +92,7 @@ std::vector<User> Mapper::users(const conf::Value& v) const {
 
 void Mapper::authorization(const conf::Value& v) {
     if (!v.is_map()) fail(v, "expected a map for \"authorization\"");
+    auth_block_ = &v;
     for (const auto& [k, e] : v.map()) {
         auto key = lower(k);
         if (key == "user" || key == "username") {
@@ -98,6 +103,7 @@ void Mapper::authorization(const conf::Value& v) {
             o_.token = str(e, k);
         } else if (key == "users") {
             o_.users = users(e);
+            auth_users_array_ = true;
         } else if (key == "timeout") {
             o_.auth_timeout_ms = duration_ms(e, k);
         } else if (key == "default_permissions" || key == "default_permission" || key == "permissions") {
@@ -231,6 +237,50 @@ void Mapper::accounts(const conf::Value& v) {
             }
         }
         o_.accounts.push_back(std::move(def));
+    }
+}
+
+void Mapper::check_auth() const {
+    const conf::Value* at = auth_block_;
+    auto refuse = [&](const std::string& msg) {
+        if (at) fail(*at, msg);
+        throw ConfigError{msg};
+    };
+    const bool single = !o_.username.empty() || !o_.password.empty();
+    if (single && !o_.token.empty()) refuse("Cannot have a user/pass and token");
+    bool account_users = false;
+    for (const auto& a : o_.accounts) account_users = account_users || !a.users.empty();
+    if (auth_users_array_) {
+        if (!o_.username.empty()) refuse("Can not have a single user/pass and a users array");
+        if (!o_.token.empty()) refuse("Can not have a token and a users array");
+    }
+    if (account_users) {
+        if (!o_.username.empty()) refuse("Can not have a single user/pass and accounts");
+        if (!o_.token.empty()) refuse("Can not have a token and accounts");
+    }
+    std::vector<std::string> names;
+    auto check_user = [&](const User& u) {
+        if (std::find(names.begin(), names.end(), u.username) != names.end())
+            refuse("Duplicate user \"" + u.username + "\" detected");
+        names.push_back(u.username);
+        if (u.permissions)
+            for (const auto* list : {&u.permissions->publish.allow, &u.permissions->publish.deny,
+                                     &u.permissions->subscribe.allow, &u.permissions->subscribe.deny})
+                if (auto e = invalid_permission_subject(*list)) refuse(*e);
+    };
+    for (const auto& a : o_.accounts)
+        for (const auto& u : a.users) check_user(u);
+    for (const auto& u : o_.users) check_user(u);
+    if (o_.default_permissions)
+        for (const auto* list : {&o_.default_permissions->publish.allow, &o_.default_permissions->publish.deny,
+                                 &o_.default_permissions->subscribe.allow, &o_.default_permissions->subscribe.deny})
+            if (auto e = invalid_permission_subject(*list)) refuse(*e);
+    if (!o_.no_auth_user.empty()) {
+        if (names.empty())
+            throw ConfigError{"no_auth_user: \"" + o_.no_auth_user + "\" present, but users are not defined"};
+        if (std::find(names.begin(), names.end(), o_.no_auth_user) == names.end())
+            throw ConfigError{"no_auth_user: \"" + o_.no_auth_user +
+                              "\" not present as user in authorization block or account configuration"};
     }
 }
 

@@ -48,6 +48,10 @@ private:
     ExportDef export_def(const conf::Value& v) const;
     ImportDef import_def(const conf::Value& v) const;
     void account_jetstream(const conf::Value& v, AccountDef& def) const;
+    // nats-server's cross-checks of the auth settings once all is read.
+    void check_auth() const;
+    const conf::Value* auth_block_ = nullptr;  // where the authorization block is
+    bool auth_users_array_ = false;            // it has a users array (even empty)
 
     std::string file_;
     Options& o_;

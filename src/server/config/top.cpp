@@ -1,6 +1,8 @@
 // The top level of a nats-server config and its jetstream block.
 #include "server/config/mapper.h"
 
+#include <algorithm>
+
 namespace osprey::server::config {
 
 namespace {
@@ -155,6 +157,10 @@ void Mapper::apply(const conf::Map& top) {
             if (!known) unknown(k, v);
         }
     }
+    check_auth();
+    if (o.system_account != "$SYS" &&
+        std::none_of(o.accounts.begin(), o.accounts.end(), [&](const AccountDef& a) { return a.name == o.system_account; }))
+        throw ConfigError{"system account \"" + o.system_account + "\": account missing"};
     if (o.max_payload <= 0) throw ConfigError{"max_payload must be positive"};
     if (o.max_payload > 64LL * 1024 * 1024) throw ConfigError{"max_payload cannot exceed 64 MB"};
 }

@@ -189,6 +189,10 @@ TEST(Parser, MaxControlLine) {
     // Detected before the newline arrives: a client cannot grow the buffer without end.
     EXPECT_EQ(feed({"SUB " + std::string(40, 'a')}, l).error, Error::MaxControlLine);
     EXPECT_EQ(feed({"SUB abc 1\r\n"}, l).error, Error::None);
+    // CONNECT too, whatever max_payload says (nats-server's rule).
+    l.max_payload = 1024 * 1024;
+    EXPECT_EQ(feed({"CONNECT {\"name\":\"" + std::string(40, 'n') + "\"}\r\n"}, l).error,
+              Error::MaxControlLine);
 }
 
 TEST(Parser, HeadersNeedToBeEnabled) {
