@@ -123,6 +123,7 @@ std::expected<StreamConfig, ApiError> parse_stream_config(const json::value& bod
             r.headers_only = fields::boolean(it->value().get_object(), "headers_only", false);
             c.republish = r;
         }
+        c.template_owner = fields::string(o, "template_owner");
         if (auto it = o.find("placement"); it != o.end() && !it->value().is_null())
             c.placement_json = json::serialize(it->value());
     } catch (const Bad&) {
@@ -304,6 +305,10 @@ std::optional<ApiError> check_update(const StreamConfig& old, const StreamConfig
     if (old.mirror.has_value() != next.mirror.has_value() ||
         (old.mirror && next.mirror && old.mirror->name != next.mirror->name))
         return ApiError{400, 10055, "stream mirror configuration can not be updated"};
+    if (!old.template_owner.empty())
+        return errors::update_failed("stream configuration update not allowed on template owned stream");
+    if (!next.template_owner.empty())
+        return errors::update_failed("stream configuration update can not be owned by a template");
     if (old.sealed && !next.sealed)
         return errors::update_failed("stream configuration update can not unseal a sealed stream");
     if (old.deny_delete && !next.deny_delete)
@@ -344,6 +349,7 @@ json::object to_json(const StreamConfig& c) {
     if (c.no_ack) o["no_ack"] = true;
     if (c.duplicate_window_ns) o["duplicate_window"] = c.duplicate_window_ns;  // omitempty
     if (c.placement_json) o["placement"] = json::parse(*c.placement_json);
+    if (!c.template_owner.empty()) o["template_owner"] = c.template_owner;
     if (c.mirror) o["mirror"] = source_json(*c.mirror);
     if (!c.sources.empty()) {
         json::array a;

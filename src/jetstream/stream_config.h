@@ -63,6 +63,7 @@ struct StreamConfig {
     std::vector<StreamSource> sources;
     std::optional<RePublish> republish;
     std::optional<std::string> placement_json;  // echoed back as given
+    std::string template_owner;  // set by stream templates (which osprey does not build)
 };
 
 // Parses a create/update request body and fills defaults as nats-server does; the stream
