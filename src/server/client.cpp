@@ -12,6 +12,7 @@
 #include "server/account.h"
 #include "server/permissions.h"
 #include "server/server.h"
+#include "server/system_services.h"
 #include "subjects/subject.h"
 #include "util/log.h"
 
@@ -283,6 +284,7 @@ bool Client::on_connect(std::string_view json) {
     // re-checks it and closes the connection on bad credentials).
     Account* before = connect_received_ ? account_ : nullptr;
     if (!authorize(o)) {
+        server_.system().auth_failed(*this, o.user);
         log::error("{} - authentication error", tag());
         send_err("Authorization Violation");
         close_now(CloseReason::AuthViolation);
@@ -294,6 +296,7 @@ bool Client::on_connect(std::string_view json) {
         // nats-server's first estimate of the round trip: from accept to CONNECT.
         rtt_ns_ = std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::nanoseconds>(
                                                  std::chrono::steady_clock::now() - accepted_).count());
+        connected_event_ = true;
     } else if (before != account_) {
         before->connections.fetch_sub(1, std::memory_order_relaxed);
         account_->connections.fetch_add(1, std::memory_order_relaxed);
@@ -310,6 +313,10 @@ bool Client::on_connect(std::string_view json) {
     }
     limits_.headers = opts_.headers;
     headers_ok_ = opts_.headers;
+    if (connected_event_) {
+        connected_event_ = false;
+        server_.system().client_connected(*this);  // after the names above are set
+    }
     if (opts_.verbose) send_proto("+OK\r\n");
     return true;
 }
@@ -717,6 +724,7 @@ void Client::close_now(CloseReason reason) {
                reason_text(reason));
     remove_all_subs();
     if (connect_received_ && account_) account_->connections.fetch_sub(1);
+    if (connect_received_) server_.system().client_disconnected(*this, reason);
     boost::system::error_code ec;
     ping_timer_.cancel();
     auth_timer_.cancel();

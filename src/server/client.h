@@ -193,6 +193,7 @@ private:
     protocol::Limits limits_;
     ConnectOpts opts_;
     bool connect_received_ = false;
+    bool connected_event_ = false;  // the first CONNECT passed: announce it once set up
     Account* account_ = nullptr;
     // Replaced by a second CONNECT (read by deliveries on other threads).
     std::atomic<const Permissions*> perms_{nullptr};

@@ -242,7 +242,9 @@ std::string Monitor::handle(const std::string& target) {
         std::vector<Client::Info> infos;
         for (auto& c : server_.clients()) {
             if (q.count("cid") && std::to_string(c->cid()) != q["cid"]) continue;
-            infos.push_back(c->info(with_subs));
+            auto info = c->info(with_subs);
+            if (q.count("acc") && info.account != q["acc"]) continue;  // the system account's per-account connz
+            infos.push_back(std::move(info));
         }
         using I = Client::Info;
         std::function<bool(const I&, const I&)> less;
@@ -319,6 +321,7 @@ std::string Monitor::handle(const std::string& target) {
         double fanout_weighted = 0;
         std::uint64_t misses = 0;
         for (auto* a : server_.accounts()) {
+            if (q.count("acc") && a->name() != q["acc"]) continue;
             auto s = a->sublist().stats();
             total.subscriptions += s.subscriptions;
             total.cache_entries += s.cache_entries;
@@ -344,6 +347,7 @@ std::string Monitor::handle(const std::string& target) {
         if (q.count("subs") && (q["subs"] == "1" || q["subs"] == "true")) {
             json::array list;
             for (auto* a : server_.accounts()) {
+                if (q.count("acc") && a->name() != q["acc"]) continue;
                 for (auto& s : a->sublist().all()) {
                     json::object e{{"account", a->name()}, {"subject", s->subject}};
                     if (!s->queue.empty()) e["qgroup"] = s->queue;

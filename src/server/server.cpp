@@ -13,6 +13,7 @@
 #include "server/account.h"
 #include "server/client.h"
 #include "server/monitor.h"
+#include "server/system_services.h"
 #include "util/log.h"
 #include "util/random.h"
 
@@ -69,6 +70,9 @@ Server::Server(Options opts) : opts_(std::move(opts)) {
     build_accounts();
     auth_required_ = opts_.auth_required();
     build_info_prefix();
+    // The monitoring bodies serve the HTTP port and the system account's requests alike.
+    monitor_ = std::make_unique<Monitor>(*this);
+    system_ = std::make_unique<SystemServices>(*this);
 }
 
 Server::~Server() {
@@ -191,7 +195,6 @@ void Server::start() {
     if (!opts_.config_file.empty()) log::notice("Using configuration file: {}", opts_.config_file);
 
     if (opts_.http_port != 0) {
-        if (!monitor_) monitor_ = std::make_unique<Monitor>(*this);
         monitor_->start(opts_.http_host.empty() ? opts_.host : opts_.http_host, opts_.http_port);
     }
 
@@ -230,15 +233,11 @@ int Server::http_port() const { return monitor_ ? monitor_->port() : 0; }
 
 void Server::add_monitor_endpoint(
     const std::string& path, std::function<std::string(const std::map<std::string, std::string>&)> h) {
-    if (opts_.http_port == 0) return;
-    if (!monitor_) monitor_ = std::make_unique<Monitor>(*this);
     monitor_->add_endpoint(path, std::move(h));
 }
 
 void Server::add_varz_section(
     const std::string& key, std::function<std::string(const std::map<std::string, std::string>&)> h) {
-    if (opts_.http_port == 0) return;
-    if (!monitor_) monitor_ = std::make_unique<Monitor>(*this);
     monitor_->add_varz_section(key, std::move(h));
 }
 

@@ -22,6 +22,7 @@ namespace osprey::server {
 class Client;
 class Account;
 class Monitor;
+class SystemServices;
 struct AuthResult;
 
 // Message counters live in each client (no shared cache line per message); the server keeps
@@ -56,6 +57,9 @@ public:
     std::chrono::system_clock::time_point start_time() const { return start_time_; }
     boost::asio::io_context& loop(int i) { return *loops_[i]; }
     int loop_count() const { return int(loops_.size()); }
+    Monitor& monitor() { return *monitor_; }
+    SystemServices& system() { return *system_; }
+    Account* system_account() const { return find_account(opts_.system_account); }
     // Fills a member of /varz (before start()); a no-op without a monitor port.
     void add_varz_section(const std::string& key,
                           std::function<std::string(const std::map<std::string, std::string>&)> h);
@@ -124,6 +128,7 @@ private:
     std::map<std::uint64_t, std::shared_ptr<Client>> clients_;
 
     std::unique_ptr<Monitor> monitor_;
+    std::unique_ptr<SystemServices> system_;
     std::mutex done_mu_;
     std::condition_variable done_cv_;
     bool done_ = false;

@@ -1,6 +1,7 @@
 // Authentication, permissions and accounts with the nats.c client.
 #include <crypt.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "c/nats_helpers.h"
@@ -241,4 +242,65 @@ TEST(Auth, MaxConnections) {
     RawConn raw(srv.port());
     std::string out = raw.read("exceeded'\r\n");
     EXPECT_NE(out.find("-ERR 'maximum connections exceeded'"), std::string::npos) << out;
+}
+
+// The system account's events and requests, as monitoring tools use them over NATS: both
+// servers, the same config, the same observations.
+TEST(Auth, SystemAccountEventsAndRequests) {
+    const std::string cfg = write_config(R"(
+accounts {
+  SYS: { users: [{user: sys, password: sys}] }
+  APP: { users: [{user: app, password: app}] }
+}
+system_account: SYS
+)");
+    for (const std::string& bin : {std::string(NATS_SERVER_BIN), std::string(OSPREY_BIN)}) {
+        if (!std::filesystem::exists(bin)) continue;
+        SCOPED_TRACE(bin);
+        ServerProcess srv(bin, {"-c", cfg});
+        Conn sys = connect_user(srv.url(), "sys", "sys");
+        ASSERT_TRUE(sys);
+        Sub events = subscribe_sync(sys.get(), "$SYS.ACCOUNT.APP.*");
+        natsConnection_Flush(sys.get());
+        {
+            auto o = make_opts(srv.url());
+            natsOptions_SetUserInfo(o.get(), "app", "app");
+            natsOptions_SetName(o.get(), "app-client");
+            Conn app = connect_with(o.get());
+            ASSERT_TRUE(app);
+            Msg ev = next(events.get(), 2000);
+            ASSERT_TRUE(ev);
+            EXPECT_STREQ(natsMsg_GetSubject(ev.get()), "$SYS.ACCOUNT.APP.CONNECT");
+            const std::string body = data(ev.get());
+            for (const char* f : {"\"type\":\"io.nats.server.advisory.v1.client_connect\"", "\"acc\":\"APP\"",
+                                  "\"user\":\"app\"", "\"name\":\"app-client\"", "\"kind\":\"Client\""})
+                EXPECT_NE(body.find(f), std::string::npos) << f << "\n" << body;
+            // An account asks about its own connections.
+            natsMsg* r = nullptr;
+            ASSERT_EQ(natsConnection_RequestString(&r, app.get(), "$SYS.REQ.ACCOUNT.PING.CONNZ", "", 2000), NATS_OK);
+            Msg reply(r);
+            const std::string connz = data(reply.get());
+            EXPECT_NE(connz.find("\"data\":{"), std::string::npos) << connz;
+            EXPECT_NE(connz.find("\"num_connections\":1"), std::string::npos) << connz;
+            EXPECT_NE(connz.find("\"server\":{"), std::string::npos) << connz;
+        }  // the app disconnects
+        Msg gone = next(events.get(), 2000);
+        ASSERT_TRUE(gone);
+        // nats-server may announce the account's connection count first.
+        while (gone && std::string(natsMsg_GetSubject(gone.get())) != "$SYS.ACCOUNT.APP.DISCONNECT")
+            gone = next(events.get(), 2000);
+        ASSERT_TRUE(gone);
+        EXPECT_NE(data(gone.get()).find("\"reason\":\"Client Closed\""), std::string::npos) << data(gone.get());
+        // The system account asks the server.
+        natsMsg* r = nullptr;
+        ASSERT_EQ(natsConnection_RequestString(&r, sys.get(), "$SYS.REQ.SERVER.PING.VARZ", "", 2000), NATS_OK);
+        Msg varz(r);
+        EXPECT_NE(data(varz.get()).find("\"server_id\""), std::string::npos) << data(varz.get());
+        ASSERT_EQ(natsConnection_RequestString(&r, sys.get(), "$SYS.REQ.SERVER.PING", "", 2000), NATS_OK);
+        Msg statsz(r);
+        EXPECT_NE(data(statsz.get()).find("\"statsz\":{"), std::string::npos) << data(statsz.get());
+        ASSERT_EQ(natsConnection_RequestString(&r, sys.get(), "$SYS.REQ.ACCOUNT.APP.INFO", "", 2000), NATS_OK);
+        Msg info(r);
+        EXPECT_NE(data(info.get()).find("\"account_name\":\"APP\""), std::string::npos) << data(info.get());
+    }
 }
