@@ -144,8 +144,9 @@ void FileStore::recover_segment(std::uint32_t id, bool last) {
                     if (index_.remove(v.seq) && segments_.count(sid)) --segments_[sid].live;
                 }
             } else {
-                index_.reset_first(v.seq);
-                for (auto& [sid, s] : segments_) s.live = 0;
+                // A purge marker: everything below its sequence is gone (a full purge, or a
+                // bounded one that keeps what comes after).
+                drop_below_locked(v.seq);
             }
             pos += v.length;
             continue;
@@ -605,6 +606,21 @@ bool FileStore::compact_segment_locked(std::uint32_t id) {
     return true;
 }
 
+std::uint64_t FileStore::drop_below_locked(std::uint64_t below) {
+    // Each live message below `below` leaves its segment's live count, so a segment that still
+    // holds later messages is never taken for empty.
+    std::uint64_t n = 0;
+    for (std::uint64_t q = index_.first_seq(); q && q < below && q <= index_.last_seq(); ++q) {
+        const auto* e = index_.live(q);
+        if (!e) continue;
+        const auto sid = std::uint32_t(e->loc >> kOffsetBits);
+        if (auto it = segments_.find(sid); it != segments_.end() && it->second.live) --it->second.live;
+        ++n;
+    }
+    index_.reset_first(below);
+    return n;
+}
+
 bool FileStore::remove(std::uint64_t seq) {
     std::lock_guard lk(mu_);
     if (!remove_locked(seq)) return false;
@@ -619,23 +635,13 @@ std::uint64_t FileStore::purge(std::string_view filter, std::uint64_t below, std
         if (filter.empty() && keep == 0 && below > 0 && below <= index_.last_seq()) {
             // Everything below `below`: one purge marker, decided under the lock (a caller
             // that compared with last_seq before could lose an append made meanwhile).
-            for (std::uint64_t q = index_.first_seq(); q && q < below; ++q) {
-                const auto* e = index_.live(q);
-                if (!e) continue;
-                const auto sid = std::uint32_t(e->loc >> kOffsetBits);
-                if (auto it = segments_.find(sid); it != segments_.end() && it->second.live)
-                    --it->second.live;
-                ++n;
-            }
-            index_.reset_first(below);
+            n = drop_below_locked(below);
             scratch_.clear();
             record::append(scratch_, record::Type::Purge, below, 0, {}, {}, {});
             append_record_locked(scratch_);
         } else if (filter.empty() && keep == 0) {
-            n = index_.msgs();
             const std::uint64_t next = index_.last_seq() + 1;
-            index_.reset_first(next);
-            for (auto& [id, s] : segments_) s.live = 0;
+            n = drop_below_locked(next);
             scratch_.clear();
             record::append(scratch_, record::Type::Purge, next, 0, {}, {}, {});
             append_record_locked(scratch_);

@@ -89,6 +89,7 @@ private:
     std::optional<StoredMsg> load_locked(std::uint64_t seq) const;
     bool read_locked(std::uint64_t loc, std::string& out) const;
     bool remove_locked(std::uint64_t seq);
+    std::uint64_t drop_below_locked(std::uint64_t below);  // in memory: the effect of a purge marker
     void drop_dead_front_segments_locked();
     // Rewrites segments that are mostly deleted messages, keeping live records and tombstones.
     void compact_locked();
