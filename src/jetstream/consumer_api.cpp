@@ -320,7 +320,10 @@ void JetStream::persist_consumer(const AccountState& a, const std::string& strea
         json::object meta{{"config", to_json(c.config())},
                           {"created_ns", std::chrono::duration_cast<std::chrono::nanoseconds>(
                                              c.created().time_since_epoch()).count()}};
-        write_atomic(dir + "/meta.json", json::serialize(meta));
+        // Two copies, as for streams: a damaged meta.json falls back to its backup.
+        const std::string text = json::serialize(meta);
+        write_atomic(dir + "/meta.json", text);
+        write_atomic(dir + "/meta.json.bak", text);
     }
     auto st = c.state_json();
     const std::uint64_t log_seq = st.contains("log_seq") ? st["log_seq"].to_number<std::uint64_t>() : 0;
@@ -333,6 +336,11 @@ void JetStream::load_consumers(AccountState& a, Stream& s) {
     for (const auto& e : fs::directory_iterator(root, ec)) {
         if (!e.is_directory()) continue;
         auto meta = read_json_file(e.path().string() + "/meta.json");
+        if (!meta || !meta->is_object() || !meta->get_object().contains("config")) {
+            meta = read_json_file(e.path().string() + "/meta.json.bak");
+            if (meta && meta->is_object() && meta->get_object().contains("config"))
+                log::warn("JetStream consumer {}: meta.json damaged, using its backup", e.path().string());
+        }
         if (!meta || !meta->is_object() || !meta->get_object().contains("config")) {
             log::error("JetStream consumer {}: metadata unreadable, skipped", e.path().string());
             continue;

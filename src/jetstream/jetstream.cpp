@@ -628,6 +628,7 @@ std::string JetStream::stream_purge(AccountState& a, const std::string& name,
     if (cfg.sealed) return fail(errors::sealed());
     if (cfg.deny_purge) return fail(errors::purge_failed("stream purge not permitted"));
     std::uint64_t n = it->second->purge(filter, seq, keep);
+    it->second->store().sync();  // answered once the purge is on disk: purged data stays gone
     return typed(type, json::object{{"success", true}, {"purged", n}});
 }
 
@@ -749,6 +750,7 @@ std::string JetStream::msg_delete(AccountState& a, const std::string& name,
         }
         return typed_error(type, ApiError{400, 10043, fmt::format("sequence {} not found", seq)});
     }
+    st.sync();  // answered once the tombstone is on disk: a deleted message stays deleted
     return typed(type, json::object{{"success", true}});
 }
 

@@ -398,17 +398,26 @@ void Stream::reply(std::string_view reply_subject, std::string_view payload) {
 }
 
 void Stream::send_acks(std::uint64_t durable) {
+    // Taken out under the lock, sent after it: an ack routed to a subject this very stream
+    // takes would come back into ingest, which takes mu_ and then acks_mu_.
+    std::vector<PendingAck> ready;  // local: sending can reenter another stream's send_acks
+    {
+        std::lock_guard lk(acks_mu_);
+        while (!acks_.empty() && acks_.front().seq <= durable) {
+            ready.push_back(std::move(acks_.front()));
+            acks_.pop_front();
+        }
+    }
     char buf[512];
-    std::lock_guard lk(acks_mu_);
-    while (!acks_.empty() && acks_.front().seq <= durable) {
-        reply(acks_.front().reply, ok_ack_into(buf, sizeof buf, ack_prefix_, acks_.front().seq));
-        acks_.pop_front();
+    for (const auto& a : ready) {
+        if (a.duplicate) reply(a.reply, ok_ack(ack_prefix_, a.seq, true));
+        else reply(a.reply, ok_ack_into(buf, sizeof buf, ack_prefix_, a.seq));
     }
 }
 
 void Stream::ingest(const server::Message& m) {
     std::string ack;
-    std::uint64_t seq = 0, last_before = 0;
+    std::uint64_t seq = 0, last_before = 0, duplicate_of = 0;
     bool stored = false;
     {
         std::lock_guard lk(mu_);
@@ -446,7 +455,8 @@ void Stream::ingest(const server::Message& m) {
                    hdr.size() + m.payload.size() > std::size_t(cfg_.max_msg_size)) {
             fail(errors::msg_too_big());
         } else if (!msg_id.empty() && dedup_.count(std::string(msg_id))) {
-            ack = ok_ack(ack_prefix_, dedup_[std::string(msg_id)], true);
+            duplicate_of = dedup_[std::string(msg_id)];
+            ack = ok_ack(ack_prefix_, duplicate_of, true);
         } else {
             std::optional<ApiError> err;
             if (!hdr.empty()) {
@@ -541,6 +551,15 @@ void Stream::ingest(const server::Message& m) {
         notify_downstream();
     }
     if (m.reply.empty() || (cfg_.no_ack && stored)) return;
+    if (duplicate_of && cfg_.storage == StorageType::File && store_->durable_seq() < duplicate_of) {
+        // A duplicate is acknowledged as the original is: once that is on disk.
+        {
+            std::lock_guard ak(acks_mu_);
+            acks_.push_back(PendingAck{duplicate_of, std::string(m.reply), true});
+        }
+        if (const auto d = store_->durable_seq(); d >= duplicate_of) send_acks(d);
+        return;
+    }
     if (!stored) {
         reply(m.reply, ack);
         return;

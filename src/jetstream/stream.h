@@ -123,6 +123,7 @@ private:
     struct PendingAck {
         std::uint64_t seq;
         std::string reply;
+        bool duplicate = false;  // the answer to a duplicate of message `seq`
     };
     std::mutex acks_mu_;
     std::deque<PendingAck> acks_;

@@ -105,7 +105,7 @@ Client::Client(Server& server, int loop_index, tcp::socket socket, std::uint64_t
     limits_.headers = false;
     rbuf_.resize(kMinReadBuf);
     last_activity_ns_ = now_ns();
-    tag_ = fmt::format("{}:{} - cid:{}", ip_, port_, cid_);
+    tag_ = fmt::format("{}:{} - cid:{}", ip_, port_, cid_);  // no other thread sees us yet
 }
 
 Client::~Client() = default;
@@ -265,8 +265,13 @@ bool Client::authorize(ConnectOpts& o) {
 }
 
 void Client::move_subs_to(Account& next) {
-    std::lock_guard lk(subs_mu_);
-    for (auto& [sid, sub] : subs_) {
+    // A copy first: a Sublist lock is never taken under subs_mu_ (the lock order).
+    std::vector<std::shared_ptr<ClientSub>> subs;
+    {
+        std::lock_guard lk(subs_mu_);
+        for (auto& [sid, sub] : subs_) subs.push_back(sub);
+    }
+    for (auto& sub : subs) {
         account_->sublist().remove(sub);
         next.sublist().insert(sub);
     }
@@ -305,11 +310,14 @@ bool Client::on_connect(std::string_view json) {
     {
         std::lock_guard lk(subs_mu_);  // monitoring reads name/lang/version
         opts_ = std::move(o);
-        tag_ = fmt::format("{}:{} - cid:{}", ip_, port_, cid_);
-        if (!opts_.lang.empty() || !opts_.version.empty() || !opts_.name.empty()) {
-            tag_ += fmt::format(" - \"v{}:{}{}{}\"", opts_.version, opts_.lang,
-                                opts_.name.empty() ? "" : ":", opts_.name);
-        }
+    }
+    {
+        std::string tag = fmt::format("{}:{} - cid:{}", ip_, port_, cid_);
+        if (!opts_.lang.empty() || !opts_.version.empty() || !opts_.name.empty())
+            tag += fmt::format(" - \"v{}:{}{}{}\"", opts_.version, opts_.lang, opts_.name.empty() ? "" : ":",
+                               opts_.name);
+        std::lock_guard lk(tag_mu_);
+        tag_ = std::move(tag);
     }
     limits_.headers = opts_.headers;
     headers_ok_ = opts_.headers;
@@ -322,7 +330,7 @@ bool Client::on_connect(std::string_view json) {
 }
 
 std::string Client::tag() const {
-    std::lock_guard lk(subs_mu_);
+    std::lock_guard lk(tag_mu_);  // a leaf lock: log lines come from under any other lock
     return tag_;
 }
 
@@ -467,16 +475,23 @@ bool Client::on_sub(const protocol::Sub& s) {
     if (perms && !deny_filter_ && needs_deny_filter(*perms, s.subject)) deny_filter_ = true;
     const int max_subs = server_.options().max_subs;
     std::shared_ptr<ClientSub> sub;
+    bool exists = false, too_many = false;
     {
         std::lock_guard lk(subs_mu_);
-        if (subs_.count(std::string(s.sid))) {
-            if (opts_.verbose) send_proto("+OK\r\n");
-            return true;  // nats-server keeps the existing subscription
-        }
-        if (max_subs > 0 && int(subs_.size()) >= max_subs) {
-            send_err("maximum subscriptions exceeded");
-            return true;
-        }
+        exists = subs_.count(std::string(s.sid)) > 0;  // nats-server keeps the existing one
+        too_many = !exists && max_subs > 0 && int(subs_.size()) >= max_subs;
+    }
+    // Replies go out without subs_mu_ held (out_mu_ is taken after it only by monitoring).
+    if (exists) {
+        if (opts_.verbose) send_proto("+OK\r\n");
+        return true;
+    }
+    if (too_many) {
+        send_err("maximum subscriptions exceeded");
+        return true;
+    }
+    {
+        std::lock_guard lk(subs_mu_);
         sub = std::make_shared<ClientSub>();
         sub->subject = std::string(s.subject);
         sub->queue = std::string(s.queue);

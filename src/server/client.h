@@ -200,7 +200,8 @@ private:
     std::atomic<bool> deny_filter_{false};
     std::atomic<bool> headers_ok_{false};  // the CONNECT said headers: true
     std::string user_;
-    std::string tag_;  // guarded by subs_mu_
+    mutable std::mutex tag_mu_;  // a leaf: taken under any other lock for log lines
+    std::string tag_;
     subjects::LocalMatchCache match_cache_;
     boost::asio::steady_timer ping_timer_;
     boost::asio::steady_timer auth_timer_;

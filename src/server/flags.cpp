@@ -141,8 +141,10 @@ std::expected<void, std::string> apply_flags(const FlagResult& f, Options& o) {
             o.jetstream = value == "true";
         } else if (name == "store_dir") {
             o.store_dir = value;
+        } else if (name == "client_advertise" || name == "max_traced_msg_len") {
+            // Accepted for script compatibility; said at start-up, as the config file says it.
+            o.config_warnings.push_back("flag --" + name + " is not supported by osprey yet and is ignored");
         }
-        // client_advertise, max_traced_msg_len: accepted for script compatibility, no effect.
     }
     return {};
 }

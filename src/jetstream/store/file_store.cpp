@@ -220,6 +220,8 @@ std::expected<std::uint64_t, std::string> FileStore::append(std::string_view sub
                                                             std::int64_t ts, std::uint64_t at_seq) {
     std::lock_guard lk(mu_);
     if (stop_) return std::unexpected(std::string("store is closed"));
+    if (!failed_.empty()) return std::unexpected("store failed: " + failed_);
+    if (write_failing_) return std::unexpected(std::string("store write failed, retrying"));
     const std::uint64_t seq = std::max(index_.last_seq() + 1, at_seq);
     scratch_.clear();
     record::append(scratch_, record::Type::Message, seq, ts, subject, hdr, data);
@@ -301,15 +303,16 @@ void FileStore::writer_loop() {
         }
         lk.unlock();
 
-        bool ok = true;
+        bool ok = true, written = true;
         for (auto& c : inflight_) {
             int fd = -1;
             {
                 std::lock_guard g(mu_);
                 fd = segments_[c.seg].fd;
             }
-            ok = ok && write_all(fd, c.bytes.data(), c.bytes.size(), c.offset);
+            written = written && write_all(fd, c.bytes.data(), c.bytes.size(), c.offset);
         }
+        ok = written;
         for (auto& [fd, fresh] : fds) {
             if (std::find(dirty_fds.begin(), dirty_fds.end(), fd) == dirty_fds.end())
                 dirty_fds.push_back(fd);
@@ -319,14 +322,22 @@ void FileStore::writer_loop() {
         const bool force = gen != done_gen_;
         if (!lazy || force || stop_ ||
             now - last_sync >= std::chrono::milliseconds(cfg_.sync_interval_ms)) {
-            for (int fd : dirty_fds) ok = (::fdatasync(fd) == 0) && ok;
+            bool synced = true;
+            for (int fd : dirty_fds) synced = (::fdatasync(fd) == 0) && synced;
+            if (!synced) {
+                // After a failed fdatasync the kernel may have dropped the dirty pages: a retry
+                // could report success for data that is not on disk. Stop acknowledging.
+                std::lock_guard g(mu_);
+                failed_ = std::string("fdatasync failed: ") + std::strerror(errno);
+            }
+            ok = ok && synced;
             dirty_fds.clear();
             last_sync = now;
             dirty = false;
         } else {
             dirty = !dirty_fds.empty();
         }
-        if (!ok) log::error("JetStream store {}: write failed: {}", cfg_.dir, std::strerror(errno));
+        if (!written) log::error("JetStream store {}: write failed: {}", cfg_.dir, std::strerror(errno));
 
         lk.lock();
         for (std::uint32_t id : touched)
@@ -335,6 +346,21 @@ void FileStore::writer_loop() {
             // The read window may hold these bytes half written: drop it.
             if (c.seg == rcache_seg_ && c.offset < rcache_off_ + rcache_.size()) rcache_.clear();
         }
+        if (!written && failed_.empty()) {
+            // Nothing of this batch counts as durable: the chunks go back to the front of the
+            // queue (writes are positional, so writing them again is harmless) and the writer
+            // retries after a pause; meanwhile appends are refused, so memory stays bounded.
+            for (auto it = inflight_.rbegin(); it != inflight_.rend(); ++it) pending_.push_front(std::move(*it));
+            inflight_.clear();
+            write_failing_ = true;
+            lk.unlock();
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            lk.lock();
+            done_cv_.notify_all();
+            if (stop_) break;
+            continue;
+        }
+        if (written) write_failing_ = false;
         if (!inflight_.empty() && inflight_.front().bytes.capacity() > spare_.capacity())
             spare_ = std::move(inflight_.front().bytes);
         inflight_.clear();

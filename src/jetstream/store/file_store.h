@@ -124,6 +124,10 @@ private:
     mutable std::uint64_t rcache_off_ = 0;
     std::string scratch_;
     bool stop_ = false;
+    // A write that failed is retried and appends are refused meanwhile; a failed fdatasync
+    // ends acknowledgements for good (the data it covered may be gone from the page cache).
+    bool write_failing_ = false;
+    std::string failed_;
     std::thread writer_;
 };
 

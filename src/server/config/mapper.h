@@ -35,7 +35,7 @@ public:
     std::vector<std::string> strings(const conf::Value& v, const std::string& key) const;
     void hostport(const conf::Value& v, std::string& host, int& port, const std::string& key) const;
 
-    // The blocks (config_auth.cpp, config_jetstream.cpp).
+    // The blocks (auth.cpp: authorization, accounts; top.cpp: the top level, jetstream).
     void authorization(const conf::Value& v);
     void accounts(const conf::Value& v);
     void jetstream(const conf::Value& v);
