@@ -119,6 +119,27 @@ std::string base64(std::string_view in) {
 }
 
 // Writes `text` to path atomically (temp file, fsync, rename, fsync of the directory).
+bool write_atomic_all(const std::string& dir, const std::vector<std::pair<std::string, std::string>>& files) {
+    // Every file written and synced under a temporary name, then all renamed, then one sync of
+    // the directory: a crash leaves each file old or new, never half written.
+    for (const auto& [name, text] : files) {
+        const std::string tmp = dir + "/" + name + ".tmp";
+        int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) return false;
+        const bool ok = ::write(fd, text.data(), text.size()) == ssize_t(text.size()) && ::fsync(fd) == 0;
+        ::close(fd);
+        if (!ok) return false;
+    }
+    for (const auto& [name, text] : files)
+        if (::rename((dir + "/" + name + ".tmp").c_str(), (dir + "/" + name).c_str()) != 0) return false;
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
+    }
+    return true;
+}
+
 bool write_atomic(const std::string& path, const std::string& text) {
     const std::string tmp = path + ".tmp";
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -187,6 +187,7 @@ void Consumer::status_locked(const std::string& to, const char* status, std::int
 }
 
 void Consumer::send_locked(const StoredMsg& msg, std::uint64_t deliveries, PullRequest* req) {
+    ++state_gen_;
     const std::uint64_t sseq = msg.seq;
     ++dseq_;
     // Messages still to come after this one (exact: clients count down to 0).
@@ -362,6 +363,7 @@ void Consumer::deliver_locked() {
             if (req && !fits_locked(*req, *msg, 1)) continue;
             const std::uint64_t sseq = msg->seq;
             next_sseq_ = sseq + 1;
+            ++state_gen_;
             if (pending_count_) --pending_count_;
             if (!acked_ahead_.empty() && acked_ahead_.erase(sseq)) {
                 // Delivered and acknowledged before a restart (the ack log says so).

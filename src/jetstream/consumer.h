@@ -87,7 +87,14 @@ public:
     // at shutdown) plus an ack log with the messages' durability rule (group-committed
     // fdatasync; an ack that asks for confirmation is confirmed once logged).
     void attach_log(const std::string& dir, std::int64_t sync_interval_ms);  // before start()
-    boost::json::object state_json();          // also trims the log to what it covers
+    boost::json::object state_json();
+    // Bumped by every change a snapshot would show: periodic snapshots skip consumers whose
+    // state did not move since the last one (thousands of idle consumers cost nothing).
+    std::uint64_t state_generation() const {
+        std::lock_guard lk(mu_);
+        return state_gen_;
+    }
+    std::uint64_t persisted_generation = ~std::uint64_t(0);  // the API thread's
     void restore_state(const boost::json::object& state);
     void trim_log(std::uint64_t upto);  // after the snapshot with that log_seq is on disk
 
@@ -164,6 +171,7 @@ private:
 
     mutable std::mutex mu_;
     bool stopped_ = false;
+    std::uint64_t state_gen_ = 0;     // see state_generation()
     std::uint64_t next_sseq_ = 1;     // next stream sequence to look at
     std::uint64_t dseq_ = 0;          // consumer sequence of the last delivery
     std::uint64_t delivered_sseq_ = 0;

@@ -103,6 +103,7 @@ void Consumer::on_ack(const server::Message& m) {
     std::uint64_t settled = 0;
     {
         std::lock_guard lk(mu_);
+        ++state_gen_;
         last_activity_ = util::coarse_now();
         const bool confirm = !m.reply.empty() && !body.starts_with("+NXT");
         std::string confirm_to = confirm ? std::string(m.reply) : std::string();
@@ -178,6 +179,7 @@ void Consumer::settle_removed_locked(Store& st) {
         it = pending_.erase(it);
     }
     if (gone.empty()) return;
+    ++state_gen_;
     std::erase_if(redeliver_, [&](std::uint64_t q) { return std::binary_search(gone.begin(), gone.end(), q); });
     last_ack_ns_ = now_unix_ns();
     update_floor_locked();
@@ -185,6 +187,7 @@ void Consumer::settle_removed_locked(Store& st) {
 
 void Consumer::on_purge(std::uint64_t first) {
     std::lock_guard lk(mu_);
+    ++state_gen_;
     if (next_sseq_ < first) next_sseq_ = first;
     delivered_sseq_ = std::max(delivered_sseq_, next_sseq_ - 1);
     if (floor_sseq_ < first) {
@@ -221,6 +224,7 @@ std::uint64_t Consumer::ack_floor() const {
 }
 
 void Consumer::gave_up_locked(std::uint64_t sseq, std::uint64_t deliveries) {
+    ++state_gen_;
     event_locked("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES", "io.nats.jetstream.advisory.v1.max_deliver",
                  now_unix_ns(), fmt::format("\"stream_seq\":{},\"deliveries\":{}", sseq, deliveries));
     update_floor_locked();

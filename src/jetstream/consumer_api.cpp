@@ -209,6 +209,7 @@ std::string JetStream::consumer_create(AccountState& a, const std::vector<std::s
                                   server::has_interest(*a.account->sublist().match_uncached(old.deliver_subject));
             if (auto e = check_update(old, *cfg, listened)) return fail(*e);
             existing->update_config(*cfg);
+            stream->reindex_consumer(existing);  // the filter may have changed
             if (cfg->durable()) persist_consumer(a, stream_name, *existing, true);
             return typed(type, existing->info_json());
         }
@@ -316,18 +317,36 @@ void JetStream::persist_consumer(const AccountState& a, const std::string& strea
     const std::string dir = stream_dir(a, stream_name) + "/consumers/" + c.name();
     std::error_code ec;
     fs::create_directories(dir, ec);
+    std::vector<std::pair<std::string, std::string>> files;
     if (with_config) {
         json::object meta{{"config", to_json(c.config())},
                           {"created_ns", std::chrono::duration_cast<std::chrono::nanoseconds>(
                                              c.created().time_since_epoch()).count()}};
         // Two copies, as for streams: a damaged meta.json falls back to its backup.
         const std::string text = json::serialize(meta);
-        write_atomic(dir + "/meta.json", text);
-        write_atomic(dir + "/meta.json.bak", text);
+        files.emplace_back("meta.json", text);
+        files.emplace_back("meta.json.bak", text);
     }
-    auto st = c.state_json();
-    const std::uint64_t log_seq = st.contains("log_seq") ? st["log_seq"].to_number<std::uint64_t>() : 0;
-    if (write_atomic(dir + "/state.json", json::serialize(st))) c.trim_log(log_seq);
+    // The state only when it moved since the last snapshot (a new consumer has none yet).
+    const std::uint64_t gen = c.state_generation();
+    std::uint64_t log_seq = 0;
+    const bool with_state = gen != c.persisted_generation && !(with_config && gen == 0);
+    if (with_state) {
+        auto st = c.state_json();
+        log_seq = st.contains("log_seq") ? st["log_seq"].to_number<std::uint64_t>() : 0;
+        files.emplace_back("state.json", json::serialize(st));
+    }
+    if (files.empty()) return;
+    if (!write_atomic_all(dir, files)) {
+        log::error("JetStream consumer {}: cannot write its state in {}", c.name(), dir);
+        return;
+    }
+    if (with_state) {
+        c.persisted_generation = gen;
+        c.trim_log(log_seq);
+    } else if (c.persisted_generation == ~std::uint64_t(0)) {
+        c.persisted_generation = gen;
+    }
 }
 
 void JetStream::load_consumers(AccountState& a, Stream& s) {

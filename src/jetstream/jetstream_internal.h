@@ -41,6 +41,8 @@ std::string str_field(const json::object& o, std::string_view k);
 bool bool_field(const json::object& o, std::string_view k);
 std::string base64(std::string_view in);
 bool write_atomic(const std::string& path, const std::string& text);
+// Several files of one directory, each atomically, with one directory sync.
+bool write_atomic_all(const std::string& dir, const std::vector<std::pair<std::string, std::string>>& files);
 std::optional<json::value> read_json_file(const std::string& path);
 // A stream's meta.json: nullopt when missing or damaged.
 std::optional<json::object> read_meta(const std::string& path);

@@ -104,9 +104,32 @@ void Stream::add_downstream(const std::shared_ptr<Stream>& target) {
     downstream_.push_back(target);
 }
 
+struct Stream::ConsumerEntry : subjects::Subscription {
+    std::weak_ptr<Consumer> consumer;
+};
+
+void Stream::index_consumer_locked(const std::shared_ptr<Consumer>& c) {
+    if (auto it = index_entries_.find(c->name()); it != index_entries_.end()) {
+        consumer_index_.remove(it->second);
+        index_entries_.erase(it);
+    }
+    auto e = std::make_shared<ConsumerEntry>();
+    const std::string f = c->filter();
+    e->subject = f.empty() ? ">" : f;
+    e->consumer = c;
+    consumer_index_.insert(e);
+    index_entries_[c->name()] = std::move(e);
+}
+
 void Stream::add_consumer(const std::shared_ptr<Consumer>& c) {
     std::lock_guard lk(cons_mu_);
     consumers_[c->name()] = c;
+    index_consumer_locked(c);
+}
+
+void Stream::reindex_consumer(const std::shared_ptr<Consumer>& c) {
+    std::lock_guard lk(cons_mu_);
+    if (consumers_.count(c->name())) index_consumer_locked(c);
 }
 
 std::shared_ptr<Consumer> Stream::find_consumer(const std::string& name) {
@@ -123,6 +146,10 @@ bool Stream::remove_consumer(const std::string& name) {
         if (it == consumers_.end()) return false;
         c = it->second;
         consumers_.erase(it);
+        if (auto e = index_entries_.find(name); e != index_entries_.end()) {
+            consumer_index_.remove(e->second);
+            index_entries_.erase(e);
+        }
     }
     c->stop();
     if (cfg_.retention == Retention::Interest) drop_uninteresting(*c);
@@ -196,13 +223,15 @@ void Stream::drop_uninteresting(const Consumer& gone) {
 }
 
 void Stream::notify_consumers(std::string_view subject, std::uint64_t seq) {
-    std::vector<std::shared_ptr<Consumer>> cs;
-    {
-        std::lock_guard lk(cons_mu_);
-        if (consumers_.empty()) return;
-        for (auto& [n, c] : consumers_) cs.push_back(c);
-    }
-    for (auto& c : cs) c->on_stream_append(subject, seq);
+    // The trie's match is an immutable result, walked without any lock: O(consumers whose
+    // filter takes the subject), not O(consumers).
+    auto r = consumer_index_.match(subject);
+    for (const auto& s : r->plain)
+        if (auto c = static_cast<const ConsumerEntry*>(s.get())->consumer.lock()) c->on_stream_append(subject, seq);
+}
+
+bool Stream::any_consumer_takes(std::string_view subject) {
+    return !consumer_index_.match(subject)->plain.empty();
 }
 
 void Stream::notify_downstream() {
@@ -527,12 +556,8 @@ void Stream::ingest(const server::Message& m) {
                     enforce_limits_locked(m.subject);
                     // Interest retention keeps a message only while a consumer's filter takes
                     // it; with none it is acknowledged and dropped, as nats-server does.
-                    if (cfg_.retention == Retention::Interest) {
-                        std::lock_guard ck(cons_mu_);
-                        bool wanted = false;
-                        for (auto& [n, c] : consumers_) wanted = wanted || c->interested_in(m.subject);
-                        if (!wanted) store_->remove(seq);
-                    }
+                    if (cfg_.retention == Retention::Interest && !any_consumer_takes(m.subject))
+                        store_->remove(seq);
                     if (limited) account_usage_locked();
                     if (cfg_.storage == StorageType::Memory) {
                         ack = ok_ack(ack_prefix_, seq, false);

@@ -14,6 +14,7 @@
 
 #include "jetstream/store/store.h"
 #include "jetstream/stream_config.h"
+#include "subjects/sublist.h"
 #include "server/message.h"
 
 namespace boost::json {
@@ -142,7 +143,18 @@ private:
     void notify_downstream();
     std::mutex cons_mu_;
     std::map<std::string, std::shared_ptr<class Consumer>> consumers_;
+    // Consumers by filter subject (unfiltered ones under ">"): a stored message wakes only
+    // the consumers whose filter takes it, found as the subscription trie finds receivers.
+    struct ConsumerEntry;
+    subjects::Sublist consumer_index_;
+    std::map<std::string, std::shared_ptr<ConsumerEntry>> index_entries_;  // by consumer name, under cons_mu_
+    void index_consumer_locked(const std::shared_ptr<class Consumer>& c);
     void notify_consumers(std::string_view subject, std::uint64_t seq);
+    bool any_consumer_takes(std::string_view subject);
+
+public:
+    // A consumer's filter changed (an update): index it anew.
+    void reindex_consumer(const std::shared_ptr<class Consumer>& c);
 };
 
 std::int64_t now_unix_ns();

@@ -661,10 +661,14 @@ std::uint64_t FileStore::purge(std::string_view filter, std::uint64_t below, std
         if (filter.empty() && keep == 0 && below > 0 && below <= index_.last_seq()) {
             // Everything below `below`: one purge marker, decided under the lock (a caller
             // that compared with last_seq before could lose an append made meanwhile).
+            const std::uint64_t first_before = index_.first_seq();
             n = drop_below_locked(below);
-            scratch_.clear();
-            record::append(scratch_, record::Type::Purge, below, 0, {}, {}, {});
-            append_record_locked(scratch_);
+            // Nothing changed (interest retention asks after every ack): no record.
+            if (n > 0 || index_.first_seq() != first_before) {
+                scratch_.clear();
+                record::append(scratch_, record::Type::Purge, below, 0, {}, {}, {});
+                append_record_locked(scratch_);
+            }
         } else if (filter.empty() && keep == 0) {
             const std::uint64_t next = index_.last_seq() + 1;
             n = drop_below_locked(next);
