@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "jetstream/store/record.h"
+#include "jetstream/store/writer_pool.h"
 #include "util/log.h"
 
 namespace osprey::jetstream {
@@ -63,7 +64,7 @@ FileStore::FileStore(FileStoreConfig cfg) : cfg_(std::move(cfg)) {
     dir_fd_ = ::open(msgs_dir_.c_str(), O_RDONLY | O_DIRECTORY);
     if (dir_fd_ < 0) throw std::runtime_error("cannot open " + msgs_dir_);
     recover();
-    writer_ = std::thread([this] { writer_loop(); });
+    last_sync_ = std::chrono::steady_clock::now();
 }
 
 FileStore::~FileStore() {
@@ -198,6 +199,7 @@ bool FileStore::append_record_locked(std::string_view rec) {
         write_all(s->fd, rec.data(), rec.size(), off)) {
         s->size += rec.size();
         written_unsynced_.insert(cur_);
+        arm_sync_locked();
         return true;
     }
     if (!pending_.empty() && pending_.back().seg == cur_ &&
@@ -210,7 +212,7 @@ bool FileStore::append_record_locked(std::string_view rec) {
         spare_ = std::string();
     }
     s->size += rec.size();
-    cv_.notify_one();
+    wake_locked();
     return false;
 }
 
@@ -260,25 +262,27 @@ void FileStore::set_durable_listener(std::function<void(std::uint64_t)> fn) {
 
 void FileStore::retire_fd_locked(int fd) {
     retired_fds_.push_back(fd);
-    cv_.notify_one();
+    wake_locked();
 }
 
-void FileStore::writer_loop() {
+void FileStore::wake_locked() {
+    if (!detached_) WriterPool::shared().schedule(this);
+}
+
+void FileStore::arm_sync_locked() {
+    if (detached_ || sync_armed_ || cfg_.sync_interval_ms <= 0) return;
+    sync_armed_ = true;
+    WriterPool::shared().schedule_at(this, last_sync_ + std::chrono::milliseconds(cfg_.sync_interval_ms));
+}
+
+void FileStore::run_batch() {
     std::unique_lock lk(mu_);
-    auto last_sync = std::chrono::steady_clock::now();
-    bool dirty = false;  // written but not fdatasync'd (lazy mode)
-    std::vector<int> dirty_fds;
-    while (true) {
+    auto& last_sync = last_sync_;
+    auto& dirty = dirty_;
+    auto& dirty_fds = dirty_fds_;
+    sync_armed_ = false;
+    {
         const bool lazy = cfg_.sync_interval_ms > 0;
-        if (lazy) {
-            cv_.wait_for(lk, std::chrono::milliseconds(cfg_.sync_interval_ms), [&] {
-                return stop_ || !pending_.empty() || write_gen_ != done_gen_ || !retired_fds_.empty();
-            });
-        } else {
-            cv_.wait(lk, [&] {
-                return stop_ || !pending_.empty() || write_gen_ != done_gen_ || !retired_fds_.empty();
-            });
-        }
         // Nothing of ours uses these any more: their data is dead (or rewritten and synced).
         for (int fd : retired_fds_) {
             std::erase(dirty_fds, fd);
@@ -286,7 +290,18 @@ void FileStore::writer_loop() {
         }
         retired_fds_.clear();
         const std::uint64_t gen = write_gen_;
-        if (pending_.empty() && stop_ && !dirty && written_unsynced_.empty()) break;
+        const bool sync_due = lazy && (dirty || !written_unsynced_.empty()) &&
+                              std::chrono::steady_clock::now() - last_sync >= std::chrono::milliseconds(cfg_.sync_interval_ms);
+        if (pending_.empty() && written_unsynced_.empty() && !dirty && gen == done_gen_) {
+            // Only housekeeping was asked for (a retired descriptor): done.
+            done_cv_.notify_all();
+            return;
+        }
+        if (pending_.empty() && gen == done_gen_ && !sync_due && !stop_) {
+            // Lazy data waits for its sync time.
+            arm_sync_locked();
+            return;
+        }
         inflight_.swap(pending_);
         const std::uint64_t target = appended_seq_;
         std::vector<std::pair<int, bool>> fds;  // fd, new file
@@ -353,12 +368,10 @@ void FileStore::writer_loop() {
             for (auto it = inflight_.rbegin(); it != inflight_.rend(); ++it) pending_.push_front(std::move(*it));
             inflight_.clear();
             write_failing_ = true;
-            lk.unlock();
-            std::this_thread::sleep_for(std::chrono::milliseconds(100));
-            lk.lock();
             done_cv_.notify_all();
-            if (stop_) break;
-            continue;
+            if (!detached_)
+                WriterPool::shared().schedule_at(this, std::chrono::steady_clock::now() + std::chrono::milliseconds(100));
+            return;
         }
         if (written) write_failing_ = false;
         if (!inflight_.empty() && inflight_.front().bytes.capacity() > spare_.capacity())
@@ -385,7 +398,9 @@ void FileStore::writer_loop() {
         if ((!ready.empty() || listener) && cfg_.after_callbacks) cfg_.after_callbacks();
         lk.lock();
         done_cv_.notify_all();
-        if (stop_ && pending_.empty() && !dirty) break;
+        // More came meanwhile, or lazy data waits for its sync.
+        if (!pending_.empty() || write_gen_ != done_gen_ || !retired_fds_.empty()) wake_locked();
+        else if (lazy && (dirty || !written_unsynced_.empty())) arm_sync_locked();
     }
 }
 
@@ -393,19 +408,23 @@ void FileStore::sync() {
     std::unique_lock lk(mu_);
     if (stop_) return;
     const std::uint64_t gen = ++write_gen_;
-    cv_.notify_one();
-    done_cv_.wait(lk, [&] { return done_gen_ >= gen || stop_; });
+    wake_locked();
+    done_cv_.wait(lk, [&] { return done_gen_ >= gen || stop_ || !failed_.empty(); });
 }
 
 void FileStore::stop() {
     {
-        std::lock_guard lk(mu_);
+        std::unique_lock lk(mu_);
         if (stop_) return;
         stop_ = true;
-        ++write_gen_;
+        // A last batch writes and syncs everything (bounded: a failing disk gives up).
+        const std::uint64_t gen = ++write_gen_;
+        wake_locked();
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        done_cv_.wait_until(lk, until, [&] { return (done_gen_ >= gen && pending_.empty()) || !failed_.empty(); });
+        detached_ = true;  // no more runs are asked for
     }
-    cv_.notify_one();
-    if (writer_.joinable()) writer_.join();
+    WriterPool::shared().cancel(this);
 }
 
 void FileStore::destroy() {

@@ -7,7 +7,8 @@
 // callback runs once the record is written to the kernel, and fdatasync runs at least that
 // often: a machine crash may lose that window, a process crash does not. In that mode the
 // appending thread writes the record itself (one pwrite), so an acknowledgement needs no
-// hand-off to the writer thread, which then only fdatasyncs.
+// hand-off to a writer, which then only fdatasyncs. Writing and syncing run on the shared
+// WriterPool (a few threads for every store), one batch at a time per store.
 //
 // Recovery: every segment is scanned; a record that fails its checksum or framing is skipped
 // (the magic finds the next one), never served; a torn tail of the last segment is cut off.
@@ -21,6 +22,7 @@
 #include <thread>
 
 #include "jetstream/store/indexed_store.h"
+#include "jetstream/store/writer_pool.h"
 
 namespace osprey::jetstream {
 
@@ -33,7 +35,7 @@ struct FileStoreConfig {
     std::function<void()> after_callbacks;
 };
 
-class FileStore final : public IndexedStore {
+class FileStore final : public IndexedStore, private WriterPool::Task {
 public:
     // Opens (and recovers) the store; throws std::runtime_error if the directory is unusable.
     explicit FileStore(FileStoreConfig cfg);
@@ -82,7 +84,11 @@ private:
 
     void recover();
     void recover_segment(std::uint32_t id, bool last);
-    void writer_loop();
+    // One batch on a pool thread: write what is queued, fdatasync (or not yet, lazily), call
+    // back; asks for another run when more came meanwhile.
+    void run_batch() override;
+    void wake_locked();      // a batch is needed
+    void arm_sync_locked();  // lazy data needs its fdatasync at the next interval
     std::uint32_t open_segment(std::uint32_t id, bool create);
     // Queues `rec` for the writer, or in lazy mode writes it at once; true when written.
     bool append_record_locked(std::string_view rec);
@@ -101,7 +107,6 @@ private:
     int dir_fd_ = -1;
     RecoveryReport report_;
 
-    std::condition_variable cv_;       // wakes the writer
     std::condition_variable done_cv_;  // wakes sync() waiters
     std::map<std::uint32_t, Segment> segments_;
     std::uint32_t cur_ = 0;
@@ -128,7 +133,12 @@ private:
     // ends acknowledgements for good (the data it covered may be gone from the page cache).
     bool write_failing_ = false;
     std::string failed_;
-    std::thread writer_;
+    // Between batches (pool threads run them one at a time per store).
+    std::chrono::steady_clock::time_point last_sync_{};
+    bool dirty_ = false;  // written but not fdatasync'd (lazy mode)
+    std::vector<int> dirty_fds_;
+    bool sync_armed_ = false;  // a timed run for the lazy sync is asked for
+    bool detached_ = false;    // stopped: no more runs
 };
 
 }  // namespace osprey::jetstream
