@@ -11,7 +11,7 @@ static void usage() {
     std::fprintf(stderr,
                  "usage: osprey-bench <pub|pubsub|fanout|queue|reqrep|idle|js-pub-sync|js-pub-async|js-get|\n"
                  "                    js-fetch|js-consume|js-ordered|kv-put|kv-get>\n"
-                 "  [--url URL] [--msgs N] [--size BYTES] [--subs N] [--window N] [--hold SECONDS]\n"
+                 "  [--url URL] [--sub-urls URL,URL..] [--msgs N] [--size BYTES] [--subs N] [--window N] [--hold SECONDS]\n"
                  "  [--storage file|memory]\n");
 }
 
@@ -32,6 +32,14 @@ int main(int argc, char** argv) {
             return argv[++i];
         };
         if (a == "--url") c.url = value();
+        else if (a == "--sub-urls") {
+            std::string v = value();
+            for (std::size_t p = 0; p <= v.size();) {
+                const std::size_t q = std::min(v.find(',', p), v.size());
+                if (q > p) c.sub_urls.push_back(v.substr(p, q - p));
+                p = q + 1;
+            }
+        }
         else if (a == "--msgs") c.msgs = std::atol(value().c_str());
         else if (a == "--size") c.size = std::atoi(value().c_str());
         else if (a == "--subs") c.subs = std::atoi(value().c_str());

@@ -21,22 +21,62 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-natsConnection* connect(const Config& c, bool send_asap = false) {
+natsConnection* connect_to(const std::string& url, bool send_asap = false) {
     natsOptions* o = nullptr;
     natsOptions_Create(&o);
     // For latency: write each message at once instead of waiting for the flusher thread.
     natsOptions_SetSendAsap(o, send_asap);
-    natsOptions_SetURL(o, c.url.c_str());
+    natsOptions_SetURL(o, url.c_str());
     natsOptions_SetAllowReconnect(o, false);
     natsOptions_SetMaxPendingMsgs(o, 10000000);
     natsConnection* nc = nullptr;
     natsStatus s = natsConnection_Connect(&nc, o);
     natsOptions_Destroy(o);
     if (s != NATS_OK) {
-        std::fprintf(stderr, "connect %s: %s\n", c.url.c_str(), natsStatus_GetText(s));
+        std::fprintf(stderr, "connect %s: %s\n", url.c_str(), natsStatus_GetText(s));
         std::exit(1);
     }
     return nc;
+}
+
+natsConnection* connect(const Config& c, bool send_asap = false) { return connect_to(c.url, send_asap); }
+
+// Where subscriber i connects: round-robin over --sub-urls, else the publisher's server.
+const std::string& sub_url(const Config& c, std::size_t i) {
+    return c.sub_urls.empty() ? c.url : c.sub_urls[i % c.sub_urls.size()];
+}
+
+// In a cluster a subscription takes a moment to reach the publisher's server. Each subscriber
+// connection also answers "bench.ready.<i>", subscribed after its real subscription: once the
+// publisher gets an answer, the real interest has crossed the route too (routes keep order).
+void answer_ready(natsConnection* nc, std::size_t i) {
+    natsSubscription* s = nullptr;
+    natsConnection_Subscribe(
+        &s, nc, ("bench.ready." + std::to_string(i)).c_str(),
+        [](natsConnection* conn, natsSubscription*, natsMsg* m, void*) {
+            if (natsMsg_GetReply(m)) natsConnection_PublishString(conn, natsMsg_GetReply(m), "ok");
+            natsMsg_Destroy(m);
+        },
+        nullptr);
+    natsConnection_Flush(nc);
+}
+
+bool wait_ready(natsConnection* pub, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+        bool ok = false;
+        for (int attempt = 0; attempt < 200 && !ok; ++attempt) {
+            natsMsg* r = nullptr;
+            ok = natsConnection_RequestString(&r, pub, ("bench.ready." + std::to_string(i)).c_str(), "", 100) ==
+                 NATS_OK;
+            natsMsg_Destroy(r);
+            if (!ok) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        if (!ok) {
+            std::fprintf(stderr, "subscriber %zu never became reachable\n", i);
+            return false;
+        }
+    }
+    return true;
 }
 
 struct Counter {
@@ -88,7 +128,7 @@ int run_with_subs(const char* name, const Config& c, int nsubs, bool queue) {
     std::vector<Counter> counters(static_cast<std::size_t>(nsubs));
     std::vector<natsSubscription*> subs;
     for (int i = 0; i < nsubs; ++i) {
-        natsConnection* nc = connect(c);
+        natsConnection* nc = connect_to(sub_url(c, std::size_t(i)));
         natsSubscription* s = nullptr;
         natsStatus st = queue ? natsConnection_QueueSubscribe(&s, nc, "bench.subject", "q",
                                                                Counter::on_msg, &counters[i])
@@ -97,10 +137,12 @@ int run_with_subs(const char* name, const Config& c, int nsubs, bool queue) {
         if (st != NATS_OK) return 1;
         natsSubscription_SetPendingLimits(s, -1, -1);
         natsConnection_Flush(nc);
+        answer_ready(nc, std::size_t(i));
         conns.push_back(nc);
         subs.push_back(s);
     }
     natsConnection* pub = connect(c);
+    if (!wait_ready(pub, std::size_t(nsubs))) return 1;
     auto t0 = Clock::now();
     publish_all(pub, c, counters, queue ? 0 : -1);
     const long want = queue ? c.msgs : c.msgs * nsubs;
@@ -142,7 +184,7 @@ int run_fanout(const Config& c) { return run_with_subs("fanout", c, c.subs, fals
 int run_queue(const Config& c) { return run_with_subs("queue", c, c.subs, true); }
 
 int run_reqrep(const Config& c) {
-    natsConnection* svc = connect(c, true);
+    natsConnection* svc = connect_to(sub_url(c, 0), true);
     natsConnection* cli = connect(c, true);
     natsSubscription* s = nullptr;
     natsConnection_Subscribe(
@@ -154,6 +196,8 @@ int run_reqrep(const Config& c) {
         },
         nullptr);
     natsConnection_Flush(svc);
+    answer_ready(svc, 0);
+    if (!wait_ready(cli, 1)) return 1;
     std::vector<char> payload(std::size_t(c.size), 'x');
     std::vector<double> lat;
     lat.reserve(std::size_t(c.msgs));

@@ -1,6 +1,7 @@
 // osprey-bench workloads, built on the nats.c client. Each prints one result line.
 #pragma once
 #include <string>
+#include <vector>
 
 namespace bench {
 
@@ -12,6 +13,9 @@ struct Config {
     long window = 50000;  // publisher stays at most this many messages ahead of the slowest sub
     int hold_seconds = 5;  // idle: how long the connections stay open
     std::string storage = "file";  // JetStream workloads: file or memory
+    // Clusters: subscribers (and the reqrep responder) connect here, round-robin; the
+    // publisher (and requester) to `url`. Empty: everything on `url`.
+    std::vector<std::string> sub_urls;
 };
 
 int run_pub(const Config& c);

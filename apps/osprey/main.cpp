@@ -1,9 +1,12 @@
 // osprey: a NATS-compatible message server. Started like nats-server.
 #include <sys/resource.h>
 
+#include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 
+#include "cluster/route_manager.h"
 #include "jetstream/jetstream.h"
 #include "server/config.h"
 #include "server/flags.h"
@@ -11,6 +14,37 @@
 #include "util/log.h"
 
 using namespace osprey;
+
+namespace {
+
+// --signal <command>[=<pid>], as nats-server: stop, quit, term, reopen, reload, ldm.
+int send_signal(const std::string& spec) {
+    const auto eq = spec.find('=');
+    const std::string cmd = spec.substr(0, eq);
+    if (eq == std::string::npos) {
+        std::cerr << "osprey: --signal needs a process id: " << cmd << "=<pid>\n";
+        return 1;
+    }
+    const pid_t pid = pid_t(std::atoi(spec.c_str() + eq + 1));
+    int sig = 0;
+    if (cmd == "stop") sig = SIGKILL;
+    else if (cmd == "quit") sig = SIGINT;
+    else if (cmd == "term") sig = SIGTERM;
+    else if (cmd == "reopen") sig = SIGUSR1;
+    else if (cmd == "reload") sig = SIGHUP;
+    else if (cmd == "ldm") sig = SIGUSR2;
+    if (!sig || pid <= 0) {
+        std::cerr << "osprey: unknown signal \"" << spec << "\"\n";
+        return 1;
+    }
+    if (::kill(pid, sig) != 0) {
+        std::cerr << "osprey: cannot signal " << pid << ": " << std::strerror(errno) << "\n";
+        return 1;
+    }
+    return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
@@ -39,6 +73,17 @@ int main(int argc, char** argv) {
         std::cerr << "osprey: " << r.error() << "\n" << server::usage_text();
         return 1;
     }
+    if (!opts.signal.empty()) return send_signal(opts.signal);
+    if (!opts.cluster.routes.empty() && !opts.cluster.enabled()) {
+        std::cerr << "osprey: solicited routes require cluster capabilities, e.g. --cluster\n";
+        return 1;
+    }
+    if (opts.cluster.enabled() && opts.jetstream) {
+        // Replicated JetStream is its own piece of work; JetStream per server in a cluster
+        // would not behave as nats-server's clustered JetStream does.
+        std::cerr << "osprey: JetStream in a cluster is not supported by osprey yet\n";
+        return 1;
+    }
     if (opts.check_config) {
         for (const auto& w : opts.config_warnings) std::cerr << "osprey: warning: " << w << "\n";
         std::cout << "osprey: configuration file " << opts.config_file << " is valid\n";
@@ -65,7 +110,10 @@ int main(int argc, char** argv) {
             // Streams are loaded and the API subscribed before the first client connects.
             js->start(srv.jetstream_accounts());
         }
+        std::unique_ptr<cluster::RouteManager> routes;
+        if (opts.cluster.enabled()) routes = std::make_unique<cluster::RouteManager>(srv);
         srv.start();
+        if (routes) routes->start();
         srv.wait();
         if (js) js->stop();  // after the clients: every store flushed and closed
     } catch (const std::exception& e) {

@@ -66,6 +66,7 @@ struct NotEnabledIntake : server::Receiver {
         return true;
     }
     bool shows_interest() const override { return false; }
+    bool propagates() const override { return false; }
 };
 
 }  // namespace

@@ -53,6 +53,7 @@ struct ApiIntake : server::Receiver {
         return true;
     }
     bool shows_interest() const override { return false; }
+    bool propagates() const override { return false; }  // each server answers its own clients
 };
 
 }  // namespace

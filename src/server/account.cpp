@@ -40,24 +40,96 @@ int Account::deliver_as(std::string_view to, const Message& m, bool cache) {
     return deliver(*r, routed);
 }
 
+namespace {
+// Whether `name` is one of the space separated queue names of a routed message.
+bool named(std::string_view list, std::string_view name) {
+    while (!list.empty()) {
+        const auto sp = list.find(' ');
+        if (list.substr(0, sp) == name) return true;
+        if (sp == std::string_view::npos) break;
+        list.remove_prefix(sp + 1);
+    }
+    return false;
+}
+}  // namespace
+
 int Account::deliver(const subjects::MatchResult& r, const Message& m) {
     if (t_route_depth >= kMaxRouteDepth) return 0;
     ++t_route_depth;
     int delivered = 0;
+    // One message per route for one publish: its plain interest and the queue groups picked
+    // for it, sent together at the end (a local vector: deliveries can reenter).
+    struct RouteTarget {
+        RemoteTarget* route;
+        std::string queues;
+    };
+    std::vector<RouteTarget> routes;
+    auto target = [&](RemoteTarget* rt) -> RouteTarget& {
+        for (auto& t : routes)
+            if (t.route == rt) return t;
+        return routes.emplace_back(RouteTarget{rt, {}});
+    };
     for (const auto& s : r.plain) {
-        if (static_cast<Receiver*>(s.get())->deliver(m)) ++delivered;
+        auto* rcv = static_cast<Receiver*>(s.get());
+        if (RemoteTarget* rt = rcv->remote()) {
+            if (!m.from_route) target(rt);  // one hop: never from route to route
+            continue;
+        }
+        if (rcv->deliver(m)) ++delivered;
     }
     for (const auto& group : r.queues) {
-        // One member at random; if it refuses (echo off, closing), try the others in turn.
         const std::size_t n = group.size();
-        const std::size_t start = util::fast_rand() % n;
+        if (n == 0) continue;
+        const std::string& qname = group.front()->queue;
+        if (m.from_route) {
+            // Only the groups the sender picked us for; a member here first, else (as
+            // nats-server does) a route member one hop further.
+            if (!named(m.route_queues, qname)) continue;
+            const std::size_t start = util::fast_rand() % n;
+            bool done = false;
+            for (std::size_t i = 0; i < n && !done; ++i) {
+                auto* rcv = static_cast<Receiver*>(group[(start + i) % n].get());
+                if (!rcv->remote() && rcv->deliver(m)) done = true;
+            }
+            for (std::size_t i = 0; i < n && !done; ++i) {
+                auto* rcv = static_cast<Receiver*>(group[(start + i) % n].get());
+                if (RemoteTarget* rt = rcv->remote()) {
+                    auto& t = target(rt);
+                    t.queues += (t.queues.empty() ? "" : " ") + qname;
+                    done = true;
+                }
+            }
+            if (done) ++delivered;
+            continue;
+        }
+        // One member at random, a route's weighted by its member count (nats-server), so
+        // members spread evenly over the cluster; a local one that refuses (echo off,
+        // closing) passes to the next.
+        std::int64_t total = 0;
+        for (const auto& s : group) total += std::max<std::int32_t>(1, static_cast<Receiver*>(s.get())->weight());
+        std::int64_t pick = std::int64_t(util::fast_rand() % std::uint64_t(total));
+        std::size_t start = 0;
+        for (; start < n; ++start) {
+            pick -= std::max<std::int32_t>(1, static_cast<Receiver*>(group[start].get())->weight());
+            if (pick < 0) break;
+        }
         for (std::size_t i = 0; i < n; ++i) {
             auto* rcv = static_cast<Receiver*>(group[(start + i) % n].get());
+            if (RemoteTarget* rt = rcv->remote()) {
+                auto& t = target(rt);
+                t.queues += (t.queues.empty() ? "" : " ") + qname;
+                ++delivered;
+                break;
+            }
             if (rcv->deliver(m)) {
                 ++delivered;
                 break;
             }
         }
+    }
+    for (auto& t : routes) {
+        t.route->send_routed(name_, m, t.queues);
+        if (t.queues.empty()) ++delivered;  // counted with its queue group otherwise
     }
     --t_route_depth;
     return delivered;
@@ -187,6 +259,7 @@ struct ServiceResponse : Receiver, std::enable_shared_from_this<ServiceResponse>
 // A service import: requests on a local subject go to the exporter's subject, with a reply
 // subject that routes the answer back.
 struct ServiceImport : Receiver {
+    bool propagates() const override { return false; }  // the importer's own forwarder
     Account* importer;
     Account* exporter;
     std::string local, remote;

@@ -639,7 +639,25 @@ bool Client::enqueue_msg(std::string_view subject, std::string_view sid, std::st
     return true;
 }
 
+namespace {
+std::vector<void (*)()>& flush_hooks() {
+    static std::vector<void (*)()> hooks;
+    return hooks;
+}
+}  // namespace
+
+void Client::add_flush_hook(void (*fn)()) { flush_hooks().push_back(fn); }
+
+void Client::send_async_info(bool ldm) {
+    asio::post(socket_.get_executor(), [self = shared_from_this(), ldm] {
+        if (self->closing_ || !self->connect_received_ || self->opts_.protocol < 1) return;
+        self->send_proto(self->server_.info_line(self->cid_, self->ip_, ldm));
+        self->flush();
+    });
+}
+
 void Client::flush_scheduled() {
+    for (auto fn : flush_hooks()) fn();
     // Swap out first: flushing may schedule more (it does not today, but stay safe).
     while (!t_flush.empty()) {
         std::vector<std::shared_ptr<Client>> batch;

@@ -85,6 +85,10 @@ public:
 
     void start();  // on its loop: send INFO, start timers and reading
     void reject_max_connections();  // on its loop: INFO, -ERR, close
+    // The cluster changed (or lame duck): a fresh INFO, for clients that take async INFO.
+    void send_async_info(bool ldm);
+    // Something besides clients to flush at the end of a read batch (the cluster's routes).
+    static void add_flush_hook(void (*fn)());
     // Close from any thread; the work happens on the client's loop.
     void close(CloseReason reason);
 

@@ -36,6 +36,12 @@ const std::map<std::string, FlagDef, std::less<>>& flag_table() {
         {"v", {"version", true}},        {"version", {"version", true}},
         {"js", {"jetstream", true}},     {"jetstream", {"jetstream", true}},
         {"sd", {"store_dir", false}},    {"store_dir", {"store_dir", false}},
+        {"cluster", {"cluster", false}}, {"cluster_listen", {"cluster", false}},
+        {"cluster_name", {"cluster_name", false}},
+        {"routes", {"routes", false}},   {"no_advertise", {"no_advertise", true}},
+        {"cluster_advertise", {"cluster_advertise", false}},
+        {"connect_retries", {"connect_retries", false}},
+        {"sl", {"signal", false}},       {"signal", {"signal", false}},
     };
     return t;
 }
@@ -141,6 +147,58 @@ std::expected<void, std::string> apply_flags(const FlagResult& f, Options& o) {
             o.jetstream = value == "true";
         } else if (name == "store_dir") {
             o.store_dir = value;
+        } else if (name == "cluster") {
+            // A URL, nats://[user:pass@]host:port (nats-server's --cluster); empty: none.
+            if (value.empty()) {
+                o.cluster.port = 0;
+                continue;
+            }
+            const auto scheme = value.find("://");
+            if (scheme == std::string::npos)
+                return std::unexpected("parse \"" + value + "\": first path segment in URL cannot contain colon");
+            std::string rest = value.substr(scheme + 3);
+            if (auto at = rest.rfind('@'); at != std::string::npos) {
+                const std::string cred = rest.substr(0, at);
+                rest = rest.substr(at + 1);
+                const auto colon = cred.find(':');
+                if (colon == std::string::npos) return std::unexpected(std::string("expected cluster password to be set"));
+                o.cluster.user = cred.substr(0, colon);
+                o.cluster.password = cred.substr(colon + 1);
+            } else {
+                // As nats-server: a --cluster URL without credentials clears the config file's.
+                o.cluster.user.clear();
+                o.cluster.password.clear();
+            }
+            const auto colon = rest.rfind(':');
+            if (colon == std::string::npos) return std::unexpected("cluster url \"" + value + "\" needs a port");
+            o.cluster.host = rest.substr(0, colon);
+            auto p = parse_int("cluster", rest.substr(colon + 1));
+            if (!p) return std::unexpected(p.error());
+            o.cluster.port = *p;
+        } else if (name == "cluster_name") {
+            o.cluster.name = value;
+        } else if (name == "routes") {
+            o.cluster.routes.clear();
+            std::size_t start = 0;
+            while (start <= value.size() && !value.empty()) {
+                auto comma = value.find(',', start);
+                std::string r = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+                while (!r.empty() && r.front() == ' ') r.erase(0, 1);
+                while (!r.empty() && r.back() == ' ') r.pop_back();
+                if (!r.empty()) o.cluster.routes.push_back(r);
+                if (comma == std::string::npos) break;
+                start = comma + 1;
+            }
+        } else if (name == "no_advertise") {
+            o.cluster.no_advertise = value == "true";
+        } else if (name == "cluster_advertise") {
+            o.cluster.advertise = value;
+        } else if (name == "connect_retries") {
+            auto v = parse_int("connect_retries", value);
+            if (!v) return std::unexpected(v.error());
+            o.cluster.connect_retries = *v;
+        } else if (name == "signal") {
+            o.signal = value;
         } else if (name == "client_advertise" || name == "max_traced_msg_len") {
             // Accepted for script compatibility; said at start-up, as the config file says it.
             o.config_warnings.push_back("flag --" + name + " is not supported by osprey yet and is ignored");

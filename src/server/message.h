@@ -1,5 +1,6 @@
 // A message on its way through an account: views into the publisher's read buffer.
 #pragma once
+#include <cstdint>
 #include <string_view>
 
 #include "subjects/sublist.h"
@@ -19,6 +20,17 @@ struct Message {
     // inbox); empty: `subject`. Imports route by it and keep the shown subject.
     std::string_view routed = {};
     std::string_view route_subject() const { return routed.empty() ? subject : routed; }
+    // Came from another server through a route: plain subscriptions of routes are not served
+    // (one hop), and queue groups only those the sender named (`route_queues`, space separated).
+    bool from_route = false;
+    std::string_view route_queues = {};
+};
+
+// Another server reached through a route (the cluster layer): takes one message per publish,
+// with the queue groups picked for it on this server.
+struct RemoteTarget {
+    virtual ~RemoteTarget() = default;
+    virtual void send_routed(std::string_view account, const Message& m, std::string_view queues) = 0;
 };
 
 // What the trie holds on the server side: something that can take a delivery.
@@ -30,6 +42,9 @@ struct Receiver : subjects::Subscription {
     // Whether it counts as someone listening (push consumer "push_bound", inactivity). The
     // JetStream API is not: nats-server serves it from the system account.
     virtual bool shows_interest() const { return true; }
+    // A route's subscription: the server behind it, and its queue weight (how many members).
+    virtual RemoteTarget* remote() const { return nullptr; }
+    virtual std::int32_t weight() const { return 1; }
 };
 
 // Whether anyone in `r` counts as listening.

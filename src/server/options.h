@@ -67,6 +67,20 @@ struct AccountDef {
     std::int64_t js_max_memory = -1, js_max_file = -1, js_max_streams = -1, js_max_consumers = -1;
 };
 
+// The cluster {} block (nats-server 2.9.10): routes to the other servers of the cluster.
+struct ClusterOptions {
+    std::string name;  // empty: a random ("dynamic") name, adopted from a peer that has one
+    std::string host = "0.0.0.0";
+    int port = 0;      // 0: no cluster; -1: a random port
+    std::vector<std::string> routes;  // nats://[user:pass@]host:port, dialed and kept
+    std::string user, password;       // what a peer must send in its route CONNECT
+    std::int64_t auth_timeout_ms = 2000;
+    bool no_advertise = false;  // no connect_urls for clients, ours or the peers'
+    int connect_retries = 0;    // extra attempts for implicit (gossiped) routes
+    std::string advertise;      // host[:port] peers should dial instead of the listen address
+    bool enabled() const { return port != 0; }
+};
+
 struct Options {
     // Listening
     std::string host = "0.0.0.0";
@@ -78,6 +92,7 @@ struct Options {
     std::string ports_file_dir;
     std::string config_file;
     bool check_config = false;
+    std::string signal;  // --signal <command>[=<pid>]: send a command to a running server
 
     // Logging
     std::string log_file;
@@ -114,6 +129,10 @@ struct Options {
     std::int64_t js_max_memory = -1;
     std::int64_t js_max_file = -1;
     std::string js_domain;
+
+    ClusterOptions cluster;
+    std::int64_t lame_duck_duration_ms = 2 * 60 * 1000;  // nats-server's defaults
+    std::int64_t lame_duck_grace_ms = 10 * 1000;
 
     // Threads: event loops serving connections (0: one per core).
     int loops = 0;

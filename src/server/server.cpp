@@ -1,5 +1,9 @@
 #include "server/server.h"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
 #include <crypt.h>
 #include <unistd.h>
 
@@ -36,17 +40,6 @@ bool secure_equal(std::string_view a, std::string_view b) {
     return d == 0;
 }
 
-bool check_secret(const std::string& given, const std::string& stored) {
-    if (is_bcrypt(stored)) {
-        // libcrypt (libxcrypt) implements bcrypt: hashing `given` with the stored setting must
-        // reproduce the stored hash.
-        crypt_data data{};
-        const char* out = crypt_r(given.c_str(), stored.c_str(), &data);
-        return out && out[0] != '*' && secure_equal(out, stored);
-    }
-    return secure_equal(given, stored);
-}
-
 std::string json_escape(std::string_view s) {
     std::string o;
     for (char c : s) {
@@ -63,6 +56,18 @@ std::string json_escape(std::string_view s) {
 }
 
 }  // namespace
+
+bool check_secret(const std::string& given, const std::string& stored) {
+    if (is_bcrypt(stored)) {
+        // libcrypt (libxcrypt) implements bcrypt: hashing `given` with the stored setting must
+        // reproduce the stored hash.
+        crypt_data data{};
+        const char* out = crypt_r(given.c_str(), stored.c_str(), &data);
+        return out && out[0] != '*' && secure_equal(out, stored);
+    }
+    return secure_equal(given, stored);
+}
+
 
 Server::Server(Options opts) : opts_(std::move(opts)) {
     server_id_ = util::server_id();
@@ -178,8 +183,102 @@ std::optional<Server::Auth> Server::authenticate(const std::string& user, const 
     return std::nullopt;
 }
 
-std::string Server::info_line(std::uint64_t cid, const std::string& ip) const {
-    return fmt::format("{},\"client_id\":{},\"client_ip\":\"{}\"}} \r\n", info_prefix_, cid, ip);
+std::string Server::info_line(std::uint64_t cid, const std::string& ip, bool ldm) const {
+    std::string cluster;
+    {
+        std::lock_guard lk(cluster_info_mu_);
+        cluster = cluster_info_;
+        if (ldm) {
+            // In lame duck mode clients are told of the other servers only (nats-server).
+            std::string urls;
+            const auto own = client_urls();
+            for (const auto& u : connect_urls_)
+                if (std::find(own.begin(), own.end(), u) == own.end()) urls += (urls.empty() ? "\"" : ",\"") + u + "\"";
+            cluster = cluster_name_.empty() ? std::string() : fmt::format(",\"cluster\":\"{}\"", json_escape(cluster_name_));
+            if (!urls.empty()) cluster += ",\"connect_urls\":[" + urls + "]";
+            cluster += ",\"ldm\":true";
+        }
+    }
+    return fmt::format("{},\"client_id\":{},\"client_ip\":\"{}\"{}}} \r\n", info_prefix_, cid, ip, cluster);
+}
+
+std::vector<std::string> Server::client_urls() const {
+    // The listen address, or every non-loopback address of the machine for 0.0.0.0
+    // (nats-server's rule); loopback when that is all there is.
+    std::vector<std::string> out;
+    const std::string port = std::to_string(opts_.port);
+    if (opts_.host != "0.0.0.0" && opts_.host != "::" && !opts_.host.empty()) {
+        out.push_back((opts_.host.find(':') != std::string::npos ? "[" + opts_.host + "]" : opts_.host) + ":" + port);
+        return out;
+    }
+    ifaddrs* ifs = nullptr;
+    if (::getifaddrs(&ifs) == 0) {
+        for (ifaddrs* i = ifs; i; i = i->ifa_next) {
+            if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+            char buf[INET_ADDRSTRLEN];
+            ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, buf, sizeof buf);
+            if (std::string_view(buf).starts_with("127.")) continue;
+            out.push_back(std::string(buf) + ":" + port);
+        }
+        ::freeifaddrs(ifs);
+    }
+    if (out.empty()) out.push_back("127.0.0.1:" + port);
+    return out;
+}
+
+void Server::set_cluster_info(const std::string& name, const std::vector<std::string>& connect_urls) {
+    {
+        std::lock_guard lk(cluster_info_mu_);
+        std::string text = name.empty() ? std::string() : fmt::format(",\"cluster\":\"{}\"", json_escape(name));
+        if (!connect_urls.empty()) {
+            text += ",\"connect_urls\":[";
+            for (std::size_t i = 0; i < connect_urls.size(); ++i)
+                text += (i ? ",\"" : "\"") + json_escape(connect_urls[i]) + "\"";
+            text += "]";
+        }
+        const bool urls_changed = connect_urls != connect_urls_;
+        cluster_info_ = std::move(text);
+        cluster_name_ = name;
+        connect_urls_ = connect_urls;
+        if (!urls_changed) return;
+    }
+    send_async_info(false);
+}
+
+void Server::send_async_info(bool ldm) {
+    // Clients that speak protocol 1 take INFO at any time (nats-server's async INFO).
+    for (auto& c : clients()) c->send_async_info(ldm);
+}
+
+void Server::enter_lame_duck() {
+    if (lame_duck_.exchange(true) || shutting_down_) return;
+    log::notice("Entering lame duck mode, stop accepting new clients");
+    asio::post(*loops_[0], [this] {
+        boost::system::error_code ec;
+        acceptor_->close(ec);
+    });
+    if (num_clients() == 0) {
+        std::thread([this] { shutdown(); }).detach();
+        return;
+    }
+    for (auto& h : lame_duck_hooks_) h();
+    send_async_info(true);
+    // Clients go over the lame duck duration, after the grace period, then the server.
+    std::thread([this] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(opts_.lame_duck_grace_ms));
+        auto list = clients();
+        const auto spread = std::chrono::milliseconds(
+            std::max<std::int64_t>(0, opts_.lame_duck_duration_ms - opts_.lame_duck_grace_ms));
+        // No longer than a second between two closes (nats-server): a few clients leave soon.
+        const auto step = std::min<std::chrono::milliseconds>(
+            std::chrono::seconds(1), list.empty() ? spread : spread / std::int64_t(list.size()));
+        for (std::size_t i = 0; i < list.size(); ++i) {
+            if (shutting_down_) return;
+            list[i]->close(CloseReason::ServerShutdown);
+            if (i + 1 < list.size()) std::this_thread::sleep_for(step);
+        }
+        shutdown();
+    }).detach();
 }
 
 void Server::start() {
@@ -253,13 +352,18 @@ void Server::write_ports_file() {
 }
 
 void Server::install_signals() {
-    signals_set_ = std::make_unique<asio::signal_set>(*loops_[0], SIGINT, SIGTERM);
+    signals_set_ = std::make_unique<asio::signal_set>(*loops_[0], SIGINT, SIGTERM, SIGUSR2);
     wait_signal();
 }
 
 void Server::wait_signal() {
     signals_set_->async_wait([this](const boost::system::error_code& ec, int sig) {
         if (ec) return;
+        if (sig == SIGUSR2) {  // nats-server's lame duck signal
+            wait_signal();
+            enter_lame_duck();
+            return;
+        }
         if (signals_.fetch_add(1) > 0) {
             log::notice("Second signal, exiting now");
             std::_Exit(1);
@@ -347,6 +451,7 @@ std::size_t Server::num_clients() const {
 void Server::shutdown() {
     if (shutting_down_.exchange(true)) return;
     log::notice("Initiating Shutdown...");
+    for (auto& h : shutdown_hooks_) h();
     asio::post(*loops_[0], [this] {
         boost::system::error_code ec;
         acceptor_->close(ec);

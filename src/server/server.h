@@ -34,6 +34,9 @@ struct ServerStats {
     std::atomic<std::uint64_t> total_connections{0};
 };
 
+// A secret as the config holds it: plain, or a bcrypt hash ("$2a$...") of the given one.
+bool check_secret(const std::string& given, const std::string& stored);
+
 class Server {
 public:
     explicit Server(Options opts);
@@ -60,12 +63,28 @@ public:
     Monitor& monitor() { return *monitor_; }
     SystemServices& system() { return *system_; }
     Account* system_account() const { return find_account(opts_.system_account); }
+    // The cluster layer: runs first when the server shuts down (routes close before clients).
+    void add_shutdown_hook(std::function<void()> fn) { shutdown_hooks_.push_back(std::move(fn)); }
+    // What clients learn of the cluster in INFO: its name and the client URLs of every server
+    // (ours first); connected clients get an INFO update when it changes.
+    void set_cluster_info(const std::string& name, const std::vector<std::string>& connect_urls);
+    std::vector<std::string> connect_urls() const {
+        std::lock_guard lk(cluster_info_mu_);
+        return connect_urls_;
+    }
+    // Our own client URLs, as the cluster advertises them (host:port).
+    std::vector<std::string> client_urls() const;
+    // Lame duck mode (SIGUSR2, --signal ldm): stop taking clients, tell them and the cluster
+    // (hooks), then close clients over the lame duck duration and shut down.
+    void add_lame_duck_hook(std::function<void()> fn) { lame_duck_hooks_.push_back(std::move(fn)); }
+    void enter_lame_duck();
+    bool lame_duck() const { return lame_duck_.load(); }
     // Fills a member of /varz (before start()); a no-op without a monitor port.
     void add_varz_section(const std::string& key,
                           std::function<std::string(const std::map<std::string, std::string>&)> h);
 
     // The INFO line for one client (ends in CRLF).
-    std::string info_line(std::uint64_t cid, const std::string& ip) const;
+    std::string info_line(std::uint64_t cid, const std::string& ip, bool ldm = false) const;
 
     // Authentication of a CONNECT: the account and permissions, or nullopt.
     struct Auth {
@@ -129,6 +148,13 @@ private:
 
     std::unique_ptr<Monitor> monitor_;
     std::unique_ptr<SystemServices> system_;
+    std::vector<std::function<void()>> shutdown_hooks_, lame_duck_hooks_;
+    std::atomic<bool> lame_duck_{false};
+    mutable std::mutex cluster_info_mu_;
+    std::string cluster_info_;  // ,"cluster":..,"connect_urls":[..] for client INFO
+    std::string cluster_name_;
+    std::vector<std::string> connect_urls_;
+    void send_async_info(bool ldm);
     std::mutex done_mu_;
     std::condition_variable done_cv_;
     bool done_ = false;

@@ -32,6 +32,8 @@ std::string now_text() { return time_text(std::chrono::system_clock::now()); }
 // A request handler in some account's subject space.
 struct Handler : Receiver {
     std::function<void(const Message&)> fn;
+    bool local = false;  // answers this server's clients only (an account's own questions)
+    bool propagates() const override { return !local; }
     bool deliver(const Message& m) override {
         Client::StallExempt internal;
         fn(m);
@@ -51,6 +53,7 @@ SystemServices::SystemServices(Server& server) : server_(server) {
     Account* sys = server_.system_account();
     auto add = [&](Account& acc, std::string subject, std::function<void(const Message&)> fn) {
         auto h = std::make_shared<Handler>();
+        h->local = &acc != sys;
         h->subject = std::move(subject);
         h->fn = std::move(fn);
         acc.sublist().insert(h);

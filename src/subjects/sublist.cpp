@@ -52,7 +52,7 @@ void add_queue_subs(MatchResult& r, const std::string& name, const std::vector<S
 
 }  // namespace
 
-void Sublist::insert(const SubPtr& sub) {
+bool Sublist::insert_impl(const SubPtr& sub) {
     std::unique_lock lk(mu_);
     Level* level = root_.get();
     Node* node = nullptr;
@@ -77,7 +77,7 @@ void Sublist::insert(const SubPtr& sub) {
         if (!*slot) *slot = std::make_unique<Node>();
         node = slot->get();
     }
-    if (!node) return;
+    if (!node) return false;
     if (sub->queue.empty()) {
         node->plain.push_back(sub);
     } else {
@@ -93,6 +93,17 @@ void Sublist::insert(const SubPtr& sub) {
     ++inserts_;
     generation_.fetch_add(1, std::memory_order_release);
     invalidate(sub->subject);
+    return true;
+}
+
+void Sublist::insert(const SubPtr& sub) {
+    if (insert_impl(sub) && observer_) observer_(sub, true);
+}
+
+bool Sublist::remove(const SubPtr& sub) {
+    const bool removed = remove_impl(sub);
+    if (removed && observer_) observer_(sub, false);
+    return removed;
 }
 
 namespace {
@@ -106,7 +117,7 @@ bool erase_one(V& v, const SubPtr& sub) {
 }
 }  // namespace
 
-bool Sublist::remove(const SubPtr& sub) {
+bool Sublist::remove_impl(const SubPtr& sub) {
     std::unique_lock lk(mu_);
     std::vector<std::string_view> toks;
     int n = tokenize(sub->subject, toks);

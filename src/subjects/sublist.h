@@ -7,6 +7,7 @@
 // result (and the subscriptions in it) alive while it delivers, even if they go away meanwhile.
 #pragma once
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <shared_mutex>
@@ -22,6 +23,9 @@ struct Subscription {
     std::string subject;
     std::string queue;  // empty: not in a queue group
     virtual ~Subscription() = default;
+    // Whether this interest is announced to the other servers of a cluster (a route's own
+    // subscriptions and internal forwarders are not).
+    virtual bool propagates() const { return true; }
 };
 using SubPtr = std::shared_ptr<Subscription>;
 
@@ -54,6 +58,10 @@ public:
 
     void insert(const SubPtr& sub);
     bool remove(const SubPtr& sub);
+    // Told of every insert and remove, after it and outside the lock (the cluster's interest
+    // propagation). Set before the sublist is shared between threads.
+    using Observer = std::function<void(const SubPtr&, bool inserted)>;
+    void set_observer(Observer o) { observer_ = std::move(o); }
     // Cached: a subject enters the cache the second time it misses it.
     MatchPtr match(std::string_view subject);
     // The same, without touching the cache: for one-shot subjects (reply inboxes) that would
@@ -80,6 +88,9 @@ private:
         }
     };
 
+    bool insert_impl(const SubPtr& sub);
+    bool remove_impl(const SubPtr& sub);
+    Observer observer_;
     MatchPtr compute(std::string_view subject) const;
     void invalidate(std::string_view pattern);
 

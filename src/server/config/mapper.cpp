@@ -14,19 +14,28 @@ std::string lower(std::string_view s) {
     return o;
 }
 
+namespace {
+// nats-server's positions: a value's error points at its key (or at the value itself in an
+// array); its lexer counts columns from 0 on the first line and from 1 after a newline.
+std::string position(const std::string& file, int line, int col) {
+    return fmt::format("{}{}:{}", file.empty() ? "" : file + ":", line, line == 1 ? col - 1 : col);
+}
+std::string key_position(const std::string& file, const conf::Value& v) {
+    return v.key_line > 0 ? position(file, v.key_line, v.key_col) : position(file, v.line, v.col);
+}
+}  // namespace
+
 void Mapper::fail(const conf::Value& v, const std::string& msg) const {
-    throw ConfigError{fmt::format("{}{}:{}: {}", file_.empty() ? "" : file_ + ":", v.line, v.col, msg)};
+    throw ConfigError{fmt::format("{}: {}", key_position(file_, v), msg)};
 }
 
 void Mapper::unknown(const std::string& key, const conf::Value& v) const {
     if (v.used_as_variable) return;
-    throw ConfigError{fmt::format("{}{}:{}: unknown field \"{}\"", file_.empty() ? "" : file_ + ":",
-                                  v.key_line, v.key_col, key)};
+    throw ConfigError{fmt::format("{}: unknown field \"{}\"", key_position(file_, v), key)};
 }
 
 void Mapper::not_implemented(const std::string& key, const conf::Value& v, bool refuse) const {
-    const std::string where =
-        fmt::format("{}{}:{}", file_.empty() ? "" : file_ + ":", v.key_line, v.key_col);
+    const std::string where = key_position(file_, v);
     if (refuse)
         throw ConfigError{fmt::format("{}: \"{}\" is not supported by osprey yet", where, key)};
     o_.config_warnings.push_back(

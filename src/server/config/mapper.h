@@ -39,6 +39,7 @@ public:
     void authorization(const conf::Value& v);
     void accounts(const conf::Value& v);
     void jetstream(const conf::Value& v);
+    void cluster(const conf::Value& v);
     void apply(const conf::Map& top);
 
 private:

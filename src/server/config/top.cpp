@@ -15,7 +15,7 @@ struct Missing {
     bool refuse;
 };
 constexpr Missing kMissing[] = {
-    {"cluster", true},          {"gateway", true},
+    {"gateway", true},
     {"leaf", true},             {"leafnodes", true},
     {"tls", true},              {"allow_non_tls", true},
     {"https", true},            {"https_port", true},
@@ -35,8 +35,7 @@ constexpr Missing kMissing[] = {
     {"client_advertise", false}, {"disable_sublist_cache", false},
     {"no_sublist_cache", false}, {"logfile_size_limit", false},
     {"log_size_limit", false},  {"prof_port", false},
-    {"max_traced_msg_len", false}, {"lame_duck_duration", false},
-    {"lame_duck_grace_period", false}, {"no_system_account", false},
+    {"max_traced_msg_len", false}, {"no_system_account", false},
     {"no_system", false},       {"no_sys_acc", false},
     {"connect_error_reports", false}, {"reconnect_error_reports", false},
     {"server_tags", false},     {"default_js_domain", false},
@@ -81,6 +80,63 @@ void Mapper::jetstream(const conf::Value& v) {
             unknown(jk, jv);
         }
     }
+}
+
+void Mapper::cluster(const conf::Value& v) {
+    if (!v.is_map()) fail(v, "Expected map to define cluster");
+    ClusterOptions& c = o_.cluster;
+    bool port_set = false;
+    for (const auto& [ck, cv] : v.map()) {
+        auto key = lower(ck);
+        if (key == "name") {
+            c.name = str(cv, ck);
+        } else if (key == "listen") {
+            if (cv.is_int()) {
+                c.port = int(cv.integer());
+            } else {
+                hostport(cv, c.host, c.port, ck);
+            }
+            port_set = true;
+        } else if (key == "host" || key == "net") {
+            c.host = str(cv, ck);
+        } else if (key == "port") {
+            c.port = int(integer(cv, ck));
+            port_set = true;
+        } else if (key == "routes") {
+            if (!cv.is_array()) fail(cv, "interface conversion: interface {} is string, not []interface {}");
+            for (const auto& r : cv.array()) {
+                const std::string url = str(r, ck);
+                if (std::find(c.routes.begin(), c.routes.end(), url) != c.routes.end()) {
+                    o_.config_warnings.push_back("Duplicate route entry detected: " + url);
+                    continue;
+                }
+                c.routes.push_back(url);
+            }
+        } else if (key == "authorization") {
+            if (!cv.is_map()) fail(cv, "expected a map for cluster authorization");
+            for (const auto& [ak, av] : cv.map()) {
+                auto akey = lower(ak);
+                if (akey == "user" || akey == "username") c.user = str(av, ak);
+                else if (akey == "password" || akey == "pass") c.password = str(av, ak);
+                else if (akey == "timeout") c.auth_timeout_ms = duration_ms(av, ak);
+                else if (akey == "users") fail(av, "Cluster authorization does not allow multiple users");
+                else if (akey == "token") fail(av, "Cluster authorization does not support tokens");
+                else if (akey == "permissions") not_implemented(ak, av, true);
+                else unknown(ak, av);
+            }
+        } else if (key == "advertise" || key == "cluster_advertise") {
+            c.advertise = str(cv, ck);
+        } else if (key == "no_advertise") {
+            c.no_advertise = boolean(cv, ck);
+        } else if (key == "connect_retries") {
+            c.connect_retries = int(integer(cv, ck));
+        } else if (key == "tls" || key == "permissions") {
+            not_implemented(ck, cv, true);
+        } else {
+            unknown(ck, cv);  // pool_size, compression, accounts: 2.10's, unknown to 2.9.10
+        }
+    }
+    (void)port_set;
 }
 
 void Mapper::apply(const conf::Map& top) {
@@ -145,6 +201,14 @@ void Mapper::apply(const conf::Map& top) {
             jetstream(v);
         } else if (key == "store_dir" || key == "storedir") {
             o.store_dir = str(v, k);
+        } else if (key == "cluster") {
+            cluster(v);
+        } else if (key == "lame_duck_duration") {
+            o.lame_duck_duration_ms = duration_ms(v, k);
+            if (o.lame_duck_duration_ms < 30000) fail(v, "lame_duck_duration should be at least 30s");
+        } else if (key == "lame_duck_grace_period") {
+            o.lame_duck_grace_ms = duration_ms(v, k);
+            if (o.lame_duck_grace_ms < 0) fail(v, "invalid lame_duck_grace_period, needs to be positive");
         } else {
             bool known = false;
             for (const auto& m : kMissing) {

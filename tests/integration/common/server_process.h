@@ -128,6 +128,20 @@ public:
         return -1;
     }
 
+    // Waits (bounded) for the server to exit by itself (lame duck, fatal error); true if it did.
+    bool wait_exit(int wait_ms) {
+        if (pid_ <= 0) return true;
+        int status = 0;
+        for (int i = 0; i < wait_ms / 10; ++i) {
+            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+                pid_ = -1;
+                return true;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        return false;
+    }
+
 private:
     int port_ = 0;
     int http_port_ = 0;

@@ -51,8 +51,16 @@ export async function startServer(args = []) {
     httpPort,
     url: `nats://127.0.0.1:${port}`,
     log: () => log,
+    pid: proc.pid,
+    // kill -9 (or another signal) and wait for the exit.
+    async kill(signal = "SIGKILL") {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = new Promise((r) => proc.on("exit", () => r()));
+      proc.kill(signal);
+      await exited;
+    },
     async stop() {
-      if (proc.exitCode !== null) return proc.exitCode;
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
       const exited = new Promise((r) => proc.on("exit", (code) => r(code)));
       proc.kill("SIGTERM");
       const timer = setTimeout(() => proc.kill("SIGKILL"), 5000);

@@ -97,7 +97,7 @@ TEST(Conf, WrongTypeIsReportedWithPosition) {
     Options o;
     auto r = apply_config(*m, o, "z.conf");
     ASSERT_FALSE(r);
-    EXPECT_NE(r.error().find("z.conf:2:7"), std::string::npos) << r.error();
+    EXPECT_NE(r.error().find("z.conf:2:1"), std::string::npos) << r.error();
 }
 
 TEST(Conf, AuthorizationUsersAndPermissions) {
