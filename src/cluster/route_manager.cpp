@@ -482,6 +482,17 @@ void RouteManager::local_interest(const subjects::SubPtr& sub, bool inserted, co
     if (!sub->propagates()) return;
     const std::string key = sub->queue.empty() ? sub->subject : sub->subject + " " + sub->queue;
     std::lock_guard lk(mu_);
+    using O = subjects::Subscription::Observed;
+    if (inserted) {
+        if (sub->observed == O::removed_first) return;  // gone already: never announce it
+        sub->observed = O::counted;
+    } else {
+        if (sub->observed != O::counted) {
+            sub->observed = O::removed_first;
+            return;
+        }
+        sub->observed = O::none;
+    }
     auto& counts = interest_[account];
     std::int64_t& n = counts[key];
     n += inserted ? 1 : -1;

@@ -26,6 +26,11 @@ struct Subscription {
     // Whether this interest is announced to the other servers of a cluster (a route's own
     // subscriptions and internal forwarders are not).
     virtual bool propagates() const { return true; }
+    // For the Sublist's observer, under the observer's own lock: the observer runs after the
+    // trie lock is released, so a removal (an auto-unsubscribe on a publisher's thread) can be
+    // observed before its insertion is; this records which of the two came first.
+    enum class Observed : std::uint8_t { none, counted, removed_first };
+    mutable Observed observed = Observed::none;
 };
 using SubPtr = std::shared_ptr<Subscription>;
 

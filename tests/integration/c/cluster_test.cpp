@@ -304,9 +304,19 @@ TEST_P(Cluster, ClientsLearnTheClusterAndFailOverWhenANodeDies) {
     }
     EXPECT_TRUE(got) << c.logs();
 
-    // The dead node comes back (on a fresh client port) and the mesh heals.
+    // The dead node comes back (on a fresh client port) and the mesh heals; the interest that
+    // lived on while it was gone is sent to it again.
     c.start(0);
     EXPECT_TRUE(c.wait_mesh(20000)) << c.logs();
+    auto back = connect(c.node(0).url());
+    bool again = false;
+    const auto end3 = std::chrono::steady_clock::now() + 15s;
+    while (!again && std::chrono::steady_clock::now() < end3) {
+        natsConnection_PublishString(back.get(), "after.failover", "z");
+        natsConnection_Flush(back.get());
+        again = bool(next(sub.get(), 200));
+    }
+    EXPECT_TRUE(again) << c.logs();
 }
 
 TEST_P(Cluster, RoutesNeedTheClusterCredentials) {
