@@ -1,5 +1,7 @@
 #include "cluster/route_manager.h"
 
+#include <thread>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
@@ -163,6 +165,15 @@ void RouteManager::stop() {
         });
     }
     for (auto& r : routes) r->close("Server Shutdown");
+    // Bounded wait for the loops to close them (the server stops its loops next): a route
+    // closes its socket and drops the subscriptions that keep it alive.
+    for (int i = 0; i < 200; ++i) {
+        {
+            std::lock_guard lk(mu_);
+            if (routes_.empty()) break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
 }
 
 // ---- connections ----

@@ -756,6 +756,7 @@ void Client::close_now(CloseReason reason) {
     log::debug("{} - Client connection closed: {}", tag(),
                reason_text(reason));
     remove_all_subs();
+    match_cache_.reset();  // cached results may hold our own subscriptions, which hold us
     if (connect_received_ && account_) account_->connections.fetch_sub(1);
     if (connect_received_) server_.system().client_disconnected(*this, reason);
     boost::system::error_code ec;

@@ -60,6 +60,14 @@ public:
         return r;
     }
 
+    // Drops every entry and the tables. A closing connection must call it: its cached results
+    // can hold its own subscriptions, which hold the connection (a cycle that would leak it).
+    void reset() {
+        t_.reset();
+        count_ = 0;
+        list_ = nullptr;
+    }
+
 private:
     struct Slot {
         std::size_t hash = 0;

@@ -70,6 +70,19 @@ public:
         nodes_[i] = std::make_unique<ServerProcess>(bins_[i], args);
     }
 
+    // Stops every node: a crash on the way out fails the test (sanitizer reports are checked
+    // by ServerProcess).
+    ~TestCluster() {
+        for (std::size_t i = 0; i < nodes_.size(); ++i) {
+            if (!nodes_[i]) continue;
+            const bool was_running = nodes_[i]->pid() > 0;
+            const int status = nodes_[i]->stop();
+            if (was_running && !is_nats_server(bins_[i])) {
+                EXPECT_EQ(status, 0) << "s" << i << " exit status\n" << nodes_[i]->log().substr(0, 8000);
+            }
+        }
+    }
+
     ServerProcess& node(std::size_t i) { return *nodes_[i]; }
     int cluster_port(std::size_t i) const { return cports_[i]; }
     std::size_t size() const { return nodes_.size(); }

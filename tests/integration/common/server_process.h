@@ -15,6 +15,10 @@
 #include <thread>
 #include <vector>
 
+#ifdef OSPREY_GTEST
+#include <gtest/gtest.h>
+#endif
+
 namespace osprey::testing {
 
 inline int free_port() {
@@ -99,7 +103,18 @@ private:
     }
 
 public:
-    ~ServerProcess() { stop(); }
+    ~ServerProcess() {
+        stop();
+#ifdef OSPREY_GTEST
+        // A sanitizer build reports leaks and errors in the server's log at exit: each one
+        // fails the test that ran the server.
+        const std::string l = log();
+        for (const char* what : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"}) {
+            const auto at = l.find(what);
+            if (at != std::string::npos) ADD_FAILURE() << "server log: " << l.substr(at, 6000);
+        }
+#endif
+    }
 
     int port() const { return port_; }
     int http_port() const { return http_port_; }
