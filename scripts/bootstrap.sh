@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential g++ cmake ninja-build ccache pkg-config
-  libboost1.81-dev libboost-json1.81-dev libfmt-dev libcrypt-dev
+  libboost1.81-dev libboost-json1.81-dev libfmt-dev libcrypt-dev libssl-dev tzdata
   libgtest-dev libnats-dev nats-server libxxhash-dev
   clang libclang-rt-14-dev
   curl python3

@@ -1,0 +1,1 @@
+"""Helpers for bench/scale: a raw NATS client and server process handling."""
