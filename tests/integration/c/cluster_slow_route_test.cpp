@@ -54,8 +54,12 @@ TEST_P(SlowRoute, StuckPeerIsCutAndLocalClientsKeepFlowing) {
     ServerProcess srv(GetParam(), {"-c", conf, "--cluster_name", "C1", "--cluster",
                                    "nats://127.0.0.1:" + std::to_string(cport)});
 
-    const int fd = dial_with_small_buffer(cport);
-    ASSERT_GE(fd, 0);
+    // nats-server opens its route listener after its client listener: retry the dial (bounded).
+    int fd = -1;
+    for (auto dial_end = std::chrono::steady_clock::now() + 10s;
+         fd < 0 && std::chrono::steady_clock::now() < dial_end; std::this_thread::sleep_for(20ms))
+        fd = dial_with_small_buffer(cport);
+    ASSERT_GE(fd, 0) << srv.log();
     char buf[8192];
     std::string got;
     for (int i = 0; i < 20 && got.find("\r\n") == std::string::npos; ++i) {
