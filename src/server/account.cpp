@@ -140,7 +140,7 @@ bool Account::exports_to(bool service, std::string_view subject,
     for (const auto& e : exports_) {
         if (e.service != service) continue;
         if (!subjects::is_subset(subject, e.subject)) continue;
-        if (e.accounts.empty()) return true;
+        if (e.accounts.empty() && !e.token_required) return true;
         for (const auto& a : e.accounts)
             if (a == importer) return true;
     }

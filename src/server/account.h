@@ -50,6 +50,20 @@ public:
 
     std::atomic<std::uint64_t> in_msgs{0}, in_bytes{0}, out_msgs{0}, out_bytes{0};
     std::atomic<int> connections{0};
+    // Operator mode: the limits of the account's JWT (-1: none), set before the server starts.
+    std::int64_t max_connections = -1, max_subs = -1, max_payload = -1;
+    // Counts a new connection unless the account is at max_connections (false then).
+    bool add_connection() {
+        if (max_connections < 0) {
+            connections.fetch_add(1, std::memory_order_relaxed);
+            return true;
+        }
+        int n = connections.load(std::memory_order_relaxed);
+        do {
+            if (n >= max_connections) return false;
+        } while (!connections.compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
+        return true;
+    }
 
 private:
     std::string name_;

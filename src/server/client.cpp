@@ -10,6 +10,7 @@
 
 #include "protocol/encoder.h"
 #include "server/account.h"
+#include "server/auth/connect.h"
 #include "server/permissions.h"
 #include "server/server.h"
 #include "server/system_services.h"
@@ -41,7 +42,7 @@ const char* reason_text(CloseReason r) {
         case CloseReason::ReadError: return "Read Error";
         case CloseReason::WriteError: return "Write Error";
         case CloseReason::ProtocolViolation: return "Protocol Violation";
-        case CloseReason::AuthViolation: return "Authorization Violation";
+        case CloseReason::AuthViolation: return "Authentication Failure";
         case CloseReason::AuthTimeout: return "Authentication Timeout";
         case CloseReason::MaxPayload: return "Maximum Message Payload Exceeded";
         case CloseReason::MaxControlLine: return "Maximum Control Line Exceeded";
@@ -50,6 +51,9 @@ const char* reason_text(CloseReason r) {
         case CloseReason::SlowConsumerDeadline: return "Slow Consumer (Write Deadline)";
         case CloseReason::StaleConnection: return "Stale Connection";
         case CloseReason::ServerShutdown: return "Server Shutdown";
+        case CloseReason::AuthExpired: return "Authentication Expired";
+        case CloseReason::MaxAccountConnections: return "Maximum Account Connections Exceeded";
+        case CloseReason::MaxSubscriptions: return "Maximum Subscriptions Exceeded";
     }
     return "Unknown";
 }
@@ -90,6 +94,7 @@ Client::Client(Server& server, int loop_index, tcp::socket socket, std::uint64_t
       ping_timer_(socket_.get_executor()),
       auth_timer_(socket_.get_executor()),
       deadline_timer_(socket_.get_executor()),
+      expire_timer_(socket_.get_executor()),
       stall_timer_(socket_.get_executor()) {
     boost::system::error_code ec;
     auto ep = socket_.remote_endpoint(ec);
@@ -104,6 +109,8 @@ Client::Client(Server& server, int loop_index, tcp::socket socket, std::uint64_t
     limits_.max_payload = o.max_payload;
     limits_.headers = false;
     rbuf_.resize(kMinReadBuf);
+    if (server_.nonce_required()) nonce_ = auth::make_nonce();
+    max_subs_ = o.max_subs > 0 ? o.max_subs : -1;
     last_activity_ns_ = now_ns();
     tag_ = fmt::format("{}:{} - cid:{}", ip_, port_, cid_);  // no other thread sees us yet
 }
@@ -125,7 +132,7 @@ void Client::reject_max_connections() {
     close_now(CloseReason::MaxConnections);
 }
 
-void Client::send_info() { send_proto(server_.info_line(cid_, ip_)); }
+void Client::send_info() { send_proto(server_.info_line(cid_, ip_, false, nonce_)); }
 
 void Client::start_auth_timer() {
     auth_timer_.expires_after(std::chrono::milliseconds(server_.options().auth_timeout_ms));
@@ -244,24 +251,101 @@ void Client::process_buffer() {
 }
 
 bool Client::authorize(ConnectOpts& o) {
-    std::optional<Server::Auth> a;
+    // Outside operator mode a JWT is ignored (nats-server discards it before authenticating).
+    if (!server_.operator_mode()) o.jwt.clear();
+    // getAuthUser: how violation log lines name the client.
+    if (!o.nkey.empty()) auth_label_ = fmt::format("Nkey \"{}\"", o.nkey);
+    else if (!o.user.empty()) auth_label_ = fmt::format("User \"{}\"", o.user);
+    else if (!o.jwt.empty()) auth_label_.clear();  // set below from the JWT's key
+    else auth_label_ = "User \"N/A\"";
     if (!server_.auth_required()) {
         account_ = &server_.global_account();
-        if (!server_.options().no_auth_user.empty()) a = server_.authenticate(server_.options().no_auth_user, {}, {});
-        if (!a) return true;
-    } else if (o.user.empty() && o.pass.empty() && o.auth_token.empty() &&
-               !server_.options().no_auth_user.empty()) {
-        a = server_.authenticate(server_.options().no_auth_user, {}, {});
-    } else {
-        a = server_.authenticate(o.user, o.pass, o.auth_token);
+        return true;
     }
-    if (!a) return false;
-    if (account_ && account_ != a->account) move_subs_to(*a->account);
-    account_ = a->account;
-    perms_.store(a->permissions, std::memory_order_release);
+    auto a = server_.authenticate(o, nonce_, ip_);
+    if (!a) {
+        if (!a.error().log.empty()) {
+            if (a.error().error) log::error("{} - {}", tag(), a.error().log);
+            else log::debug("{} - {}", tag(), a.error().log);
+        }
+        server_.system().auth_failed(*this, o.user);
+        log::error("{} - {}", tag(), server_.auth_error_line(o));
+        send_err("Authorization Violation");
+        close_now(CloseReason::AuthViolation);
+        return false;
+    }
+    if (a->jwt && auth_label_.empty()) auth_label_ = fmt::format("JWT User \"{}\"", a->user);
+    // A CONNECT naming an account was an option for sandboxes; nats-server refuses it now.
+    if (o.new_account || !o.account.empty()) {
+        server_.system().auth_failed(*this, o.user);
+        log::error("{} - {}", tag(), server_.auth_error_line(o));
+        send_err("Authorization Violation");
+        close_now(CloseReason::AuthViolation);
+        return false;
+    }
+    if (a->jwt) log::debug("{} - {} accused {}", tag(), a->log, fmt::ptr(a->account));
+    apply_auth(*a);
+    return !closing_;
+}
+
+void Client::apply_auth(Server::Auth& a) {
+    // registerWithAccount: a new account takes the connection if under its JWT's limit.
+    Account* next = a.account;
+    if (!connect_received_ || next != account_) {
+        if (!next->add_connection()) {
+            log::error("{} - maximum account active connections exceeded", tag());
+            send_err("maximum account active connections exceeded");
+            close_now(CloseReason::MaxAccountConnections);
+            return;
+        }
+        if (connect_received_ && account_) account_->connections.fetch_sub(1, std::memory_order_relaxed);
+        if (account_ && account_ != next) move_subs_to(*next);
+    }
+    account_ = next;
+    if (a.owned) owned_perms_.push_back(a.owned);
+    perms_.store(a.permissions, std::memory_order_release);
     deny_filter_ = false;
-    user_ = a->user;
-    return true;
+    user_ = a.user;
+    if (a.jwt) {
+        // applyAccountLimits: the connection's subs and payload limits (Server computed them).
+        max_subs_ = a.max_subs;
+        max_payload_ = a.max_payload;
+        limits_.max_payload = a.max_payload < 0 ? server_.options().max_payload : a.max_payload;
+        if (a.payload_overridden)
+            log::error("{} - Max Payload set to {} from server overrides account or user config", tag(),
+                       server_.options().max_payload);
+        expire_timer_.cancel();
+        if (a.expires_in && (!a.account_expires_in || *a.expires_in <= *a.account_expires_in))
+            start_expiry_timer(*a.expires_in, false);
+        else if (a.account_expires_in)
+            start_expiry_timer(*a.account_expires_in, true);
+        std::size_t n;
+        {
+            std::lock_guard lk(subs_mu_);
+            n = subs_.size();
+        }
+        if (max_subs_ >= 0 && std::int64_t(n) >= max_subs_) {
+            // subsAtLimit at registration: nats-server says so and closes 20 ms later.
+            log::error("{} - maximum subscriptions exceeded", tag());
+            send_err("maximum subscriptions exceeded");
+            auto t = std::make_shared<boost::asio::steady_timer>(socket_.get_executor());
+            t->expires_after(std::chrono::milliseconds(20));
+            t->async_wait([self = shared_from_this(), t](const boost::system::error_code& ec) {
+                if (!ec) self->close_now(CloseReason::MaxSubscriptions);
+            });
+        }
+    }
+}
+
+void Client::start_expiry_timer(std::chrono::nanoseconds in, bool account) {
+    expire_timer_.expires_after(in);
+    expire_timer_.async_wait([self = shared_from_this(), account](const boost::system::error_code& ec) {
+        if (ec || self->closing_) return;
+        const char* text = account ? "Account Authentication Expired" : "User Authentication Expired";
+        self->send_err(text);
+        log::debug("{} - {}", self->tag(), text);
+        self->close_now(CloseReason::AuthExpired);
+    });
 }
 
 void Client::move_subs_to(Account& next) {
@@ -285,39 +369,29 @@ bool Client::on_connect(std::string_view json) {
         close_now(CloseReason::ProtocolViolation);
         return false;
     }
+    // The name and version are in the log lines from here on, the authentication's too.
+    {
+        std::string tag = fmt::format("{}:{} - cid:{}", ip_, port_, cid_);
+        if (!o.lang.empty() || !o.version.empty() || !o.name.empty())
+            tag += fmt::format(" - \"v{}:{}{}{}\"", o.version, o.lang, o.name.empty() ? "" : ":", o.name);
+        std::lock_guard lk(tag_mu_);
+        tag_ = std::move(tag);
+    }
     // Every CONNECT authenticates, a second one on an open connection too (nats-server
     // re-checks it and closes the connection on bad credentials).
-    Account* before = connect_received_ ? account_ : nullptr;
-    if (!authorize(o)) {
-        server_.system().auth_failed(*this, o.user);
-        log::error("{} - authentication error", tag());
-        send_err("Authorization Violation");
-        close_now(CloseReason::AuthViolation);
-        return false;
-    }
+    if (!authorize(o)) return false;
     if (!connect_received_) {
         auth_timer_.cancel();
-        account_->connections.fetch_add(1, std::memory_order_relaxed);
         // nats-server's first estimate of the round trip: from accept to CONNECT.
         rtt_ns_ = std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::nanoseconds>(
                                                  std::chrono::steady_clock::now() - accepted_).count());
         connected_event_ = true;
-    } else if (before != account_) {
-        before->connections.fetch_sub(1, std::memory_order_relaxed);
-        account_->connections.fetch_add(1, std::memory_order_relaxed);
+        if (!server_.auth_required()) account_->connections.fetch_add(1, std::memory_order_relaxed);
     }
     connect_received_ = true;
     {
         std::lock_guard lk(subs_mu_);  // monitoring reads name/lang/version
         opts_ = std::move(o);
-    }
-    {
-        std::string tag = fmt::format("{}:{} - cid:{}", ip_, port_, cid_);
-        if (!opts_.lang.empty() || !opts_.version.empty() || !opts_.name.empty())
-            tag += fmt::format(" - \"v{}:{}{}{}\"", opts_.version, opts_.lang, opts_.name.empty() ? "" : ":",
-                               opts_.name);
-        std::lock_guard lk(tag_mu_);
-        tag_ = std::move(tag);
     }
     limits_.headers = opts_.headers;
     headers_ok_ = opts_.headers;
@@ -370,6 +444,13 @@ bool Client::on_ping() {
     if (log::trace_enabled()) trace_in("PING");
     if (server_.auth_required() && !connect_received_) return on_err_auth_needed();
     send_proto("PONG\r\n");
+    // The first PING of a client that takes async INFO: an INFO with its own max_payload when
+    // that is not the server's (a JWT's limit), as nats-server.
+    if (connect_received_ && !first_pong_sent_) {
+        first_pong_sent_ = true;
+        if (opts_.protocol >= 1 && max_payload_ >= 0 && max_payload_ != server_.options().max_payload)
+            send_proto(server_.info_line(cid_, ip_, false, {}, max_payload_));
+    }
     return true;
 }
 
@@ -421,7 +502,7 @@ bool Client::on_pub(const protocol::Pub& p) {
     const Permissions* perms = perms_.load(std::memory_order_relaxed);
     if (perms && (!routable || !may_publish(*perms, p.subject)) &&
         !(routable && perms->responses && take_reply(p.subject, *perms->responses))) {
-        log::error("{} - Publish Violation - User \"{}\", Subject \"{}\"", tag(), user_, p.subject);
+        log::error("{} - Publish Violation - {}, Subject \"{}\"", tag(), auth_label_, p.subject);
         send_err(fmt::format("Permissions Violation for Publish to \"{}\"", p.subject));
         return true;
     }
@@ -457,10 +538,10 @@ bool Client::on_sub(const protocol::Sub& s) {
     const Permissions* perms = perms_.load(std::memory_order_relaxed);
     if (perms && !may_subscribe(*perms, s.subject, s.queue)) {
         if (s.queue.empty()) {
-            log::error("{} - Subscription Violation - User \"{}\", Subject \"{}\"", tag(), user_, s.subject);
+            log::error("{} - Subscription Violation - {}, Subject \"{}\"", tag(), auth_label_, s.subject);
             send_err(fmt::format("Permissions Violation for Subscription to \"{}\"", s.subject));
         } else {
-            log::error("{} - Subscription Violation - User \"{}\", Subject \"{}\", Queue: \"{}\"", tag(), user_,
+            log::error("{} - Subscription Violation - {}, Subject \"{}\", Queue: \"{}\"", tag(), auth_label_,
                        s.subject, s.queue);
             send_err(fmt::format("Permissions Violation for Subscription to \"{}\" using queue \"{}\"",
                                  s.subject, s.queue));
@@ -473,13 +554,12 @@ bool Client::on_sub(const protocol::Sub& s) {
         return true;
     }
     if (perms && !deny_filter_ && needs_deny_filter(*perms, s.subject)) deny_filter_ = true;
-    const int max_subs = server_.options().max_subs;
     std::shared_ptr<ClientSub> sub;
     bool exists = false, too_many = false;
     {
         std::lock_guard lk(subs_mu_);
         exists = subs_.count(std::string(s.sid)) > 0;  // nats-server keeps the existing one
-        too_many = !exists && max_subs > 0 && int(subs_.size()) >= max_subs;
+        too_many = !exists && max_subs_ >= 0 && std::int64_t(subs_.size()) >= max_subs_;
     }
     // Replies go out without subs_mu_ held (out_mu_ is taken after it only by monitoring).
     if (exists) {
@@ -651,7 +731,7 @@ void Client::add_flush_hook(void (*fn)()) { flush_hooks().push_back(fn); }
 void Client::send_async_info(bool ldm) {
     asio::post(socket_.get_executor(), [self = shared_from_this(), ldm] {
         if (self->closing_ || !self->connect_received_ || self->opts_.protocol < 1) return;
-        self->send_proto(self->server_.info_line(self->cid_, self->ip_, ldm));
+        self->send_proto(self->server_.info_line(self->cid_, self->ip_, ldm, {}, self->max_payload_));
         self->flush();
     });
 }
@@ -763,6 +843,7 @@ void Client::close_now(CloseReason reason) {
     ping_timer_.cancel();
     auth_timer_.cancel();
     deadline_timer_.cancel();
+    expire_timer_.cancel();
     stall_timer_.cancel();
     {
         std::lock_guard lk(out_mu_);

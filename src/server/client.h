@@ -17,6 +17,7 @@
 
 #include "protocol/parser.h"
 #include "server/connect_opts.h"
+#include "server/server.h"
 #include "server/message.h"
 #include "subjects/local_match_cache.h"
 
@@ -56,6 +57,9 @@ enum class CloseReason {
     SlowConsumerDeadline,
     StaleConnection,
     ServerShutdown,
+    AuthExpired,             // a user JWT (or its account) expired while connected
+    MaxAccountConnections,   // the account JWT's conn limit
+    MaxSubscriptions,        // a JWT's subs limit reached at CONNECT
 };
 const char* reason_text(CloseReason r);
 
@@ -171,7 +175,11 @@ private:
     void on_writable();
     bool write_locked();  // writes under out_mu_; false on a hard error
     void schedule_flush_locked();
+    // Authenticates a CONNECT and switches to its account, permissions and limits; false when
+    // the connection was closed (the replies and log lines are nats-server's).
     bool authorize(ConnectOpts& o);
+    void apply_auth(Server::Auth& a);
+    void start_expiry_timer(std::chrono::nanoseconds in, bool account);
     void move_subs_to(Account& next);  // a second CONNECT changed the account
     bool on_err_auth_needed();
     Account& account();
@@ -204,12 +212,21 @@ private:
     std::atomic<bool> deny_filter_{false};
     std::atomic<bool> headers_ok_{false};  // the CONNECT said headers: true
     std::string user_;
+    std::string auth_label_ = "User \"N/A\"";  // for violation log lines (getAuthUser)
+    std::string nonce_;                     // sent in INFO when the server needs one
+    // Permissions of earlier CONNECTs stay alive: deliveries on other threads may still read
+    // the pointer they loaded.
+    std::vector<std::shared_ptr<const Permissions>> owned_perms_;
+    std::int64_t max_subs_ = -1;     // -1: unlimited
+    std::int64_t max_payload_ = -1;  // the connection's own (JWT), -1: the server's
+    bool first_pong_sent_ = false;
     mutable std::mutex tag_mu_;  // a leaf: taken under any other lock for log lines
     std::string tag_;
     subjects::LocalMatchCache match_cache_;
     boost::asio::steady_timer ping_timer_;
     boost::asio::steady_timer auth_timer_;
     boost::asio::steady_timer deadline_timer_;
+    boost::asio::steady_timer expire_timer_;  // a user JWT's exp
     int pings_out_ = 0;
     std::chrono::steady_clock::time_point ping_sent_;
     std::atomic<std::int64_t> rtt_ns_{0};

@@ -59,7 +59,10 @@ std::expected<void, std::string> parse_connect(std::string_view text, ConnectOpt
               read_field(o, "name", opts.name, err) && read_field(o, "lang", opts.lang, err) &&
               read_field(o, "version", opts.version, err) &&
               read_field(o, "user", opts.user, err) && read_field(o, "pass", opts.pass, err) &&
-              read_field(o, "auth_token", opts.auth_token, err);
+              read_field(o, "auth_token", opts.auth_token, err) &&
+              read_field(o, "nkey", opts.nkey, err) && read_field(o, "sig", opts.sig, err) &&
+              read_field(o, "jwt", opts.jwt, err) && read_field(o, "account", opts.account, err) &&
+              read_field(o, "new_account", opts.new_account, err);
     if (!ok) return std::unexpected(err);
     return {};
 }

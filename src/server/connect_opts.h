@@ -16,6 +16,9 @@ struct ConnectOpts {
     int protocol = 0;
     std::string name, lang, version;
     std::string user, pass, auth_token;
+    std::string nkey, sig, jwt;  // nkey users and operator mode: the key, its nonce signature
+    std::string account;         // refused after authentication (nats-server)
+    bool new_account = false;
 };
 
 // Fills `opts` from the JSON of a CONNECT; returns an error text for the log on bad JSON or a

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace osprey::server {
@@ -40,11 +41,22 @@ struct User {
     std::vector<std::string> allowed_connection_types;
 };
 
+// A user known by its public nkey ("U..."): it proves itself by signing the INFO nonce.
+struct NkeyUser {
+    std::string nkey;
+    std::optional<Permissions> permissions;
+    std::string account;  // empty: the global account
+    std::vector<std::string> allowed_connection_types;
+};
+
 struct ExportDef {
     bool service = false;
     std::string subject;
     std::vector<std::string> accounts;  // empty: public
     std::string response = "singleton";  // service replies: singleton, stream or chunked
+    // Operator mode: a token-required export is private even with no account listed (the
+    // importers holding a valid activation token are added to `accounts`).
+    bool token_required = false;
 };
 
 struct ImportDef {
@@ -58,6 +70,7 @@ struct ImportDef {
 struct AccountDef {
     std::string name;
     std::vector<User> users;
+    std::vector<NkeyUser> nkeys;
     std::vector<ExportDef> exports;
     std::vector<ImportDef> imports;
     std::optional<Permissions> default_permissions;  // for its users that have none
@@ -105,11 +118,21 @@ struct Options {
     std::string password;
     std::string token;
     std::vector<User> users;
+    std::vector<NkeyUser> nkeys;
     std::optional<Permissions> default_permissions;
     std::int64_t auth_timeout_ms = 2000;
     std::string no_auth_user;
     std::vector<AccountDef> accounts;
     std::string system_account = "$SYS";
+
+    // Operator (JWT) mode: the operators' JWTs (as read from their files, or inline), or bare
+    // trusted operator keys; accounts then come from the resolver ("MEMORY", the only kind
+    // osprey has) with its preloaded account JWTs (account public key -> JWT).
+    std::vector<std::string> trusted_operators;
+    std::vector<std::string> trusted_keys;
+    std::string resolver;  // "" (none) or "MEMORY"
+    std::vector<std::pair<std::string, std::string>> resolver_preload;
+    std::vector<std::string> resolver_pinned_accounts;  // empty: any account
 
     // Limits
     std::int64_t max_payload = 1024 * 1024;
@@ -140,12 +163,21 @@ struct Options {
     // nats-server keys osprey accepts without acting on them, named for the start-up log.
     std::vector<std::string> config_warnings;
 
+    bool operator_mode() const { return !trusted_operators.empty() || !trusted_keys.empty(); }
     bool auth_required() const {
-        return !username.empty() || !token.empty() || !users.empty() || has_account_users();
+        return !username.empty() || !token.empty() || !users.empty() || !nkeys.empty() ||
+               has_account_users() || operator_mode();
     }
     bool has_account_users() const {
         for (auto& a : accounts)
-            if (!a.users.empty()) return true;
+            if (!a.users.empty() || !a.nkeys.empty()) return true;
+        return false;
+    }
+    // nats-server sends a nonce in INFO when some user is an nkey, or in operator mode.
+    bool nonce_required() const {
+        if (operator_mode() || !nkeys.empty()) return true;
+        for (auto& a : accounts)
+            if (!a.nkeys.empty()) return true;
         return false;
     }
 };

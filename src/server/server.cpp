@@ -15,9 +15,14 @@
 #include <fstream>
 
 #include "server/account.h"
+#include "server/auth/checks.h"
+#include "server/auth/connect.h"
+#include "server/auth/nkey.h"
 #include "server/client.h"
+#include "server/connect_opts.h"
 #include "server/monitor.h"
 #include "server/system_services.h"
+#include "subjects/subject.h"
 #include "util/log.h"
 #include "util/random.h"
 
@@ -55,7 +60,27 @@ std::string json_escape(std::string_view s) {
     return o;
 }
 
+// A user's allowed_connection_types admit a plain client (nats-server's
+// connectionTypeAllowed for a STANDARD connection).
+bool standard_allowed(const std::vector<std::string>& types) {
+    if (types.empty()) return true;
+    auto t = auth::convert_connection_types(types);
+    return t.allowed.empty() ? !t.error : t.allowed.count(std::string(auth::kConnStandard)) > 0;
+}
+
+std::int64_t now_unix() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
 }  // namespace
+
+struct Server::Operator {
+    auth::Trust trust;
+    std::vector<auth::OperatorClaims> operators;
+    std::map<std::string, std::string> jwts;  // the MEMORY resolver: account key -> JWT
+};
 
 bool check_secret(const std::string& given, const std::string& stored) {
     if (is_bcrypt(stored)) {
@@ -73,7 +98,9 @@ Server::Server(Options opts) : opts_(std::move(opts)) {
     server_id_ = util::server_id();
     server_name_ = opts_.server_name.empty() ? server_id_ : opts_.server_name;
     build_accounts();
+    build_jwt_accounts();
     auth_required_ = opts_.auth_required();
+    nonce_required_ = opts_.nonce_required();
     build_info_prefix();
     // The monitoring bodies serve the HTTP port and the system account's requests alike.
     monitor_ = std::make_unique<Monitor>(*this);
@@ -87,14 +114,14 @@ Server::~Server() {
 }
 
 void Server::build_info_prefix() {
-    info_prefix_ = fmt::format(
+    info_head_ = fmt::format(
         "INFO {{\"server_id\":\"{}\",\"server_name\":\"{}\",\"version\":\"{}\",\"proto\":1,"
-        "\"go\":\"go1.19.8\",\"host\":\"{}\",\"port\":{},\"headers\":true,{}\"max_payload\":{}{}",
+        "\"go\":\"go1.19.8\",\"host\":\"{}\",\"port\":{},\"headers\":true,{}\"max_payload\":",
         server_id_, json_escape(server_name_), kCompatVersion, json_escape(opts_.host),
         // With no_auth_user a client may come without credentials: nats-server does not
         // announce auth_required then.
-        opts_.port, auth_required_ && opts_.no_auth_user.empty() ? "\"auth_required\":true," : "", opts_.max_payload,
-        opts_.jetstream ? ",\"jetstream\":true" : "");
+        opts_.port, auth_required_ && opts_.no_auth_user.empty() ? "\"auth_required\":true," : "");
+    info_tail_ = opts_.jetstream ? ",\"jetstream\":true" : "";
 }
 
 void Server::build_accounts() {
@@ -114,6 +141,13 @@ void Server::build_accounts() {
             if (!u.permissions) u.permissions = def.default_permissions ? def.default_permissions
                                                                        : opts_.default_permissions;
             users_.push_back(std::move(u));
+            has_users_ = true;
+        }
+        for (auto u : def.nkeys) {
+            u.account = def.name;
+            if (!u.permissions) u.permissions = def.default_permissions ? def.default_permissions
+                                                                       : opts_.default_permissions;
+            nkeys_.push_back(std::move(u));
         }
     }
     for (const auto& def : opts_.accounts) {
@@ -129,6 +163,11 @@ void Server::build_accounts() {
     for (auto u : opts_.users) {
         if (!u.permissions && opts_.default_permissions) u.permissions = opts_.default_permissions;
         users_.push_back(std::move(u));
+        has_users_ = true;
+    }
+    for (auto u : opts_.nkeys) {
+        if (!u.permissions && opts_.default_permissions) u.permissions = opts_.default_permissions;
+        nkeys_.push_back(std::move(u));
     }
     if (!opts_.username.empty()) {
         User u;
@@ -150,6 +189,22 @@ std::vector<Server::JetStreamAccount> Server::jetstream_accounts() const {
         if (def.jetstream)
             v.push_back({find_account(def.name), def.js_max_memory, def.js_max_file,
                          def.js_max_streams, def.js_max_consumers});
+    if (op_) {
+        // Accounts whose JWT grants JetStream (storage limits not 0), with its limits; tiered
+        // limits are taken from the R1 tier (a single server).
+        for (const auto& [name, jwt] : op_->jwts) {
+            auto a = auth::decode_account(jwt);
+            if (!a || !a->limits.jetstream_enabled() || name == opts_.system_account) continue;
+            auth::JetStreamLimits l = a->limits.jetstream;
+            if (!a->limits.tiered.empty()) {
+                auto it = a->limits.tiered.find("R1");
+                if (it == a->limits.tiered.end()) continue;
+                l = it->second;
+            }
+            if (Account* acc = find_account(name))
+                v.push_back({acc, l.mem_storage, l.disk_storage, l.streams, l.consumer});
+        }
+    }
     return v;
 }
 
@@ -159,31 +214,211 @@ std::vector<Account*> Server::accounts() const {
     return v;
 }
 
-std::optional<Server::Auth> Server::authenticate(const std::string& user, const std::string& pass,
-                                                 const std::string& token) const {
-    // The no_auth_user path passes no secret: it is a lookup by name only.
-    const bool by_name_only = pass.empty() && token.empty() && user == opts_.no_auth_user &&
-                              !opts_.no_auth_user.empty();
-    if (!opts_.token.empty() && users_.empty()) {
-        if (!check_secret(token, opts_.token)) return std::nullopt;
-        Auth a;
-        a.account = global_;
-        a.permissions = opts_.default_permissions ? &*opts_.default_permissions : nullptr;
-        return a;
+void Server::build_jwt_accounts() {
+    if (!opts_.operator_mode()) return;
+    op_ = std::make_unique<Operator>();
+    for (const auto& j : opts_.trusted_operators)
+        if (auto c = auth::decode_operator(j)) op_->operators.push_back(std::move(*c));
+    op_->trust = auth::trusted_keys(op_->operators);
+    op_->trust.keys.insert(op_->trust.keys.end(), opts_.trusted_keys.begin(), opts_.trusted_keys.end());
+    if (opts_.resolver.empty()) return;  // trusted keys alone: no account can be found
+    for (const auto& [name, jwt] : opts_.resolver_preload) op_->jwts[name] = jwt;
+    // The MEMORY resolver knows every account from the start: they are created here, with
+    // their exports, imports and limits, before any connection routes a message. Whether an
+    // account may be used (trust, expiry) is checked at each CONNECT, as nats-server's lookup.
+    const std::int64_t now = now_unix();
+    struct Loaded {
+        Account* account;
+        auth::AccountClaims claims;
+        std::vector<ExportDef> exports;
+    };
+    std::vector<Loaded> loaded;
+    for (const auto& [name, jwt] : op_->jwts) {
+        auto a = auth::decode_account(jwt);
+        if (!a) continue;
+        const auth::ValidationResults vr = auth::validate(*a, now);
+        if (vr.is_blocking(true)) {
+            log::warn("Account [{}] has validation issues:", name);
+            for (const auto& i : vr.issues) log::warn("  - {}", i.description);
+        }
+        auto& slot = accounts_[name];
+        if (!slot) slot = std::make_unique<Account>(name);
+        Account* acc = slot.get();
+        acc->max_connections = a->limits.conn;
+        acc->max_subs = a->limits.subs;
+        acc->max_payload = a->limits.payload;
+        Loaded l{acc, std::move(*a), {}};
+        for (const auto& e : l.claims.exports) {
+            if (e.is_null || e.type == auth::ExportType::Unknown) continue;
+            ExportDef d;
+            d.service = e.type == auth::ExportType::Service;
+            d.subject = e.subject;
+            d.token_required = e.token_req;
+            d.response = e.response_type == "Stream" ? "stream" : e.response_type == "Chunked" ? "chunked" : "singleton";
+            l.exports.push_back(std::move(d));
+        }
+        loaded.push_back(std::move(l));
     }
-    for (const auto& u : users_) {
-        if (u.username != user) continue;
-        if (!by_name_only && !check_secret(pass, u.password)) return std::nullopt;
-        Auth a;
-        a.account = u.account.empty() ? global_ : find_account(u.account);
-        a.permissions = u.permissions ? &*u.permissions : nullptr;
-        a.user = u.username;
-        return a;
+    auto find_loaded = [&](const std::string& name) -> Loaded* {
+        for (auto& l : loaded)
+            if (l.account->name() == name) return &l;
+        return nullptr;
+    };
+    // Imports of token-required exports: the importer is admitted by a valid activation.
+    std::vector<std::pair<Loaded*, ImportDef>> wires;
+    for (auto& l : loaded) {
+        for (const auto& i : l.claims.imports) {
+            if (i.is_null || i.type == auth::ExportType::Unknown) continue;
+            Loaded* exp = find_loaded(i.account);
+            if (!exp) {
+                log::error("Can't locate account [{}] for import of [{}] {} (err=account missing)", i.account,
+                           i.subject, auth::export_type_name(i.type));
+                continue;
+            }
+            const bool service = i.type == auth::ExportType::Service;
+            ImportDef d;
+            d.service = service;
+            d.account = i.account;
+            if (service) {
+                d.subject = i.local_subject.empty() ? (i.to.empty() ? i.subject : i.to) : i.subject;
+                d.to = i.local_subject.empty() ? i.subject : i.local_subject;
+            } else {
+                d.subject = i.subject;
+                if (!i.local_subject.empty()) d.to = i.local_subject;
+                else d.prefix = i.to;
+            }
+            bool ok = true;
+            for (std::size_t k = 0; k < exp->exports.size(); ++k) {
+                const auto& e = exp->claims.exports[k];
+                auto& ed = exp->exports[k];
+                if (ed.service != service || !subjects::is_subset(d.subject, ed.subject)) continue;
+                if (e.account_token_position > 0 &&
+                    !auth::account_token_position_ok(e, d.subject, l.account->name()))
+                    ok = false;
+                if (ed.token_required && !i.token.empty()) {
+                    auto act = auth::check_activation(i, l.account->name(), i.account,
+                                                      auth::account_signing_keys(exp->claims, false), &e, now);
+                    if (act) ed.accounts.push_back(l.account->name());
+                    else log::debug("Activation of import {} for {} refused: {}", i.subject, l.account->name(), act.error());
+                }
+            }
+            if (ok) wires.emplace_back(&l, std::move(d));
+        }
     }
-    return std::nullopt;
+    for (auto& l : loaded)
+        for (const auto& e : l.exports) l.account->add_export(e);
+    for (auto& [l, d] : wires) {
+        Account* exporter = find_account(d.account);
+        std::string err = wire_import(*l->account, *exporter, d);
+        if (!err.empty()) log::debug("Error adding import to account [{}]: {}", l->account->name(), err);
+    }
 }
 
-std::string Server::info_line(std::uint64_t cid, const std::string& ip, bool ldm) const {
+std::expected<Server::Auth, Server::AuthFailure> Server::authenticate(const ConnectOpts& o,
+                                                                      std::string_view nonce,
+                                                                      std::string_view host) const {
+    if (op_) return authenticate_jwt(o, nonce, host);
+    const auto fail = [](std::string log = {}) { return std::unexpected(AuthFailure{std::move(log)}); };
+    // processClientOrLeafAuthentication without an operator: an nkey when nkey users exist and
+    // the client sent one, else the users (the no_auth_user standing in for a client that sent
+    // no credentials), else the token or the single user.
+    if (!nkeys_.empty() && !o.nkey.empty()) {
+        const NkeyUser* nk = nullptr;
+        for (const auto& u : nkeys_)
+            if (u.nkey == o.nkey) nk = &u;
+        if (!nk || !standard_allowed(nk->allowed_connection_types)) return fail();
+        if (auto err = auth::verify_nonce(o.nkey, o.sig, nonce)) return fail(*err);
+        Auth a;
+        a.account = nk->account.empty() ? global_ : find_account(nk->account);
+        a.permissions = nk->permissions ? &*nk->permissions : nullptr;
+        a.user = nk->nkey;
+        return a;
+    }
+    if (has_users_) {
+        std::string user = o.user;
+        // The no_auth_user path passes no secret: it is a lookup by name only.
+        const bool by_name_only = !opts_.no_auth_user.empty() && o.user.empty() && o.pass.empty() &&
+                                  o.auth_token.empty();
+        if (by_name_only) user = opts_.no_auth_user;
+        if (!user.empty()) {
+            for (const auto& u : users_) {
+                if (u.username != user) continue;
+                if (!standard_allowed(u.allowed_connection_types)) return fail();
+                if (!by_name_only && !check_secret(o.pass, u.password)) return fail();
+                Auth a;
+                a.account = u.account.empty() ? global_ : find_account(u.account);
+                a.permissions = u.permissions ? &*u.permissions : nullptr;
+                a.user = u.username;
+                return a;
+            }
+            return fail();
+        }
+    }
+    Auth a;
+    a.account = global_;
+    a.permissions = opts_.default_permissions ? &*opts_.default_permissions : nullptr;
+    if (!opts_.token.empty()) {
+        if (!check_secret(o.auth_token, opts_.token)) return fail();
+        return a;
+    }
+    if (!opts_.username.empty()) {
+        if (o.user != opts_.username || !check_secret(o.pass, opts_.password)) return fail();
+        a.user = opts_.username;
+        return a;
+    }
+    return fail();
+}
+
+std::expected<Server::Auth, Server::AuthFailure> Server::authenticate_jwt(
+    const ConnectOpts& o, std::string_view nonce, std::string_view host) const {
+    auth::JwtConnect jc;
+    jc.jwt = o.jwt;
+    jc.sig = o.sig;
+    jc.nonce = nonce;
+    jc.host = host;
+    auto lookup = [this](const std::string& name) -> std::expected<std::string, std::string> {
+        // fetchAccount: only account keys are fetched; a MEMORY resolver has what was preloaded.
+        if (!auth::is_valid_public(auth::kAccount, name))
+            return std::unexpected(std::string("will only fetch valid account keys"));
+        auto it = op_->jwts.find(name);
+        if (it == op_->jwts.end() || !find_account(name))
+            return std::unexpected(std::string("account missing"));
+        return it->second;
+    };
+    auto r = auth::authenticate_jwt(jc, op_->trust, opts_.resolver_pinned_accounts, lookup);
+    if (!r) return std::unexpected(AuthFailure{r.error().log, r.error().error});
+    Auth a;
+    a.jwt = true;
+    a.account = find_account(r->account_name);
+    if (r->permissions) a.owned = std::make_shared<const Permissions>(std::move(*r->permissions));
+    a.permissions = a.owned.get();
+    a.user = r->user.claims.sub;
+    // applyAccountLimits: the user's, the account's, then the server's (0 subs: unlimited).
+    a.max_subs = auth::min_limit(r->max_subs, r->account.limits.subs);
+    a.max_subs = auth::min_limit(a.max_subs, opts_.max_subs > 0 ? opts_.max_subs : -1);
+    a.max_payload = auth::min_limit(r->max_payload, r->account.limits.payload);
+    const std::int64_t limited = a.max_payload;
+    a.max_payload = auth::min_limit(a.max_payload, opts_.max_payload);
+    a.payload_overridden = limited != -1 && a.max_payload != limited;
+    a.expires_in = r->expires_in;
+    if (r->account.claims.exp != 0) {
+        const std::int64_t left = r->account.claims.exp - now_unix();
+        a.account_expires_in = std::chrono::seconds(left > 0 ? left : 0);
+    }
+    a.log = std::move(r->log);
+    return a;
+}
+
+std::string Server::auth_error_line(const ConnectOpts& o) const {
+    // authViolation: the operator mode says nothing more; else the nkey, else the user name.
+    if (op_) return "authentication error";
+    if (!nkeys_.empty()) return fmt::format("authentication error - Nkey \"{}\"", o.nkey);
+    if (has_users_) return fmt::format("authentication error - User \"{}\"", o.user);
+    return "authentication error";
+}
+
+std::string Server::info_line(std::uint64_t cid, const std::string& ip, bool ldm,
+                              std::string_view nonce, std::int64_t max_payload) const {
     std::string cluster;
     {
         std::lock_guard lk(cluster_info_mu_);
@@ -199,7 +434,9 @@ std::string Server::info_line(std::uint64_t cid, const std::string& ip, bool ldm
             cluster += ",\"ldm\":true";
         }
     }
-    return fmt::format("{},\"client_id\":{},\"client_ip\":\"{}\"{}}} \r\n", info_prefix_, cid, ip, cluster);
+    std::string n = nonce.empty() ? std::string() : fmt::format(",\"nonce\":\"{}\"", nonce);
+    return fmt::format("{}{}{},\"client_id\":{},\"client_ip\":\"{}\"{}{}}} \r\n", info_head_,
+                       max_payload < 0 ? opts_.max_payload : max_payload, info_tail_, cid, ip, n, cluster);
 }
 
 std::vector<std::string> Server::client_urls() const {
@@ -292,6 +529,24 @@ void Server::start() {
     log::notice("  Name:     {}", server_name_);
     log::notice("  ID:       {}", server_id_);
     if (!opts_.config_file.empty()) log::notice("Using configuration file: {}", opts_.config_file);
+    if (op_ && !op_->operators.empty()) {
+        auto when = [](std::int64_t t) {
+            std::time_t tt = std::time_t(t);
+            std::tm tm{};
+            ::localtime_r(&tt, &tm);
+            char buf[64];
+            std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S %z %Z", &tm);
+            return std::string(buf);
+        };
+        log::notice("Trusted Operators");
+        for (const auto& op : op_->operators) {
+            log::notice("  System  : \"{}\"", op.claims.aud);
+            log::notice("  Operator: \"{}\"", op.claims.name);
+            log::notice("  Issued  : {}", when(op.claims.iat));
+            log::notice("  Expires : {}", op.claims.exp == 0 ? std::string("Never") : when(op.claims.exp));
+        }
+        if (opts_.system_account == "$SYS") log::warn("Trusted Operators should utilize a System Account");
+    }
 
     if (opts_.http_port != 0) {
         monitor_->start(opts_.http_host.empty() ? opts_.host : opts_.http_host, opts_.http_port);

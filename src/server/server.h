@@ -6,6 +6,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <expected>
 #include <functional>
 #include <optional>
 #include <map>
@@ -23,7 +24,7 @@ class Client;
 class Account;
 class Monitor;
 class SystemServices;
-struct AuthResult;
+struct ConnectOpts;
 
 // Message counters live in each client (no shared cache line per message); the server keeps
 // what closed clients counted and adds the live ones when asked.
@@ -83,18 +84,37 @@ public:
     void add_varz_section(const std::string& key,
                           std::function<std::string(const std::map<std::string, std::string>&)> h);
 
-    // The INFO line for one client (ends in CRLF).
-    std::string info_line(std::uint64_t cid, const std::string& ip, bool ldm = false) const;
+    // The INFO line for one client (ends in CRLF): its nonce (when one is required) and its
+    // max_payload (-1: the server's).
+    std::string info_line(std::uint64_t cid, const std::string& ip, bool ldm = false,
+                          std::string_view nonce = {}, std::int64_t max_payload = -1) const;
 
-    // Authentication of a CONNECT: the account and permissions, or nullopt.
+    // Authentication of a CONNECT (nats-server's processClientOrLeafAuthentication): the
+    // account, permissions and limits, or the log line of the failed check.
     struct Auth {
         Account* account = nullptr;
         const Permissions* permissions = nullptr;
-        std::string user;
+        std::shared_ptr<const Permissions> owned;  // per connection (a user JWT's)
+        std::string user;  // nats-server's raw auth user: the nkey, the user name, the JWT's key
+        bool jwt = false;
+        // Operator mode: the connection's limits (-1: none; the server's are applied too),
+        // and when the user's (or the account's) credentials run out.
+        std::int64_t max_subs = -1, max_payload = -1;
+        bool payload_overridden = false;  // the server's max_payload cut a JWT limit
+        std::optional<std::chrono::nanoseconds> expires_in, account_expires_in;
+        std::string log;  // the debug line of a JWT authentication
     };
-    std::optional<Auth> authenticate(const std::string& user, const std::string& pass,
-                                     const std::string& token) const;
+    struct AuthFailure {
+        std::string log;     // nats-server's debug (or error) line for the failed check, or ""
+        bool error = false;  // logged as an error
+    };
+    std::expected<Auth, AuthFailure> authenticate(const ConnectOpts& o, std::string_view nonce,
+                                                  std::string_view host) const;
+    // authViolation's log line: "authentication error" with nats-server's suffix.
+    std::string auth_error_line(const ConnectOpts& o) const;
     bool auth_required() const { return auth_required_; }
+    bool nonce_required() const { return nonce_required_; }
+    bool operator_mode() const { return opts_.operator_mode(); }
 
     Account& global_account() { return *global_; }
     Account* find_account(const std::string& name) const;
@@ -119,6 +139,9 @@ public:
 
 private:
     void build_accounts();
+    void build_jwt_accounts();
+    std::expected<Auth, AuthFailure> authenticate_jwt(const ConnectOpts& o, std::string_view nonce,
+                                                      std::string_view host) const;
     void build_info_prefix();
     void do_accept();
     void write_ports_file();
@@ -127,8 +150,10 @@ private:
 
     Options opts_;
     std::string server_id_, server_name_;
-    std::string info_prefix_;  // INFO json up to the per-client fields
+    std::string info_head_;  // INFO json up to max_payload
+    std::string info_tail_;  // after max_payload, up to the per-client fields
     bool auth_required_ = false;
+    bool nonce_required_ = false;
     std::chrono::system_clock::time_point start_time_;
 
     std::vector<std::unique_ptr<boost::asio::io_context>> loops_;
@@ -142,6 +167,10 @@ private:
     std::map<std::string, std::unique_ptr<Account>> accounts_;
     Account* global_ = nullptr;
     std::vector<User> users_;  // every user of every account, with its account filled in
+    bool has_users_ = false;   // users from a users array (not the single user/password)
+    std::vector<NkeyUser> nkeys_;  // every nkey user of every account
+    struct Operator;               // operator mode: trust and the resolver's account JWTs
+    std::unique_ptr<Operator> op_;
 
     mutable std::mutex clients_mu_;
     std::map<std::uint64_t, std::shared_ptr<Client>> clients_;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "server/auth/nkey.h"
 #include "server/permissions.h"
 
 namespace osprey::server::config {
@@ -61,33 +62,45 @@ Permissions Mapper::permissions(const conf::Value& v) const {
     return p;
 }
 
-std::vector<User> Mapper::users(const conf::Value& v) const {
+void Mapper::users(const conf::Value& v, std::vector<User>& out, std::vector<NkeyUser>& nkeys) const {
     if (!v.is_array()) fail(v, "expected an array of users");
-    std::vector<User> out;
     for (const auto& u : v.array()) {
         if (!u.is_map()) fail(u, "expected a map for a user");
         User user;
+        NkeyUser nk;
+        bool has_password = false;
         for (const auto& [k, e] : u.map()) {
             auto key = lower(k);
             if (key == "user" || key == "username") {
                 user.username = str(e, k);
             } else if (key == "password" || key == "pass") {
                 user.password = str(e, k);
+                has_password = true;
             } else if (key == "permissions" || key == "permission" || key == "authorization") {
                 user.permissions = permissions(e);
             } else if (key == "allowed_connection_types" || key == "connection_types" ||
                        key == "clients") {
                 user.allowed_connection_types = strings(e, k);
             } else if (key == "nkey") {
-                not_implemented(k, e, true);
+                nk.nkey = str(e, k);
             } else {
                 unknown(k, e);
             }
         }
-        if (user.username.empty()) fail(u, "user entry without \"user\"");
+        // nats-server's order: a user or an nkey; an nkey must be a user's public key and
+        // comes without name or password.
+        if (nk.nkey.empty() && user.username.empty()) fail(u, "User entry requires a user");
+        if (!nk.nkey.empty()) {
+            if (!auth::is_valid_public(auth::kUser, nk.nkey)) fail(u, "Not a valid public nkey for a user");
+            if (!user.username.empty() || has_password || !user.password.empty())
+                fail(u, "Nkey users do not take usernames or passwords");
+            nk.permissions = std::move(user.permissions);
+            nk.allowed_connection_types = std::move(user.allowed_connection_types);
+            nkeys.push_back(std::move(nk));
+            continue;
+        }
         out.push_back(std::move(user));
     }
-    return out;
 }
 
 void Mapper::authorization(const conf::Value& v) {
@@ -102,7 +115,9 @@ void Mapper::authorization(const conf::Value& v) {
         } else if (key == "token") {
             o_.token = str(e, k);
         } else if (key == "users") {
-            o_.users = users(e);
+            o_.users.clear();
+            o_.nkeys.clear();
+            users(e, o_.users, o_.nkeys);
             auth_users_array_ = true;
         } else if (key == "timeout") {
             o_.auth_timeout_ms = duration_ms(e, k);
@@ -218,7 +233,7 @@ void Mapper::accounts(const conf::Value& v) {
             for (const auto& [k, e] : a.map()) {
                 auto key = lower(k);
                 if (key == "users") {
-                    def.users = users(e);
+                    users(e, def.users, def.nkeys);
                 } else if (key == "exports") {
                     if (!e.is_array()) fail(e, "expected an array of exports");
                     for (const auto& x : e.array()) def.exports.push_back(export_def(x));
@@ -249,7 +264,7 @@ void Mapper::check_auth() const {
     const bool single = !o_.username.empty() || !o_.password.empty();
     if (single && !o_.token.empty()) refuse("Cannot have a user/pass and token");
     bool account_users = false;
-    for (const auto& a : o_.accounts) account_users = account_users || !a.users.empty();
+    for (const auto& a : o_.accounts) account_users = account_users || !a.users.empty() || !a.nkeys.empty();
     if (auth_users_array_) {
         if (!o_.username.empty()) refuse("Can not have a single user/pass and a users array");
         if (!o_.token.empty()) refuse("Can not have a token and a users array");
@@ -271,12 +286,28 @@ void Mapper::check_auth() const {
     for (const auto& a : o_.accounts)
         for (const auto& u : a.users) check_user(u);
     for (const auto& u : o_.users) check_user(u);
+    std::vector<std::string> keys;
+    auto check_nkey = [&](const NkeyUser& u) {
+        if (std::find(keys.begin(), keys.end(), u.nkey) != keys.end())
+            refuse("Duplicate nkey \"" + u.nkey + "\" detected");
+        keys.push_back(u.nkey);
+        if (u.permissions)
+            for (const auto* list : {&u.permissions->publish.allow, &u.permissions->publish.deny,
+                                     &u.permissions->subscribe.allow, &u.permissions->subscribe.deny})
+                if (auto e = invalid_permission_subject(*list)) refuse(*e);
+    };
+    for (const auto& a : o_.accounts)
+        for (const auto& u : a.nkeys) check_nkey(u);
+    for (const auto& u : o_.nkeys) check_nkey(u);
     if (o_.default_permissions)
         for (const auto* list : {&o_.default_permissions->publish.allow, &o_.default_permissions->publish.deny,
                                  &o_.default_permissions->subscribe.allow, &o_.default_permissions->subscribe.deny})
             if (auto e = invalid_permission_subject(*list)) refuse(*e);
     if (!o_.no_auth_user.empty()) {
-        if (names.empty())
+        // Only a user with a name can be the default one (nats-server's validateNoAuthUser).
+        if (o_.operator_mode() && !o_.trusted_operators.empty())
+            throw ConfigError{"no_auth_user not compatible with Trusted Operator"};
+        if (names.empty() && !auth_users_array_)
             throw ConfigError{"no_auth_user: \"" + o_.no_auth_user + "\" present, but users are not defined"};
         if (std::find(names.begin(), names.end(), o_.no_auth_user) == names.end())
             throw ConfigError{"no_auth_user: \"" + o_.no_auth_user +

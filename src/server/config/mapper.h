@@ -45,14 +45,19 @@ public:
 private:
     Permissions permissions(const conf::Value& v) const;
     SubjectPermission subject_permission(const conf::Value& v) const;
-    std::vector<User> users(const conf::Value& v) const;
+    // A users array: named users into `users`, nkey users into `nkeys`.
+    void users(const conf::Value& v, std::vector<User>& users, std::vector<NkeyUser>& nkeys) const;
     ExportDef export_def(const conf::Value& v) const;
     ImportDef import_def(const conf::Value& v) const;
     void account_jetstream(const conf::Value& v, AccountDef& def) const;
     // nats-server's cross-checks of the auth settings once all is read.
     void check_auth() const;
+    // nats-server's validateTrustedOperators and the system account lookup in operator mode.
+    void check_operator();
+    bool system_account_set() const { return system_set_; }
     const conf::Value* auth_block_ = nullptr;  // where the authorization block is
     bool auth_users_array_ = false;            // it has a users array (even empty)
+    bool system_set_ = false;                  // system_account given (or by the operator)
 
     std::string file_;
     Options& o_;

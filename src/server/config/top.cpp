@@ -2,10 +2,51 @@
 #include "server/config/mapper.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "server/auth/checks.h"
+#include "server/auth/connect.h"
+#include "server/auth/nkey.h"
 
 namespace osprey::server::config {
 
 namespace {
+
+// How Go's %T names a config value's type in nats-server's errors.
+std::string go_type(const conf::Value& v) {
+    if (v.is_string()) return "string";
+    if (v.is_int()) return "int64";
+    if (v.is_double()) return "float64";
+    if (v.is_bool()) return "bool";
+    if (v.is_array()) return "[]interface {}";
+    return "map[string]interface {}";
+}
+
+// readOperatorJWT: a file (possibly decorated), else the value itself when it is a JWT.
+std::expected<std::string, std::string> read_operator_jwt(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    std::string contents;
+    if (f) {
+        std::ostringstream ss;
+        ss << f.rdbuf();
+        contents = ss.str();
+    } else {
+        if (!path.starts_with("eyJ")) {
+            std::string err = std::strerror(errno);
+            if (!err.empty()) err[0] = char(std::tolower((unsigned char)err[0]));
+            return std::unexpected("open " + path + ": " + err);
+        }
+        contents = path;
+    }
+    std::string jwt = auth::parse_decorated_jwt(contents);
+    auto op = auth::decode_operator(jwt);
+    if (!op) return std::unexpected(op.error());
+    return jwt;
+}
 
 // nats-server 2.9.10 keys osprey does not implement yet. Refused: running without them would
 // leave a port closed, a security check undone or messages routed otherwise. Warned: the
@@ -21,13 +62,7 @@ constexpr Missing kMissing[] = {
     {"https", true},            {"https_port", true},
     {"http_base_path", true},   {"websocket", true},
     {"ws", true},               {"mqtt", true},
-    {"operator", true},         {"operators", true},
-    {"roots", true},            {"root", true},
-    {"root_operators", true},   {"root_operator", true},
-    {"resolver", true},         {"account_resolver", true},
-    {"accounts_resolver", true}, {"resolver_tls", true},
-    {"resolver_preload", true}, {"resolver_pinned_accounts", true},
-    {"trusted", true},          {"trusted_keys", true},
+    {"resolver_tls", true},  // for URL resolvers, which osprey does not have
     {"mappings", true},         {"maps", true},
     {"ocsp", true},             {"syslog", true},
     {"remote_syslog", true},    {"no_header_support", true},
@@ -197,6 +232,64 @@ void Mapper::apply(const conf::Map& top) {
             o.no_auth_user = str(v, k);
         } else if (key == "system_account" || key == "system") {
             o.system_account = str(v, k);
+            system_set_ = true;
+        } else if (key == "operator" || key == "operators" || key == "roots" || key == "root" ||
+                   key == "root_operators" || key == "root_operator") {
+            if (!v.is_string()) fail(v, "error parsing operators: unsupported type " + go_type(v));
+            auto jwt = read_operator_jwt(v.str());
+            if (!jwt) fail(v, "error parsing operator JWT: " + jwt.error());
+            o.trusted_operators = {*jwt};
+        } else if (key == "trusted" || key == "trusted_keys") {
+            if (!v.is_string() && !v.is_array()) fail(v, "error parsing trusted: unsupported type " + go_type(v));
+            o.trusted_keys.clear();
+            if (v.is_string()) {
+                o.trusted_keys.push_back(v.str());
+            } else {
+                for (const auto& e : v.array()) {
+                    if (!e.is_string()) fail(e, "error parsing trusted: unsupported type in array " + go_type(e));
+                    o.trusted_keys.push_back(e.str());
+                }
+            }
+            for (const auto& tk : o.trusted_keys)
+                if (!auth::is_valid_public(auth::kOperator, tk))
+                    fail(v, "trust key \"" + tk + "\" required to be a valid public operator nkey");
+        } else if (key == "resolver" || key == "account_resolver" || key == "accounts_resolver") {
+            // nats-server's patterns, matched anywhere in the text (case-insensitive).
+            static const std::regex mem("(MEM|MEMORY)\\s*", std::regex::icase);
+            static const std::regex url("URL", std::regex::icase);
+            if (v.is_map()) {
+                // The nats based resolvers (type: full / cache) need the $SYS claims protocol.
+                fail(v, "\"" + k + "\": the nats based account resolvers (type full or cache) are not supported by osprey yet");
+            } else if (!v.is_string()) {
+                fail(v, "error parsing operator resolver, wrong type " + go_type(v));
+            } else if (std::regex_search(v.str(), mem)) {
+                o.resolver = "MEMORY";
+            } else if (std::regex_search(v.str(), url)) {
+                fail(v, "\"" + k + "\": URL account resolvers are not supported by osprey yet");
+            } else {
+                fail(v, "error parsing account resolver, should be MEM or  URL(\"url\") or a map containing dir and type state=[FULL|CACHE])");
+            }
+        } else if (key == "resolver_preload") {
+            if (!v.is_map()) fail(v, "preload should be a map of account_public_key:account_jwt");
+            o.resolver_preload.clear();
+            for (const auto& [pk, pv] : v.map()) {
+                if (!pv.is_string()) fail(pv, "preload map value should be a string JWT");
+                if (!auth::decode_account(pv.str())) fail(pv, "invalid account JWT");
+                o.resolver_preload.emplace_back(pk, pv.str());
+            }
+        } else if (key == "resolver_pinned_accounts") {
+            o.resolver_pinned_accounts.clear();
+            if (v.is_string()) {
+                o.resolver_pinned_accounts.push_back(v.str());
+            } else if (v.is_array()) {
+                for (const auto& e : v.array()) {
+                    if (!e.is_string())
+                        fail(e, "error parsing resolver_pinned_accounts: unsupported type in array " + go_type(e));
+                    o.resolver_pinned_accounts.push_back(e.str());
+                }
+            } else {
+                fail(v, "error parsing resolver_pinned_accounts: unsupported type " + go_type(v));
+            }
         } else if (key == "jetstream") {
             jetstream(v);
         } else if (key == "store_dir" || key == "storedir") {
@@ -222,11 +315,66 @@ void Mapper::apply(const conf::Map& top) {
         }
     }
     check_auth();
-    if (o.system_account != "$SYS" &&
+    check_operator();
+    if (!o.operator_mode() && o.system_account != "$SYS" &&
         std::none_of(o.accounts.begin(), o.accounts.end(), [&](const AccountDef& a) { return a.name == o.system_account; }))
         throw ConfigError{"system account \"" + o.system_account + "\": account missing"};
     if (o.max_payload <= 0) throw ConfigError{"max_payload must be positive"};
     if (o.max_payload > 64LL * 1024 * 1024) throw ConfigError{"max_payload cannot exceed 64 MB"};
+}
+
+void Mapper::check_operator() {
+    Options& o = o_;
+    if (!o.trusted_operators.empty()) {
+        // validateTrustedOperators, in its order.
+        auto op = auth::decode_operator(o.trusted_operators.front());
+        if (!op) throw ConfigError{"error parsing operator JWT: " + op.error()};
+        if (o.resolver.empty()) {
+            // Without a resolver nats-server fetches accounts from the operator's
+            // account_server_url (a URL resolver).
+            if (op->account_server_url.empty())
+                throw ConfigError{"could not fetch <\"/accounts/\">: Get \"/accounts/\": unsupported protocol scheme \"\""};
+            throw ConfigError{"\"operator\": the URL account resolver of account_server_url \"" +
+                              op->account_server_url + "\" is not supported by osprey yet (set resolver: MEMORY)"};
+        }
+        if (!o.accounts.empty()) throw ConfigError{"operators do not allow Accounts to be configured directly"};
+        if (!o.users.empty() || !o.nkeys.empty())
+            throw ConfigError{"operators do not allow users to be configured directly"};
+        if (!o.trusted_keys.empty()) throw ConfigError{"conflicting options for 'TrustedKeys' and 'TrustedOperators'"};
+        if (system_set_) {
+            if (!op->system_account.empty() && op->system_account != o.system_account)
+                throw ConfigError{"system_account in config and operator JWT must be identical"};
+        } else if (!op->system_account.empty()) {
+            o.system_account = op->system_account;
+            system_set_ = true;
+        }
+        if (auto e = auth::check_server_version(*op, 2, 9, 10)) throw ConfigError{*e};
+    }
+    if (!o.operator_mode()) return;
+    if (!o.no_auth_user.empty() && !o.trusted_operators.empty())
+        throw ConfigError{"no_auth_user not compatible with Trusted Operator"};
+    for (const auto& a : o.resolver_pinned_accounts)
+        if (!auth::is_valid_public(auth::kAccount, a))
+            throw ConfigError{"pinned account key \"" + a + "\" is not a valid public account nkey"};
+    if (!o.resolver_pinned_accounts.empty() && system_set_)
+        o.resolver_pinned_accounts.push_back(o.system_account);
+    if (system_set_) {
+        // The system account is looked up at start (SetSystemAccount).
+        std::vector<auth::OperatorClaims> ops;
+        for (const auto& j : o.trusted_operators)
+            if (auto c = auth::decode_operator(j)) ops.push_back(std::move(*c));
+        auth::Trust trust = auth::trusted_keys(ops);
+        trust.keys.insert(trust.keys.end(), o.trusted_keys.begin(), o.trusted_keys.end());
+        const std::string* jwt = nullptr;
+        if (!o.resolver.empty())
+            for (const auto& [name, j] : o.resolver_preload)
+                if (name == o.system_account) jwt = &j;
+        if (!jwt) throw ConfigError{"error resolving system account: account missing"};
+        const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
+        if (auto a = auth::verify_account(*jwt, o.system_account, trust, now); !a)
+            throw ConfigError{"error resolving system account: " + a.error()};
+    }
 }
 
 }  // namespace osprey::server::config

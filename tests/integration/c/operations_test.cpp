@@ -326,11 +326,12 @@ TEST(Operations, UnknownConfigKeysAreRefusedAsNatsServerDoes) {
 TEST(Operations, UnimplementedConfigKeysAreNamed) {
     for (const char* key : {"websocket { port: 8080 }",
                             "tls { cert_file: x }", "leafnodes { port: 7422 }", "mqtt { port: 1883 }",
-                            "gateway { name: g }", "operator: /tmp/op.jwt", "resolver: MEMORY"}) {
+                            "gateway { name: g }", "resolver: URL(\"http://127.0.0.1:1/jwt/v1/accounts/\")",
+                            "resolver { type: full, dir: /tmp/jwt }"}) {
         SCOPED_TRACE(key);
         auto [code, out] = check_config(OSPREY_BIN, write_file(std::string(key) + "\n"));
         EXPECT_NE(code, 0) << out;
-        EXPECT_NE(out.find("is not supported by osprey yet"), std::string::npos) << out;
+        EXPECT_NE(out.find("not supported by osprey yet"), std::string::npos) << out;
     }
     auto [code, out] = check_config(OSPREY_BIN, write_file("prof_port: 6060\n"));
     EXPECT_EQ(code, 0) << out;

@@ -16,7 +16,7 @@ import { connect, createInbox, headers as natsHeaders } from "nats";
 import { freePort } from "./server.mjs";
 
 const NATS_BIN = "/usr/sbin/nats-server";
-const DEFAULT_OSPREY = "/work/main/build/apps/osprey/osprey";
+const DEFAULT_OSPREY = new URL("../../../build/apps/osprey/osprey", import.meta.url).pathname;
 
 function sameFile(a, b) {
   try { return realpathSync(a) === realpathSync(b); } catch { return false; }

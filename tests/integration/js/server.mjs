@@ -16,7 +16,7 @@ export function freePort() {
   });
 }
 
-function canConnect(port) {
+export function canConnect(port) {
   return new Promise((resolve) => {
     const s = net.connect(port, "127.0.0.1");
     s.on("connect", () => { s.destroy(); resolve(true); });
