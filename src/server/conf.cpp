@@ -257,12 +257,13 @@ private:
             fail_at(v.line, v.col, "variable reference for '" + name + "' on line " +
                                        std::to_string(v.line) + " can not be found");
         }
-        // A bare word: up to the end of the line, a comma, or a closing bracket.
+        // A bare word: up to the end of the line, a comma, or a closing bracket. "//" starts
+        // a comment only after a blank, so that URLs (nats://host:port) stay whole.
         std::string word;
         while (!eof()) {
             char ch = peek();
             if (ch == '\n' || ch == ',' || ch == ';' || ch == '}' || ch == ']' || ch == '#' ||
-                (ch == '/' && peek(1) == '/'))
+                (ch == '/' && peek(1) == '/' && (word.empty() || word.back() == ' ' || word.back() == '\t')))
                 break;
             word += get();
         }

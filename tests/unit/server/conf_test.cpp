@@ -47,6 +47,19 @@ block {
     EXPECT_EQ(root.find("PORT")->integer(), 4333);  // keys are case-insensitive
 }
 
+// URLs keep their "//" in bare words (one-line route lists, as nats-server reads them); after a
+// blank "//" is a comment.
+TEST(Conf, BareUrlsAreNotComments) {
+    auto m = conf::parse("routes: [nats://127.0.0.1:6222, nats://h:6223] // the others\nurl: nats://a:1\n");
+    ASSERT_TRUE(m) << m.error();
+    conf::Value root;
+    root.v = *m;
+    ASSERT_EQ(root.find("routes")->array().size(), 2u);
+    EXPECT_EQ(root.find("routes")->array()[0].str(), "nats://127.0.0.1:6222");
+    EXPECT_EQ(root.find("routes")->array()[1].str(), "nats://h:6223");
+    EXPECT_EQ(root.find("url")->str(), "nats://a:1");
+}
+
 TEST(Conf, VariablesAndEnvironment) {
     ::setenv("OSPREY_TEST_PORT", "4555", 1);
     auto m = conf::parse(R"(
