@@ -2,10 +2,12 @@
 #include <sys/resource.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
 
+#include "cluster/js_cluster.h"
 #include "cluster/route_manager.h"
 #include "jetstream/jetstream.h"
 #include "server/config.h"
@@ -78,10 +80,15 @@ int main(int argc, char** argv) {
         std::cerr << "osprey: solicited routes require cluster capabilities, e.g. --cluster\n";
         return 1;
     }
-    if (opts.cluster.enabled() && opts.jetstream) {
-        // Replicated JetStream is its own piece of work; JetStream per server in a cluster
-        // would not behave as nats-server's clustered JetStream does.
+    // Replicated JetStream is being built (the meta group runs; streams are not replicated
+    // yet): until it is, JetStream in a cluster is refused, except for its own tests.
+    const bool js_cluster_dev = std::getenv("OSPREY_DEV_JS_CLUSTER") != nullptr;
+    if (opts.cluster.enabled() && opts.jetstream && !js_cluster_dev) {
         std::cerr << "osprey: JetStream in a cluster is not supported by osprey yet\n";
+        return 1;
+    }
+    if (opts.cluster.enabled() && opts.jetstream && opts.server_name.empty()) {
+        std::cerr << "osprey: jetstream cluster requires `server_name` to be set\n";
         return 1;
     }
     if (opts.check_config) {
@@ -114,7 +121,15 @@ int main(int argc, char** argv) {
         if (opts.cluster.enabled()) routes = std::make_unique<cluster::RouteManager>(srv);
         srv.start();
         if (routes) routes->start();
+        std::unique_ptr<cluster::JetStreamCluster> js_cluster;
+        if (routes && js) {
+            js_cluster = std::make_unique<cluster::JetStreamCluster>(srv, *routes, js->store_dir());
+            if (std::string err; !js_cluster->start(err)) throw std::runtime_error(err);
+            js->set_cluster(js_cluster.get());
+        }
         srv.wait();
+        if (js) js->set_cluster(nullptr);
+        if (js_cluster) js_cluster->stop();
         if (js) js->stop();  // after the clients: every store flushed and closed
     } catch (const std::exception& e) {
         log::fatal("{}", e.what());

@@ -542,6 +542,33 @@ void RouteManager::lame_duck() {
     Route::flush_scheduled();
 }
 
+std::vector<RouteManager::Peer> RouteManager::peers() const {
+    std::vector<Peer> out;
+    std::lock_guard lk(mu_);
+    for (const auto& [id, r] : by_id_) {
+        Peer p{id, r->remote_name, false};
+        if (auto it = r->remote_info.find("jetstream"); it != r->remote_info.end() && it->value().is_bool())
+            p.jetstream = it->value().get_bool();
+        out.push_back(std::move(p));
+    }
+    return out;
+}
+
+std::size_t RouteManager::configured_peers() const {
+    // A configured route to our own listen port (one config shared by every server) is not a
+    // peer.
+    std::set<std::string> others;
+    for (const auto& c : opts_.routes) {
+        auto u = parse_url(c);
+        if (!u) continue;
+        const bool local = u->host == "127.0.0.1" || u->host == "localhost" || u->host == opts_.host ||
+                           u->host == advertise_host_;
+        if (local && u->port == std::to_string(port_)) continue;
+        others.insert(u->host + ":" + u->port);
+    }
+    return others.size();
+}
+
 // ---- monitoring ----
 
 std::string RouteManager::routez(const std::map<std::string, std::string>& q) {

@@ -53,6 +53,16 @@ public:
     void on_route_closed(const std::shared_ptr<Route>& r, const std::string& reason);
     std::string tag(const Route& r) const;
 
+    // The servers registered through routes now (JetStream's cluster layer counts them).
+    struct Peer {
+        std::string server_id, server_name;
+        bool jetstream = false;
+    };
+    std::vector<Peer> peers() const;
+    // How many servers the configured routes name besides this one (the cluster size a first
+    // start waits for, minus one).
+    std::size_t configured_peers() const;
+
 private:
     struct Dial {
         std::string url, host, port;

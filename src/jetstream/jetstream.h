@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "jetstream/cluster_view.h"
 #include "jetstream/stream.h"
 
 #include "server/server.h"
@@ -45,6 +46,10 @@ public:
     };
 
     void handle(Request& r);  // on the API thread; direct gets on the requester's loop
+
+    // In a cluster: the view of the meta group (null: a single server). Set after start.
+    void set_cluster(ClusterView* c);
+    const std::string& store_dir() const { return opts_.store_dir; }
 
 private:
     void worker();
@@ -103,6 +108,7 @@ private:
 
     server::Server& srv_;
     JetStreamOptions opts_;
+    std::atomic<ClusterView*> cluster_{nullptr};
     std::vector<std::unique_ptr<AccountState>> accounts_;
     std::vector<std::pair<server::Account*, std::shared_ptr<server::Receiver>>> not_enabled_subs_;
     JsUsage usage_;

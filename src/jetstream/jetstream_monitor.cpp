@@ -9,6 +9,7 @@
 #include "jetstream/jetstream.h"
 #include "jetstream/jetstream_internal.h"
 #include "server/account.h"
+#include "server/monitor.h"
 
 namespace osprey::jetstream {
 
@@ -34,6 +35,23 @@ json::object JetStream::config_json() const {
     return cfg;
 }
 
+void JetStream::set_cluster(ClusterView* c) {
+    cluster_ = c;
+    // nats-server's /healthz in a cluster: unavailable until the meta group has a leader
+    // (what Kubernetes probes wait for); js-enabled-only skips the check.
+    srv_.monitor().set_health_check([this](const std::map<std::string, std::string>& q) -> std::string {
+        ClusterView* cv = cluster_.load();
+        if (!cv) return {};
+        auto flag = [&](const char* k) {
+            auto it = q.find(k);
+            return it != q.end() && (it->second == "true" || it->second == "1");
+        };
+        if (flag("js-enabled-only") || flag("js-enabled")) return {};
+        if (!cv->meta_ready()) return "JetStream has not established contact with a meta leader";
+        return {};
+    });
+}
+
 std::string JetStream::varz_section() {
     std::uint64_t mem = 0, store = 0, total = 0, errs = 0;
     for (auto& a : accounts_) {
@@ -45,9 +63,11 @@ std::string JetStream::varz_section() {
     }
     json::object stats{{"memory", mem},         {"storage", store},
                        {"reserved_memory", 0},  {"reserved_storage", 0},
-                       {"accounts", accounts_.size()}, {"ha_assets", 0},
+                       {"accounts", accounts_.size()}, {"ha_assets", cluster_.load() ? 1 : 0},
                        {"api", json::object{{"total", total}, {"errors", errs}}}};
-    return json::serialize(json::object{{"config", config_json()}, {"stats", std::move(stats)}});
+    json::object o{{"config", config_json()}, {"stats", std::move(stats)}};
+    if (ClusterView* c = cluster_.load()) o["meta"] = c->meta_cluster_json();
+    return json::serialize(o);
 }
 
 std::string JetStream::jsz(const std::map<std::string, std::string>& q) {
@@ -115,12 +135,13 @@ std::string JetStream::jsz(const std::map<std::string, std::string>& q) {
                    {"reserved_memory", 0},
                    {"reserved_storage", 0},
                    {"accounts", accounts_.size()},
-                   {"ha_assets", 0},
+                   {"ha_assets", cluster_.load() ? 1 : 0},  // the meta group
                    {"api", json::object{{"total", total}, {"errors", errs}}},
                    {"streams", streams},
                    {"consumers", consumers},
                    {"messages", msgs},
                    {"bytes", bytes}};
+    if (ClusterView* c = cluster_.load()) o["meta_cluster"] = c->meta_cluster_json();
     if (with_accounts) o["account_details"] = std::move(details);
     return json::serialize(o);
 }

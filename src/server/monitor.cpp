@@ -13,6 +13,7 @@
 #include "server/account.h"
 #include "server/client.h"
 #include "server/monitor.h"
+#include "util/log.h"
 #include "server/server.h"
 
 namespace osprey::server {
@@ -142,14 +143,30 @@ void Monitor::add_endpoint(const std::string& path, Endpoint handler) {
     endpoints_[path] = std::move(handler);
 }
 
-std::string Monitor::handle(const std::string& target) {
+void Monitor::set_health_check(Endpoint check) {
+    std::lock_guard lk(endpoints_mu_);
+    health_check_ = std::move(check);
+}
+
+std::string Monitor::handle(const std::string& target, int* status) {
     std::string_view t(target);
     std::string_view path = t.substr(0, t.find('?'));
     auto q = parse_query(t.find('?') == std::string_view::npos ? std::string_view()
                                                                 : t.substr(t.find('?') + 1));
     const auto& o = server_.options();
     const auto now = Clock::now();
-    if (path == "/healthz") return "{\"status\":\"ok\"}";
+    if (path == "/healthz") {
+        Endpoint check;
+        {
+            std::lock_guard lk(endpoints_mu_);
+            check = health_check_;
+        }
+        const std::string err = check ? check(q) : std::string();
+        if (err.empty()) return "{\"status\":\"ok\"}";
+        log::warn("Healthcheck failed: \"{}\"", err);
+        if (status) *status = 503;
+        return json::serialize(json::object{{"status", "unavailable"}, {"error", err}});
+    }
     if (path == "/" ) {
         return to_text(json::object{{"varz", "/varz"},
                                     {"connz", "/connz"},

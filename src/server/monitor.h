@@ -19,8 +19,9 @@ public:
     void stop();
     int port() const;
 
-    // The JSON body for a path with its query ("/connz?subs=1"); empty: not found.
-    std::string handle(const std::string& target);
+    // The JSON body for a path with its query ("/connz?subs=1"); empty: not found. `status`
+    // (when given) is set to the HTTP status (503 for an unhealthy /healthz).
+    std::string handle(const std::string& target, int* status = nullptr);
 
     // Endpoints of upper layers (JetStream's /jsz): the handler gets the query parameters and
     // returns compact JSON, which the monitor pretty-prints like its own.
@@ -29,12 +30,15 @@ public:
     void add_endpoint(const std::string& path, Endpoint handler);
     // A member of /varz filled by an upper layer ("jetstream"): the handler returns its JSON.
     void add_varz_section(const std::string& key, Endpoint handler);
+    // /healthz asks this (JetStream in a cluster): the error that makes it unavailable, or "".
+    void set_health_check(Endpoint check);
 
 private:
     Server& server_;
     std::mutex endpoints_mu_;
     std::map<std::string, Endpoint> endpoints_;
     std::map<std::string, Endpoint> varz_sections_;
+    Endpoint health_check_;
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

@@ -45,13 +45,14 @@ private:
         res->version(req_.version());
         res->keep_alive(req_.keep_alive());
         std::string target(req_.target());
-        std::string body = req_.method() == http::verb::get ? monitor_.handle(target) : "";
+        int status = 200;
+        std::string body = req_.method() == http::verb::get ? monitor_.handle(target, &status) : "";
         if (body.empty()) {
             res->result(http::status::not_found);
             res->set(http::field::content_type, "text/plain; charset=utf-8");
             res->body() = "404 page not found\n";
         } else {
-            res->result(http::status::ok);
+            res->result(status == 503 ? http::status::service_unavailable : http::status::ok);
             res->set(http::field::content_type, "application/json");
             res->body() = std::move(body);
         }

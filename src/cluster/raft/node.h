@@ -103,6 +103,12 @@ public:
     const std::string& safety_violation() const { return violation_; }
     // The leader's view of each follower, for logs and test traces.
     std::string describe_progress() const;
+    // The leader's view of each follower: how far its log is known to match ours.
+    struct PeerProgress {
+        NodeId id;
+        Index match;
+    };
+    std::vector<PeerProgress> progress() const;
 
 private:
     struct Progress {

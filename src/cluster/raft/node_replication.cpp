@@ -328,6 +328,13 @@ std::string Node::describe_progress() const {
     return out;
 }
 
+std::vector<Node::PeerProgress> Node::progress() const {
+    std::vector<PeerProgress> out;
+    if (role_ != Role::leader) return out;
+    for (const auto& [id, pr] : progress_) out.push_back({id, pr.match});
+    return out;
+}
+
 // ---- compaction ----
 
 SnapshotMeta Node::compact(Index upto, std::string data) {

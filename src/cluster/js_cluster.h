@@ -1,0 +1,73 @@
+// JetStream in a cluster: the server's Raft host (one write-ahead log, one thread, every
+// group), the transport over routes, and the meta group that every JetStream server of the
+// cluster belongs to. The meta group forms at first start once every server the configured
+// routes name is connected (so all of them bootstrap the same voters); after a restart its
+// voters come from the log.
+//
+// Built so far: the meta group (election, leadership, /jsz meta_cluster). Stream and consumer
+// assignments and replicated streams sit on it next (docs/clustering.md).
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "cluster/raft_host.h"
+#include "cluster/raft_transport.h"
+#include "jetstream/cluster_view.h"
+
+namespace osprey::server {
+class Server;
+}
+
+namespace osprey::cluster {
+
+class RouteManager;
+
+// nats-server's peer id of a server (its name hashed): what API and monitoring JSON show.
+std::string peer_hash(const std::string& server_name);
+
+class JetStreamCluster : public jetstream::ClusterView {
+public:
+    static constexpr const char* kMetaGroup = "_meta_";
+
+    JetStreamCluster(server::Server& srv, RouteManager& routes, std::string store_dir,
+                     RaftHostOptions opts = {});
+    ~JetStreamCluster() override;
+    // Opens the WAL and starts the host; false (and why) when the WAL cannot be opened.
+    bool start(std::string& error);
+    void stop();
+
+    bool is_meta_leader() const override;
+    bool meta_ready() const override;
+    boost::json::object meta_cluster_json() override;
+
+private:
+    void bootstrap_loop();
+    void open_meta(const raft::Membership& initial);
+    std::string name_of(raft::NodeId id);
+
+    server::Server& srv_;
+    RouteManager& routes_;
+    const std::string dir_;
+    const RaftHostOptions opts_;
+    const raft::NodeId self_;
+    std::unique_ptr<RouteRaftTransport> transport_;
+    std::unique_ptr<RaftHost> host_;
+
+    std::atomic<bool> meta_open_{false};
+    std::atomic<raft::NodeId> meta_leader_{raft::kNone};
+    std::atomic<raft::Term> meta_term_{0};
+    std::mutex names_mu_;
+    std::map<raft::NodeId, std::string> names_;  // every server seen, by Raft id
+
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool stop_ = false;
+    std::thread bootstrap_;
+};
+
+}  // namespace osprey::cluster
