@@ -113,6 +113,7 @@ int main(int argc, char** argv) {
             jo.max_memory = opts.js_max_memory;
             jo.max_file = opts.js_max_file;
             jo.domain = opts.js_domain;
+            jo.clustered = opts.cluster.enabled();
             js = std::make_unique<jetstream::JetStream>(srv, jo);
             // Streams are loaded and the API subscribed before the first client connects.
             js->start(srv.jetstream_accounts());
@@ -123,7 +124,7 @@ int main(int argc, char** argv) {
         if (routes) routes->start();
         std::unique_ptr<cluster::JetStreamCluster> js_cluster;
         if (routes && js) {
-            js_cluster = std::make_unique<cluster::JetStreamCluster>(srv, *routes, js->store_dir());
+            js_cluster = std::make_unique<cluster::JetStreamCluster>(srv, *routes, *js);
             if (std::string err; !js_cluster->start(err)) throw std::runtime_error(err);
             js->set_cluster(js_cluster.get());
         }

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "cluster/route_manager.h"
+#include "jetstream/jetstream.h"
 #include "server/server.h"
 #include "util/log.h"
 
@@ -15,11 +16,12 @@ namespace osprey::cluster {
 namespace json = boost::json;
 using namespace std::chrono;
 
-JetStreamCluster::JetStreamCluster(server::Server& srv, RouteManager& routes, std::string store_dir,
+JetStreamCluster::JetStreamCluster(server::Server& srv, RouteManager& routes, jetstream::JetStream& js,
                                    RaftHostOptions opts)
     : srv_(srv),
       routes_(routes),
-      dir_(std::move(store_dir)),
+      js_(js),
+      dir_(js.store_dir()),
       opts_(opts),
       self_(node_id_of(srv.server_name())) {
     names_[self_] = srv.server_name();
@@ -45,9 +47,19 @@ bool JetStreamCluster::start(std::string& error) {
     if (had_meta) {
         log::notice("JetStream cluster: recovering the meta group from the write-ahead log");
         open_meta({});
-    } else {
-        bootstrap_ = std::thread([this] { bootstrap_loop(); });
     }
+    bootstrap_ = std::thread([this, had_meta] {
+        if (!had_meta) bootstrap_loop();
+        else {
+            std::unique_lock lk(mu_);
+            while (!stop_) {
+                lk.unlock();
+                check_timeouts();
+                lk.lock();
+                cv_.wait_for(lk, milliseconds(creates_waiting() ? 10 : 200));
+            }
+        }
+    });
     return true;
 }
 
@@ -80,9 +92,16 @@ void JetStreamCluster::bootstrap_loop() {
         if (ids.size() >= want + 1) {
             lk.unlock();
             open_meta(raft::Membership::of(ids));
-            return;
+            lk.lock();
+            break;
         }
         cv_.wait_for(lk, milliseconds(100));
+    }
+    while (!stop_) {
+        lk.unlock();
+        check_timeouts();
+        lk.lock();
+        cv_.wait_for(lk, milliseconds(creates_waiting() ? 10 : 200));
     }
 }
 
@@ -96,9 +115,7 @@ void JetStreamCluster::open_meta(const raft::Membership& initial) {
         else log::notice("JetStream cluster new metadata leader: {}/{}", name_of(leader), routes_.cluster_name());
         (void)role;
     };
-    cb.apply = [](const raft::Entry&) {
-        // Stream and consumer assignments land here (not built yet).
-    };
+    cb.apply = [this](const raft::Entry& e) { apply_meta(e); };
     host_->add_group(kMetaGroup, initial, std::move(cb));
     meta_open_ = true;
 }

@@ -18,9 +18,14 @@
 #include "cluster/raft_host.h"
 #include "cluster/raft_transport.h"
 #include "jetstream/cluster_view.h"
+#include "jetstream/stream_replicator.h"
 
 namespace osprey::server {
 class Server;
+}
+namespace osprey::jetstream {
+class JetStream;
+class Stream;
 }
 
 namespace osprey::cluster {
@@ -34,7 +39,7 @@ class JetStreamCluster : public jetstream::ClusterView {
 public:
     static constexpr const char* kMetaGroup = "_meta_";
 
-    JetStreamCluster(server::Server& srv, RouteManager& routes, std::string store_dir,
+    JetStreamCluster(server::Server& srv, RouteManager& routes, jetstream::JetStream& js,
                      RaftHostOptions opts = {});
     ~JetStreamCluster() override;
     // Opens the WAL and starts the host; false (and why) when the WAL cannot be opened.
@@ -45,13 +50,43 @@ public:
     bool meta_ready() const override;
     boost::json::object meta_cluster_json() override;
 
+    void create_stream(const std::string& account, const jetstream::StreamConfig& cfg, Done done) override;
+    void delete_stream(const std::string& account, const std::string& stream, Done done) override;
+    std::vector<std::string> stream_names(const std::string& account) override;
+    std::optional<jetstream::StreamConfig> stream_config(const std::string& account,
+                                                          const std::string& stream) override;
+    boost::json::object stream_cluster_json(const std::string& account, const std::string& stream) override;
+    void step_down_stream(const std::string& account, const std::string& stream, Done done) override;
+    void step_down_meta(Done done) override;
+
 private:
+    using Clock = std::chrono::steady_clock;
+    struct Replica;
+    struct Assignment {
+        jetstream::StreamConfig cfg;
+        std::vector<std::string> peers;  // server names
+        std::string group;
+        std::int64_t created_ns = 0;
+        std::shared_ptr<Replica> replica;  // when this server holds one
+    };
+    using Key = std::pair<std::string, std::string>;  // account, stream
+    void apply_meta(const raft::Entry& e);
+    void open_replica(const Key& key, const Assignment& a);
+    void resolve(std::map<Key, std::pair<Clock::time_point, Done>>& waiters, const Key& key,
+                 std::optional<jetstream::ApiError> err);
+    void check_timeouts();
+    bool stream_reachable(const Key& key);
+    bool creates_waiting() {
+        std::lock_guard lk(assign_mu_);
+        return !creating_.empty() || !deleting_.empty();
+    }
     void bootstrap_loop();
     void open_meta(const raft::Membership& initial);
     std::string name_of(raft::NodeId id);
 
     server::Server& srv_;
     RouteManager& routes_;
+    jetstream::JetStream& js_;
     const std::string dir_;
     const RaftHostOptions opts_;
     const raft::NodeId self_;
@@ -64,10 +99,16 @@ private:
     std::mutex names_mu_;
     std::map<raft::NodeId, std::string> names_;  // every server seen, by Raft id
 
+    // The meta group's state: stream assignments (changed on the host thread, read anywhere).
+    std::mutex assign_mu_;
+    std::map<Key, Assignment> streams_;
+    // Meta leader: API requests waiting for their assignment to take effect.
+    std::map<Key, std::pair<Clock::time_point, Done>> creating_, deleting_;
+
     std::mutex mu_;
     std::condition_variable cv_;
     bool stop_ = false;
-    std::thread bootstrap_;
+    std::thread bootstrap_;  // forms the meta group, then watches the waiters' deadlines
 };
 
 }  // namespace osprey::cluster

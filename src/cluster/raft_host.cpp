@@ -159,6 +159,9 @@ void RaftHost::finish(std::vector<std::pair<std::shared_ptr<Group>, raft::Ready>
         for (const auto& e : rd.committed) {
             if (e.kind == raft::EntryKind::normal && g->cb.apply && e.index > g->applied) g->cb.apply(e);
             g->applied = std::max(g->applied, e.index);
+            if (e.kind == raft::EntryKind::noop && g->cb.leader_ready && g->node->role() == raft::Role::leader &&
+                e.term == g->node->term())
+                g->cb.leader_ready(e.term);
         }
         g->node->advance(rd);
         g->in_flight = false;

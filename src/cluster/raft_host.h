@@ -45,6 +45,9 @@ struct RaftGroupCallbacks {
     // A snapshot replaced the state (from a leader, or the WAL's at restart).
     std::function<void(const raft::Snapshot&)> install;
     std::function<void(raft::Role, raft::NodeId leader, raft::Term)> role_changed;
+    // This node leads and has applied everything committed before its term (its first entry
+    // of the term is applied): it may now decide on the group's state.
+    std::function<void(raft::Term)> leader_ready;
 };
 
 struct RaftHostOptions {

@@ -1,8 +1,19 @@
-// What JetStream needs to know of the cluster it runs in (implemented by the cluster layer,
-// which sits above jetstream/): who leads the meta group, and how the cluster looks for the
-// monitoring endpoints. Null in a single server.
+// What JetStream needs of the cluster it runs in (implemented by the cluster layer, which
+// sits above jetstream/): the meta group's leadership and the asset assignments it commits,
+// and each replicated stream's group. Null in a single server.
+//
+// In a cluster every server receives every $JS.API request (the API subscriptions cross the
+// routes) and only the responsible one answers, as nats-server does: the meta leader for what
+// creates, deletes or lists assets and for the account info, a stream's leader for the rest.
 #pragma once
 #include <boost/json/object.hpp>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "jetstream/api_error.h"
+#include "jetstream/stream_config.h"
 
 namespace osprey::jetstream {
 
@@ -10,10 +21,24 @@ struct ClusterView {
     virtual ~ClusterView() = default;
     // This server leads the meta group (it answers the API requests that change assets).
     virtual bool is_meta_leader() const = 0;
-    // The meta group has a leader and this server is current with it (/healthz).
+    // The meta group has a leader (/healthz).
     virtual bool meta_ready() const = 0;
     // /jsz's "meta_cluster": name, leader, peer, replicas, cluster_size.
     virtual boost::json::object meta_cluster_json() = 0;
+
+    // Meta leader: places the stream's replicas and commits its assignment; done runs (on
+    // any thread) once the stream's group has a leader, or with the error that stopped it.
+    using Done = std::function<void(std::optional<ApiError>)>;
+    virtual void create_stream(const std::string& account, const StreamConfig& cfg, Done done) = 0;
+    virtual void delete_stream(const std::string& account, const std::string& stream, Done done) = 0;
+    // The streams the meta group has assigned in the account, by name.
+    virtual std::vector<std::string> stream_names(const std::string& account) = 0;
+    virtual std::optional<StreamConfig> stream_config(const std::string& account, const std::string& stream) = 0;
+    // A stream info's "cluster": name, leader, replicas.
+    virtual boost::json::object stream_cluster_json(const std::string& account, const std::string& stream) = 0;
+    // Stream leader: hands leadership to another current replica.
+    virtual void step_down_stream(const std::string& account, const std::string& stream, Done done) = 0;
+    virtual void step_down_meta(Done done) = 0;
 };
 
 }  // namespace osprey::jetstream

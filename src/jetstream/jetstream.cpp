@@ -53,7 +53,10 @@ struct ApiIntake : server::Receiver {
         return true;
     }
     bool shows_interest() const override { return false; }
-    bool propagates() const override { return false; }  // each server answers its own clients
+    // A single server answers its own clients; in a cluster every server hears every request
+    // and the responsible one answers.
+    bool clustered = false;
+    bool propagates() const override { return clustered; }
 };
 
 }  // namespace
@@ -89,7 +92,7 @@ void JetStream::start(const std::vector<server::Server::JetStreamAccount>& accou
         st->usage.count_new_message = true;
         st->dir = opts_.store_dir + "/jetstream/" + acc->name();
         fs::create_directories(st->dir + "/streams");
-        load_streams(*st);
+        if (!opts_.clustered) load_streams(*st);  // in a cluster the meta group opens them
         link(*st);
         std::vector<std::string> prefixes{"$JS.API."};
         if (!opts_.domain.empty()) prefixes.push_back("$JS." + opts_.domain + ".API.");
@@ -98,6 +101,7 @@ void JetStream::start(const std::vector<server::Server::JetStreamAccount>& accou
             in->js = this;
             in->acc = st.get();
             in->prefix_len = p.size();
+            in->clustered = opts_.clustered;
             in->subject = p + ">";
             acc->sublist().insert(in);
             st->api_subs.push_back(in);
@@ -260,6 +264,15 @@ void JetStream::enqueue(Request r) {
     cv_.notify_one();
 }
 
+void JetStream::post(std::function<void()> fn) {
+    {
+        std::lock_guard lk(mu_);
+        if (stop_) return;
+        tasks_.push_back(std::move(fn));
+    }
+    cv_.notify_one();
+}
+
 void JetStream::persist_durable_consumers() {
     for_each_consumer([this](AccountState& a, Stream& s, const std::shared_ptr<Consumer>& c) {
         if (c->durable()) persist_consumer(a, s.config().name, *c, false);
@@ -274,8 +287,18 @@ void JetStream::worker() {
         // The 50 ms tick, or earlier when a paced consumer delivery is due.
         const auto tick_at = last_expiry + std::chrono::milliseconds(50);
         cv_.wait_until(lk, std::min(tick_at, next_wake_), [&] {
-            return stop_ || !queue_.empty() || next_wake_ <= std::chrono::steady_clock::now();
+            return stop_ || !queue_.empty() || !tasks_.empty() || next_wake_ <= std::chrono::steady_clock::now();
         });
+        if (stop_) break;
+        while (!tasks_.empty()) {
+            auto fn = std::move(tasks_.front());
+            tasks_.pop_front();
+            lk.unlock();
+            fn();
+            server::Client::flush_scheduled();
+            lk.lock();
+            if (stop_) break;
+        }
         if (stop_) break;
         if (next_wake_ <= std::chrono::steady_clock::now()) {
             next_wake_ = std::chrono::steady_clock::time_point::max();
@@ -332,6 +355,7 @@ void JetStream::handle(Request& r) {
             if (t[i++] != w) return false;
         return true;
     };
+    if (cluster_.load() && handle_clustered(a, r, t)) return;
     std::string out;
     if (n == 3 && t[2] == "INFO") {
         out = account_info(a);  // counts the calls before this one, as nats-server
@@ -562,6 +586,7 @@ std::string JetStream::stream_info(AccountState& a, const std::string& name,
     if (it == a.streams.end()) return typed_error(type, errors::stream_not_found(), true);
     json::object o{{"total", 0}, {"offset", 0}, {"limit", 0}};
     for (auto& kv : it->second->info_json(deleted_details, "")) o[kv.key()] = kv.value();
+    if (ClusterView* c = cluster_.load()) o["cluster"] = c->stream_cluster_json(a.account->name(), name);
     if (!filter.empty()) {
         // Subject details, sorted, a page of at most 100000 from `offset` (nats-server).
         constexpr std::size_t kMaxSubjectDetails = 100'000;

@@ -29,6 +29,9 @@ struct JetStreamOptions {
     std::int64_t max_memory = -1;
     std::int64_t max_file = -1;
     std::string domain;
+    // In a cluster: streams come from the meta group's assignments (not loaded from the store
+    // directory by themselves), and every server hears every API request.
+    bool clustered = false;
 };
 
 class JetStream {
@@ -51,8 +54,26 @@ public:
     void set_cluster(ClusterView* c);
     const std::string& store_dir() const { return opts_.store_dir; }
 
+    // For the cluster layer (jetstream_cluster.cpp). post: runs fn on the API thread, which
+    // alone changes the stream maps; the replica calls below must run there.
+    void post(std::function<void()> fn);
+    // This server's replica of an assigned stream, opened (a restart finds its store again:
+    // `tag` names the assignment's incarnation in the directory, so a deleted and recreated
+    // stream never meets the old one's data). Null (and logged) if the store cannot open.
+    std::shared_ptr<Stream> open_replica(const std::string& account, const StreamConfig& cfg,
+                                         std::chrono::system_clock::time_point created,
+                                         const std::string& tag, StreamReplicator* replicator);
+    void close_replica(const std::string& account, const std::string& stream, bool erase);
+
 private:
     void worker();
+    // Cluster mode: whether this server answers the request, and the handlers that differ
+    // (jetstream_cluster.cpp). True: handled (answered, deferred, or left to another server).
+    bool handle_clustered(AccountState& a, Request& r, const std::vector<std::string>& t);
+    void reply_created(AccountState& a, const std::string& reply, const std::string& name,
+                       std::optional<ApiError> err);
+    AccountState* account_state(const std::string& name);
+    std::deque<std::function<void()>> tasks_;  // under mu_
     void load_streams(AccountState& a);
     void link(AccountState& a);
     std::string stream_dir(const AccountState& a, const std::string& name) const;

@@ -8,6 +8,7 @@
 
 #include "jetstream/consumer.h"
 #include "jetstream/headers.h"
+#include "jetstream/stream_acks.h"
 #include "jetstream/store/file_store.h"
 #include "jetstream/store/mem_store.h"
 #include "server/account.h"
@@ -33,38 +34,6 @@ std::string rfc3339_ns(std::int64_t ns) {
     return util::format_rfc3339_nano(util::Rfc3339{ns, 0});
 }
 
-namespace {
-
-std::string error_ack(const ApiError& e, const std::string& stream) {
-    return fmt::format(
-        "{{\"error\":{{\"code\":{},\"err_code\":{},\"description\":{}}},\"stream\":{},\"seq\":0}}",
-        e.code, e.err_code, json::serialize(json::value(e.description)),
-        json::serialize(json::value(stream)));
-}
-
-std::string ok_ack(const std::string& prefix, std::uint64_t seq, bool duplicate) {
-    // nats-server's exact shape, spaces included.
-    return fmt::format("{}{}{}}}", prefix, seq, duplicate ? ",\"duplicate\": true" : "");
-}
-
-// The same into a caller's buffer: the hot path of acknowledgements allocates nothing.
-std::string_view ok_ack_into(char* buf, std::size_t cap, const std::string& prefix,
-                             std::uint64_t seq) {
-    auto r = fmt::format_to_n(buf, cap, "{}{}}}", prefix, seq);
-    return std::string_view(buf, std::min<std::size_t>(r.size, cap));
-}
-
-std::optional<std::uint64_t> parse_u64(std::string_view s) {
-    if (s.empty()) return std::nullopt;
-    std::uint64_t v = 0;
-    for (char c : s) {
-        if (c < '0' || c > '9') return std::nullopt;
-        v = v * 10 + std::uint64_t(c - '0');
-    }
-    return v;
-}
-
-}  // namespace
 
 // The stream's subscription on one of its subjects.
 struct Stream::Intake : server::Receiver {
@@ -309,7 +278,7 @@ Stream::~Stream() {
 std::expected<std::shared_ptr<Stream>, ApiError> Stream::open(
     server::Account& account, StreamConfig cfg, const std::string& dir,
     std::chrono::system_clock::time_point created, std::int64_t sync_interval_ms,
-    std::vector<JsUsage*> usage, const std::string& domain) {
+    std::vector<JsUsage*> usage, const std::string& domain, StreamReplicator* replicator) {
     std::unique_ptr<Store> store;
     if (cfg.storage == StorageType::Memory) {
         store = std::make_unique<MemStore>();
@@ -337,7 +306,8 @@ std::expected<std::shared_ptr<Stream>, ApiError> Stream::open(
         if (auto st = weak.lock()) st->send_acks(durable);
     });
     s->rebuild_dedup();
-    s->subscribe();
+    s->replicator_ = replicator;
+    if (!replicator) s->subscribe();  // a replica subscribes when it leads
     return s;
 }
 
@@ -445,6 +415,7 @@ void Stream::send_acks(std::uint64_t durable) {
 }
 
 void Stream::ingest(const server::Message& m) {
+    if (replicator_) return ingest_replicated(m);
     std::string ack;
     std::uint64_t seq = 0, last_before = 0, duplicate_of = 0;
     bool stored = false;

@@ -14,6 +14,7 @@
 
 #include "jetstream/store/store.h"
 #include "jetstream/stream_config.h"
+#include "jetstream/stream_replicator.h"
 #include "subjects/sublist.h"
 #include "server/message.h"
 
@@ -43,8 +44,19 @@ public:
     static std::expected<std::shared_ptr<Stream>, ApiError> open(
         server::Account& account, StreamConfig cfg, const std::string& dir,
         std::chrono::system_clock::time_point created, std::int64_t sync_interval_ms,
-        std::vector<JsUsage*> usage = {}, const std::string& domain = {});
+        std::vector<JsUsage*> usage = {}, const std::string& domain = {},
+        StreamReplicator* replicator = nullptr);
     ~Stream();
+
+    // Replicated streams (stream_replica.cpp). A replica takes the stream's subjects only while
+    // it leads and has applied everything committed before its term; it then checks each
+    // publish against its (fully applied) state, assigns sequences and proposes batches, one
+    // at a time; every replica stores the committed entries in order, skipping what its store
+    // already holds (a replay after a restart), and the proposer acknowledges.
+    bool replicated() const { return replicator_ != nullptr; }
+    void set_leader(bool leading);
+    bool leading() const;
+    void apply_entry(std::string_view data);
 
     const StreamConfig& config() const { return cfg_; }
 
@@ -90,6 +102,28 @@ public:
 
 private:
     struct Intake;
+    void ingest_replicated(const server::Message& m);
+    // Takes what waits into one proposal (under mu_); replies to send after the lock go to
+    // `out` as (reply subject, body).
+    void propose_batch_locked(std::vector<std::pair<std::string, std::string>>& out);
+    void proposal_failed();
+    void store_applied_locked(std::string_view subject, std::string_view hdr, std::string_view data,
+                              std::int64_t ts, std::uint64_t seq);
+    StreamReplicator* replicator_ = nullptr;
+    bool leading_ = false;    // under mu_
+    bool in_flight_ = false;  // a batch of ours is proposed and not applied yet
+    struct Waiting {
+        std::string subject, reply, hdr, payload;
+        std::int64_t ts;
+    };
+    std::deque<Waiting> waiting_;
+    struct BatchAck {
+        std::uint64_t seq;
+        std::string reply;
+        bool duplicate;
+    };
+    std::vector<BatchAck> batch_acks_;
+    std::uint64_t batch_last_ = 0;  // the last sequence of the batch in flight
     Stream(server::Account& account, StreamConfig cfg, std::unique_ptr<Store> store,
            std::chrono::system_clock::time_point created);
     void subscribe();

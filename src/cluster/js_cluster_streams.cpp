@@ -1,0 +1,327 @@
+// The meta group's stream assignments and the replicated streams on top of them.
+//
+// Meta entries are JSON:
+//   {"op":"add_stream","account":A,"config":{...},"peers":["s0","s1"],"group":G,"created":ns}
+//   {"op":"del_stream","account":A,"stream":N}
+// Every server applies them in the same order. The servers named in "peers" open a replica
+// (the stream's store plus its Raft group G, whose voters are those peers); the stream's
+// leader takes its subjects once it has applied everything committed before its term.
+#include <boost/json.hpp>
+
+#include "cluster/js_cluster.h"
+#include "cluster/route_manager.h"
+#include "jetstream/jetstream.h"
+#include "jetstream/stream.h"
+#include "util/log.h"
+#include "util/random.h"
+#include "server/account.h"
+#include "server/message.h"
+#include "server/server.h"
+#include "subjects/subject.h"
+
+namespace osprey::cluster {
+
+namespace json = boost::json;
+using namespace std::chrono;
+using jetstream::ApiError;
+
+// This server's share of one replicated stream: how the stream proposes, and who leads.
+struct JetStreamCluster::Replica : jetstream::StreamReplicator {
+    RaftHost* host = nullptr;
+    std::string group;
+    raft::NodeId self = raft::kNone;
+    std::weak_ptr<jetstream::Stream> stream;
+    std::atomic<raft::NodeId> leader{raft::kNone};
+    void propose(std::string entry, std::function<void(bool)> done) override {
+        host->propose(group, std::move(entry), [done = std::move(done)](auto r) { done(r.has_value()); });
+    }
+    std::uint64_t replica_id() const override { return self; }
+};
+
+namespace {
+
+ApiError unavailable() { return ApiError{503, 10008, "JetStream system temporarily unavailable"}; }
+
+}  // namespace
+
+void JetStreamCluster::create_stream(const std::string& account, const jetstream::StreamConfig& cfg,
+                                     Done done) {
+    // Placement: this server (the meta leader answers the create from its replica), then the
+    // JetStream servers holding the fewest streams.
+    std::vector<std::string> candidates;
+    for (const auto& p : routes_.peers())
+        if (p.jetstream && !p.server_name.empty()) candidates.push_back(p.server_name);
+    const std::size_t want = std::size_t(std::max<std::int64_t>(1, cfg.num_replicas));
+    if (want > candidates.size() + 1) return done(ApiError{400, 10005, "no suitable peers for placement"});
+    std::map<std::string, int> load;
+    {
+        std::lock_guard lk(assign_mu_);
+        for (const auto& [k, a] : streams_)
+            for (const auto& p : a.peers) ++load[p];
+    }
+    std::sort(candidates.begin(), candidates.end(), [&](const std::string& x, const std::string& y) {
+        return load[x] != load[y] ? load[x] < load[y] : x < y;
+    });
+    std::vector<std::string> peers{srv_.server_name()};
+    for (std::size_t i = 0; peers.size() < want; ++i) peers.push_back(candidates[i]);
+    const std::int64_t created = jetstream::now_unix_ns();
+    json::array pj;
+    for (auto& p : peers) pj.push_back(json::value(p));
+    json::object e{{"op", "add_stream"},
+                   {"account", account},
+                   {"config", jetstream::to_json(cfg)},
+                   {"peers", std::move(pj)},
+                   {"group", "S-R" + std::to_string(want) + "-" + util::random_token(8)},
+                   {"created", created}};
+    const Key key{account, cfg.name};
+    {
+        std::lock_guard lk(assign_mu_);
+        if (creating_.count(key)) return done(ApiError{400, 10058, "stream name already in use with a different configuration"});
+        creating_[key] = {Clock::now() + seconds(10), std::move(done)};
+    }
+    host_->propose(kMetaGroup, json::serialize(e), [this, key](auto r) {
+        if (!r) resolve(creating_, key, unavailable());
+    });
+}
+
+void JetStreamCluster::delete_stream(const std::string& account, const std::string& stream, Done done) {
+    const Key key{account, stream};
+    {
+        std::lock_guard lk(assign_mu_);
+        if (!streams_.count(key)) return done(ApiError{404, 10059, "stream not found"});
+        deleting_[key] = {Clock::now() + seconds(10), std::move(done)};
+    }
+    json::object e{{"op", "del_stream"}, {"account", account}, {"stream", stream}};
+    host_->propose(kMetaGroup, json::serialize(e), [this, key](auto r) {
+        if (!r) resolve(deleting_, key, unavailable());
+    });
+}
+
+void JetStreamCluster::resolve(std::map<Key, std::pair<Clock::time_point, Done>>& waiters, const Key& key,
+                               std::optional<ApiError> err) {
+    Done done;
+    {
+        std::lock_guard lk(assign_mu_);
+        auto it = waiters.find(key);
+        if (it == waiters.end()) return;
+        done = std::move(it->second.second);
+        waiters.erase(it);
+    }
+    done(err);
+}
+
+bool JetStreamCluster::stream_reachable(const Key& key) {
+    // The create is answered once a publish from here would reach the stream's leader: its
+    // subscription is in this server's sublist (its own, or through a route), as nats-server
+    // answers from the new leader once it took its subjects.
+    std::optional<jetstream::StreamConfig> cfg = stream_config(key.first, key.second);
+    server::Account* acc = srv_.find_account(key.first);
+    if (!cfg || !acc || cfg->subjects.empty()) return cfg.has_value();
+    std::string probe;
+    subjects::Tokens tok(cfg->subjects.front());
+    std::string_view t;
+    while (tok.next(t)) probe += (probe.empty() ? "" : ".") + std::string(t == "*" || t == ">" ? "x" : t);
+    return server::has_interest(*acc->sublist().match_uncached(probe));
+}
+
+void JetStreamCluster::check_timeouts() {
+    std::vector<Key> late_create, late_delete, ready;
+    {
+        std::lock_guard lk(assign_mu_);
+        for (auto& [k, w] : creating_)
+            if (streams_.count(k)) ready.push_back(k);
+    }
+    for (auto& k : ready)
+        if (stream_reachable(k)) resolve(creating_, k, std::nullopt);
+    {
+        std::lock_guard lk(assign_mu_);
+        const auto now = Clock::now();
+        for (auto& [k, w] : creating_)
+            if (w.first < now) late_create.push_back(k);
+        for (auto& [k, w] : deleting_)
+            if (w.first < now) late_delete.push_back(k);
+    }
+    for (auto& k : late_create) resolve(creating_, k, unavailable());
+    for (auto& k : late_delete) resolve(deleting_, k, unavailable());
+}
+
+void JetStreamCluster::apply_meta(const raft::Entry& e) {
+    boost::system::error_code ec;
+    auto v = json::parse(e.data, ec);
+    if (ec || !v.is_object()) {
+        log::error("JetStream cluster: a meta entry at {} is not JSON", e.index);
+        return;
+    }
+    const auto& o = v.get_object();
+    auto str = [&](const char* k) {
+        auto it = o.find(k);
+        return it != o.end() && it->value().is_string() ? std::string(it->value().get_string()) : std::string();
+    };
+    const std::string op = str("op"), account = str("account");
+    if (op == "add_stream") {
+        auto cit = o.find("config");
+        if (cit == o.end()) return;
+        auto cfg = jetstream::parse_stream_config(cit->value(), "");
+        if (!cfg) {
+            log::error("JetStream cluster: a stream assignment at {} has a bad config: {}", e.index,
+                       cfg.error().description);
+            return;
+        }
+        Assignment a;
+        a.cfg = std::move(*cfg);
+        a.group = str("group");
+        if (auto it = o.find("created"); it != o.end() && it->value().is_int64()) a.created_ns = it->value().get_int64();
+        if (auto it = o.find("peers"); it != o.end() && it->value().is_array())
+            for (const auto& p : it->value().get_array())
+                if (p.is_string()) a.peers.emplace_back(p.get_string());
+        const Key key{account, a.cfg.name};
+        const bool mine = std::find(a.peers.begin(), a.peers.end(), srv_.server_name()) != a.peers.end();
+        {
+            std::lock_guard lk(assign_mu_);
+            if (streams_.count(key)) return;  // already assigned (a replayed duplicate)
+            if (mine) {
+                a.replica = std::make_shared<Replica>();
+                a.replica->host = host_.get();
+                a.replica->group = a.group;
+                a.replica->self = self_;
+            }
+            streams_[key] = a;
+        }
+        for (const auto& p : a.peers) {
+            std::lock_guard nk(names_mu_);
+            names_[node_id_of(p)] = p;
+        }
+        if (mine) open_replica(key, a);
+        else resolve(creating_, key, std::nullopt);  // (the meta leader is always a member)
+    } else if (op == "del_stream") {
+        const Key key{account, str("stream")};
+        Assignment a;
+        {
+            std::lock_guard lk(assign_mu_);
+            auto it = streams_.find(key);
+            if (it == streams_.end()) return;
+            a = std::move(it->second);
+            streams_.erase(it);
+        }
+        if (a.replica) {
+            host_->remove_group(a.group, true);
+            js_.post([this, key] { js_.close_replica(key.first, key.second, true); });
+        }
+        resolve(deleting_, key, std::nullopt);
+    }
+}
+
+void JetStreamCluster::open_replica(const Key& key, const Assignment& a) {
+    // The store opens on the API thread (it owns the stream maps); the group starts after it,
+    // so the first committed entry finds the stream.
+    std::shared_ptr<Replica> rep = a.replica;
+    raft::Membership voters;
+    for (const auto& p : a.peers) voters.voters.push_back(node_id_of(p));
+    voters = raft::Membership::of(voters.voters);
+    const auto created = system_clock::time_point(duration_cast<system_clock::duration>(nanoseconds(a.created_ns)));
+    const auto cfg = a.cfg;
+    const std::string tag = a.group;
+    js_.post([this, key, rep, voters, created, cfg, tag] {
+        auto stream = js_.open_replica(key.first, cfg, created, tag, rep.get());
+        if (!stream) {
+            resolve(creating_, key, ApiError{500, 10049, "stream replica could not be opened"});
+            return;
+        }
+        rep->stream = stream;
+        RaftGroupCallbacks cb;
+        std::weak_ptr<jetstream::Stream> weak = stream;
+        cb.apply = [weak](const raft::Entry& e) {
+            if (auto s = weak.lock()) s->apply_entry(e.data);
+        };
+        cb.role_changed = [weak, rep](raft::Role role, raft::NodeId leader, raft::Term) {
+            rep->leader = leader;
+            if (role != raft::Role::leader)
+                if (auto s = weak.lock()) s->set_leader(false);
+        };
+        cb.leader_ready = [weak](raft::Term) {
+            if (auto s = weak.lock()) s->set_leader(true);
+        };
+        host_->add_group(tag, voters, std::move(cb), 0);
+    });
+}
+
+std::vector<std::string> JetStreamCluster::stream_names(const std::string& account) {
+    std::vector<std::string> out;
+    std::lock_guard lk(assign_mu_);
+    for (const auto& [k, a] : streams_)
+        if (k.first == account) out.push_back(k.second);
+    return out;
+}
+
+std::optional<jetstream::StreamConfig> JetStreamCluster::stream_config(const std::string& account,
+                                                                        const std::string& stream) {
+    std::lock_guard lk(assign_mu_);
+    auto it = streams_.find({account, stream});
+    if (it == streams_.end()) return std::nullopt;
+    return it->second.cfg;
+}
+
+json::object JetStreamCluster::stream_cluster_json(const std::string& account, const std::string& stream) {
+    std::string group;
+    std::vector<std::string> peers;
+    std::shared_ptr<Replica> rep;
+    {
+        std::lock_guard lk(assign_mu_);
+        auto it = streams_.find({account, stream});
+        if (it == streams_.end()) return json::object{{"name", routes_.cluster_name()}};
+        group = it->second.group;
+        peers = it->second.peers;
+        rep = it->second.replica;
+    }
+    json::object o{{"name", routes_.cluster_name()}};
+    const raft::NodeId leader = rep ? rep->leader.load() : raft::kNone;
+    if (leader != raft::kNone) o["leader"] = name_of(leader);
+    std::optional<RaftHost::Status> st;
+    if (rep) st = host_->status(group);
+    std::sort(peers.begin(), peers.end());
+    json::array replicas;
+    for (const auto& p : peers) {
+        if (p == srv_.server_name()) continue;  // the answering server is not listed
+        json::object r{{"name", p}};
+        bool current = false;
+        std::int64_t active = 0;
+        bool known = false;
+        if (st)
+            for (const auto& ps : st->peers)
+                if (ps.id == node_id_of(p)) {
+                    known = ps.since_heard != steady_clock::duration::max();
+                    current = ps.current;
+                    if (known) active = duration_cast<nanoseconds>(ps.since_heard).count();
+                    if (ps.lag) r["lag"] = ps.lag;
+                }
+        r["current"] = current;
+        if (st && st->role == raft::Role::leader && !known) r["offline"] = true;
+        r["active"] = active;
+        r["peer"] = peer_hash(p);
+        replicas.push_back(std::move(r));
+    }
+    if (!replicas.empty()) o["replicas"] = std::move(replicas);
+    return o;
+}
+
+void JetStreamCluster::step_down_stream(const std::string& account, const std::string& stream, Done done) {
+    std::string group;
+    {
+        std::lock_guard lk(assign_mu_);
+        auto it = streams_.find({account, stream});
+        if (it == streams_.end()) return done(ApiError{404, 10059, "stream not found"});
+        group = it->second.group;
+        if (it->second.peers.size() < 2) return done(std::nullopt);  // R1: nothing to hand over
+    }
+    host_->step_down(group, [done](bool ok) {
+        done(ok ? std::nullopt : std::optional<ApiError>(ApiError{503, 10008, "JetStream system temporarily unavailable"}));
+    });
+}
+
+void JetStreamCluster::step_down_meta(Done done) {
+    host_->step_down(kMetaGroup, [done](bool ok) {
+        done(ok ? std::nullopt : std::optional<ApiError>(ApiError{503, 10008, "JetStream system temporarily unavailable"}));
+    });
+}
+
+}  // namespace osprey::cluster

@@ -1,0 +1,215 @@
+// JetStream in a cluster: which server answers which API request, the replies that wait for
+// the meta group (stream create and delete), and the replicas the cluster layer opens on
+// this server. Everything here runs on the API thread.
+#include <filesystem>
+#include <shared_mutex>
+
+#include "jetstream/jetstream.h"
+#include "jetstream/jetstream_internal.h"
+#include "server/account.h"
+#include "server/client.h"
+#include "util/log.h"
+
+namespace osprey::jetstream {
+
+namespace fs = std::filesystem;
+
+JetStream::AccountState* JetStream::account_state(const std::string& name) {
+    for (auto& a : accounts_)
+        if (a->account->name() == name) return a.get();
+    return nullptr;
+}
+
+std::shared_ptr<Stream> JetStream::open_replica(const std::string& account, const StreamConfig& cfg,
+                                                std::chrono::system_clock::time_point created,
+                                                const std::string& tag, StreamReplicator* replicator) {
+    AccountState* a = account_state(account);
+    if (!a) {
+        log::error("JetStream cluster: stream '{} > {}' assigned here, but the account has no JetStream",
+                   account, cfg.name);
+        return nullptr;
+    }
+    if (auto it = a->streams.find(cfg.name); it != a->streams.end()) return it->second;
+    const std::string dir = stream_dir(*a, cfg.name) + "~" + tag;
+    auto s = Stream::open(*a->account, cfg, dir, created, opts_.sync_interval_ms, {&usage_, &a->usage},
+                          opts_.domain, replicator);
+    if (!s) {
+        log::error("JetStream cluster: cannot open stream '{} > {}': {}", account, cfg.name, s.error().description);
+        return nullptr;
+    }
+    std::unique_lock lk(a->streams_mu);
+    a->streams[cfg.name] = *s;
+    return *s;
+}
+
+void JetStream::close_replica(const std::string& account, const std::string& stream, bool erase) {
+    AccountState* a = account_state(account);
+    if (!a) return;
+    std::shared_ptr<Stream> s;
+    {
+        std::unique_lock lk(a->streams_mu);
+        auto it = a->streams.find(stream);
+        if (it == a->streams.end()) return;
+        s = it->second;
+        a->streams.erase(it);
+    }
+    s->close(erase);
+}
+
+void JetStream::reply_created(AccountState& a, const std::string& reply, const std::string& name,
+                              std::optional<ApiError> err) {
+    const std::string type = "stream_create_response";
+    std::string out;
+    if (err) {
+        out = typed_error(type, *err);
+        ++a.api_errors;
+    } else if (auto s = find_stream(a, name)) {
+        auto o = s->info_json(false, "", false);
+        if (ClusterView* c = cluster_.load()) o["cluster"] = c->stream_cluster_json(a.account->name(), name);
+        o["did_create"] = true;
+        out = typed(type, std::move(o));
+    } else {
+        out = typed_error(type, ApiError{500, 10049, "stream created elsewhere: not known on the meta leader"});
+    }
+    respond(a, reply, out);
+}
+
+bool JetStream::handle_clustered(AccountState& a, Request& r, const std::vector<std::string>& t) {
+    ClusterView* c = cluster_.load();
+    const std::string acc = a.account->name();
+    const std::size_t n = t.size();
+    auto is = [&](std::initializer_list<const char*> words) {
+        if (n < 2 + words.size()) return false;
+        std::size_t i = 2;
+        for (auto* w : words)
+            if (t[i++] != w) return false;
+        return true;
+    };
+    const bool meta = c->is_meta_leader();
+    auto answer = [&](const std::string& body) {
+        ++a.api_total;
+        if (body.find("\"error\":{") != std::string::npos) ++a.api_errors;
+        respond(a, r.reply, body);
+    };
+    // A stream's own requests: its leader answers; when no server has it, the meta leader
+    // says it is not found.
+    auto stream_leader_answers = [&](const std::string& stream) {
+        if (!c->stream_config(acc, stream)) return !meta;  // the meta leader's handler: not found
+        auto s = find_stream(a, stream);
+        return !(s && (!s->replicated() || s->leading()));
+    };
+    if (n == 3 && t[2] == "INFO") return !meta;
+    if (n == 5 && is({"STREAM", "CREATE"})) {
+        if (!meta) return true;
+        const std::string type = "stream_create_response";
+        auto v = parse_body(r.payload);
+        if (!v) return answer(typed_error(type, errors::invalid_json())), true;
+        auto cfg = parse_stream_config(*v, t[4]);
+        if (!cfg) return answer(typed_error(type, cfg.error())), true;
+        if (cfg->name.find_first_of("/\\") != std::string::npos)
+            return answer(typed_error(type, errors::name_has_separators())), true;
+        auto checked = validate(*cfg, lookup_in(a));
+        if (!checked) return answer(typed_error(type, checked.error())), true;
+        *cfg = std::move(*checked);
+        if (cfg->mirror || !cfg->sources.empty())
+            return answer(typed_error(type, errors::invalid_config(
+                                                "mirrors and sources in a cluster are not supported by osprey yet"))),
+                   true;
+        if (auto existing = c->stream_config(acc, cfg->name)) {
+            if (!same_config(*existing, *cfg)) return answer(typed_error(type, errors::stream_name_exists())), true;
+            reply_created(a, r.reply, cfg->name, std::nullopt);
+            ++a.api_total;
+            return true;
+        }
+        for (const auto& other : c->stream_names(acc))
+            if (auto oc = c->stream_config(acc, other))
+                for (auto& x : oc->subjects)
+                    for (auto& y : cfg->subjects)
+                        if (overlap(x, y)) return answer(typed_error(type, errors::subjects_overlap())), true;
+        if (a.limits.max_streams > 0 && std::int64_t(c->stream_names(acc).size()) >= a.limits.max_streams)
+            return answer(typed_error(type, errors::max_streams())), true;
+        if (auto e = check_resources(a, *cfg)) return answer(typed_error(type, *e)), true;
+        ++a.api_total;
+        c->create_stream(acc, *cfg, [this, ap = &a, reply = r.reply, name = cfg->name](std::optional<ApiError> e) {
+            post([this, ap, reply, name, e] { reply_created(*ap, reply, name, e); });
+        });
+        return true;
+    }
+    if (n == 5 && is({"STREAM", "DELETE"})) {
+        if (!meta) return true;
+        const std::string type = "stream_delete_response";
+        if (!is_empty_request(r.payload)) return answer(typed_error(type, errors::not_empty_request())), true;
+        if (!c->stream_config(acc, t[4])) return answer(typed_error(type, errors::stream_not_found())), true;
+        ++a.api_total;
+        c->delete_stream(acc, t[4], [this, ap = &a, reply = r.reply](std::optional<ApiError> e) {
+            post([this, ap, reply, e] {
+                const std::string type = "stream_delete_response";
+                respond(*ap, reply, e ? typed_error(type, *e) : typed(type, json::object{{"success", true}}));
+            });
+        });
+        return true;
+    }
+    if (n == 5 && is({"STREAM", "UPDATE"})) {
+        if (!meta) return true;
+        return answer(typed_error("stream_update_response",
+                                  errors::invalid_config("stream update in a cluster is not supported by osprey yet"))),
+               true;
+    }
+    if (n == 4 && is({"STREAM", "NAMES"})) {
+        if (!meta) return true;
+        json::array names;
+        for (const auto& s : c->stream_names(acc)) names.push_back(json::value(s));
+        const std::size_t total = names.size();
+        json::object o{{"total", total}, {"offset", 0}, {"limit", 1024}};
+        o["streams"] = total ? json::value(std::move(names)) : json::value(nullptr);
+        return answer(typed("stream_names_response", std::move(o))), true;
+    }
+    if (n == 4 && is({"STREAM", "LIST"})) return !meta;
+    if (n == 5 && is({"META", "LEADER", "STEPDOWN"})) {
+        if (!meta) return true;
+        ++a.api_total;
+        c->step_down_meta([this, ap = &a, reply = r.reply](std::optional<ApiError> e) {
+            post([this, ap, reply, e] {
+                const std::string type = "meta_leader_stepdown_response";
+                respond(*ap, reply, e ? typed_error(type, *e) : typed(type, json::object{{"success", true}}));
+            });
+        });
+        return true;
+    }
+    if (n == 6 && is({"STREAM", "LEADER", "STEPDOWN"})) {
+        if (stream_leader_answers(t[5])) return true;
+        if (!c->stream_config(acc, t[5])) return false;
+        ++a.api_total;
+        c->step_down_stream(acc, t[5], [this, ap = &a, reply = r.reply](std::optional<ApiError> e) {
+            post([this, ap, reply, e] {
+                const std::string type = "stream_leader_stepdown_response";
+                respond(*ap, reply, e ? typed_error(type, *e) : typed(type, json::object{{"success", true}}));
+            });
+        });
+        return true;
+    }
+    if ((n == 5 && (is({"STREAM", "PURGE"}))) || (n == 6 && is({"STREAM", "MSG", "DELETE"}))) {
+        const std::string& stream = t[2 + (n == 5 ? 2 : 3)];
+        if (stream_leader_answers(stream)) return true;
+        auto s = find_stream(a, stream);
+        if (s && s->replicated() && s->config().num_replicas > 1) {
+            const std::string type = n == 5 ? "stream_purge_response" : "stream_msg_delete_response";
+            return answer(typed_error(type, errors::invalid_config(
+                                                "purge and message delete of replicated streams are not supported by osprey yet"))),
+                   true;
+        }
+        return false;
+    }
+    // The rest names its stream at t[4] (STREAM.INFO, MSG.GET, DIRECT.GET, CONSUMER.CREATE,
+    // CONSUMER.INFO/DELETE/NAMES/LIST) or t[5] (CONSUMER.DURABLE.CREATE, CONSUMER.MSG.NEXT).
+    std::string stream;
+    if ((n >= 7 && is({"CONSUMER", "DURABLE", "CREATE"})) || (n == 7 && is({"CONSUMER", "MSG", "NEXT"})) ||
+        (n == 6 && is({"STREAM", "MSG", "GET"})))
+        stream = t[5];
+    else if (n >= 5)
+        stream = t[4];
+    if (stream.empty()) return !meta;
+    return stream_leader_answers(stream);
+}
+
+}  // namespace osprey::jetstream

@@ -1,0 +1,322 @@
+// The replicated path of a stream (see stream.h): the leader's batches and every replica's
+// apply. An entry is a batch of messages with the sequences the leader gave them:
+//
+//   u8 kind (1: messages)  varint proposer  varint count
+//   per message: varint seq, varint ts, bytes subject, bytes reply, bytes hdr, bytes payload
+//
+// (bytes = varint length + bytes). Every check that depends on the stream's state ran on the
+// leader against its applied state, so applying is deterministic and idempotent: a replica
+// stores a message only if its store does not hold that sequence yet.
+#include <boost/json.hpp>
+#include <unordered_set>
+
+#include "jetstream/consumer.h"
+#include "jetstream/headers.h"
+#include "jetstream/stream.h"
+#include "jetstream/stream_acks.h"
+#include "server/account.h"
+#include "server/client.h"
+#include "util/log.h"
+
+namespace osprey::jetstream {
+
+namespace {
+
+void put_varint(std::string& out, std::uint64_t v) {
+    while (v >= 0x80) {
+        out.push_back(char(v | 0x80));
+        v >>= 7;
+    }
+    out.push_back(char(v));
+}
+
+void put_bytes(std::string& out, std::string_view b) {
+    put_varint(out, b.size());
+    out.append(b);
+}
+
+struct Reader {
+    std::string_view in;
+    bool varint(std::uint64_t& v) {
+        v = 0;
+        for (int shift = 0; shift < 64; shift += 7) {
+            if (in.empty()) return false;
+            const auto c = std::uint8_t(in.front());
+            in.remove_prefix(1);
+            v |= std::uint64_t(c & 0x7f) << shift;
+            if (!(c & 0x80)) return true;
+        }
+        return false;
+    }
+    bool bytes(std::string_view& b) {
+        std::uint64_t n;
+        if (!varint(n) || n > in.size()) return false;
+        b = in.substr(0, n);
+        in.remove_prefix(n);
+        return true;
+    }
+};
+
+constexpr std::uint8_t kMessages = 1;
+
+}  // namespace
+
+bool Stream::leading() const {
+    std::lock_guard lk(const_cast<std::mutex&>(mu_));
+    return leading_;
+}
+
+void Stream::set_leader(bool leading) {
+    {
+        std::lock_guard lk(mu_);
+        if (closed_ || leading == leading_) return;
+        leading_ = leading;
+        if (!leading) {
+            // What was waiting or in flight is not acknowledged: the publishers retry (their
+            // message ids make a retry of something that did commit a duplicate, not a copy).
+            waiting_.clear();
+            batch_acks_.clear();
+            in_flight_ = false;
+        }
+    }
+    if (leading) subscribe();
+    else unsubscribe();
+}
+
+void Stream::ingest_replicated(const server::Message& m) {
+    std::vector<std::pair<std::string, std::string>> replies;
+    {
+        std::lock_guard lk(mu_);
+        if (closed_ || !leading_) return;
+        const std::string_view hdr = m.headers;
+        const JsUsage* over =
+            limited() ? account_usage_locked(std::int64_t(
+                            cfg_.storage == StorageType::File
+                                ? file_msg_size(m.subject.size(), hdr.size(), m.payload.size())
+                                : mem_msg_size(m.subject.size(), hdr.size(), m.payload.size())))
+                      : nullptr;
+        std::optional<ApiError> err;
+        if (cfg_.sealed) err = errors::sealed();
+        else if (over) err = over->exceeded;
+        else if (hdr.size() > 64 * 1024) err = errors::header_too_big();
+        else if (cfg_.max_msg_size >= 0 && hdr.size() + m.payload.size() > std::size_t(cfg_.max_msg_size))
+            err = errors::msg_too_big();
+        if (err) {
+            if (!m.reply.empty()) replies.emplace_back(std::string(m.reply), error_ack(*err, cfg_.name));
+        } else {
+            waiting_.push_back(Waiting{std::string(m.subject), std::string(m.reply), std::string(hdr),
+                                       std::string(m.payload), now_unix_ns()});
+            if (!in_flight_) propose_batch_locked(replies);
+        }
+    }
+    for (auto& [to, body] : replies) reply(to, body);
+}
+
+void Stream::propose_batch_locked(std::vector<std::pair<std::string, std::string>>& out) {
+    if (waiting_.empty() || in_flight_ || !leading_) return;
+    const StoreState st = store_->state();
+    std::uint64_t next = st.last_seq + 1, msgs = st.msgs, bytes = st.bytes;
+    std::unordered_map<std::string, std::uint64_t> batch_ids;     // message id -> sequence
+    std::unordered_map<std::string, std::uint64_t> batch_subjects;  // subject -> count added
+    std::string entry;
+    entry.push_back(char(kMessages));
+    put_varint(entry, replicator_->replica_id());
+    std::string body;
+    std::uint64_t count = 0;
+    std::vector<BatchAck> acks;
+    const std::int64_t now = now_unix_ns();
+    while (!dedup_order_.empty() && dedup_order_.front().first < now - cfg_.duplicate_window_ns) {
+        auto it = dedup_.find(dedup_order_.front().second);
+        if (it != dedup_.end()) dedup_.erase(it);
+        dedup_order_.pop_front();
+    }
+    while (!waiting_.empty()) {
+        Waiting& w = waiting_.front();
+        std::string_view msg_id, rollup;
+        bool needs_state = false;
+        if (!w.hdr.empty()) {
+            msg_id = header_value(w.hdr, "Nats-Msg-Id");
+            rollup = header_value(w.hdr, "Nats-Rollup");
+            needs_state = !rollup.empty() || !header_value(w.hdr, "Nats-Expected-Last-Subject-Sequence").empty() ||
+                          !header_value(w.hdr, "Nats-Expected-Last-Sequence").empty() ||
+                          !header_value(w.hdr, "Nats-Expected-Last-Msg-Id").empty();
+        }
+        // A publish that expects something of the stream's state is checked against the
+        // applied state alone: it waits for the next batch when this one is not empty.
+        if (needs_state && count > 0) break;
+        std::optional<ApiError> err;
+        std::optional<std::uint64_t> duplicate;
+        if (!msg_id.empty()) {
+            if (auto it = dedup_.find(std::string(msg_id)); it != dedup_.end()) duplicate = it->second;
+            else if (auto b = batch_ids.find(std::string(msg_id)); b != batch_ids.end()) duplicate = b->second;
+        }
+        if (!duplicate && !w.hdr.empty()) {
+            auto exp_stream = header_value(w.hdr, "Nats-Expected-Stream");
+            if (!exp_stream.empty() && exp_stream != cfg_.name) err = errors::expected_stream_mismatch();
+            auto exp_subj = header_value(w.hdr, "Nats-Expected-Last-Subject-Sequence");
+            if (!err && !exp_subj.empty()) {
+                auto want = parse_u64(exp_subj);
+                auto last = store_->subject_state(w.subject).last;
+                if (!want || *want != last) err = errors::wrong_last_sequence(last);
+            }
+            auto exp_last = header_value(w.hdr, "Nats-Expected-Last-Sequence");
+            if (!err && !exp_last.empty()) {
+                auto want = parse_u64(exp_last);
+                if (!want || *want != st.last_seq) err = errors::wrong_last_sequence(st.last_seq);
+            }
+            auto exp_id = header_value(w.hdr, "Nats-Expected-Last-Msg-Id");
+            if (!err && !exp_id.empty() && exp_id != last_msg_id_) err = errors::wrong_last_msg_id(last_msg_id_);
+            if (!err && !rollup.empty()) {
+                if (!cfg_.allow_rollup_hdrs) err = errors::rollup_failed("rollup not permitted");
+                else if (rollup != "sub" && rollup != "all")
+                    err = errors::rollup_failed(fmt::format("rollup value invalid: {}", rollup));
+            }
+        }
+        const auto size = cfg_.storage == StorageType::File
+                              ? file_msg_size(w.subject.size(), w.hdr.size(), w.payload.size())
+                              : mem_msg_size(w.subject.size(), w.hdr.size(), w.payload.size());
+        if (!duplicate && !err && cfg_.discard == Discard::New) {
+            if (cfg_.max_msgs > 0 && msgs >= std::uint64_t(cfg_.max_msgs)) {
+                err = errors::store_failed("maximum messages exceeded");
+            } else if (cfg_.max_bytes > 0 && bytes + size > std::uint64_t(cfg_.max_bytes)) {
+                err = errors::store_failed("maximum bytes exceeded");
+            } else if (cfg_.discard_new_per_subject && cfg_.max_msgs_per_subject > 0 &&
+                       store_->subject_state(w.subject).msgs + batch_subjects[w.subject] >=
+                           std::uint64_t(cfg_.max_msgs_per_subject)) {
+                err = errors::store_failed("maximum messages per subject exceeded");
+            }
+        }
+        if (err) {
+            if (!w.reply.empty()) out.emplace_back(w.reply, error_ack(*err, cfg_.name));
+        } else if (duplicate) {
+            // Answered as the original is: at once if applied, else with this batch.
+            if (!w.reply.empty()) {
+                if (*duplicate < next && *duplicate <= st.last_seq) out.emplace_back(w.reply, ok_ack(ack_prefix_, *duplicate, true));
+                else acks.push_back(BatchAck{*duplicate, w.reply, true});
+            }
+        } else {
+            const std::uint64_t seq = next++;
+            put_varint(body, seq);
+            put_varint(body, std::uint64_t(w.ts));
+            put_bytes(body, w.subject);
+            put_bytes(body, w.reply);
+            put_bytes(body, w.hdr);
+            put_bytes(body, w.payload);
+            ++count;
+            ++msgs;
+            bytes += size;
+            ++batch_subjects[w.subject];
+            if (!msg_id.empty()) batch_ids.emplace(std::string(msg_id), seq);
+            if (!w.reply.empty() && !cfg_.no_ack) acks.push_back(BatchAck{seq, w.reply, false});
+        }
+        waiting_.pop_front();
+        if (needs_state && count > 0) break;
+    }
+    if (count == 0) {
+        // Nothing to store (errors, duplicates of applied messages): acks of duplicates of
+        // this batch cannot exist then.
+        return;
+    }
+    put_varint(entry, count);
+    entry += body;
+    in_flight_ = true;
+    batch_acks_ = std::move(acks);
+    batch_last_ = next - 1;
+    std::weak_ptr<Stream> weak = weak_from_this();
+    replicator_->propose(std::move(entry), [weak](bool ok) {
+        if (ok) return;
+        if (auto s = weak.lock()) s->proposal_failed();
+    });
+}
+
+void Stream::proposal_failed() {
+    std::lock_guard lk(mu_);
+    in_flight_ = false;
+    batch_acks_.clear();
+    waiting_.clear();
+}
+
+void Stream::store_applied_locked(std::string_view subject, std::string_view hdr, std::string_view data,
+                                  std::int64_t ts, std::uint64_t seq) {
+    const std::uint64_t last = store_->state().last_seq;
+    if (seq != last + 1)
+        log::error("JetStream stream '{} > {}': replicated sequence {} does not follow {}", account_.name(),
+                   cfg_.name, seq, last);
+    auto r = store_->append(subject, hdr, data, ts, seq);
+    if (!r) {
+        log::error("JetStream stream '{} > {}': storing replicated sequence {} failed: {}", account_.name(),
+                   cfg_.name, seq, r.error());
+        return;
+    }
+    std::string_view msg_id, rollup;
+    if (!hdr.empty()) {
+        msg_id = header_value(hdr, "Nats-Msg-Id");
+        rollup = header_value(hdr, "Nats-Rollup");
+    }
+    if (!msg_id.empty()) {
+        dedup_.emplace(std::string(msg_id), seq);
+        dedup_order_.emplace_back(ts, std::string(msg_id));
+    }
+    last_msg_id_.assign(msg_id);
+    if (rollup == "sub") store_->purge(subject, seq, 0);
+    else if (rollup == "all") store_->purge({}, seq, 0);
+    enforce_limits_locked(subject);
+    if (cfg_.retention == Retention::Interest && !any_consumer_takes(subject)) store_->remove(seq);
+    if (limited()) account_usage_locked();
+}
+
+void Stream::apply_entry(std::string_view data) {
+    Reader rd{data};
+    if (rd.in.empty() || std::uint8_t(rd.in.front()) != kMessages) {
+        log::error("JetStream stream '{}': unknown replicated entry", cfg_.name);
+        return;
+    }
+    rd.in.remove_prefix(1);
+    std::uint64_t proposer = 0, count = 0;
+    if (!rd.varint(proposer) || !rd.varint(count)) return;
+    struct Stored {
+        std::string_view subject, hdr, payload;
+        std::uint64_t seq;
+    };
+    std::vector<Stored> stored;
+    std::vector<std::pair<std::string, std::string>> replies;
+    const bool mine = proposer == replicator_->replica_id();
+    {
+        std::lock_guard lk(mu_);
+        if (closed_) return;
+        for (std::uint64_t i = 0; i < count; ++i) {
+            std::uint64_t seq, ts;
+            std::string_view subject, reply, hdr, payload;
+            if (!rd.varint(seq) || !rd.varint(ts) || !rd.bytes(subject) || !rd.bytes(reply) || !rd.bytes(hdr) ||
+                !rd.bytes(payload)) {
+                log::error("JetStream stream '{}': damaged replicated entry", cfg_.name);
+                break;
+            }
+            if (seq <= store_->state().last_seq) continue;  // already stored (a replay)
+            store_applied_locked(subject, hdr, payload, std::int64_t(ts), seq);
+            stored.push_back({subject, hdr, payload, seq});
+        }
+        if (mine && in_flight_ && !stored.empty() && stored.back().seq >= batch_last_) {
+            // Our batch committed on a majority: its publishers get their acks.
+            for (auto& a : batch_acks_) replies.emplace_back(std::move(a.reply), ok_ack(ack_prefix_, a.seq, a.duplicate));
+            batch_acks_.clear();
+            in_flight_ = false;
+        } else if (mine && in_flight_ && stored.empty()) {
+            in_flight_ = false;  // ours, but already stored: nothing new to acknowledge
+            batch_acks_.clear();
+        }
+        if (!in_flight_) propose_batch_locked(replies);
+    }
+    for (auto& [to, body] : replies) reply(to, body);
+    for (const auto& s : stored) {
+        if (cfg_.republish) {
+            server::Message m{s.subject, {}, s.hdr, s.payload, nullptr};
+            republish(m, s.seq, s.seq - 1);
+        }
+        notify_consumers(s.subject, s.seq);
+    }
+    if (!stored.empty()) notify_downstream();
+    server::Client::flush_scheduled();
+}
+
+}  // namespace osprey::jetstream

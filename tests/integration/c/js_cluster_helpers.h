@@ -1,0 +1,111 @@
+// Clusters of JetStream servers for the tests: three (or any number of) osprey or nats-server
+// 2.9.10 processes on loopback, each with its own store directory that outlives restarts,
+// joined by routes; and reading /jsz's meta_cluster.
+#pragma once
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "c/nats_helpers.h"
+
+namespace osprey::testing {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+
+// The string value of `"key": "..."` after `from` in a pretty-printed JSON text ("" if none).
+inline std::string field(const std::string& text, const std::string& key, std::size_t from = 0) {
+    const auto k = text.find("\"" + key + "\"", from);
+    if (k == std::string::npos) return {};
+    const auto colon = text.find(':', k);
+    const auto q1 = text.find('"', colon);
+    const auto nl = text.find_first_of(",\n}", colon);
+    if (q1 == std::string::npos || q1 > nl) return text.substr(colon + 1, nl - colon - 1);  // not a string
+    return text.substr(q1 + 1, text.find('"', q1 + 1) - q1 - 1);
+}
+
+inline std::string meta_of(const std::string& jsz) {
+    const auto m = jsz.find("\"meta_cluster\"");
+    return m == std::string::npos ? std::string() : jsz.substr(m);
+}
+
+class JsCluster {
+public:
+    JsCluster(std::string bin, int n) : bin_(std::move(bin)) {
+        ::setenv("OSPREY_DEV_JS_CLUSTER", "1", 1);  // osprey refuses JetStream in a cluster otherwise
+        dir_ = "/tmp/osprey-jsmeta-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++);
+        std::filesystem::remove_all(dir_);
+        for (int i = 0; i < n; ++i) cports_.push_back(free_port());
+        nodes_.resize(n);
+        for (int i = 0; i < n; ++i) start(i);
+    }
+    ~JsCluster() {
+        for (auto& n : nodes_)
+            if (n) n->stop();
+        std::filesystem::remove_all(dir_);
+    }
+    void start(int i) {
+        const std::string conf = dir_ + "/s" + std::to_string(i) + ".conf";
+        std::filesystem::create_directories(dir_ + "/d" + std::to_string(i));
+        std::string routes;
+        for (std::size_t j = 0; j < cports_.size(); ++j)
+            routes += (routes.empty() ? "" : ", ") + ("nats://127.0.0.1:" + std::to_string(cports_[j]));
+        std::ofstream(conf) << "server_name: s" << i << "\njetstream { store_dir: \"" << dir_ << "/d" << i
+                            << "\" }\ncluster { name: C, listen: 127.0.0.1:" << cports_[i] << ", routes: ["
+                            << routes << "] }\n";
+        nodes_[i] = std::make_unique<ServerProcess>(bin_, std::vector<std::string>{"-c", conf});
+    }
+    void kill(int i) { nodes_[i]->stop(SIGKILL); }
+    ServerProcess& node(int i) { return *nodes_[i]; }
+    bool up(int i) const { return nodes_[i] && nodes_[i]->pid() > 0; }
+    int size() const { return int(nodes_.size()); }
+    std::string jsz(int i) { return http_get(nodes_[i]->http_port(), "/jsz"); }
+    std::string leader_seen_by(int i) { return field(meta_of(jsz(i)), "leader"); }
+
+    // The leader every running server names, once they agree (bounded); "" if they do not.
+    std::string agreed_leader(std::chrono::milliseconds within, const std::string& not_this = {}) {
+        const auto end = Clock::now() + within;
+        while (Clock::now() < end) {
+            std::string l;
+            bool same = true;
+            for (int i = 0; i < size() && same; ++i) {
+                if (!up(i)) continue;
+                const std::string li = leader_seen_by(i);
+                if (li.empty() || li == not_this || (!l.empty() && li != l)) same = false;
+                l = li;
+            }
+            if (same && !l.empty()) return l;
+            std::this_thread::sleep_for(50ms);
+        }
+        return {};
+    }
+    std::string logs() {
+        std::string s;
+        for (int i = 0; i < size(); ++i)
+            if (nodes_[i]) s += "---- s" + std::to_string(i) + "\n" + nodes_[i]->log().substr(0, 3000);
+        return s;
+    }
+
+private:
+    static inline int counter_ = 0;
+    std::string bin_, dir_;
+    std::vector<int> cports_;
+    std::vector<std::unique_ptr<ServerProcess>> nodes_;
+};
+
+
+inline std::vector<std::string> js_cluster_servers() {
+    std::vector<std::string> v{OSPREY_BIN};
+    if (std::filesystem::exists(NATS_SERVER_BIN)) v.push_back(NATS_SERVER_BIN);
+    return v;
+}
+
+inline int index_of(const std::string& name) { return name.size() == 2 && name[0] == 's' ? name[1] - '0' : -1; }
+
+}  // namespace osprey::testing

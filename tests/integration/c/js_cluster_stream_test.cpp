@@ -1,0 +1,192 @@
+// Replicated streams with nats.c on three servers: an R3 stream acknowledges a publish once a
+// majority holds it, every replica ends with every acknowledged message, a kill -9 of the
+// stream leader loses nothing acknowledged (publishers retry with their message ids until a
+// new leader acknowledges), and the killed server catches up after its restart. The same
+// expectations run against three nats-server 2.9.10 processes.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "c/js_cluster_helpers.h"
+#include "c/js_helpers.h"
+
+using namespace osprey::testing;
+
+namespace {
+
+class JsClusterStream : public ::testing::TestWithParam<std::string> {};
+
+std::int64_t jsz_messages(JsCluster& c, int i) {
+    const std::string j = c.jsz(i);
+    const std::string v = field(j, "messages");
+    return v.empty() ? -1 : std::atoll(v.c_str());
+}
+
+// Every running server holds `n` messages (bounded: followers apply a moment after the ack).
+bool all_hold(JsCluster& c, std::int64_t n, std::chrono::milliseconds within = 15s) {
+    const auto end = Clock::now() + within;
+    while (Clock::now() < end) {
+        bool all = true;
+        for (int i = 0; i < c.size(); ++i)
+            if (c.up(i) && jsz_messages(c, i) != n) all = false;
+        if (all) return true;
+        std::this_thread::sleep_for(50ms);
+    }
+    return false;
+}
+
+// Connects to the cluster through server `i`, with a JetStream context.
+struct Client {
+    Conn nc;
+    Js js;
+    explicit Client(JsCluster& c, int i) {
+        natsOptions* o = nullptr;
+        natsOptions_Create(&o);
+        natsOptions_SetURL(o, c.node(i).url().c_str());
+        natsOptions_SetMaxReconnect(o, 100);
+        natsOptions_SetReconnectWait(o, 50);
+        nc = connect_with(o);
+        natsOptions_Destroy(o);
+        if (nc) js = jetstream(nc.get());
+    }
+};
+
+jsStreamInfo* create_r(jsCtx* js, const char* name, const char* subject, int replicas, jsErrCode* err) {
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    cfg.Name = name;
+    const char* subjects[] = {subject};
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_FileStorage;
+    cfg.Replicas = replicas;
+    jsStreamInfo* si = nullptr;
+    *err = jsErrCode(0);
+    js_AddStream(&si, js, &cfg, nullptr, err);
+    return si;
+}
+
+// Publishes with a message id, retrying (bounded) until some leader acknowledges it.
+std::uint64_t publish_until_acked(jsCtx* js, const std::string& subject, const std::string& id,
+                                  std::chrono::milliseconds within = 30s) {
+    const auto end = Clock::now() + within;
+    while (Clock::now() < end) {
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.MsgId = id.c_str();
+        po.MaxWait = 1000;
+        jsPubAck* pa = nullptr;
+        jsErrCode e;
+        if (js_Publish(&pa, js, subject.c_str(), id.data(), int(id.size()), &po, &e) == NATS_OK && pa) {
+            const std::uint64_t seq = pa->Sequence;
+            jsPubAck_Destroy(pa);
+            return seq;
+        }
+        std::this_thread::sleep_for(100ms);
+    }
+    return 0;
+}
+
+TEST_P(JsClusterStream, AnR3StreamAcknowledgesAndEveryReplicaHoldsEveryMessage) {
+    JsCluster c(GetParam(), 3);
+    ASSERT_FALSE(c.agreed_leader(20s).empty()) << c.logs();
+    Client cl(c, 1);
+    ASSERT_TRUE(cl.js);
+    jsErrCode err;
+    jsStreamInfo* si = create_r(cl.js.get(), "ORDERS", "orders.>", 3, &err);
+    ASSERT_NE(si, nullptr) << "create failed, err " << int(err) << "\n" << c.logs();
+    ASSERT_NE(si->Cluster, nullptr);
+    EXPECT_STREQ(si->Cluster->Name, "C");
+    jsStreamInfo_Destroy(si);
+    constexpr int kMsgs = 300;
+    for (int i = 1; i <= kMsgs; ++i) {
+        jsPubAck* pa = nullptr;
+        jsErrCode e;
+        const std::string body = "order-" + std::to_string(i);
+        ASSERT_EQ(js_Publish(&pa, cl.js.get(), "orders.new", body.data(), int(body.size()), nullptr, &e), NATS_OK)
+            << "publish " << i << " err " << int(e);
+        EXPECT_EQ(pa->Sequence, std::uint64_t(i));
+        jsPubAck_Destroy(pa);
+    }
+    EXPECT_TRUE(all_hold(c, kMsgs)) << "a replica is missing messages";
+    // Stream info from the leader: every replica named, current, with the state.
+    si = nullptr;
+    ASSERT_EQ(js_GetStreamInfo(&si, cl.js.get(), "ORDERS", nullptr, &err), NATS_OK);
+    EXPECT_EQ(si->State.Msgs, std::uint64_t(kMsgs));
+    EXPECT_EQ(si->State.LastSeq, std::uint64_t(kMsgs));
+    ASSERT_NE(si->Cluster, nullptr);
+    ASSERT_NE(si->Cluster->Leader, nullptr);
+    EXPECT_EQ(si->Cluster->ReplicasLen, 2);
+    for (int r = 0; r < si->Cluster->ReplicasLen; ++r) EXPECT_NE(std::string(si->Cluster->Replicas[r]->Name), si->Cluster->Leader);
+    jsStreamInfo_Destroy(si);
+}
+
+TEST_P(JsClusterStream, PlacementNeedsEnoughServersAndR1StreamsWorkToo) {
+    JsCluster c(GetParam(), 3);
+    ASSERT_FALSE(c.agreed_leader(20s).empty()) << c.logs();
+    Client cl(c, 0);
+    jsErrCode err;
+    jsStreamInfo* si = create_r(cl.js.get(), "FIVE", "five.>", 5, &err);
+    EXPECT_EQ(si, nullptr);
+    EXPECT_EQ(int(err), 10005) << "no suitable peers for placement";
+    if (si) jsStreamInfo_Destroy(si);
+    si = create_r(cl.js.get(), "ONE", "one.>", 1, &err);
+    ASSERT_NE(si, nullptr) << int(err);
+    jsStreamInfo_Destroy(si);
+    jsPubAck* pa = nullptr;
+    jsErrCode e;
+    ASSERT_EQ(js_Publish(&pa, cl.js.get(), "one.x", "1", 1, nullptr, &e), NATS_OK);
+    EXPECT_EQ(pa->Sequence, 1u);
+    jsPubAck_Destroy(pa);
+    // Any server answers the names; delete goes through the meta leader.
+    Client other(c, 2);
+    jsStreamNamesList* names = nullptr;
+    ASSERT_EQ(js_StreamNames(&names, other.js.get(), nullptr, &err), NATS_OK);
+    ASSERT_NE(names, nullptr);
+    EXPECT_EQ(names->Count, 1);
+    jsStreamNamesList_Destroy(names);
+    EXPECT_EQ(js_DeleteStream(other.js.get(), "ONE", nullptr, &err), NATS_OK) << int(err);
+    EXPECT_EQ(js_GetStreamInfo(&si, other.js.get(), "ONE", nullptr, &err), NATS_NOT_FOUND);
+}
+
+TEST_P(JsClusterStream, KillingTheStreamLeaderLosesNothingAcknowledged) {
+    JsCluster c(GetParam(), 3);
+    ASSERT_FALSE(c.agreed_leader(20s).empty()) << c.logs();
+    Client setup(c, 0);
+    jsErrCode err;
+    jsStreamInfo* si = create_r(setup.js.get(), "EVENTS", "events.>", 3, &err);
+    ASSERT_NE(si, nullptr) << int(err) << c.logs();
+    jsStreamInfo_Destroy(si);
+    si = nullptr;
+    ASSERT_EQ(js_GetStreamInfo(&si, setup.js.get(), "EVENTS", nullptr, &err), NATS_OK);
+    const int leader = index_of(si->Cluster->Leader);
+    jsStreamInfo_Destroy(si);
+    ASSERT_GE(leader, 0);
+    const int via = (leader + 1) % 3;  // the publisher is on a server that survives
+    Client cl(c, via);
+    constexpr int kMsgs = 200;
+    std::set<std::uint64_t> seqs;
+    const auto t_kill = Clock::now();
+    std::chrono::milliseconds first_ack_after_kill{-1};
+    for (int i = 1; i <= kMsgs; ++i) {
+        if (i == kMsgs / 2) c.kill(leader);
+        const std::uint64_t seq = publish_until_acked(cl.js.get(), "events.e", "id-" + std::to_string(i));
+        ASSERT_NE(seq, 0u) << "message " << i << " was never acknowledged\n" << c.logs();
+        if (i == kMsgs / 2)
+            first_ack_after_kill = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t_kill);
+        seqs.insert(seq);
+    }
+    std::printf("[ info ] %s: first ack %lld ms after kill -9 of the stream leader\n",
+                GetParam() == OSPREY_BIN ? "osprey" : "nats-server", (long long)first_ack_after_kill.count());
+    // Every acknowledged message once: sequences 1..kMsgs, no holes, no copies.
+    EXPECT_EQ(seqs.size(), std::size_t(kMsgs));
+    EXPECT_EQ(*seqs.rbegin(), std::uint64_t(kMsgs));
+    // The killed server comes back and catches up; every replica holds exactly kMsgs.
+    c.start(leader);
+    EXPECT_TRUE(all_hold(c, kMsgs, 30s)) << "after the restart a replica differs\n" << c.logs();
+}
+
+INSTANTIATE_TEST_SUITE_P(Servers, JsClusterStream, ::testing::ValuesIn(js_cluster_servers()),
+                         [](const auto& info) { return info.param == OSPREY_BIN ? "osprey" : "nats"; });
+
+}  // namespace
