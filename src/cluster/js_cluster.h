@@ -75,6 +75,7 @@ private:
     void resolve(std::map<Key, std::pair<Clock::time_point, Done>>& waiters, const Key& key,
                  std::optional<jetstream::ApiError> err);
     void check_timeouts();
+    void compact_streams();
     bool stream_reachable(const Key& key);
     bool creates_waiting() {
         std::lock_guard lk(assign_mu_);

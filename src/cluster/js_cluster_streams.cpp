@@ -7,6 +7,7 @@
 // (the stream's store plus its Raft group G, whose voters are those peers); the stream's
 // leader takes its subjects once it has applied everything committed before its term.
 #include <boost/json.hpp>
+#include <deque>
 
 #include "cluster/js_cluster.h"
 #include "cluster/route_manager.h"
@@ -32,6 +33,13 @@ struct JetStreamCluster::Replica : jetstream::StreamReplicator {
     raft::NodeId self = raft::kNone;
     std::weak_ptr<jetstream::Stream> stream;
     std::atomic<raft::NodeId> leader{raft::kNone};
+    // Compaction: after each applied entry, the store's last sequence (host thread writes,
+    // the ticker reads); the index up to which every voter agreed the log may go (a committed
+    // compaction entry), and what the leader last proposed.
+    std::mutex mu;
+    std::deque<std::pair<raft::Index, std::uint64_t>> marks;
+    raft::Index compact_target = 0, compacted = 0, proposed_compaction = 0;
+    Clock::time_point next_check{};
     void propose(std::string entry, std::function<void(bool)> done) override {
         host->propose(group, std::move(entry), [done = std::move(done)](auto r) { done(r.has_value()); });
     }
@@ -39,6 +47,9 @@ struct JetStreamCluster::Replica : jetstream::StreamReplicator {
 };
 
 namespace {
+
+constexpr std::uint8_t kCompactEntry = 0xC0;  // a stream entry of the cluster layer (not a batch)
+constexpr raft::Index kCompactEvery = 16;  // at most once a second (the check), when the log moved
 
 ApiError unavailable() { return ApiError{503, 10008, "JetStream system temporarily unavailable"}; }
 
@@ -124,7 +135,52 @@ bool JetStreamCluster::stream_reachable(const Key& key) {
     return server::has_interest(*acc->sublist().match_uncached(probe));
 }
 
+void JetStreamCluster::compact_streams() {
+    std::vector<std::pair<std::string, std::shared_ptr<Replica>>> reps;
+    {
+        std::lock_guard lk(assign_mu_);
+        for (auto& [k, a] : streams_)
+            if (a.replica) reps.emplace_back(a.group, a.replica);
+    }
+    const auto now = Clock::now();
+    for (auto& [group, rep] : reps) {
+        // Leader: propose a compaction up to what every voter's log matches.
+        if (rep->leader == self_ && now >= rep->next_check) {
+            rep->next_check = now + seconds(1);
+            if (auto st = host_->status(group); st && st->role == raft::Role::leader) {
+                raft::Index floor = st->commit;
+                for (const auto& p : st->peers) floor = std::min(floor, raft::Index(p.current ? st->last : st->last - p.lag));
+                if (st->peers.size() + 1 < st->membership.voters.size()) floor = 0;  // someone unheard of
+                std::lock_guard lk(rep->mu);
+                if (floor >= rep->proposed_compaction + kCompactEvery) {
+                    rep->proposed_compaction = floor;
+                    std::string e(1, char(kCompactEntry));
+                    for (int i = 0; i < 8; ++i) e.push_back(char((floor >> (8 * i)) & 0xff));
+                    host_->propose(group, std::move(e), [](auto) {});
+                }
+            }
+        }
+        // Every replica: drop the log up to the agreed index, as far as the store has synced.
+        auto s = rep->stream.lock();
+        if (!s) continue;
+        const std::uint64_t durable = s->store().durable_seq();
+        raft::Index upto = 0;
+        {
+            std::lock_guard lk(rep->mu);
+            while (!rep->marks.empty() && rep->marks.front().first <= rep->compact_target &&
+                   rep->marks.front().second <= durable) {
+                upto = rep->marks.front().first;
+                rep->marks.pop_front();
+            }
+            if (upto <= rep->compacted) continue;
+            rep->compacted = upto;
+        }
+        host_->compact(group, upto, {});
+    }
+}
+
 void JetStreamCluster::check_timeouts() {
+    compact_streams();
     std::vector<Key> late_create, late_delete, ready;
     {
         std::lock_guard lk(assign_mu_);
@@ -230,8 +286,30 @@ void JetStreamCluster::open_replica(const Key& key, const Assignment& a) {
         rep->stream = stream;
         RaftGroupCallbacks cb;
         std::weak_ptr<jetstream::Stream> weak = stream;
-        cb.apply = [weak](const raft::Entry& e) {
-            if (auto s = weak.lock()) s->apply_entry(e.data);
+        cb.apply = [weak, rep](const raft::Entry& e) {
+            if (!e.data.empty() && std::uint8_t(e.data[0]) == kCompactEntry) {
+                // Every voter had the log up to the index: each replica may now drop it once
+                // its store holds what it applied from it on disk.
+                raft::Index upto = 0;
+                for (int i = 0; i < 8 && 1 + i < int(e.data.size()); ++i)
+                    upto |= raft::Index(std::uint8_t(e.data[1 + i])) << (8 * i);
+                std::lock_guard lk(rep->mu);
+                rep->compact_target = std::max(rep->compact_target, upto);
+                return;
+            }
+            auto s = weak.lock();
+            if (!s) return;
+            s->apply_entry(e.data);
+            std::lock_guard lk(rep->mu);
+            rep->marks.emplace_back(e.index, s->store().state().last_seq);
+        };
+        cb.install = [key](const raft::Snapshot& snap, bool from_leader) {
+            if (!from_leader) return;  // our own compaction point: the store holds what it covers
+            // The leader compacts only what every voter holds, so this means a replica that
+            // lost its log: it would need the messages from the leader's store (not built).
+            log::error("JetStream cluster: stream '{} > {}' got a snapshot at {}: catching up a replica from the "
+                       "leader's store is not supported by osprey yet",
+                       key.first, key.second, snap.meta.index);
         };
         cb.role_changed = [weak, rep](raft::Role role, raft::NodeId leader, raft::Term) {
             rep->leader = leader;

@@ -155,7 +155,7 @@ void RaftHost::finish(std::vector<std::pair<std::shared_ptr<Group>, raft::Ready>
     for (auto& [g, rd] : batch) {
         if (g->removed) continue;
         send_all(*g, rd.messages);
-        if (rd.snapshot && g->cb.install) g->cb.install(*rd.snapshot);
+        if (rd.snapshot && g->cb.install) g->cb.install(*rd.snapshot, true);
         for (const auto& e : rd.committed) {
             if (e.kind == raft::EntryKind::normal && g->cb.apply && e.index > g->applied) g->cb.apply(e);
             g->applied = std::max(g->applied, e.index);
@@ -185,7 +185,7 @@ void RaftHost::add_group(const std::string& name, const raft::Membership& initia
             raft::Stored st = std::move(it->second);
             recovered_.groups.erase(it);
             if (st.snapshot.index > applied && g->cb.install)
-                g->cb.install(raft::Snapshot{st.snapshot, st.snapshot_data});
+                g->cb.install(raft::Snapshot{st.snapshot, st.snapshot_data}, false);
             applied = std::max(applied, st.snapshot.index);
             applied = std::min(applied, st.hard_state.commit);
             c.applied = applied;
@@ -243,6 +243,7 @@ void RaftHost::compact(const std::string& name, raft::Index upto, std::string da
         Group* g = find(name);
         if (!g) return;
         raft::SnapshotMeta meta = g->node->compact(upto, data);
+        log::debug("Raft: {} log compacted up to {}", name, meta.index);
         raft::WalGroupUpdate u;
         u.group = name;
         u.snapshot = raft::Snapshot{meta, std::move(data)};

@@ -42,8 +42,9 @@ struct RaftTransport {
 struct RaftGroupCallbacks {
     // Committed normal entries, in order (membership and noop entries are the core's own).
     std::function<void(const raft::Entry&)> apply;
-    // A snapshot replaced the state (from a leader, or the WAL's at restart).
-    std::function<void(const raft::Snapshot&)> install;
+    // A snapshot replaced the state: from a leader (`from_leader`), or the WAL's own at a
+    // restart (the application's state is already past it).
+    std::function<void(const raft::Snapshot&, bool from_leader)> install;
     std::function<void(raft::Role, raft::NodeId leader, raft::Term)> role_changed;
     // This node leads and has applied everything committed before its term (its first entry
     // of the term is applied): it may now decide on the group's state.
