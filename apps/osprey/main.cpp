@@ -10,6 +10,7 @@
 #include "cluster/js_cluster.h"
 #include "cluster/route_manager.h"
 #include "jetstream/jetstream.h"
+#include "server/client.h"
 #include "server/config.h"
 #include "server/flags.h"
 #include "server/server.h"
@@ -132,6 +133,9 @@ int main(int argc, char** argv) {
         if (js) js->set_cluster(nullptr);
         if (js_cluster) js_cluster->stop();
         if (js) js->stop();  // after the clients: every store flushed and closed
+        // What the stops queued for routes on this thread (interest removals) is written, and
+        // the thread's flush list let go, while the server's loops still exist.
+        server::Client::flush_scheduled();
     } catch (const std::exception& e) {
         log::fatal("{}", e.what());
         return 1;

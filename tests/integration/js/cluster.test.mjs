@@ -21,14 +21,22 @@ async function startCluster(n = 3) {
     nodes.push(await startServer(["-n", `s${i}`, "--cluster_name", "JS", "--cluster",
       `nats://127.0.0.1:${cports[i]}`, "--routes", routes]));
   }
-  // Bounded wait for the full mesh.
-  for (let t = 0; t < 300; t++) {
-    const counts = await Promise.all(nodes.map(async (s) => {
+  // Bounded wait for the full mesh (a loaded machine can take a while: simultaneous dials are
+  // resolved by dropping duplicates and dialing again); a mesh that never forms fails here,
+  // with the counts, rather than later as a lost message.
+  let counts = [];
+  for (let t = 0; t < 600; t++) {
+    counts = await Promise.all(nodes.map(async (s) => {
       const r = await fetch(`http://127.0.0.1:${s.httpPort}/routez`).then((x) => x.json()).catch(() => ({}));
       return r.num_routes;
     }));
     if (counts.every((c) => c === n - 1)) break;
     await new Promise((r) => setTimeout(r, 50));
+  }
+  if (!counts.every((c) => c === n - 1)) {
+    for (const s of nodes) await s.stop();
+    throw new Error(`the cluster mesh did not form in 30 s: num_routes ${JSON.stringify(counts)}\n` +
+      nodes.map((s) => s.log().slice(-3000)).join("\n----\n"));
   }
   return {
     nodes,
