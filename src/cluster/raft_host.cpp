@@ -88,6 +88,7 @@ void RaftHost::run() {
             if (next_tick_ < now) next_tick_ = now + opts_.tick;  // fell behind: no burst of ticks
         }
         round();
+        send_bundles();
         transport_.flush();
     }
 }
@@ -102,10 +103,27 @@ RaftHost::Group* RaftHost::find(const std::string& name) {
 }
 
 void RaftHost::send_all(Group& g, const std::vector<raft::Message>& msgs) {
+    constexpr std::size_t kBundleBytes = 256 * 1024;
     for (const auto& m : msgs) {
         log::trace("Raft: {} {} to {:x} term {}", g.name, raft::message_type_name(m.type), m.to, m.term);
-        transport_.send(m.to, g.name, frame(g.name, m));
+        const std::string f = frame(g.name, m);
+        std::string& b = outbox_[m.to];
+        if (!b.empty() && b.size() + f.size() + 4 > kBundleBytes) {
+            transport_.send(m.to, {}, b);
+            b.clear();
+        }
+        const auto n = std::uint32_t(f.size());
+        for (int i = 0; i < 4; ++i) b.push_back(char((n >> (8 * i)) & 0xff));
+        b += f;
     }
+}
+
+void RaftHost::send_bundles() {
+    for (auto& [to, b] : outbox_)
+        if (!b.empty()) {
+            transport_.send(to, {}, b);
+            b.clear();
+        }
 }
 
 void RaftHost::round() {
@@ -179,6 +197,7 @@ void RaftHost::add_group(const std::string& name, const raft::Membership& initia
         c.id = self_;
         c.election_ticks = opts_.election_ticks;
         c.heartbeat_ticks = opts_.heartbeat_ticks;
+        c.max_append_bytes = 192 * 1024;  // one append fits a bundle (a bigger entry goes alone)
         c.seed = mix(seed_ ^ hash_name(name));
         auto it = recovered_.groups.find(name);
         if (it != recovered_.groups.end()) {
@@ -303,7 +322,21 @@ void RaftHost::deliver(std::string_view bytes) {
     post([this, b = std::string(bytes)] { deliver_now(b); });
 }
 
-void RaftHost::deliver_now(const std::string& b) {
+void RaftHost::deliver_now(const std::string& bundle) {
+    std::string_view rest(bundle);
+    while (rest.size() >= 4) {
+        std::uint32_t n = 0;
+        for (int i = 0; i < 4; ++i) n |= std::uint32_t(std::uint8_t(rest[i])) << (8 * i);
+        if (rest.size() - 4 < n) {
+            log::debug("Raft: dropped a truncated bundle");
+            return;
+        }
+        deliver_frame(std::string(rest.substr(4, n)));
+        rest.remove_prefix(4 + n);
+    }
+}
+
+void RaftHost::deliver_frame(const std::string& b) {
     if (b.size() < 2) return;
     const std::size_t n = std::uint8_t(b[0]) | (std::size_t(std::uint8_t(b[1])) << 8);
     if (b.size() < 2 + n) return;

@@ -113,7 +113,9 @@ public:
     // A snapshot of the group's state, taken on the host thread (blocks the caller briefly).
     std::optional<Status> status(const std::string& name);
 
-    // Encoding on the wire: the group's name, then the core's message.
+    // Encoding on the wire: the group's name, then the core's message. What one round sends
+    // to one peer travels as one bundle ([u32 length][frame]...): a hundred groups'
+    // heartbeats cost one route message, not a hundred.
     static std::string frame(const std::string& group, const raft::Message& m);
 
 private:
@@ -123,7 +125,10 @@ private:
     void round();  // takes every ready group's Ready, persists them in one WAL write
     void finish(std::vector<std::pair<std::shared_ptr<Group>, raft::Ready>> batch, bool ok);
     void send_all(Group& g, const std::vector<raft::Message>& msgs);
-    void deliver_now(const std::string& bytes);
+    void send_bundles();
+    std::map<raft::NodeId, std::string> outbox_;  // host thread: this round's bundles
+    void deliver_now(const std::string& bundle);
+    void deliver_frame(const std::string& frame);
     Group* find(const std::string& name);
 
     const raft::NodeId self_;

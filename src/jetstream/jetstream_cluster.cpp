@@ -111,6 +111,10 @@ bool JetStream::handle_clustered(AccountState& a, Request& r, const std::vector<
         auto checked = validate(*cfg, lookup_in(a));
         if (!checked) return answer(typed_error(type, checked.error())), true;
         *cfg = std::move(*checked);
+        if (cfg->num_replicas > 1 && cfg->retention != Retention::Limits)
+            return answer(typed_error(type, errors::invalid_config(
+                                                "replicated work queue and interest streams are not supported by osprey yet"))),
+                   true;
         if (cfg->mirror || !cfg->sources.empty())
             return answer(typed_error(type, errors::invalid_config(
                                                 "mirrors and sources in a cluster are not supported by osprey yet"))),
