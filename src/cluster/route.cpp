@@ -351,12 +351,22 @@ void Route::send_routed(std::string_view acc, const server::Message& m, std::str
 }
 
 void Route::send_line(std::string_view line) {
+    // Protocol lines (interest, INFO) come from any thread, also from ones that never flush
+    // what they queued (a connection closing on its read error, a timer): the route's own loop
+    // writes them. A line left behind in such a thread's list would also keep every later
+    // line from being scheduled, and interest would silently stop crossing this route.
     std::lock_guard lk(out_mu_);
     if (closed_) return;
     out_.append(line);
-    if (!flush_scheduled_) {
-        flush_scheduled_ = true;
-        t_flush.push_back(shared_from_this());
+    if (!line_flush_posted_) {
+        line_flush_posted_ = true;
+        asio::post(socket_.get_executor(), [self = shared_from_this()] {
+            {
+                std::lock_guard lk2(self->out_mu_);
+                self->line_flush_posted_ = false;
+            }
+            self->flush();
+        });
     }
 }
 

@@ -113,6 +113,7 @@ private:
     std::string out_;
     std::size_t out_off_ = 0;
     bool flush_scheduled_ = false, write_blocked_ = false, closed_ = false;
+    bool line_flush_posted_ = false;  // a protocol line waits for the flush posted to our loop
     std::atomic<bool> closing_{false};
 };
 

@@ -182,6 +182,7 @@ void Client::on_read(const boost::system::error_code& ec, std::size_t n) {
     if (closing_) return;
     if (ec) {
         close_now(ec == asio::error::eof ? CloseReason::ClientClosed : CloseReason::ReadError);
+        flush_scheduled();  // what the close queued for others (routes, events) goes out now
         return;
     }
     const bool filled = rlen_ + n == rbuf_.size();

@@ -82,6 +82,37 @@ TEST_P(Cluster, MessagesCrossRoutesToPlainAndWildcardSubscribers) {
     EXPECT_FALSE(next(full.get(), 200));
 }
 
+// A client that closes queues the removal of its interest for the routes on its own thread;
+// interest made afterwards on that server must still cross (it once did not: the route
+// waited for a flush that thread never did, until some message happened to cross).
+TEST_P(Cluster, InterestCrossesAfterAClientClosed) {
+    TestCluster c(GetParam());
+    ASSERT_TRUE(c.wait_mesh()) << c.logs();
+    auto far = connect(c.node(1).url());
+    for (int round = 0; round < 6; ++round) {
+        {
+            // A raw client that just goes away (no UNSUB first, as a crashed client): its
+            // interest is removed by the close itself.
+            RawConn gone(c.node(0).port());
+            gone.read("\r\n");
+            gone.send("CONNECT {\"verbose\":false}\r\nSUB gone." + std::to_string(round) + " 1\r\nPING\r\n");
+            ASSERT_NE(gone.read("PONG").find("PONG"), std::string::npos);
+        }
+        std::this_thread::sleep_for(50ms);
+        auto after = connect(c.node(0).url());
+        const std::string subj = "after." + std::to_string(round);
+        auto s = subscribe_sync(after.get(), subj.c_str());
+        natsConnection_Flush(after.get());
+        bool got = false;
+        for (auto end = std::chrono::steady_clock::now() + 5s; !got && std::chrono::steady_clock::now() < end;) {
+            natsConnection_PublishString(far.get(), subj.c_str(), "x");
+            natsConnection_Flush(far.get());
+            got = next(s.get(), 100) != nullptr;
+        }
+        ASSERT_TRUE(got) << "round " << round << ": interest never crossed\n" << c.logs();
+    }
+}
+
 TEST_P(Cluster, HeadersAndLargePayloadsCrossRoutes) {
     TestCluster c(GetParam());
     ASSERT_TRUE(c.wait_mesh()) << c.logs();
