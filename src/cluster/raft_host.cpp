@@ -17,6 +17,8 @@ struct RaftHost::Group {
     bool removed = false;
     raft::Index applied = 0;
     std::map<raft::NodeId, steady_clock::time_point> heard;  // last message from each peer
+    raft::HardState written;  // the hard state last given to the WAL
+    raft::HardState latest;   // the core's latest (its commit may not be on disk yet)
 };
 
 namespace {
@@ -136,10 +138,17 @@ void RaftHost::round() {
         raft::Ready rd = g.node->ready();
         if (rd.soft_changed && g.cb.role_changed) g.cb.role_changed(rd.role, rd.leader, rd.term);
         send_all(g, rd.messages_now);
-        if (rd.hard_state || !rd.entries.empty() || rd.snapshot) {
+        // A hard state that only moved the commit index needs no fdatasync of its own: a
+        // commit index behind on disk is learned again from the leader, and what was applied
+        // beyond it is applied again idempotently. It rides along with the next write.
+        if (rd.hard_state) g.latest = *rd.hard_state;
+        const bool commit_only = rd.hard_state && rd.hard_state->term == g.written.term &&
+                                 rd.hard_state->vote == g.written.vote;
+        if ((rd.hard_state && !commit_only) || !rd.entries.empty() || rd.snapshot) {
             raft::WalGroupUpdate u;
             u.group = g.name;
-            u.hard_state = rd.hard_state;
+            if (!(g.latest == g.written)) u.hard_state = g.latest;
+            g.written = g.latest;
             if (rd.snapshot) {
                 u.snapshot = rd.snapshot;
                 u.install = true;
@@ -203,6 +212,7 @@ void RaftHost::add_group(const std::string& name, const raft::Membership& initia
         if (it != recovered_.groups.end()) {
             raft::Stored st = std::move(it->second);
             recovered_.groups.erase(it);
+            g->written = g->latest = st.hard_state;
             if (st.snapshot.index > applied && g->cb.install)
                 g->cb.install(raft::Snapshot{st.snapshot, st.snapshot_data}, false);
             applied = std::max(applied, st.snapshot.index);

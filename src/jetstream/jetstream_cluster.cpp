@@ -31,8 +31,11 @@ std::shared_ptr<Stream> JetStream::open_replica(const std::string& account, cons
     }
     if (auto it = a->streams.find(cfg.name); it != a->streams.end()) return it->second;
     const std::string dir = stream_dir(*a, cfg.name) + "~" + tag;
-    auto s = Stream::open(*a->account, cfg, dir, created, opts_.sync_interval_ms, {&usage_, &a->usage},
-                          opts_.domain, replicator);
+    // The replica's store may sync lazily: every entry it applies is on disk in the WAL
+    // already (an ack waits for that on a majority), a crash replays what the store lost, and
+    // the log is compacted only as far as the store has synced.
+    const std::int64_t lazy = std::max<std::int64_t>(opts_.sync_interval_ms, 1000);
+    auto s = Stream::open(*a->account, cfg, dir, created, lazy, {&usage_, &a->usage}, opts_.domain, replicator);
     if (!s) {
         log::error("JetStream cluster: cannot open stream '{} > {}': {}", account, cfg.name, s.error().description);
         return nullptr;
