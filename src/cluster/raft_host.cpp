@@ -292,21 +292,25 @@ void RaftHost::step_down(const std::string& name, std::function<void(bool)> done
     post([this, name, done = std::move(done)] {
         Group* g = find(name);
         if (!g || g->node->role() != raft::Role::leader) return done(false);
-        // The most current voter that was heard from lately takes over.
+        // One of the most current voters heard from lately takes over, picked at random (as
+        // nats-server does), so repeated stepdowns can reach every server.
         const auto now = steady_clock::now();
-        raft::NodeId best = raft::kNone;
+        std::vector<raft::NodeId> best;
         raft::Index best_match = 0;
         for (const auto& p : g->node->progress()) {
             if (!g->node->membership().contains(p.id)) continue;
             auto h = g->heard.find(p.id);
             if (h == g->heard.end() || now - h->second > opts_.tick * opts_.election_ticks) continue;
-            if (best == raft::kNone || p.match > best_match) {
-                best = p.id;
+            if (best.empty() || p.match > best_match) {
+                best = {p.id};
                 best_match = p.match;
+            } else if (p.match == best_match) {
+                best.push_back(p.id);
             }
         }
-        if (best == raft::kNone) return done(false);
-        done(g->node->transfer_leadership(best));
+        if (best.empty()) return done(false);
+        seed_ = mix(seed_);
+        done(g->node->transfer_leadership(best[seed_ % best.size()]));
     });
 }
 
