@@ -70,6 +70,8 @@ private:
     // Cluster mode: whether this server answers the request, and the handlers that differ
     // (jetstream_cluster.cpp). True: handled (answered, deferred, or left to another server).
     bool handle_clustered(AccountState& a, Request& r, const std::vector<std::string>& t);
+    bool purge_replicated(AccountState& a, Request& r, const std::shared_ptr<Stream>& s);
+    bool delete_replicated(AccountState& a, Request& r, const std::shared_ptr<Stream>& s);
     void reply_created(AccountState& a, const std::string& reply, const std::string& name,
                        std::optional<ApiError> err);
     AccountState* account_state(const std::string& name);

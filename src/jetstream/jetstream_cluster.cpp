@@ -6,9 +6,12 @@
 
 #include "jetstream/jetstream.h"
 #include "jetstream/jetstream_internal.h"
+#include "jetstream/json_fields.h"
 #include "server/account.h"
 #include "server/client.h"
 #include "util/log.h"
+
+#include <fmt/format.h>
 
 namespace osprey::jetstream {
 
@@ -75,6 +78,89 @@ void JetStream::reply_created(AccountState& a, const std::string& reply, const s
         out = typed_error(type, ApiError{500, 10049, "stream created elsewhere: not known on the meta leader"});
     }
     respond(a, reply, out);
+}
+
+// A replicated stream's purge: checked here as the single server checks it, then through
+// the log; answered once this replica (the leader) applied it.
+bool JetStream::purge_replicated(AccountState& a, Request& r, const std::shared_ptr<Stream>& s) {
+    const std::string type = "stream_purge_response";
+    auto fail = [&](const ApiError& e) {
+        ++a.api_total;
+        ++a.api_errors;
+        respond(a, r.reply, typed(type, json::object{{"error", error_json(e)}, {"purged", 0}}));
+        return true;
+    };
+    std::string filter;
+    std::uint64_t seq = 0, keep = 0;
+    if (!is_empty_request(r.payload)) {
+        auto v = parse_body(r.payload);
+        if (!v || !v->is_object()) return fail(errors::invalid_json());
+        try {
+            const auto& o = v->get_object();
+            filter = fields::string(o, "filter");
+            seq = std::uint64_t(fields::integer(o, "seq"));
+            keep = std::uint64_t(fields::integer(o, "keep"));
+        } catch (const fields::BadField&) {
+            return fail(errors::invalid_json());
+        }
+        if (seq && keep) return fail(errors::bad_request());
+    }
+    const auto& cfg = s->config();
+    if (cfg.sealed) return fail(errors::sealed());
+    if (cfg.deny_purge) return fail(errors::purge_failed("stream purge not permitted"));
+    if (keep) return fail(errors::purge_failed("purge with keep of a replicated stream is not supported by osprey yet"));
+    ++a.api_total;
+    const bool ok = s->propose_purge(filter, seq, [this, ap = &a, reply = r.reply](std::uint64_t purged) {
+        post([this, ap, reply, purged] {
+            respond(*ap, reply, typed("stream_purge_response", json::object{{"success", true}, {"purged", purged}}));
+        });
+    });
+    if (!ok) --a.api_total;  // no longer the leader: the new one answers the retry
+    return true;
+}
+
+bool JetStream::delete_replicated(AccountState& a, Request& r, const std::shared_ptr<Stream>& s) {
+    const std::string type = "stream_msg_delete_response";
+    auto fail = [&](const ApiError& e) {
+        ++a.api_total;
+        ++a.api_errors;
+        respond(a, r.reply, typed_error(type, e));
+        return true;
+    };
+    if (is_empty_request(r.payload)) return fail(errors::bad_request());
+    auto v = parse_body(r.payload);
+    if (!v || !v->is_object()) return fail(errors::invalid_json());
+    std::uint64_t seq = 0;
+    bool no_erase = false;
+    try {
+        seq = std::uint64_t(fields::integer(v->get_object(), "seq"));
+        no_erase = fields::boolean(v->get_object(), "no_erase");
+    } catch (const fields::BadField&) {
+        return fail(errors::invalid_json());
+    }
+    const auto& cfg = s->config();
+    if (cfg.sealed) return fail(errors::sealed());
+    if (cfg.deny_delete) return fail(errors::msg_delete_failed("message delete not permitted"));
+    ++a.api_total;
+    std::weak_ptr<Stream> weak = s;
+    s->propose_delete(seq, no_erase, [this, ap = &a, reply = r.reply, seq, weak](bool removed) {
+        std::string out;
+        if (removed) {
+            out = typed("stream_msg_delete_response", json::object{{"success", true}});
+        } else {
+            // nats-server's answers by store, as the single server gives them.
+            auto st = weak.lock();
+            const auto state = st ? st->store().state() : StoreState{};
+            ApiError e{400, 10043, fmt::format("sequence {} not found", seq)};
+            if (st && st->config().storage == StorageType::File) {
+                if (seq > state.last_seq) e = errors::msg_delete_failed("stream store EOF");
+                else if (seq == 0 || state.msgs == 0 || seq < state.first_seq) e = errors::msg_delete_failed("no message found");
+            }
+            out = typed_error("stream_msg_delete_response", e);
+        }
+        post([this, ap, reply, out] { respond(*ap, reply, out); });
+    });
+    return true;
 }
 
 bool JetStream::handle_clustered(AccountState& a, Request& r, const std::vector<std::string>& t) {
@@ -199,13 +285,8 @@ bool JetStream::handle_clustered(AccountState& a, Request& r, const std::vector<
         const std::string& stream = t[2 + (n == 5 ? 2 : 3)];
         if (stream_leader_answers(stream)) return true;
         auto s = find_stream(a, stream);
-        if (s && s->replicated() && s->config().num_replicas > 1) {
-            const std::string type = n == 5 ? "stream_purge_response" : "stream_msg_delete_response";
-            return answer(typed_error(type, errors::invalid_config(
-                                                "purge and message delete of replicated streams are not supported by osprey yet"))),
-                   true;
-        }
-        return false;
+        if (!s || !s->replicated()) return false;
+        return n == 5 ? purge_replicated(a, r, s) : delete_replicated(a, r, s);
     }
     // The rest names its stream at t[4] (STREAM.INFO, MSG.GET, DIRECT.GET, CONSUMER.CREATE,
     // CONSUMER.INFO/DELETE/NAMES/LIST) or t[5] (CONSUMER.DURABLE.CREATE, CONSUMER.MSG.NEXT).

@@ -57,6 +57,12 @@ public:
     void set_leader(bool leading);
     bool leading() const;
     void apply_entry(std::string_view data);
+    // Leader: a purge (of what matches `filter` below `below`, 0: everything; bounded to what
+    // was proposed before it, so that a replay after a restart removes nothing newer) or a
+    // message delete, through the log; `done` runs after this replica applied it, with the
+    // number purged or whether the message was there. False: not the leader.
+    bool propose_purge(const std::string& filter, std::uint64_t below, std::function<void(std::uint64_t)> done);
+    bool propose_delete(std::uint64_t seq, bool no_erase, std::function<void(bool)> done);
 
     const StreamConfig& config() const { return cfg_; }
 
@@ -124,6 +130,8 @@ private:
     };
     std::vector<BatchAck> batch_acks_;
     std::uint64_t batch_last_ = 0;  // the last sequence of the batch in flight
+    std::uint64_t next_op_ = 1;     // ids of our purges and deletes in flight
+    std::map<std::uint64_t, std::function<void(std::uint64_t)>> ops_;  // under mu_
     Stream(server::Account& account, StreamConfig cfg, std::unique_ptr<Store> store,
            std::chrono::system_clock::time_point created);
     void subscribe();

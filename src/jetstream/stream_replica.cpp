@@ -58,6 +58,8 @@ struct Reader {
 };
 
 constexpr std::uint8_t kMessages = 1;
+constexpr std::uint8_t kPurge = 2;   // varint proposer, varint op, bytes filter, varint below
+constexpr std::uint8_t kDelete = 3;  // varint proposer, varint op, varint seq, varint no_erase
 
 }  // namespace
 
@@ -77,6 +79,7 @@ void Stream::set_leader(bool leading) {
             waiting_.clear();
             batch_acks_.clear();
             in_flight_ = false;
+            ops_.clear();  // their API requests time out: no answer is better than a guess
         }
     }
     if (leading) subscribe();
@@ -265,9 +268,76 @@ void Stream::store_applied_locked(std::string_view subject, std::string_view hdr
     if (limited()) account_usage_locked();
 }
 
+bool Stream::propose_purge(const std::string& filter, std::uint64_t below, std::function<void(std::uint64_t)> done) {
+    std::string entry;
+    {
+        std::lock_guard lk(mu_);
+        if (closed_ || !leading_) return false;
+        // Everything proposed before this purge, and nothing after it.
+        const std::uint64_t last = in_flight_ ? batch_last_ : store_->state().last_seq;
+        const std::uint64_t bound = below == 0 ? last + 1 : std::min(below, last + 1);
+        const std::uint64_t op = next_op_++;
+        ops_[op] = std::move(done);
+        entry.push_back(char(kPurge));
+        put_varint(entry, replicator_->replica_id());
+        put_varint(entry, op);
+        put_bytes(entry, filter);
+        put_varint(entry, bound);
+    }
+    replicator_->propose(std::move(entry), [](bool) {});
+    return true;
+}
+
+bool Stream::propose_delete(std::uint64_t seq, bool no_erase, std::function<void(bool)> done) {
+    std::string entry;
+    {
+        std::lock_guard lk(mu_);
+        if (closed_ || !leading_) return false;
+        const std::uint64_t op = next_op_++;
+        ops_[op] = [done = std::move(done)](std::uint64_t removed) { done(removed != 0); };
+        entry.push_back(char(kDelete));
+        put_varint(entry, replicator_->replica_id());
+        put_varint(entry, op);
+        put_varint(entry, seq);
+        put_varint(entry, no_erase ? 1 : 0);
+    }
+    replicator_->propose(std::move(entry), [](bool) {});
+    return true;
+}
+
 void Stream::apply_entry(std::string_view data) {
     Reader rd{data};
-    if (rd.in.empty() || std::uint8_t(rd.in.front()) != kMessages) {
+    const std::uint8_t kind = rd.in.empty() ? 0 : std::uint8_t(rd.in.front());
+    if (kind == kPurge || kind == kDelete) {
+        rd.in.remove_prefix(1);
+        std::uint64_t proposer = 0, op = 0, a = 0, b = 0;
+        std::string_view filter;
+        bool ok = rd.varint(proposer) && rd.varint(op);
+        if (kind == kPurge) ok = ok && rd.bytes(filter) && rd.varint(a);
+        else ok = ok && rd.varint(a) && rd.varint(b);
+        if (!ok) {
+            log::error("JetStream stream '{}': damaged replicated entry", cfg_.name);
+            return;
+        }
+        // The same on every replica: a bounded purge, or a delete (a second one finds nothing).
+        std::uint64_t result = 0;
+        if (kind == kPurge) {
+            result = purge(std::string(filter), a, 0);
+        } else {
+            result = (b ? store_->remove(a) : store_->erase(a)) ? 1 : 0;
+        }
+        std::function<void(std::uint64_t)> done;
+        if (proposer == replicator_->replica_id()) {
+            std::lock_guard lk(mu_);
+            if (auto it = ops_.find(op); it != ops_.end()) {
+                done = std::move(it->second);
+                ops_.erase(it);
+            }
+        }
+        if (done) done(result);
+        return;
+    }
+    if (kind != kMessages) {
         log::error("JetStream stream '{}': unknown replicated entry", cfg_.name);
         return;
     }

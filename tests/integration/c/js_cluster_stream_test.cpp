@@ -218,6 +218,35 @@ TEST_P(JsClusterStream, EveryServerRestartedKeepsEveryMessage) {
     }
 }
 
+TEST_P(JsClusterStream, PurgeAndDeleteReachEveryReplicaAndSurviveRestarts) {
+    JsCluster c(GetParam(), 3);
+    ASSERT_FALSE(c.agreed_leader(20s).empty()) << c.logs();
+    {
+        Client cl(c, 2);
+        jsErrCode err;
+        jsStreamInfo* si = create_r(cl.js.get(), "TRIM", "trim.>", 3, &err);
+        ASSERT_NE(si, nullptr) << int(err);
+        jsStreamInfo_Destroy(si);
+        for (int i = 1; i <= 20; ++i)
+            ASSERT_EQ(publish_until_acked(cl.js.get(), i <= 10 ? "trim.keep" : "trim.drop", "t-" + std::to_string(i)),
+                      std::uint64_t(i));
+        EXPECT_EQ(js_DeleteMsg(cl.js.get(), "TRIM", 3, nullptr, &err), NATS_OK) << int(err);
+        EXPECT_NE(js_DeleteMsg(cl.js.get(), "TRIM", 3, nullptr, &err), NATS_OK) << "deleted twice";
+        jsOptions o;
+        jsOptions_Init(&o);
+        o.Stream.Purge.Subject = "trim.drop";
+        EXPECT_EQ(js_PurgeStream(cl.js.get(), "TRIM", &o, &err), NATS_OK) << int(err);
+        EXPECT_TRUE(all_hold(c, 9)) << "every replica: 20 - 1 deleted - 10 purged";
+    }
+    for (int i = 0; i < 3; ++i) c.node(i).stop();
+    for (int i = 0; i < 3; ++i) c.start(i);
+    ASSERT_FALSE(c.agreed_leader(30s).empty()) << c.logs();
+    EXPECT_TRUE(all_hold(c, 9, 30s)) << "after a restart the purge and the delete still hold\n" << c.logs();
+    Client cl(c, 0);
+    EXPECT_EQ(publish_until_acked(cl.js.get(), "trim.drop", "t-after"), 21u);
+    EXPECT_TRUE(all_hold(c, 10));
+}
+
 INSTANTIATE_TEST_SUITE_P(Servers, JsClusterStream, ::testing::ValuesIn(js_cluster_servers()),
                          [](const auto& info) { return info.param == OSPREY_BIN ? "osprey" : "nats"; });
 
