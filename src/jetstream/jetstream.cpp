@@ -443,7 +443,7 @@ std::string JetStream::account_info(AccountState& a) {
     json::object o{
         {"memory", mem},
         {"storage", store},
-        {"streams", a.streams.size()},
+        {"streams", cluster_.load() ? cluster_.load()->stream_names(a.account->name()).size() : a.streams.size()},
         {"consumers", consumer_count(a)},
         // The account's own limits (-1: none); server-wide limits are not shown here, as in
         // nats-server.
@@ -681,22 +681,48 @@ std::string JetStream::stream_names(AccountState& a, const std::string& body, bo
             return typed(type, std::move(o));
         }
     }
-    std::vector<std::shared_ptr<Stream>> matched;
-    for (auto& [n, s] : a.streams) {  // a map: by name, as nats-server sorts
+    // The streams by name (as nats-server sorts): this server's, or in a cluster every one the
+    // meta group assigned (a stream without a replica here is listed from its assignment).
+    struct Listed {
+        StreamConfig cfg;
+        std::shared_ptr<Stream> local;
+    };
+    std::vector<Listed> all;
+    ClusterView* cv = cluster_.load();
+    if (cv) {
+        for (const auto& n : cv->stream_names(a.account->name()))
+            if (auto c = cv->stream_config(a.account->name(), n)) all.push_back({*c, find_stream(a, n)});
+    } else {
+        for (auto& [n, s] : a.streams) all.push_back({s->config(), s});
+    }
+    std::vector<Listed*> matched;
+    for (auto& l : all) {
         bool ok = subject.empty();
-        for (auto& x : s->config().subjects) ok = ok || overlap(x, subject);
-        if (ok) matched.push_back(s);
+        for (auto& x : l.cfg.subjects) ok = ok || overlap(x, subject);
+        if (ok) matched.push_back(&l);
     }
     const std::int64_t limit = list ? 256 : 1024;
     offset = std::min<std::int64_t>(offset, std::int64_t(matched.size()));
     json::value items = empty_items();
     for (std::int64_t i = offset; i < std::int64_t(matched.size()) && i < offset + limit; ++i) {
         if (items.is_null()) items = json::array{};
-        if (list) {
-            items.get_array().push_back(matched[std::size_t(i)]->info_json(false, ""));
-        } else {
-            items.get_array().push_back(json::value(matched[std::size_t(i)]->config().name));
+        const Listed& l = *matched[std::size_t(i)];
+        if (!list) {
+            items.get_array().push_back(json::value(l.cfg.name));
+            continue;
         }
+        json::object info;
+        if (l.local) {
+            info = l.local->info_json(false, "");
+        } else {
+            info = json::object{{"config", to_json(l.cfg)},
+                                {"created", rfc3339_ns(0)},
+                                {"state", json::object{{"messages", 0}, {"bytes", 0}, {"first_seq", 0},
+                                                       {"first_ts", rfc3339_ns(0)}, {"last_seq", 0},
+                                                       {"last_ts", rfc3339_ns(0)}, {"consumer_count", 0}}}};
+        }
+        if (cv) info["cluster"] = cv->stream_cluster_json(a.account->name(), l.cfg.name);
+        items.get_array().push_back(std::move(info));
     }
     json::object o{{"total", matched.size()}, {"offset", offset}, {"limit", limit}};
     o["streams"] = std::move(items);

@@ -248,15 +248,7 @@ bool JetStream::handle_clustered(AccountState& a, Request& r, const std::vector<
                                   errors::invalid_config("stream update in a cluster is not supported by osprey yet"))),
                true;
     }
-    if (n == 4 && is({"STREAM", "NAMES"})) {
-        if (!meta) return true;
-        json::array names;
-        for (const auto& s : c->stream_names(acc)) names.push_back(json::value(s));
-        const std::size_t total = names.size();
-        json::object o{{"total", total}, {"offset", 0}, {"limit", 1024}};
-        o["streams"] = total ? json::value(std::move(names)) : json::value(nullptr);
-        return answer(typed("stream_names_response", std::move(o))), true;
-    }
+    if (n == 4 && is({"STREAM", "NAMES"})) return !meta;  // from the assignments
     if (n == 4 && is({"STREAM", "LIST"})) return !meta;
     if (n == 5 && is({"META", "LEADER", "STEPDOWN"})) {
         if (!meta) return true;

@@ -77,6 +77,11 @@ test("nats.js 2.x: an R3 stream through any server; every server holds every ack
     assert.equal(info.state.messages, n);
     assert.ok(info.cluster.leader);
     assert.equal(info.cluster.replicas.length, 2);
+    // Listing and the account info come from the meta leader, whichever server asks.
+    const listed = await jsm.streams.list().next();
+    assert.deepEqual(listed.map((x) => x.config.name), ["R3"]);
+    assert.equal(listed[0].cluster.name, "JSC");
+    assert.equal((await jsm.getAccountInfo()).streams, 1);
     const m = await jsm.streams.getMessage("R3", { seq: 7 });
     assert.equal(sc.decode(m.data), "m6");  // one connection: published in order, stored in order
     // A stepdown hands the stream to another server; publishing goes on.
