@@ -52,6 +52,7 @@ public:
 
     void create_stream(const std::string& account, const jetstream::StreamConfig& cfg, Done done) override;
     void delete_stream(const std::string& account, const std::string& stream, Done done) override;
+    void update_stream(const std::string& account, const jetstream::StreamConfig& cfg, Done done) override;
     std::vector<std::string> stream_names(const std::string& account) override;
     std::optional<jetstream::StreamConfig> stream_config(const std::string& account,
                                                           const std::string& stream) override;
@@ -79,7 +80,7 @@ private:
     bool stream_reachable(const Key& key);
     bool creates_waiting() {
         std::lock_guard lk(assign_mu_);
-        return !creating_.empty() || !deleting_.empty();
+        return !creating_.empty() || !deleting_.empty() || !updating_.empty();
     }
     void bootstrap_loop();
     void open_meta(const raft::Membership& initial);
@@ -104,7 +105,7 @@ private:
     std::mutex assign_mu_;
     std::map<Key, Assignment> streams_;
     // Meta leader: API requests waiting for their assignment to take effect.
-    std::map<Key, std::pair<Clock::time_point, Done>> creating_, deleting_;
+    std::map<Key, std::pair<Clock::time_point, Done>> creating_, deleting_, updating_;
 
     std::mutex mu_;
     std::condition_variable cv_;

@@ -108,6 +108,20 @@ void JetStreamCluster::delete_stream(const std::string& account, const std::stri
     });
 }
 
+void JetStreamCluster::update_stream(const std::string& account, const jetstream::StreamConfig& cfg, Done done) {
+    const Key key{account, cfg.name};
+    {
+        std::lock_guard lk(assign_mu_);
+        if (!streams_.count(key)) return done(ApiError{404, 10059, "stream not found"});
+        if (updating_.count(key)) return done(unavailable());
+        updating_[key] = {Clock::now() + seconds(10), std::move(done)};
+    }
+    json::object e{{"op", "update_stream"}, {"account", account}, {"config", jetstream::to_json(cfg)}};
+    host_->propose(kMetaGroup, json::serialize(e), [this, key](auto r) {
+        if (!r) resolve(updating_, key, unavailable());
+    });
+}
+
 void JetStreamCluster::resolve(std::map<Key, std::pair<Clock::time_point, Done>>& waiters, const Key& key,
                                std::optional<ApiError> err) {
     Done done;
@@ -197,6 +211,14 @@ void JetStreamCluster::check_timeouts() {
         for (auto& [k, w] : deleting_)
             if (w.first < now) late_delete.push_back(k);
     }
+    std::vector<Key> late_update;
+    {
+        std::lock_guard lk(assign_mu_);
+        const auto now = Clock::now();
+        for (auto& [k, w] : updating_)
+            if (w.first < now) late_update.push_back(k);
+    }
+    for (auto& k : late_update) resolve(updating_, k, unavailable());
     for (auto& k : late_create) resolve(creating_, k, unavailable());
     for (auto& k : late_delete) resolve(deleting_, k, unavailable());
 }
@@ -249,6 +271,27 @@ void JetStreamCluster::apply_meta(const raft::Entry& e) {
         }
         if (mine) open_replica(key, a);
         else resolve(creating_, key, std::nullopt);  // (the meta leader is always a member)
+    } else if (op == "update_stream") {
+        auto cit = o.find("config");
+        if (cit == o.end()) return;
+        auto cfg = jetstream::parse_stream_config(cit->value(), "");
+        if (!cfg) return;
+        const Key key{account, cfg->name};
+        bool mine = false;
+        {
+            std::lock_guard lk(assign_mu_);
+            auto it = streams_.find(key);
+            if (it == streams_.end()) return;
+            it->second.cfg = *cfg;
+            mine = it->second.replica != nullptr;
+        }
+        if (!mine) return resolve(updating_, key, std::nullopt);
+        // Every replica takes it in log order (on the API thread, which owns the streams).
+        js_.post([this, key, c = *cfg] {
+            std::optional<ApiError> err = js_.update_replica(key.first, c);
+            if (err) log::error("JetStream cluster: stream '{} > {}' refused an update: {}", key.first, key.second, err->description);
+            resolve(updating_, key, err);
+        });
     } else if (op == "del_stream") {
         const Key key{account, str("stream")};
         Assignment a;

@@ -31,6 +31,9 @@ struct ClusterView {
     using Done = std::function<void(std::optional<ApiError>)>;
     virtual void create_stream(const std::string& account, const StreamConfig& cfg, Done done) = 0;
     virtual void delete_stream(const std::string& account, const std::string& stream, Done done) = 0;
+    // Meta leader: commits a new configuration (checked by the caller); done once this
+    // server's replica, if any, took it.
+    virtual void update_stream(const std::string& account, const StreamConfig& cfg, Done done) = 0;
     // The streams the meta group has assigned in the account, by name.
     virtual std::vector<std::string> stream_names(const std::string& account) = 0;
     virtual std::optional<StreamConfig> stream_config(const std::string& account, const std::string& stream) = 0;

@@ -64,6 +64,7 @@ public:
                                          std::chrono::system_clock::time_point created,
                                          const std::string& tag, StreamReplicator* replicator);
     void close_replica(const std::string& account, const std::string& stream, bool erase);
+    std::optional<ApiError> update_replica(const std::string& account, const StreamConfig& cfg);
 
 private:
     void worker();

@@ -62,6 +62,14 @@ void JetStream::close_replica(const std::string& account, const std::string& str
     s->close(erase);
 }
 
+std::optional<ApiError> JetStream::update_replica(const std::string& account, const StreamConfig& cfg) {
+    AccountState* a = account_state(account);
+    if (!a) return std::nullopt;
+    auto s = find_stream(*a, cfg.name);
+    if (!s) return std::nullopt;
+    return s->update(cfg);
+}
+
 void JetStream::reply_created(AccountState& a, const std::string& reply, const std::string& name,
                               std::optional<ApiError> err) {
     const std::string type = "stream_create_response";
@@ -244,9 +252,43 @@ bool JetStream::handle_clustered(AccountState& a, Request& r, const std::vector<
     }
     if (n == 5 && is({"STREAM", "UPDATE"})) {
         if (!meta) return true;
-        return answer(typed_error("stream_update_response",
-                                  errors::invalid_config("stream update in a cluster is not supported by osprey yet"))),
-               true;
+        const std::string type = "stream_update_response";
+        auto v = parse_body(r.payload);
+        if (!v) return answer(typed_error(type, errors::invalid_json())), true;
+        auto cfg = parse_stream_config(*v, "");
+        if (!cfg) return answer(typed_error(type, cfg.error())), true;
+        auto checked = validate(*cfg, lookup_in(a));
+        if (!checked) return answer(typed_error(type, checked.error())), true;
+        *cfg = std::move(*checked);
+        if (cfg->name != t[4]) return answer(typed_error(type, errors::stream_name_mismatch())), true;
+        auto existing = c->stream_config(acc, t[4]);
+        if (!existing) return answer(typed_error(type, errors::stream_not_found())), true;
+        if (auto e = check_update(*existing, *cfg)) return answer(typed_error(type, *e)), true;
+        if (std::max<std::int64_t>(1, cfg->num_replicas) != std::max<std::int64_t>(1, existing->num_replicas))
+            return answer(typed_error(type, errors::invalid_config(
+                                                "changing num_replicas in a cluster is not supported by osprey yet"))),
+                   true;
+        for (const auto& other : c->stream_names(acc)) {
+            if (other == cfg->name) continue;
+            if (auto oc = c->stream_config(acc, other))
+                for (auto& x : oc->subjects)
+                    for (auto& y : cfg->subjects)
+                        if (overlap(x, y)) return answer(typed_error(type, errors::subjects_overlap())), true;
+        }
+        if (auto e = check_resources(a, *cfg)) return answer(typed_error(type, *e)), true;
+        ++a.api_total;
+        c->update_stream(acc, *cfg, [this, ap = &a, reply = r.reply, name = cfg->name, cfg = *cfg](std::optional<ApiError> e) {
+            post([this, ap, reply, name, e, cfg] {
+                const std::string type = "stream_update_response";
+                if (e) return respond(*ap, reply, typed_error(type, *e));
+                json::object o;
+                if (auto s = find_stream(*ap, name)) o = s->info_json(false, "");
+                else o = json::object{{"config", to_json(cfg)}};
+                if (ClusterView* cv = cluster_.load()) o["cluster"] = cv->stream_cluster_json(ap->account->name(), name);
+                respond(*ap, reply, typed(type, std::move(o)));
+            });
+        });
+        return true;
     }
     if (n == 4 && is({"STREAM", "NAMES"})) return !meta;  // from the assignments
     if (n == 4 && is({"STREAM", "LIST"})) return !meta;

@@ -646,8 +646,13 @@ std::optional<ApiError> Stream::update(const StreamConfig& requested) {
             if (c.mirror) cursors.insert(cursors.begin(), c);
         cursors_ = std::move(cursors);
     }
+    bool takes_subjects = true;
+    {
+        std::lock_guard lk(mu_);
+        takes_subjects = !replicator_ || leading_;  // a follower replica does not subscribe
+    }
     unsubscribe();
-    subscribe();
+    if (takes_subjects) subscribe();
     std::lock_guard lk(mu_);
     enforce_limits_locked({});
     return std::nullopt;

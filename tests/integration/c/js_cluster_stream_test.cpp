@@ -247,6 +247,33 @@ TEST_P(JsClusterStream, PurgeAndDeleteReachEveryReplicaAndSurviveRestarts) {
     EXPECT_TRUE(all_hold(c, 10));
 }
 
+TEST_P(JsClusterStream, AnUpdateReachesEveryReplica) {
+    JsCluster c(GetParam(), 3);
+    ASSERT_FALSE(c.agreed_leader(20s).empty()) << c.logs();
+    Client cl(c, 1);
+    jsErrCode err;
+    jsStreamInfo* si = create_r(cl.js.get(), "UPD", "upd.>", 3, &err);
+    ASSERT_NE(si, nullptr) << int(err);
+    jsStreamInfo_Destroy(si);
+    for (int i = 1; i <= 10; ++i) ASSERT_EQ(publish_until_acked(cl.js.get(), "upd.x", "u-" + std::to_string(i)), std::uint64_t(i));
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    cfg.Name = "UPD";
+    const char* subjects[] = {"upd.>"};
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_FileStorage;
+    cfg.Replicas = 3;
+    cfg.MaxMsgs = 5;
+    si = nullptr;
+    ASSERT_EQ(js_UpdateStream(&si, cl.js.get(), &cfg, nullptr, &err), NATS_OK) << int(err) << c.logs();
+    EXPECT_EQ(si->Config->MaxMsgs, 5);
+    jsStreamInfo_Destroy(si);
+    EXPECT_TRUE(all_hold(c, 5)) << "every replica keeps the newest 5";
+    EXPECT_EQ(publish_until_acked(cl.js.get(), "upd.x", "u-11"), 11u);
+    EXPECT_TRUE(all_hold(c, 5));
+}
+
 INSTANTIATE_TEST_SUITE_P(Servers, JsClusterStream, ::testing::ValuesIn(js_cluster_servers()),
                          [](const auto& info) { return info.param == OSPREY_BIN ? "osprey" : "nats"; });
 
