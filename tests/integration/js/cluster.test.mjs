@@ -46,12 +46,16 @@ async function startCluster(n = 3) {
 
 // Publishes until the subscription sees one message (interest crossing a route takes a moment).
 async function deliverOnce(pub, sub, subject, ms = 15000) {
+  // One pending next() for the whole wait: a new next() per round would queue behind the
+  // earlier ones, each taking a message meant for the one awaited now, so once the interest
+  // took longer than a round (a loaded machine) the wait could never succeed.
   const it = sub[Symbol.asyncIterator]();
+  const first = it.next();
   const end = Date.now() + ms;
   while (Date.now() < end) {
     pub.publish(subject, enc("x"));
     await pub.flush().catch(() => {});
-    const r = await Promise.race([it.next(), new Promise((res) => setTimeout(() => res(null), 200))]);
+    const r = await Promise.race([first, new Promise((res) => setTimeout(() => res(null), 200))]);
     if (r && !r.done) return true;
   }
   return false;
