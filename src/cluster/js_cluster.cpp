@@ -4,6 +4,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <fmt/format.h>
 #include <filesystem>
 
 #include "cluster/route_manager.h"
@@ -39,14 +40,17 @@ bool JetStreamCluster::start(std::string& error) {
     }
     for (const auto& n : rec.notes) log::warn("JetStream cluster: write-ahead log: {}", n);
     if (rec.damaged) log::error("JetStream cluster: the write-ahead log is damaged; see the notes above");
-    const bool had_meta = rec.groups.count(kMetaGroup) > 0;
+    std::string recovered_meta;
+    for (const auto& [name, st] : rec.groups)
+        if (name.starts_with(kMetaPrefix)) recovered_meta = name;
+    const bool had_meta = !recovered_meta.empty();
     transport_ = std::make_unique<RouteRaftTransport>(srv_, self_);
     host_ = std::make_unique<RaftHost>(self_, std::move(*wal), std::move(rec), *transport_, opts_);
     transport_->attach(*host_);
     host_->start();
     if (had_meta) {
         log::notice("JetStream cluster: recovering the meta group from the write-ahead log");
-        open_meta({});
+        open_meta(recovered_meta, {});
     }
     bootstrap_ = std::thread([this, had_meta] {
         if (!had_meta) bootstrap_loop();
@@ -91,7 +95,11 @@ void JetStreamCluster::bootstrap_loop() {
         }
         if (ids.size() >= want + 1) {
             lk.unlock();
-            open_meta(raft::Membership::of(ids));
+            const raft::Membership voters = raft::Membership::of(ids);
+            std::uint64_t h = 1469598103934665603ull;
+            for (raft::NodeId v : voters.voters)
+                for (int i = 0; i < 8; ++i) h = (h ^ ((v >> (8 * i)) & 0xff)) * 1099511628211ull;
+            open_meta(fmt::format("{}{:016x}", kMetaPrefix, h), voters);
             lk.lock();
             break;
         }
@@ -105,7 +113,8 @@ void JetStreamCluster::bootstrap_loop() {
     }
 }
 
-void JetStreamCluster::open_meta(const raft::Membership& initial) {
+void JetStreamCluster::open_meta(const std::string& name, const raft::Membership& initial) {
+    meta_group_ = name;
     RaftGroupCallbacks cb;
     cb.role_changed = [this](raft::Role role, raft::NodeId leader, raft::Term term) {
         const raft::NodeId before = meta_leader_.exchange(leader);
@@ -116,7 +125,7 @@ void JetStreamCluster::open_meta(const raft::Membership& initial) {
         (void)role;
     };
     cb.apply = [this](const raft::Entry& e) { apply_meta(e); };
-    host_->add_group(kMetaGroup, initial, std::move(cb));
+    host_->add_group(meta_group_, initial, std::move(cb));
     meta_open_ = true;
 }
 
@@ -160,7 +169,7 @@ json::object JetStreamCluster::meta_cluster_json() {
     o["peer"] = peer_hash(leader_name);
     std::size_t size = std::max<std::size_t>(1, routes_.configured_peers()) + 1;
     if (meta_open_) {
-        if (auto st = host_->status(kMetaGroup)) {
+        if (auto st = host_->status(meta_group_)) {
             size = st->membership.voters.size();
             if (st->role == raft::Role::leader) {
                 std::vector<std::pair<std::string, json::object>> rows;

@@ -37,7 +37,10 @@ std::string peer_hash(const std::string& server_name);
 
 class JetStreamCluster : public jetstream::ClusterView {
 public:
-    static constexpr const char* kMetaGroup = "_meta_";
+    // The meta group's name: this prefix and a hash of the voters it started with, so servers
+    // that bootstrapped different voters (a cluster grown from seed routes) never mix their
+    // logs: a group nobody else runs just has no leader.
+    static constexpr const char* kMetaPrefix = "_meta_-";
 
     JetStreamCluster(server::Server& srv, RouteManager& routes, jetstream::JetStream& js,
                      RaftHostOptions opts = {});
@@ -83,7 +86,7 @@ private:
         return !creating_.empty() || !deleting_.empty() || !updating_.empty();
     }
     void bootstrap_loop();
-    void open_meta(const raft::Membership& initial);
+    void open_meta(const std::string& name, const raft::Membership& initial);
     std::string name_of(raft::NodeId id);
 
     server::Server& srv_;
@@ -96,6 +99,7 @@ private:
     std::unique_ptr<RaftHost> host_;
 
     std::atomic<bool> meta_open_{false};
+    std::string meta_group_;  // set once, before meta_open_
     std::atomic<raft::NodeId> meta_leader_{raft::kNone};
     std::atomic<raft::Term> meta_term_{0};
     std::mutex names_mu_;

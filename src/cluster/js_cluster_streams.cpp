@@ -90,7 +90,7 @@ void JetStreamCluster::create_stream(const std::string& account, const jetstream
         if (creating_.count(key)) return done(ApiError{400, 10058, "stream name already in use with a different configuration"});
         creating_[key] = {Clock::now() + seconds(10), std::move(done)};
     }
-    host_->propose(kMetaGroup, json::serialize(e), [this, key](auto r) {
+    host_->propose(meta_group_, json::serialize(e), [this, key](auto r) {
         if (!r) resolve(creating_, key, unavailable());
     });
 }
@@ -103,7 +103,7 @@ void JetStreamCluster::delete_stream(const std::string& account, const std::stri
         deleting_[key] = {Clock::now() + seconds(10), std::move(done)};
     }
     json::object e{{"op", "del_stream"}, {"account", account}, {"stream", stream}};
-    host_->propose(kMetaGroup, json::serialize(e), [this, key](auto r) {
+    host_->propose(meta_group_, json::serialize(e), [this, key](auto r) {
         if (!r) resolve(deleting_, key, unavailable());
     });
 }
@@ -117,7 +117,7 @@ void JetStreamCluster::update_stream(const std::string& account, const jetstream
         updating_[key] = {Clock::now() + seconds(10), std::move(done)};
     }
     json::object e{{"op", "update_stream"}, {"account", account}, {"config", jetstream::to_json(cfg)}};
-    host_->propose(kMetaGroup, json::serialize(e), [this, key](auto r) {
+    host_->propose(meta_group_, json::serialize(e), [this, key](auto r) {
         if (!r) resolve(updating_, key, unavailable());
     });
 }
@@ -195,6 +195,20 @@ void JetStreamCluster::compact_streams() {
 
 void JetStreamCluster::check_timeouts() {
     compact_streams();
+    // A meta group with no leader for long: say why it may be (once).
+    static thread_local Clock::time_point leaderless_since{};
+    static thread_local bool warned = false;
+    if (meta_open_ && meta_leader_ == raft::kNone) {
+        if (leaderless_since == Clock::time_point{}) leaderless_since = Clock::now();
+        if (!warned && Clock::now() - leaderless_since > seconds(30)) {
+            warned = true;
+            log::warn("JetStream cluster: no meta leader for 30 s. Servers must list the same cluster in their "
+                      "routes at first start: a server that joins an existing cluster later is not added to its "
+                      "meta group yet (membership changes are not supported by osprey yet)");
+        }
+    } else {
+        leaderless_since = {};
+    }
     std::vector<Key> late_create, late_delete, ready;
     {
         std::lock_guard lk(assign_mu_);
@@ -440,7 +454,7 @@ void JetStreamCluster::step_down_stream(const std::string& account, const std::s
 }
 
 void JetStreamCluster::step_down_meta(Done done) {
-    host_->step_down(kMetaGroup, [done](bool ok) {
+    host_->step_down(meta_group_, [done](bool ok) {
         done(ok ? std::nullopt : std::optional<ApiError>(ApiError{503, 10008, "JetStream system temporarily unavailable"}));
     });
 }

@@ -37,13 +37,16 @@ inline std::string meta_of(const std::string& jsz) {
 
 class JsCluster {
 public:
-    JsCluster(std::string bin, int n) : bin_(std::move(bin)) {
+    // seed_only: every server's routes name server 0 only (a cluster grown from a seed).
+    // start_count: how many servers start now (-1: all); start(i) starts the others.
+    JsCluster(std::string bin, int n, bool seed_only = false, int start_count = -1)
+        : bin_(std::move(bin)), seed_only_(seed_only) {
         ::setenv("OSPREY_DEV_JS_CLUSTER", "1", 1);  // osprey refuses JetStream in a cluster otherwise
         dir_ = "/tmp/osprey-jsmeta-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++);
         std::filesystem::remove_all(dir_);
         for (int i = 0; i < n; ++i) cports_.push_back(free_port());
         nodes_.resize(n);
-        for (int i = 0; i < n; ++i) start(i);
+        for (int i = 0; i < (start_count < 0 ? n : start_count); ++i) start(i);
     }
     ~JsCluster() {
         for (auto& n : nodes_)
@@ -54,7 +57,7 @@ public:
         const std::string conf = dir_ + "/s" + std::to_string(i) + ".conf";
         std::filesystem::create_directories(dir_ + "/d" + std::to_string(i));
         std::string routes;
-        for (std::size_t j = 0; j < cports_.size(); ++j)
+        for (std::size_t j = 0; j < (seed_only_ ? 1 : cports_.size()); ++j)
             routes += (routes.empty() ? "" : ", ") + ("nats://127.0.0.1:" + std::to_string(cports_[j]));
         std::ofstream(conf) << "server_name: s" << i << "\njetstream { store_dir: \"" << dir_ << "/d" << i
                             << "\" }\ncluster { name: C, listen: 127.0.0.1:" << cports_[i] << ", routes: ["
@@ -63,7 +66,7 @@ public:
     }
     void kill(int i) { nodes_[i]->stop(SIGKILL); }
     ServerProcess& node(int i) { return *nodes_[i]; }
-    bool up(int i) const { return nodes_[i] && nodes_[i]->pid() > 0; }
+    bool up(int i) const { return i < int(nodes_.size()) && nodes_[i] && nodes_[i]->pid() > 0; }
     int size() const { return int(nodes_.size()); }
     std::string jsz(int i) { return http_get(nodes_[i]->http_port(), "/jsz"); }
     std::string leader_seen_by(int i) { return field(meta_of(jsz(i)), "leader"); }
@@ -95,6 +98,7 @@ public:
 private:
     static inline int counter_ = 0;
     std::string bin_, dir_;
+    bool seed_only_ = false;
     std::vector<int> cports_;
     std::vector<std::unique_ptr<ServerProcess>> nodes_;
 };

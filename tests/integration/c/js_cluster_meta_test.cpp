@@ -90,6 +90,24 @@ TEST_P(JsClusterMeta, KilledLeaderIsReplacedAndRejoinsAfterRestart) {
     }
 }
 
+// A cluster grown from a seed route: the first two servers form the meta group; a third that
+// comes later is not added to it (membership changes are not built), and must not disturb it:
+// it runs a meta group of its own voters, which has no leader, so it serves no JetStream
+// assets rather than diverging. (nats-server grows its meta group instead: osprey only.)
+TEST(JsClusterMetaSeed, ALateServerDoesNotDisturbAFormedMetaGroup) {
+    JsCluster c(OSPREY_BIN, 3, /*seed_only=*/true, /*start_count=*/2);
+    const std::string leader = c.agreed_leader(20s);
+    ASSERT_FALSE(leader.empty()) << c.logs();
+    c.start(2);
+    std::this_thread::sleep_for(3s);
+    EXPECT_EQ(c.leader_seen_by(0), leader);
+    EXPECT_EQ(c.leader_seen_by(1), leader);
+    const std::string third = c.leader_seen_by(2);
+    EXPECT_TRUE(third.empty() || third == leader) << third;
+    EXPECT_NE(http_get(c.node(2).http_port(), "/healthz").find("unavailable"), std::string::npos)
+        << "the late server has no meta leader of its own group";
+}
+
 INSTANTIATE_TEST_SUITE_P(Servers, JsClusterMeta, ::testing::ValuesIn(js_cluster_servers()),
                          [](const auto& info) { return info.param == OSPREY_BIN ? "osprey" : "nats"; });
 
