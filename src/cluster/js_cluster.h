@@ -76,6 +76,7 @@ private:
     using Key = std::pair<std::string, std::string>;  // account, stream
     void apply_meta(const raft::Entry& e);
     void open_replica(const Key& key, const Assignment& a);
+    void advise_stream_leader(const Key& key, const std::string& group);
     void resolve(std::map<Key, std::pair<Clock::time_point, Done>>& waiters, const Key& key,
                  std::optional<jetstream::ApiError> err);
     void check_timeouts();

@@ -373,11 +373,67 @@ void JetStreamCluster::open_replica(const Key& key, const Assignment& a) {
             if (role != raft::Role::leader)
                 if (auto s = weak.lock()) s->set_leader(false);
         };
-        cb.leader_ready = [weak](raft::Term) {
+        cb.leader_ready = [this, weak, key, tag](raft::Term) {
             if (auto s = weak.lock()) s->set_leader(true);
+            advise_stream_leader(key, tag);
         };
         host_->add_group(tag, voters, std::move(cb), 0);
     });
+}
+
+void JetStreamCluster::advise_stream_leader(const Key& key, const std::string& group) {
+    // nats-server's leader-elected advisory, from the new leader, into the stream's account
+    // and into the system account (with the account named); replicas are every peer.
+    std::vector<std::string> peers;
+    {
+        std::lock_guard lk(assign_mu_);
+        auto it = streams_.find(key);
+        if (it == streams_.end()) return;
+        peers = it->second.peers;
+    }
+    auto st = host_->status(group);  // on the host thread: computed at once
+    json::array replicas;
+    for (const auto& p : peers) {
+        json::object r{{"name", p}};
+        bool current = p == srv_.server_name();
+        std::int64_t active = 0;
+        std::uint64_t lag = 0;
+        if (st)
+            for (const auto& ps : st->peers)
+                if (ps.id == node_id_of(p)) {
+                    current = ps.current;
+                    lag = ps.lag;
+                    if (ps.since_heard != steady_clock::duration::max())
+                        active = duration_cast<nanoseconds>(ps.since_heard).count();
+                }
+        r["current"] = current;
+        r["active"] = active;
+        if (lag) r["lag"] = lag;
+        r["peer"] = peer_hash(p);
+        replicas.push_back(std::move(r));
+    }
+    const std::string subject = "$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED." + key.second;
+    const std::string ts = jetstream::rfc3339_ns(jetstream::now_unix_ns());
+    auto body = [&](bool with_account) {
+        json::object o{{"type", "io.nats.jetstream.advisory.v1.stream_leader_elected"},
+                       {"id", util::random_token(22)},
+                       {"timestamp", ts}};
+        if (with_account) o["account"] = key.first;
+        o["stream"] = key.second;
+        o["leader"] = srv_.server_name();
+        o["replicas"] = replicas;
+        return json::serialize(o);
+    };
+    if (server::Account* acc = srv_.find_account(key.first)) {
+        const std::string b = body(false);
+        server::Message m{subject, {}, {}, b, nullptr};
+        acc->route(m);
+    }
+    if (server::Account* sys = srv_.system_account(); sys && sys->name() != key.first) {
+        const std::string b = body(true);
+        server::Message m{subject, {}, {}, b, nullptr};
+        sys->route(m);
+    }
 }
 
 std::vector<std::string> JetStreamCluster::stream_names(const std::string& account) {

@@ -82,6 +82,7 @@ void JetStream::reply_created(AccountState& a, const std::string& reply, const s
         if (ClusterView* c = cluster_.load()) o["cluster"] = c->stream_cluster_json(a.account->name(), name);
         o["did_create"] = true;
         out = typed(type, std::move(o));
+        advise(a, name, "create");
     } else {
         out = typed_error(type, ApiError{500, 10049, "stream created elsewhere: not known on the meta leader"});
     }
@@ -242,10 +243,11 @@ bool JetStream::handle_clustered(AccountState& a, Request& r, const std::vector<
         if (!is_empty_request(r.payload)) return answer(typed_error(type, errors::not_empty_request())), true;
         if (!c->stream_config(acc, t[4])) return answer(typed_error(type, errors::stream_not_found())), true;
         ++a.api_total;
-        c->delete_stream(acc, t[4], [this, ap = &a, reply = r.reply](std::optional<ApiError> e) {
-            post([this, ap, reply, e] {
+        c->delete_stream(acc, t[4], [this, ap = &a, reply = r.reply, name = t[4]](std::optional<ApiError> e) {
+            post([this, ap, reply, e, name] {
                 const std::string type = "stream_delete_response";
                 respond(*ap, reply, e ? typed_error(type, *e) : typed(type, json::object{{"success", true}}));
+                if (!e) advise(*ap, name, "delete");
             });
         });
         return true;
@@ -286,6 +288,7 @@ bool JetStream::handle_clustered(AccountState& a, Request& r, const std::vector<
                 else o = json::object{{"config", to_json(cfg)}};
                 if (ClusterView* cv = cluster_.load()) o["cluster"] = cv->stream_cluster_json(ap->account->name(), name);
                 respond(*ap, reply, typed(type, std::move(o)));
+                advise(*ap, name, "modify");
             });
         });
         return true;

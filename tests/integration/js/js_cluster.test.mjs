@@ -127,3 +127,31 @@ test("@nats-io/kv 3.x: a KV bucket with replicas: 3", async () => {
     await c.stop();
   }
 });
+
+test("advisories: a new stream leader and the create are announced in the account", async () => {
+  const c = await startJsCluster();
+  try {
+    const nc = await connect2({ servers: c.nodes[0].url });
+    const seen = [];
+    const sub = nc.subscribe("$JS.EVENT.ADVISORY.STREAM.>", { callback: (_, m) => seen.push({ subject: m.subject, body: JSON.parse(sc.decode(m.data)) }) });
+    await nc.flush();
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.add({ name: "ADV", subjects: ["adv.>"], num_replicas: 3 });
+    const elected = () => seen.filter((x) => x.subject === "$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.ADV");
+    for (let t = 0; t < 100 && (elected().length < 1 || !seen.some((x) => x.subject.endsWith("CREATED.ADV"))); t++) await sleep(50);
+    const e = elected();
+    assert.ok(e.length >= 1, JSON.stringify(seen));
+    assert.equal(e[0].body.type, "io.nats.jetstream.advisory.v1.stream_leader_elected");
+    assert.equal(e[0].body.stream, "ADV");
+    assert.equal(e[0].body.replicas.length, 3);
+    const info = await jsm.streams.info("ADV");
+    assert.equal(e[e.length - 1].body.leader, info.cluster.leader);
+    const created = seen.find((x) => x.subject === "$JS.EVENT.ADVISORY.STREAM.CREATED.ADV");
+    assert.ok(created, JSON.stringify(seen));
+    assert.equal(created.body.action, "create");
+    sub.unsubscribe();
+    await nc.close();
+  } finally {
+    await c.stop();
+  }
+});
