@@ -10,6 +10,7 @@
 #include "cluster/route_manager.h"
 #include "jetstream/jetstream.h"
 #include "server/server.h"
+#include "util/fnv.h"
 #include "util/log.h"
 
 namespace osprey::cluster {
@@ -96,9 +97,9 @@ void JetStreamCluster::bootstrap_loop() {
         if (ids.size() >= want + 1) {
             lk.unlock();
             const raft::Membership voters = raft::Membership::of(ids);
-            std::uint64_t h = 1469598103934665603ull;
+            std::uint64_t h = util::fnv1a64({});
             for (raft::NodeId v : voters.voters)
-                for (int i = 0; i < 8; ++i) h = (h ^ ((v >> (8 * i)) & 0xff)) * 1099511628211ull;
+                h = util::fnv1a64(std::string_view(reinterpret_cast<const char*>(&v), sizeof v), h);
             open_meta(fmt::format("{}{:016x}", kMetaPrefix, h), voters);
             lk.lock();
             break;

@@ -3,6 +3,7 @@
 #include <future>
 
 #include "cluster/raft/codec.h"
+#include "util/fnv.h"
 #include "util/log.h"
 
 namespace osprey::cluster {
@@ -30,11 +31,6 @@ std::uint64_t mix(std::uint64_t x) {
     return x ^ (x >> 31);
 }
 
-std::uint64_t hash_name(const std::string& s) {
-    std::uint64_t h = 1469598103934665603ull;
-    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-    return h;
-}
 
 }  // namespace
 
@@ -207,7 +203,7 @@ void RaftHost::add_group(const std::string& name, const raft::Membership& initia
         c.election_ticks = opts_.election_ticks;
         c.heartbeat_ticks = opts_.heartbeat_ticks;
         c.max_append_bytes = 192 * 1024;  // one append fits a bundle (a bigger entry goes alone)
-        c.seed = mix(seed_ ^ hash_name(name));
+        c.seed = mix(seed_ ^ util::fnv1a64(name));
         auto it = recovered_.groups.find(name);
         if (it != recovered_.groups.end()) {
             raft::Stored st = std::move(it->second);

@@ -4,11 +4,11 @@
 
 #include <atomic>
 
-#include "cluster/route.h"
 #include "server/account.h"
 #include "server/client.h"
 #include "server/message.h"
 #include "server/server.h"
+#include "util/fnv.h"
 
 namespace osprey::cluster {
 
@@ -24,8 +24,7 @@ struct RouteRaftTransport::Inbox : server::Receiver {
 };
 
 raft::NodeId node_id_of(const std::string& server_name) {
-    std::uint64_t h = 1469598103934665603ull;
-    for (unsigned char c : server_name) h = (h ^ c) * 1099511628211ull;
+    const std::uint64_t h = util::fnv1a64(server_name);
     return h == raft::kNone ? 1 : h;
 }
 
@@ -64,8 +63,7 @@ namespace osprey::cluster {
 
 void RouteRaftTransport::flush() {
     // Internal publishes from the host thread queue into the routes' buffers; the loops write
-    // them once asked (as at the end of a client's read batch).
-    Route::flush_scheduled();
+    // them once asked, as at the end of a client's read batch (this runs the routes' hook too).
     server::Client::flush_scheduled();
 }
 

@@ -1,5 +1,7 @@
 #include "cluster/route_manager.h"
 
+#include "server/json_text.h"
+
 #include <thread>
 
 #include <boost/asio/connect.hpp>
@@ -21,6 +23,7 @@ namespace osprey::cluster {
 namespace asio = boost::asio;
 namespace json = boost::json;
 using tcp = asio::ip::tcp;
+using server::go_json;
 
 namespace {
 
@@ -57,16 +60,6 @@ bool json_bool(const json::object& o, const char* k) {
     return it != o.end() && it->value().is_bool() && it->value().get_bool();
 }
 
-std::string go_json(const json::value& v) {
-    std::string s = json::serialize(v), out;
-    for (char c : s) {
-        if (c == '>') out += "\\u003e";
-        else if (c == '<') out += "\\u003c";
-        else if (c == '&') out += "\\u0026";
-        else out += c;
-    }
-    return out;
-}
 
 }  // namespace
 

@@ -7,7 +7,10 @@
 #include <sstream>
 
 #include "jetstream/jetstream_internal.h"
+#include "jetstream/json_fields.h"
 #include "subjects/subject.h"
+
+#include <fmt/format.h>
 
 namespace osprey::jetstream {
 
@@ -17,19 +20,6 @@ json::object error_json(const ApiError& e) {
     return json::object{{"code", e.code}, {"err_code", e.err_code}, {"description", e.description}};
 }
 
-// Go's encoder escapes <, > and & in strings; these characters only occur inside strings in
-// JSON text, so the serialized text can be escaped as a whole, byte-compatible with nats-server.
-std::string go_json(const json::value& v) {
-    std::string s = json::serialize(v), out;
-    out.reserve(s.size() + 16);
-    for (char c : s) {
-        if (c == '>') out += "\\u003e";
-        else if (c == '<') out += "\\u003c";
-        else if (c == '&') out += "\\u0026";
-        else out += c;
-    }
-    return out;
-}
 
 std::string typed(const std::string& type, json::object body) {
     json::object o;
@@ -175,5 +165,59 @@ std::optional<json::object> read_meta(const std::string& path) {
     return o;
 }
 
+
+std::expected<PurgeRequest, ApiError> parse_purge_request(const std::string& body) {
+    PurgeRequest r;
+    if (is_empty_request(body)) return r;
+    auto v = parse_body(body);
+    if (!v || !v->is_object()) return std::unexpected(errors::invalid_json());
+    try {
+        const auto& o = v->get_object();
+        r.filter = fields::string(o, "filter");
+        r.seq = std::uint64_t(fields::integer(o, "seq"));
+        r.keep = std::uint64_t(fields::integer(o, "keep"));
+    } catch (const fields::BadField&) {
+        return std::unexpected(errors::invalid_json());
+    }
+    if (r.seq && r.keep) return std::unexpected(errors::bad_request());
+    return r;
+}
+
+std::optional<ApiError> purge_refused(const StreamConfig& cfg) {
+    if (cfg.sealed) return errors::sealed();
+    if (cfg.deny_purge) return errors::purge_failed("stream purge not permitted");
+    return std::nullopt;
+}
+
+std::expected<DeleteRequest, ApiError> parse_delete_request(const std::string& body) {
+    if (is_empty_request(body)) return std::unexpected(errors::bad_request());
+    auto v = parse_body(body);
+    if (!v || !v->is_object()) return std::unexpected(errors::invalid_json());
+    DeleteRequest r;
+    try {
+        r.seq = std::uint64_t(fields::integer(v->get_object(), "seq"));
+        r.no_erase = fields::boolean(v->get_object(), "no_erase");
+    } catch (const fields::BadField&) {
+        return std::unexpected(errors::invalid_json());
+    }
+    return r;
+}
+
+std::optional<ApiError> delete_refused(const StreamConfig& cfg) {
+    if (cfg.sealed) return errors::sealed();
+    if (cfg.deny_delete) return errors::msg_delete_failed("message delete not permitted");
+    return std::nullopt;
+}
+
+ApiError delete_not_found(const StreamConfig& cfg, const StoreState& state, std::uint64_t seq) {
+    // nats-server's answers differ by store: its file store reports a sequence it never had
+    // (0, past the end, or gone with everything before it) as a store error; an interior gap,
+    // and anything in a memory store, is "sequence not found".
+    if (cfg.storage == StorageType::File) {
+        if (seq > state.last_seq) return errors::msg_delete_failed("stream store EOF");
+        if (seq == 0 || state.msgs == 0 || seq < state.first_seq) return errors::msg_delete_failed("no message found");
+    }
+    return ApiError{400, 10043, fmt::format("sequence {} not found", seq)};
+}
 
 }  // namespace osprey::jetstream

@@ -633,27 +633,12 @@ std::string JetStream::stream_purge(AccountState& a, const std::string& name,
         json::object o{{"error", error_json(e)}, {"purged", 0}};
         return typed(type, std::move(o));
     };
-    std::string filter;
-    std::uint64_t seq = 0, keep = 0;
-    if (!is_empty_request(body)) {
-        auto v = parse_body(body);
-        if (!v || !v->is_object()) return fail(errors::invalid_json());
-        try {
-            const auto& o = v->get_object();
-            filter = fields::string(o, "filter");
-            seq = std::uint64_t(fields::integer(o, "seq"));
-            keep = std::uint64_t(fields::integer(o, "keep"));
-        } catch (const fields::BadField&) {
-            return fail(errors::invalid_json());
-        }
-        if (seq && keep) return fail(errors::bad_request());
-    }
+    auto req = parse_purge_request(body);
+    if (!req) return fail(req.error());
     auto it = a.streams.find(name);
     if (it == a.streams.end()) return fail(errors::stream_not_found());
-    const auto& cfg = it->second->config();
-    if (cfg.sealed) return fail(errors::sealed());
-    if (cfg.deny_purge) return fail(errors::purge_failed("stream purge not permitted"));
-    std::uint64_t n = it->second->purge(filter, seq, keep);
+    if (auto e = purge_refused(it->second->config())) return fail(*e);
+    std::uint64_t n = it->second->purge(req->filter, req->seq, req->keep);
     it->second->store().sync();  // answered once the purge is on disk: purged data stays gone
     return typed(type, json::object{{"success", true}, {"purged", n}});
 }
@@ -772,36 +757,15 @@ std::string JetStream::msg_delete(AccountState& a, const std::string& name,
                                   const std::string& body) {
     const std::string type = "stream_msg_delete_response";
     // nats-server's order: the request, the stream, its policies.
-    if (is_empty_request(body)) return typed_error(type, errors::bad_request());
-    auto v = parse_body(body);
-    if (!v || !v->is_object()) return typed_error(type, errors::invalid_json());
-    std::uint64_t seq = 0;
-    bool no_erase = false;
-    try {
-        seq = std::uint64_t(fields::integer(v->get_object(), "seq"));
-        no_erase = fields::boolean(v->get_object(), "no_erase");
-    } catch (const fields::BadField&) {
-        return typed_error(type, errors::invalid_json());
-    }
+    auto req = parse_delete_request(body);
+    if (!req) return typed_error(type, req.error());
     auto it = a.streams.find(name);
     if (it == a.streams.end()) return typed_error(type, errors::stream_not_found());
     const auto& cfg = it->second->config();
-    if (cfg.sealed) return typed_error(type, errors::sealed());
-    if (cfg.deny_delete)
-        return typed_error(type, errors::msg_delete_failed("message delete not permitted"));
+    if (auto e = delete_refused(cfg)) return typed_error(type, *e);
     Store& st = it->second->store();
-    if (!(no_erase ? st.remove(seq) : st.erase(seq))) {
-        // nats-server's answers differ by store: its file store reports a sequence it never
-        // had (0, past the end, or gone with everything before it) as a store error; an
-        // interior gap, and anything in a memory store, is "sequence not found".
-        const auto state = st.state();
-        if (cfg.storage == StorageType::File) {
-            if (seq > state.last_seq) return typed_error(type, errors::msg_delete_failed("stream store EOF"));
-            if (seq == 0 || state.msgs == 0 || seq < state.first_seq)
-                return typed_error(type, errors::msg_delete_failed("no message found"));
-        }
-        return typed_error(type, ApiError{400, 10043, fmt::format("sequence {} not found", seq)});
-    }
+    if (!(req->no_erase ? st.remove(req->seq) : st.erase(req->seq)))
+        return typed_error(type, delete_not_found(cfg, st.state(), req->seq));
     st.sync();  // answered once the tombstone is on disk: a deleted message stays deleted
     return typed(type, json::object{{"success", true}});
 }

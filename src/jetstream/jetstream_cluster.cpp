@@ -99,27 +99,12 @@ bool JetStream::purge_replicated(AccountState& a, Request& r, const std::shared_
         respond(a, r.reply, typed(type, json::object{{"error", error_json(e)}, {"purged", 0}}));
         return true;
     };
-    std::string filter;
-    std::uint64_t seq = 0, keep = 0;
-    if (!is_empty_request(r.payload)) {
-        auto v = parse_body(r.payload);
-        if (!v || !v->is_object()) return fail(errors::invalid_json());
-        try {
-            const auto& o = v->get_object();
-            filter = fields::string(o, "filter");
-            seq = std::uint64_t(fields::integer(o, "seq"));
-            keep = std::uint64_t(fields::integer(o, "keep"));
-        } catch (const fields::BadField&) {
-            return fail(errors::invalid_json());
-        }
-        if (seq && keep) return fail(errors::bad_request());
-    }
-    const auto& cfg = s->config();
-    if (cfg.sealed) return fail(errors::sealed());
-    if (cfg.deny_purge) return fail(errors::purge_failed("stream purge not permitted"));
-    if (keep) return fail(errors::purge_failed("purge with keep of a replicated stream is not supported by osprey yet"));
+    auto req = parse_purge_request(r.payload);
+    if (!req) return fail(req.error());
+    if (auto e = purge_refused(s->config())) return fail(*e);
+    if (req->keep) return fail(errors::purge_failed("purge with keep of a replicated stream is not supported by osprey yet"));
     ++a.api_total;
-    const bool ok = s->propose_purge(filter, seq, [this, ap = &a, reply = r.reply](std::uint64_t purged) {
+    const bool ok = s->propose_purge(req->filter, req->seq, [this, ap = &a, reply = r.reply](std::uint64_t purged) {
         post([this, ap, reply, purged] {
             respond(*ap, reply, typed("stream_purge_response", json::object{{"success", true}, {"purged", purged}}));
         });
@@ -136,37 +121,16 @@ bool JetStream::delete_replicated(AccountState& a, Request& r, const std::shared
         respond(a, r.reply, typed_error(type, e));
         return true;
     };
-    if (is_empty_request(r.payload)) return fail(errors::bad_request());
-    auto v = parse_body(r.payload);
-    if (!v || !v->is_object()) return fail(errors::invalid_json());
-    std::uint64_t seq = 0;
-    bool no_erase = false;
-    try {
-        seq = std::uint64_t(fields::integer(v->get_object(), "seq"));
-        no_erase = fields::boolean(v->get_object(), "no_erase");
-    } catch (const fields::BadField&) {
-        return fail(errors::invalid_json());
-    }
-    const auto& cfg = s->config();
-    if (cfg.sealed) return fail(errors::sealed());
-    if (cfg.deny_delete) return fail(errors::msg_delete_failed("message delete not permitted"));
+    auto req = parse_delete_request(r.payload);
+    if (!req) return fail(req.error());
+    if (auto e = delete_refused(s->config())) return fail(*e);
     ++a.api_total;
     std::weak_ptr<Stream> weak = s;
-    s->propose_delete(seq, no_erase, [this, ap = &a, reply = r.reply, seq, weak](bool removed) {
+    s->propose_delete(req->seq, req->no_erase, [this, ap = &a, reply = r.reply, seq = req->seq, weak](bool removed) {
         std::string out;
-        if (removed) {
-            out = typed("stream_msg_delete_response", json::object{{"success", true}});
-        } else {
-            // nats-server's answers by store, as the single server gives them.
-            auto st = weak.lock();
-            const auto state = st ? st->store().state() : StoreState{};
-            ApiError e{400, 10043, fmt::format("sequence {} not found", seq)};
-            if (st && st->config().storage == StorageType::File) {
-                if (seq > state.last_seq) e = errors::msg_delete_failed("stream store EOF");
-                else if (seq == 0 || state.msgs == 0 || seq < state.first_seq) e = errors::msg_delete_failed("no message found");
-            }
-            out = typed_error("stream_msg_delete_response", e);
-        }
+        auto st = weak.lock();
+        if (removed || !st) out = typed("stream_msg_delete_response", json::object{{"success", removed}});
+        else out = typed_error("stream_msg_delete_response", delete_not_found(st->config(), st->store().state(), seq));
         post([this, ap, reply, out] { respond(*ap, reply, out); });
     });
     return true;

@@ -2,6 +2,7 @@
 // jetstream/.
 #pragma once
 #include <atomic>
+#include <expected>
 #include <boost/json.hpp>
 #include <map>
 #include <memory>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "jetstream/jetstream.h"
+#include "server/json_text.h"
 
 namespace osprey::jetstream {
 
@@ -29,7 +31,7 @@ struct JetStream::AccountState {
 namespace json = boost::json;
 
 json::object error_json(const ApiError& e);
-std::string go_json(const json::value& v);
+using server::go_json;  // nats-server's JSON text (server/json_text.h)
 std::string typed(const std::string& type, json::object body);
 std::string typed_error(const std::string& type, const ApiError& e, bool paged = false);
 bool overlap(std::string_view a, std::string_view b);
@@ -44,6 +46,23 @@ bool write_atomic(const std::string& path, const std::string& text);
 // Several files of one directory, each atomically, with one directory sync.
 bool write_atomic_all(const std::string& dir, const std::vector<std::pair<std::string, std::string>>& files);
 std::optional<json::value> read_json_file(const std::string& path);
+// Purge and message-delete requests, read and checked as nats-server does (in its order: the
+// request, then the stream, then its policies), for the single server and the replicated path.
+struct PurgeRequest {
+    std::string filter;
+    std::uint64_t seq = 0, keep = 0;
+};
+std::expected<PurgeRequest, ApiError> parse_purge_request(const std::string& body);
+std::optional<ApiError> purge_refused(const StreamConfig& cfg);
+struct DeleteRequest {
+    std::uint64_t seq = 0;
+    bool no_erase = false;
+};
+std::expected<DeleteRequest, ApiError> parse_delete_request(const std::string& body);
+std::optional<ApiError> delete_refused(const StreamConfig& cfg);
+// What nats-server answers when the message to delete is not there.
+ApiError delete_not_found(const StreamConfig& cfg, const StoreState& state, std::uint64_t seq);
+
 // A stream's meta.json: nullopt when missing or damaged.
 std::optional<json::object> read_meta(const std::string& path);
 

@@ -155,7 +155,7 @@ private:
     StreamConfig cfg_;
     std::unique_ptr<Store> store_;
     std::chrono::system_clock::time_point created_;
-    std::mutex mu_;
+    mutable std::mutex mu_;
     std::vector<std::shared_ptr<Intake>> intakes_;
     // Deduplication: Nats-Msg-Id -> sequence, expired in arrival order.
     std::unordered_map<std::string, std::uint64_t> dedup_;

@@ -64,7 +64,7 @@ constexpr std::uint8_t kDelete = 3;  // varint proposer, varint op, varint seq, 
 }  // namespace
 
 bool Stream::leading() const {
-    std::lock_guard lk(const_cast<std::mutex&>(mu_));
+    std::lock_guard lk(mu_);
     return leading_;
 }
 
