@@ -42,17 +42,25 @@ sim::Options options_for(std::uint64_t seed) {
     return o;
 }
 
+// The self-test's seed range (see CatchesCommittingAnOlderTermByCount).
+constexpr std::uint64_t kSelfTestBase = 1;
+constexpr std::uint64_t kSelfTestSeeds = 400;
+
 struct Sweep {
     std::uint64_t seeds = 0, failed_seed = 0, acked = 0, elections = 0, crashes = 0;
     sim::Result failure;
 };
 
-Sweep sweep(bool unsafe, double budget, std::uint64_t max_seeds, bool stop_at_first) {
+// `fixed_base` (non-zero) starts the sweep at that seed instead of a random one, so the run is
+// the same on every machine whatever its speed.
+Sweep sweep(bool unsafe, double budget, std::uint64_t max_seeds, bool stop_at_first, std::uint64_t fixed_base = 0) {
     Sweep s;
     const char* replay = std::getenv("OSPREY_SEED");
     const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(budget);
     std::random_device rd;
-    const std::uint64_t base = replay ? std::strtoull(replay, nullptr, 10) : (std::uint64_t(rd()) << 20);
+    const std::uint64_t base = replay        ? std::strtoull(replay, nullptr, 10)
+                               : fixed_base ? fixed_base
+                                            : (std::uint64_t(rd()) << 20);
     for (std::uint64_t k = 0; k < max_seeds && std::chrono::steady_clock::now() < end; ++k) {
         const std::uint64_t seed = base + k;
         sim::Options o = options_for(seed);
@@ -100,8 +108,13 @@ TEST(RaftSimulation, SafetyHoldsUnderFaultsAcrossManySeeds) {
 
 // The simulator is only worth its checks if it catches a broken rule: commit an earlier term's
 // entry by counting replicas (Raft's figure 8) and some seed must lose a committed entry.
+// A fixed range of seeds bounded by count, not by time: a random start under a time budget
+// found nothing in 34 seeds once on a loaded CI machine (ASan), a verdict that says more about
+// the machine than the checks. OSPREY_SELFTEST_BASE=<seed> tries another range.
 TEST(RaftSimulation, CatchesCommittingAnOlderTermByCount) {
-    const Sweep s = sweep(true, budget_seconds(20) * 2, 100000, true);
+    const char* b = std::getenv("OSPREY_SELFTEST_BASE");
+    const std::uint64_t base = b ? std::strtoull(b, nullptr, 10) : kSelfTestBase;
+    const Sweep s = sweep(true, 1e9, kSelfTestSeeds, true, base);
     EXPECT_FALSE(s.failure.violation.empty()) << "no violation in " << s.seeds << " seeds";
     if (!s.failure.violation.empty())
         std::printf("broken rule caught at seed %llu after %llu seeds: %s\n", (unsigned long long)s.failed_seed,
