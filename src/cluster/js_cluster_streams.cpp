@@ -189,6 +189,9 @@ void JetStreamCluster::compact_streams() {
             if (upto <= rep->compacted) continue;
             rep->compacted = upto;
         }
+        // The consumers' ack logs sync lazily too: what they applied from the entries that go
+        // must be on disk first.
+        s->sync_consumer_logs();
         host_->compact(group, upto, {});
     }
 }

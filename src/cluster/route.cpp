@@ -286,6 +286,16 @@ bool Route::on_msg(const protocol::RouteMsg& rm) {
     server::Message m{rm.subject, rm.reply, rm.headers, rm.payload, nullptr};
     m.from_route = true;
     m.route_queues = rm.queues;
+    // A consumer's delivery, as nats-server routes one: by its deliver subject (or pull
+    // request inbox), the reply carrying "@<the message's own subject>" to show the client.
+    if (rm.reply.starts_with("$JS.ACK.")) {
+        if (const auto at = rm.reply.rfind('@'); at != std::string_view::npos) {
+            m.reply = rm.reply.substr(0, at);
+            m.subject = rm.reply.substr(at + 1);
+            acc->deliver_as(rm.subject, m, false);
+            return true;
+        }
+    }
     acc->route(m);
     return true;
 }
@@ -315,15 +325,27 @@ void Route::send_routed(std::string_view acc, const server::Message& m, std::str
     // a peer without headers gets the message without them.
     const bool hdr = !m.headers.empty() && peer_headers;
     const std::size_t total = (hdr ? m.headers.size() : 0) + m.payload.size();
+    // A consumer's delivery is routed by its deliver subject and shown with the message's own
+    // subject: nats-server's way over a route is "<reply>@<shown subject>".
+    // (Anything else routed apart from its subject, such as an import's, goes by the subject
+    // it was routed by.)
+    const bool routed_apart = !m.routed.empty() && m.routed != m.subject;
+    const bool shown_apart = routed_apart && m.reply.starts_with("$JS.ACK.");
+    const std::string_view subject = routed_apart ? m.routed : m.subject;
     std::string line;
-    line.reserve(m.subject.size() + m.reply.size() + queues.size() + acc.size() + 40);
-    line.append(hdr ? "HMSG " : "RMSG ").append(acc).append(" ").append(m.subject).append(" ");
+    line.reserve(subject.size() + m.reply.size() + m.subject.size() + queues.size() + acc.size() + 40);
+    line.append(hdr ? "HMSG " : "RMSG ").append(acc).append(" ").append(subject).append(" ");
+    auto reply = [&] {
+        line.append(m.reply);
+        if (shown_apart) line.append("@").append(m.subject);
+        line.append(" ");
+    };
     if (!queues.empty()) {
-        if (!m.reply.empty()) line.append("+ ").append(m.reply).append(" ");
+        if (!m.reply.empty()) line.append("+ "), reply();
         else line.append("| ");
         line.append(queues).append(" ");
     } else if (!m.reply.empty()) {
-        line.append(m.reply).append(" ");
+        reply();
     }
     if (hdr) line.append(std::to_string(m.headers.size())).append(" ");
     line.append(std::to_string(total)).append("\r\n");

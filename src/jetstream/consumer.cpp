@@ -152,9 +152,13 @@ void Consumer::stop() {
         for (auto& r : waiting_) status_locked(r.reply, "409 Consumer Deleted");
         waiting_.clear();
     }
-    if (ack_sub_) account_.sublist().remove(ack_sub_);
-    if (fc_sub_) account_.sublist().remove(fc_sub_);
+    unsubscribe_intakes();
     if (ack_log_) ack_log_->stop();
+}
+
+void Consumer::unsubscribe_intakes() {
+    if (auto a = std::exchange(ack_sub_, nullptr)) account_.sublist().remove(a);
+    if (auto f = std::exchange(fc_sub_, nullptr)) account_.sublist().remove(f);
 }
 
 std::uint64_t Consumer::exact_pending_locked() const {
@@ -292,7 +296,7 @@ bool Consumer::push_listened_locked() {
 }
 
 void Consumer::deliver_locked() {
-    if (stopped_) return;
+    if (stopped_ || passive_) return;
     auto s = stream_.lock();
     if (!s) return;
     if (!cfg_.is_pull() && !push_listened_locked()) return;
@@ -430,7 +434,7 @@ void Consumer::on_stream_append(std::string_view subject, std::uint64_t seq) {
 
 void Consumer::tick() {
     std::lock_guard lk(mu_);
-    if (stopped_) return;
+    if (stopped_ || passive_) return;
     if (auto s = stream_.lock()) settle_removed_locked(s->store());
     const auto now = SteadyClock::now();
     // Ack wait: what was not acknowledged in time is due again, oldest first.

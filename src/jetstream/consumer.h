@@ -98,6 +98,23 @@ public:
     void restore_state(const boost::json::object& state);
     void trim_log(std::uint64_t upto);  // after the snapshot with that log_seq is on disk
 
+    // A durable consumer of a replicated stream (consumer_replica.cpp). Its acks go through
+    // the stream's log (`replicate` proposes one; the ack log is written, and an AckSync
+    // confirmed, when it applies), and only the copy where the stream leads is active
+    // (subscribed to its acks, delivering). A passive copy's state follows the log: the acks,
+    // and the state the leader proposes when it moved.
+    using AckReplicator = std::function<void(char op, std::uint64_t sseq, const std::string& confirm_to)>;
+    void set_replicated(AckReplicator replicate);  // before start(); passive until activate()
+    bool replicated() const { return bool(replicate_); }
+    void activate();    // this replica leads the stream now: subscribes and delivers
+    void deactivate();  // it no longer does: what was delivered stays pending
+    void apply_replicated_ack(char op, std::uint64_t sseq);
+    void apply_replicated_state(const boost::json::object& st);
+    // Leader: hands the state to `propose` when it moved since the last time, under the
+    // consumer's lock, so that it is ordered with the acks proposed before and after it.
+    void propose_state_if_moved(const std::function<void(std::string)>& propose);
+    void sync_log();  // the ack log on disk (before the stream's log is compacted)
+
 private:
     struct Pending {
         std::uint64_t cseq;
@@ -214,6 +231,12 @@ private:
     std::set<std::uint64_t> acked_ahead_;  // acked after the snapshot, beyond next_sseq_
     std::string reply_buf_, hdr_buf_;  // reused per delivery (ack subject, headers_only header)
     void log_ack_locked(char op, std::uint64_t sseq, const std::string& confirm_to);
+    void apply_ack_record_locked(char op, std::uint64_t sseq);  // an ack read from a log
+    boost::json::object state_json_locked();
+    void unsubscribe_intakes();  // the ack and flow control subscriptions (not under mu_)
+    AckReplicator replicate_;
+    bool passive_ = false;                        // under mu_
+    std::uint64_t proposed_gen_ = ~std::uint64_t(0);  // state_gen_ last proposed
     void replay_log_locked(std::uint64_t after);
 };
 

@@ -139,7 +139,7 @@ std::optional<ApiError> check_update(const ConsumerConfig& a, const ConsumerConf
 }  // namespace
 
 std::string JetStream::consumer_create(AccountState& a, const std::vector<std::string>& t,
-                                       const std::string& body) {
+                                       const std::string& body, const std::string& reply) {
     const std::string type = "consumer_create_response";
     auto fail = [&](ApiError e) { return typed_error(type, e); };
     // The request first (nats-server decodes it before anything else).
@@ -195,9 +195,14 @@ std::string JetStream::consumer_create(AccountState& a, const std::vector<std::s
         return fail(ApiError{400, 10020, "consumer expected to be ephemeral but a durable name was set in request"});
     if (!subject_filter.empty() && cfg->filter_subject != subject_filter)
         return fail(ApiError{400, 10131, "Consumer create request did not match filtered subject from create subject"});
-    if (cfg->num_replicas > 1) return fail(errors::replicas_not_supported());
+    if (!cluster_.load() && cfg->num_replicas > 1) return fail(errors::replicas_not_supported());
     auto stream = find_stream(a, stream_name);
     if (!stream) return fail(errors::stream_not_found());
+    if (cluster_.load()) {
+        if (cfg->num_replicas < 0) return fail(ApiError{400, 10133, "replicas count cannot be negative"});
+        if (cfg->num_replicas > std::max<std::int64_t>(1, stream->config().num_replicas))
+            return fail(ApiError{400, 10126, "consumer config replica count exceeds parent stream"});
+    }
     if (auto e = config_error(*cfg, stream->config())) return fail(*e);
     if (!cfg->name.empty() && !cfg->durable_name.empty() && cfg->name != cfg->durable_name)
         return fail(ApiError{400, 10132, "Consumer Durable and Name have to be equal if both are provided"});
@@ -208,10 +213,12 @@ std::string JetStream::consumer_create(AccountState& a, const std::vector<std::s
             const bool listened = !old.deliver_subject.empty() &&
                                   server::has_interest(*a.account->sublist().match_uncached(old.deliver_subject));
             if (auto e = check_update(old, *cfg, listened)) return fail(*e);
+            if (existing->replicated())
+                return propose_consumer(a, stream, name, *cfg, existing->created(), reply, false);
             existing->update_config(*cfg);
             stream->reindex_consumer(existing);  // the filter may have changed
-            if (cfg->durable()) persist_consumer(a, stream_name, *existing, true);
-            return typed(type, existing->info_json());
+            if (cfg->durable()) persist_consumer(*stream, *existing, true);
+            return typed(type, consumer_info_json(a, *stream, *existing));
         }
     }
     // The stream's limit, or the account's where it is lower (nats-server's rule).
@@ -227,19 +234,23 @@ std::string JetStream::consumer_create(AccountState& a, const std::vector<std::s
     if (name.empty()) name = util::random_token(8);
     if (!valid_consumer_name(name))
         return fail(ApiError{400, 10103, "durable name can not contain '.', '*', '>'"});
+    // A durable consumer of a replicated stream: through the stream's log, on every replica.
+    // An ephemeral one lives on the stream's leader alone (nats-server's R1 ephemerals).
+    if (stream->replicated() && cfg->durable())
+        return propose_consumer(a, stream, name, *cfg, std::chrono::system_clock::now(), reply, true);
     auto c = std::make_shared<Consumer>(stream, *a.account, name, *cfg,
                                         std::chrono::system_clock::now());
     set_waker(*c);
     if (cfg->durable()) {
         try {
-            c->attach_log(stream_dir(a, stream_name) + "/consumers/" + name, opts_.sync_interval_ms);
+            c->attach_log(stream->dir() + "/consumers/" + name, opts_.sync_interval_ms);
         } catch (const std::exception& e) {
             return fail(ApiError{500, 10012, e.what()});
         }
-        persist_consumer(a, stream_name, *c, true);
+        persist_consumer(*stream, *c, true);
     }
     stream->add_consumer(c);
-    auto info = c->info_json();
+    auto info = consumer_info_json(a, *stream, *c);
     c->start();
     advise(a, stream_name, "create", name);
     return typed(type, std::move(info));
@@ -252,20 +263,23 @@ std::string JetStream::consumer_info(AccountState& a, const std::string& stream_
     if (!stream) return typed_error(type, errors::stream_not_found());
     auto c = stream->find_consumer(name);
     if (!c) return typed_error(type, ApiError{404, 10014, "consumer not found"});
-    return typed(type, c->info_json());
+    return typed(type, consumer_info_json(a, *stream, *c));
 }
 
 std::string JetStream::consumer_delete(AccountState& a, const std::string& stream_name,
-                                       const std::string& name, const std::string& body) {
+                                       const std::string& name, const std::string& body,
+                                       const std::string& reply) {
     const std::string type = "consumer_delete_response";
     if (!is_empty_request(body)) return typed_error(type, errors::not_empty_request());
     auto stream = find_stream(a, stream_name);
     if (!stream) return typed_error(type, errors::stream_not_found());
+    if (auto c = stream->find_consumer(name); c && c->replicated())
+        return propose_consumer_delete(a, stream, name, reply);
     if (!stream->remove_consumer(name))
         return typed_error(type, ApiError{404, 10014, "consumer not found"});
     advise(a, stream_name, "delete", name);
     std::error_code ec;
-    fs::remove_all(stream_dir(a, stream_name) + "/consumers/" + name, ec);
+    fs::remove_all(stream->dir() + "/consumers/" + name, ec);
     return typed(type, json::object{{"success", true}});
 }
 
@@ -294,7 +308,7 @@ std::string JetStream::consumer_names(AccountState& a, const std::string& stream
     offset = std::min<std::int64_t>(offset, std::int64_t(cs.size()));
     json::array items;
     for (std::int64_t i = offset; i < std::int64_t(cs.size()) && i < offset + limit; ++i) {
-        if (list) items.push_back(cs[std::size_t(i)]->info_json());
+        if (list) items.push_back(consumer_info_json(a, *stream, *cs[std::size_t(i)]));
         else items.push_back(json::value(cs[std::size_t(i)]->name()));
     }
     json::object o{{"total", cs.size()}, {"offset", offset}, {"limit", limit}};
@@ -312,9 +326,8 @@ void JetStream::consumer_next(AccountState& a, const std::string& stream_name,
     c->pull(r.reply, r.payload);
 }
 
-void JetStream::persist_consumer(const AccountState& a, const std::string& stream_name,
-                                 Consumer& c, bool with_config) {
-    const std::string dir = stream_dir(a, stream_name) + "/consumers/" + c.name();
+void JetStream::persist_consumer(const Stream& s, Consumer& c, bool with_config) {
+    const std::string dir = s.dir() + "/consumers/" + c.name();
     std::error_code ec;
     fs::create_directories(dir, ec);
     std::vector<std::pair<std::string, std::string>> files;
@@ -351,7 +364,7 @@ void JetStream::persist_consumer(const AccountState& a, const std::string& strea
 
 void JetStream::load_consumers(AccountState& a, Stream& s) {
     std::error_code ec;
-    const std::string root = stream_dir(a, s.config().name) + "/consumers";
+    const std::string root = s.dir() + "/consumers";
     for (const auto& e : fs::directory_iterator(root, ec)) {
         if (!e.is_directory()) continue;
         auto meta = read_json_file(e.path().string() + "/meta.json");
@@ -373,11 +386,15 @@ void JetStream::load_consumers(AccountState& a, Stream& s) {
                 std::chrono::duration_cast<std::chrono::system_clock::duration>(
                     std::chrono::nanoseconds(created_ns))));
         set_waker(*c);
-        c->attach_log(e.path().string(), opts_.sync_interval_ms);
+        c->attach_log(e.path().string(), consumer_sync_ms(s));
         if (auto st = read_json_file(e.path().string() + "/state.json"); st && st->is_object()) {
             c->restore_state(st->get_object());
         } else {
             c->restore_state(json::object{});  // no snapshot yet: the ack log alone
+        }
+        if (s.replicated()) {
+            s.adopt_replicated_consumer(c);  // passive until this replica leads
+            continue;
         }
         s.add_consumer(c);
         c->start();

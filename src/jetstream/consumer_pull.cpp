@@ -78,6 +78,7 @@ std::optional<std::string> parse_pull_request(std::string_view body, std::int64_
 
 void Consumer::pull(const std::string& reply, std::string_view body) {
     std::lock_guard lk(mu_);
+    if (passive_) return;  // the stream's leader answers
     pull_locked(reply, body);
 }
 

@@ -24,6 +24,10 @@ void Consumer::attach_log(const std::string& dir, std::int64_t sync_interval_ms)
 }
 
 void Consumer::log_ack_locked(char op, std::uint64_t sseq, const std::string& confirm_to) {
+    if (replicate_) {
+        replicate_(op, sseq, confirm_to);  // logged and confirmed when it applies
+        return;
+    }
     if (!ack_log_) {
         if (!confirm_to.empty()) {
             server::Message r{confirm_to, {}, {}, {}, nullptr};
@@ -43,26 +47,37 @@ void Consumer::log_ack_locked(char op, std::uint64_t sseq, const std::string& co
     }
 }
 
+void Consumer::apply_ack_record_locked(char op, std::uint64_t sseq) {
+    if (op == 'L') {  // ack all up to sseq
+        for (auto it = pending_.begin(); it != pending_.end() && it->first <= sseq;) {
+            redelivered_.erase(it->first);
+            it = pending_.erase(it);
+        }
+        if (sseq >= next_sseq_) next_sseq_ = sseq + 1;
+        delivered_sseq_ = std::max(delivered_sseq_, sseq);
+    } else {  // 'A' ack, 'T' term
+        redelivered_.erase(sseq);
+        if (pending_.erase(sseq) == 0 && sseq >= next_sseq_) acked_ahead_.insert(sseq);
+        delivered_sseq_ = std::max(delivered_sseq_, sseq);
+    }
+}
+
 void Consumer::replay_log_locked(std::uint64_t after) {
     if (!ack_log_) return;
     for (auto m = ack_log_->load_next("", after + 1); m; m = ack_log_->load_next("", m->seq + 1)) {
         std::uint64_t sseq = 0;
         for (char c : m->data) sseq = sseq * 10 + std::uint64_t(c - '0');
-        if (m->subject == "L") {  // ack all up to sseq
-            for (auto it = pending_.begin(); it != pending_.end() && it->first <= sseq;)
-                it = pending_.erase(it);
-            if (sseq >= next_sseq_) next_sseq_ = sseq + 1;
-            delivered_sseq_ = std::max(delivered_sseq_, sseq);
-        } else {  // "A" ack, "T" term
-            if (pending_.erase(sseq) == 0 && sseq >= next_sseq_) acked_ahead_.insert(sseq);
-            delivered_sseq_ = std::max(delivered_sseq_, sseq);
-        }
+        apply_ack_record_locked(m->subject.empty() ? 'A' : m->subject[0], sseq);
     }
     update_floor_locked();
 }
 
 json::object Consumer::state_json() {
     std::lock_guard lk(mu_);
+    return state_json_locked();
+}
+
+json::object Consumer::state_json_locked() {
     const std::uint64_t log_seq = ack_log_ ? ack_log_->state().last_seq : 0;
     json::array pend;
     for (auto& [sseq, p] : pending_)

@@ -274,9 +274,19 @@ void JetStream::post(std::function<void()> fn) {
 }
 
 void JetStream::persist_durable_consumers() {
-    for_each_consumer([this](AccountState& a, Stream& s, const std::shared_ptr<Consumer>& c) {
-        if (c->durable()) persist_consumer(a, s.config().name, *c, false);
+    for_each_consumer([this](AccountState&, Stream& s, const std::shared_ptr<Consumer>& c) {
+        if (c->durable()) persist_consumer(s, *c, false);
     });
+    // Replicated streams this server leads: their consumers' states that moved, into the log.
+    for (auto& a : accounts_) {
+        std::vector<std::shared_ptr<Stream>> streams;
+        {
+            std::shared_lock lk(a->streams_mu);
+            for (auto& [n, s] : a->streams)
+                if (s->replicated()) streams.push_back(s);
+        }
+        for (auto& s : streams) s->propose_consumer_states();
+    }
 }
 
 void JetStream::worker() {
@@ -393,13 +403,13 @@ void JetStream::handle(Request& r) {
                                   : t[3] == "PEER"   ? "stream_remove_peer_response"
                                                      : "stream_leader_stepdown_response");
     } else if (n >= 5 && is({"CONSUMER", "CREATE"})) {
-        out = consumer_create(a, t, r.payload);
+        out = consumer_create(a, t, r.payload, r.reply);
     } else if (n == 7 && is({"CONSUMER", "DURABLE", "CREATE"})) {
-        out = consumer_create(a, t, r.payload);
+        out = consumer_create(a, t, r.payload, r.reply);
     } else if (n == 6 && is({"CONSUMER", "INFO"})) {
         out = consumer_info(a, t[4], t[5]);
     } else if (n == 6 && is({"CONSUMER", "DELETE"})) {
-        out = consumer_delete(a, t[4], t[5], r.payload);
+        out = consumer_delete(a, t[4], t[5], r.payload, r.reply);
     } else if (n == 5 && is({"CONSUMER", "NAMES"})) {
         out = consumer_names(a, t[4], r.payload, false);
     } else if (n == 5 && is({"CONSUMER", "LIST"})) {
@@ -408,6 +418,7 @@ void JetStream::handle(Request& r) {
         return;  // nats-server does not answer unknown API subjects
     }
     if (!(n == 3 && t[2] == "INFO")) ++a.api_total;
+    if (out.empty()) return;  // answered later (through the stream's log)
     // nats-server does not count a delete of a missing message as an API error.
     if (out.find("\"error\":{") != std::string::npos && !is({"STREAM", "MSG", "DELETE"}))
         ++a.api_errors;

@@ -103,18 +103,27 @@ private:
     std::string varz_section();
     boost::json::object config_json() const;
     std::uint64_t consumer_count(AccountState& a);
-    // Consumers (consumer_api.cpp).
+    // Consumers (consumer_api.cpp). An empty answer: it comes later (a replicated consumer's
+    // create or delete answers once applied).
     std::string consumer_create(AccountState& a, const std::vector<std::string>& t,
-                                const std::string& body);
+                                const std::string& body, const std::string& reply);
     std::string consumer_info(AccountState& a, const std::string& stream, const std::string& name);
     std::string consumer_delete(AccountState& a, const std::string& stream, const std::string& name,
-                                const std::string& body);
+                                const std::string& body, const std::string& reply);
+    // In a cluster (consumer_cluster.cpp).
+    std::int64_t consumer_sync_ms(const Stream& s) const;
+    void attach_consumer_hooks(AccountState& a, Stream& s);
+    boost::json::object consumer_info_json(AccountState& a, const Stream& s, class Consumer& c);
+    std::string propose_consumer(AccountState& a, const std::shared_ptr<Stream>& s, const std::string& name,
+                                 const ConsumerConfig& cfg, std::chrono::system_clock::time_point created,
+                                 const std::string& reply, bool is_new);
+    std::string propose_consumer_delete(AccountState& a, const std::shared_ptr<Stream>& s,
+                                        const std::string& name, const std::string& reply);
     std::string consumer_names(AccountState& a, const std::string& stream, const std::string& body,
                                bool list);
     void consumer_next(AccountState& a, const std::string& stream, const std::string& name,
                        const Request& r);
-    void persist_consumer(const AccountState& a, const std::string& stream, class Consumer& c,
-                          bool with_config);
+    void persist_consumer(const Stream& s, class Consumer& c, bool with_config);
     void load_consumers(AccountState& a, Stream& s);
     void consumer_ticks();
     void consumer_wakes();  // paced deliveries whose time came

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <shared_mutex>
 
+#include "jetstream/consumer.h"
 #include "jetstream/jetstream.h"
 #include "jetstream/jetstream_internal.h"
 #include "jetstream/json_fields.h"
@@ -43,6 +44,8 @@ std::shared_ptr<Stream> JetStream::open_replica(const std::string& account, cons
         log::error("JetStream cluster: cannot open stream '{} > {}': {}", account, cfg.name, s.error().description);
         return nullptr;
     }
+    attach_consumer_hooks(*a, **s);
+    load_consumers(*a, **s);  // its durable consumers, passive until this replica leads
     std::unique_lock lk(a->streams_mu);
     a->streams[cfg.name] = *s;
     return *s;
@@ -288,6 +291,31 @@ bool JetStream::handle_clustered(AccountState& a, Request& r, const std::vector<
         auto s = find_stream(a, stream);
         if (!s || !s->replicated()) return false;
         return n == 5 ? purge_replicated(a, r, s) : delete_replicated(a, r, s);
+    }
+    if (n == 7 && is({"CONSUMER", "LEADER", "STEPDOWN"})) {
+        // A consumer leads where its stream leads: its stepdown is the stream's. One that is not
+        // replicated (an ephemeral, on one server) has nothing to hand over (nats-server: R1).
+        auto s = find_stream(a, t[5]);
+        auto cons = s ? s->find_consumer(t[6]) : nullptr;
+        const std::string type = "consumer_leader_stepdown_response";
+        if (cons && !cons->replicated()) return answer(typed(type, json::object{{"success", true}})), true;
+        if (stream_leader_answers(t[5])) return true;
+        if (!c->stream_config(acc, t[5])) return answer(typed_error(type, errors::stream_not_found())), true;
+        if (!cons) return answer(typed_error(type, ApiError{404, 10014, "consumer not found"})), true;
+        ++a.api_total;
+        c->step_down_stream(acc, t[5], [this, ap = &a, reply = r.reply](std::optional<ApiError> e) {
+            post([this, ap, reply, e] {
+                const std::string type = "consumer_leader_stepdown_response";
+                respond(*ap, reply, e ? typed_error(type, *e) : typed(type, json::object{{"success", true}}));
+            });
+        });
+        return true;
+    }
+    // A consumer that is not replicated is answered by the server that has it, leader or not.
+    if ((n == 6 && (is({"CONSUMER", "INFO"}) || is({"CONSUMER", "DELETE"}))) || (n == 7 && is({"CONSUMER", "MSG", "NEXT"}))) {
+        const bool next = n == 7;
+        if (auto s = find_stream(a, next ? t[5] : t[4]))
+            if (auto cons = s->find_consumer(next ? t[6] : t[5]); cons && !cons->replicated()) return false;
     }
     // The rest names its stream at t[4] (STREAM.INFO, MSG.GET, DIRECT.GET, CONSUMER.CREATE,
     // CONSUMER.INFO/DELETE/NAMES/LIST) or t[5] (CONSUMER.DURABLE.CREATE, CONSUMER.MSG.NEXT).

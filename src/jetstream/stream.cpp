@@ -296,6 +296,7 @@ std::expected<std::shared_ptr<Stream>, ApiError> Stream::open(
     }
     std::shared_ptr<Stream> s(new Stream(account, std::move(cfg), std::move(store), created));
     s->usage_ = std::move(usage);
+    s->dir_ = dir;
     s->set_domain(domain);
     {
         std::lock_guard lk(s->mu_);

@@ -5,13 +5,16 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "jetstream/consumer_config.h"
 #include "jetstream/store/store.h"
 #include "jetstream/stream_config.h"
 #include "jetstream/stream_replicator.h"
@@ -27,6 +30,10 @@ class Account;
 }
 
 namespace osprey::jetstream {
+
+namespace entry {
+struct Reader;
+}
 
 // Server-wide JetStream resource limits and what the streams use of them (bytes).
 struct JsUsage {
@@ -64,7 +71,33 @@ public:
     bool propose_purge(const std::string& filter, std::uint64_t below, std::function<void(std::uint64_t)> done);
     bool propose_delete(std::uint64_t seq, bool no_erase, std::function<void(bool)> done);
 
+    // Durable consumers of a replicated stream (stream_consumer_replica.cpp): their creation,
+    // updates, deletion, acks and state go through the stream's log, so every replica holds
+    // each one (a passive copy on followers) and whichever replica leads the stream delivers.
+    // An AckSync is confirmed once its ack is committed; the leader proposes each consumer's
+    // state when it moved (each second), so a new leader knows what was delivered.
+    struct ConsumerHooks {
+        // This replica's object for a new durable consumer, its files made; not started.
+        std::function<std::shared_ptr<class Consumer>(const std::string& name, const ConsumerConfig& cfg,
+                                                      std::chrono::system_clock::time_point created)>
+            make;
+        std::function<void(class Consumer&)> updated;       // its configuration changed
+        std::function<void(const std::string& name)> removed;  // deleted: its files go
+    };
+    void set_consumer_hooks(ConsumerHooks h);
+    // A consumer made by the hooks or loaded from this replica's files: takes part in the log.
+    void adopt_replicated_consumer(const std::shared_ptr<class Consumer>& c);
+    // Leader: done runs once this replica applied it (on the Raft thread), with the consumer
+    // (null: deleted meanwhile). False: not the leader.
+    using ConsumerDone = std::function<void(std::shared_ptr<class Consumer>)>;
+    bool propose_consumer(const std::string& name, const ConsumerConfig& cfg,
+                          std::chrono::system_clock::time_point created, ConsumerDone done);
+    bool propose_consumer_delete(const std::string& name, std::function<void(bool)> done);
+    void propose_consumer_states();  // leader, periodically: the states that moved
+    void sync_consumer_logs();       // every replica, before its log is compacted
+
     const StreamConfig& config() const { return cfg_; }
+    const std::string& dir() const { return dir_; }  // its files (and its consumers')
 
     std::chrono::system_clock::time_point created() const { return created_; }
     Store& store() { return *store_; }
@@ -115,6 +148,19 @@ private:
     void proposal_failed();
     void store_applied_locked(std::string_view subject, std::string_view hdr, std::string_view data,
                               std::int64_t ts, std::uint64_t seq);
+    void apply_consumer_entry(std::uint8_t kind, entry::Reader& rd);
+    void propose_consumer_ack(const std::string& name, char op, std::uint64_t sseq, const std::string& confirm_to);
+    // Our consumer operations in flight (by op id): what to do once applied.
+    struct ConsumerOp {
+        std::string confirm_to;  // an ack's confirmation
+        ConsumerDone created;
+        std::function<void(bool)> deleted;
+    };
+    std::mutex consumer_ops_mu_;  // alone: proposals come from under a consumer's lock
+    std::uint64_t next_consumer_op_ = 1;
+    std::map<std::uint64_t, ConsumerOp> consumer_ops_;
+    ConsumerHooks consumer_hooks_;  // set before the group starts
+    std::optional<ConsumerOp> take_consumer_op(std::uint64_t proposer, std::uint64_t op);
     StreamReplicator* replicator_ = nullptr;
     bool leading_ = false;    // under mu_
     bool in_flight_ = false;  // a batch of ours is proposed and not applied yet
@@ -152,6 +198,7 @@ private:
     std::string ack_prefix_;  // {"stream":"NAME", ["domain":"D", ]"seq":
 
     server::Account& account_;
+    std::string dir_;
     StreamConfig cfg_;
     std::unique_ptr<Store> store_;
     std::chrono::system_clock::time_point created_;

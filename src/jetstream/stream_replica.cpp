@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "jetstream/consumer.h"
+#include "jetstream/entry_codec.h"
 #include "jetstream/headers.h"
 #include "jetstream/stream.h"
 #include "jetstream/stream_acks.h"
@@ -20,48 +21,7 @@
 
 namespace osprey::jetstream {
 
-namespace {
-
-void put_varint(std::string& out, std::uint64_t v) {
-    while (v >= 0x80) {
-        out.push_back(char(v | 0x80));
-        v >>= 7;
-    }
-    out.push_back(char(v));
-}
-
-void put_bytes(std::string& out, std::string_view b) {
-    put_varint(out, b.size());
-    out.append(b);
-}
-
-struct Reader {
-    std::string_view in;
-    bool varint(std::uint64_t& v) {
-        v = 0;
-        for (int shift = 0; shift < 64; shift += 7) {
-            if (in.empty()) return false;
-            const auto c = std::uint8_t(in.front());
-            in.remove_prefix(1);
-            v |= std::uint64_t(c & 0x7f) << shift;
-            if (!(c & 0x80)) return true;
-        }
-        return false;
-    }
-    bool bytes(std::string_view& b) {
-        std::uint64_t n;
-        if (!varint(n) || n > in.size()) return false;
-        b = in.substr(0, n);
-        in.remove_prefix(n);
-        return true;
-    }
-};
-
-constexpr std::uint8_t kMessages = 1;
-constexpr std::uint8_t kPurge = 2;   // varint proposer, varint op, bytes filter, varint below
-constexpr std::uint8_t kDelete = 3;  // varint proposer, varint op, varint seq, varint no_erase
-
-}  // namespace
+using namespace entry;
 
 bool Stream::leading() const {
     std::lock_guard lk(mu_);
@@ -84,6 +44,13 @@ void Stream::set_leader(bool leading) {
     }
     if (leading) subscribe();
     else unsubscribe();
+    // The durable consumers deliver where the stream leads (they applied everything
+    // committed before this term, as the stream did).
+    for (auto& c : consumers()) {
+        if (!c->replicated()) continue;
+        if (leading) c->activate();
+        else c->deactivate();
+    }
 }
 
 void Stream::ingest_replicated(const server::Message& m) {
@@ -335,6 +302,11 @@ void Stream::apply_entry(std::string_view data) {
             }
         }
         if (done) done(result);
+        return;
+    }
+    if (kind >= kConsumerCreate && kind <= kConsumerState) {
+        rd.in.remove_prefix(1);
+        apply_consumer_entry(kind, rd);
         return;
     }
     if (kind != kMessages) {

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "c/js_helpers.h"
 #include "c/nats_helpers.h"
 
 namespace osprey::testing {
@@ -108,6 +109,77 @@ inline std::vector<std::string> js_cluster_servers() {
     std::vector<std::string> v{OSPREY_BIN};
     if (std::filesystem::exists(NATS_SERVER_BIN)) v.push_back(NATS_SERVER_BIN);
     return v;
+}
+
+inline std::int64_t jsz_messages(JsCluster& c, int i) {
+    const std::string j = c.jsz(i);
+    const std::string v = field(j, "messages");
+    return v.empty() ? -1 : std::atoll(v.c_str());
+}
+
+// Every running server holds `n` messages (bounded: followers apply a moment after the ack).
+inline bool all_hold(JsCluster& c, std::int64_t n, std::chrono::milliseconds within = 15s) {
+    const auto end = Clock::now() + within;
+    while (Clock::now() < end) {
+        bool all = true;
+        for (int i = 0; i < c.size(); ++i)
+            if (c.up(i) && jsz_messages(c, i) != n) all = false;
+        if (all) return true;
+        std::this_thread::sleep_for(50ms);
+    }
+    return false;
+}
+
+// Connects to the cluster through server `i`, with a JetStream context.
+struct ClusterClient {
+    Conn nc;
+    Js js;
+    explicit ClusterClient(JsCluster& c, int i) {
+        natsOptions* o = nullptr;
+        natsOptions_Create(&o);
+        natsOptions_SetURL(o, c.node(i).url().c_str());
+        natsOptions_SetMaxReconnect(o, 100);
+        natsOptions_SetReconnectWait(o, 50);
+        nc = connect_with(o);
+        natsOptions_Destroy(o);
+        if (nc) js = jetstream(nc.get());
+    }
+};
+
+inline jsStreamInfo* create_r(jsCtx* js, const char* name, const char* subject, int replicas, jsErrCode* err) {
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    cfg.Name = name;
+    const char* subjects[] = {subject};
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_FileStorage;
+    cfg.Replicas = replicas;
+    jsStreamInfo* si = nullptr;
+    *err = jsErrCode(0);
+    js_AddStream(&si, js, &cfg, nullptr, err);
+    return si;
+}
+
+// Publishes with a message id, retrying (bounded) until some leader acknowledges it.
+inline std::uint64_t publish_until_acked(jsCtx* js, const std::string& subject, const std::string& id,
+                                  std::chrono::milliseconds within = 30s) {
+    const auto end = Clock::now() + within;
+    while (Clock::now() < end) {
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.MsgId = id.c_str();
+        po.MaxWait = 1000;
+        jsPubAck* pa = nullptr;
+        jsErrCode e;
+        if (js_Publish(&pa, js, subject.c_str(), id.data(), int(id.size()), &po, &e) == NATS_OK && pa) {
+            const std::uint64_t seq = pa->Sequence;
+            jsPubAck_Destroy(pa);
+            return seq;
+        }
+        std::this_thread::sleep_for(100ms);
+    }
+    return 0;
 }
 
 inline int index_of(const std::string& name) { return name.size() == 2 && name[0] == 's' ? name[1] - '0' : -1; }

@@ -16,81 +16,10 @@ namespace {
 
 class JsClusterStream : public ::testing::TestWithParam<std::string> {};
 
-std::int64_t jsz_messages(JsCluster& c, int i) {
-    const std::string j = c.jsz(i);
-    const std::string v = field(j, "messages");
-    return v.empty() ? -1 : std::atoll(v.c_str());
-}
-
-// Every running server holds `n` messages (bounded: followers apply a moment after the ack).
-bool all_hold(JsCluster& c, std::int64_t n, std::chrono::milliseconds within = 15s) {
-    const auto end = Clock::now() + within;
-    while (Clock::now() < end) {
-        bool all = true;
-        for (int i = 0; i < c.size(); ++i)
-            if (c.up(i) && jsz_messages(c, i) != n) all = false;
-        if (all) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return false;
-}
-
-// Connects to the cluster through server `i`, with a JetStream context.
-struct Client {
-    Conn nc;
-    Js js;
-    explicit Client(JsCluster& c, int i) {
-        natsOptions* o = nullptr;
-        natsOptions_Create(&o);
-        natsOptions_SetURL(o, c.node(i).url().c_str());
-        natsOptions_SetMaxReconnect(o, 100);
-        natsOptions_SetReconnectWait(o, 50);
-        nc = connect_with(o);
-        natsOptions_Destroy(o);
-        if (nc) js = jetstream(nc.get());
-    }
-};
-
-jsStreamInfo* create_r(jsCtx* js, const char* name, const char* subject, int replicas, jsErrCode* err) {
-    jsStreamConfig cfg;
-    jsStreamConfig_Init(&cfg);
-    cfg.Name = name;
-    const char* subjects[] = {subject};
-    cfg.Subjects = subjects;
-    cfg.SubjectsLen = 1;
-    cfg.Storage = js_FileStorage;
-    cfg.Replicas = replicas;
-    jsStreamInfo* si = nullptr;
-    *err = jsErrCode(0);
-    js_AddStream(&si, js, &cfg, nullptr, err);
-    return si;
-}
-
-// Publishes with a message id, retrying (bounded) until some leader acknowledges it.
-std::uint64_t publish_until_acked(jsCtx* js, const std::string& subject, const std::string& id,
-                                  std::chrono::milliseconds within = 30s) {
-    const auto end = Clock::now() + within;
-    while (Clock::now() < end) {
-        jsPubOptions po;
-        jsPubOptions_Init(&po);
-        po.MsgId = id.c_str();
-        po.MaxWait = 1000;
-        jsPubAck* pa = nullptr;
-        jsErrCode e;
-        if (js_Publish(&pa, js, subject.c_str(), id.data(), int(id.size()), &po, &e) == NATS_OK && pa) {
-            const std::uint64_t seq = pa->Sequence;
-            jsPubAck_Destroy(pa);
-            return seq;
-        }
-        std::this_thread::sleep_for(100ms);
-    }
-    return 0;
-}
-
 TEST_P(JsClusterStream, AnR3StreamAcknowledgesAndEveryReplicaHoldsEveryMessage) {
     JsCluster c(GetParam(), 3);
     ASSERT_FALSE(c.agreed_leader(20s).empty()) << c.logs();
-    Client cl(c, 1);
+    ClusterClient cl(c, 1);
     ASSERT_TRUE(cl.js);
     jsErrCode err;
     jsStreamInfo* si = create_r(cl.js.get(), "ORDERS", "orders.>", 3, &err);
@@ -124,7 +53,7 @@ TEST_P(JsClusterStream, AnR3StreamAcknowledgesAndEveryReplicaHoldsEveryMessage) 
 TEST_P(JsClusterStream, PlacementNeedsEnoughServersAndR1StreamsWorkToo) {
     JsCluster c(GetParam(), 3);
     ASSERT_FALSE(c.agreed_leader(20s).empty()) << c.logs();
-    Client cl(c, 0);
+    ClusterClient cl(c, 0);
     jsErrCode err;
     jsStreamInfo* si = create_r(cl.js.get(), "FIVE", "five.>", 5, &err);
     EXPECT_EQ(si, nullptr);
@@ -139,7 +68,7 @@ TEST_P(JsClusterStream, PlacementNeedsEnoughServersAndR1StreamsWorkToo) {
     EXPECT_EQ(pa->Sequence, 1u);
     jsPubAck_Destroy(pa);
     // Any server answers the names; delete goes through the meta leader.
-    Client other(c, 2);
+    ClusterClient other(c, 2);
     jsStreamNamesList* names = nullptr;
     ASSERT_EQ(js_StreamNames(&names, other.js.get(), nullptr, &err), NATS_OK);
     ASSERT_NE(names, nullptr);
@@ -152,7 +81,7 @@ TEST_P(JsClusterStream, PlacementNeedsEnoughServersAndR1StreamsWorkToo) {
 TEST_P(JsClusterStream, KillingTheStreamLeaderLosesNothingAcknowledged) {
     JsCluster c(GetParam(), 3);
     ASSERT_FALSE(c.agreed_leader(20s).empty()) << c.logs();
-    Client setup(c, 0);
+    ClusterClient setup(c, 0);
     jsErrCode err;
     jsStreamInfo* si = create_r(setup.js.get(), "EVENTS", "events.>", 3, &err);
     ASSERT_NE(si, nullptr) << int(err) << c.logs();
@@ -163,7 +92,7 @@ TEST_P(JsClusterStream, KillingTheStreamLeaderLosesNothingAcknowledged) {
     jsStreamInfo_Destroy(si);
     ASSERT_GE(leader, 0);
     const int via = (leader + 1) % 3;  // the publisher is on a server that survives
-    Client cl(c, via);
+    ClusterClient cl(c, via);
     constexpr int kMsgs = 200;
     std::set<std::uint64_t> seqs;
     const auto t_kill = Clock::now();
@@ -194,7 +123,7 @@ TEST_P(JsClusterStream, EveryServerRestartedKeepsEveryMessage) {
     ASSERT_FALSE(c.agreed_leader(20s).empty()) << c.logs();
     constexpr int kMsgs = 400;
     {
-        Client cl(c, 0);
+        ClusterClient cl(c, 0);
         jsErrCode err;
         jsStreamInfo* si = create_r(cl.js.get(), "KEEP", "keep.>", 3, &err);
         ASSERT_NE(si, nullptr) << int(err);
@@ -210,7 +139,7 @@ TEST_P(JsClusterStream, EveryServerRestartedKeepsEveryMessage) {
     for (int i = 0; i < 3; ++i) c.start(i);
     ASSERT_FALSE(c.agreed_leader(30s).empty()) << c.logs();
     EXPECT_TRUE(all_hold(c, kMsgs, 30s)) << c.logs();
-    Client cl(c, 1);
+    ClusterClient cl(c, 1);
     EXPECT_EQ(publish_until_acked(cl.js.get(), "keep.k", "k-after"), std::uint64_t(kMsgs + 1)) << c.logs();
     EXPECT_TRUE(all_hold(c, kMsgs + 1));
     if (GetParam() == OSPREY_BIN) {
@@ -222,7 +151,7 @@ TEST_P(JsClusterStream, PurgeAndDeleteReachEveryReplicaAndSurviveRestarts) {
     JsCluster c(GetParam(), 3);
     ASSERT_FALSE(c.agreed_leader(20s).empty()) << c.logs();
     {
-        Client cl(c, 2);
+        ClusterClient cl(c, 2);
         jsErrCode err;
         jsStreamInfo* si = create_r(cl.js.get(), "TRIM", "trim.>", 3, &err);
         ASSERT_NE(si, nullptr) << int(err);
@@ -242,7 +171,7 @@ TEST_P(JsClusterStream, PurgeAndDeleteReachEveryReplicaAndSurviveRestarts) {
     for (int i = 0; i < 3; ++i) c.start(i);
     ASSERT_FALSE(c.agreed_leader(30s).empty()) << c.logs();
     EXPECT_TRUE(all_hold(c, 9, 30s)) << "after a restart the purge and the delete still hold\n" << c.logs();
-    Client cl(c, 0);
+    ClusterClient cl(c, 0);
     EXPECT_EQ(publish_until_acked(cl.js.get(), "trim.drop", "t-after"), 21u);
     EXPECT_TRUE(all_hold(c, 10));
 }
@@ -250,7 +179,7 @@ TEST_P(JsClusterStream, PurgeAndDeleteReachEveryReplicaAndSurviveRestarts) {
 TEST_P(JsClusterStream, AnUpdateReachesEveryReplica) {
     JsCluster c(GetParam(), 3);
     ASSERT_FALSE(c.agreed_leader(20s).empty()) << c.logs();
-    Client cl(c, 1);
+    ClusterClient cl(c, 1);
     jsErrCode err;
     jsStreamInfo* si = create_r(cl.js.get(), "UPD", "upd.>", 3, &err);
     ASSERT_NE(si, nullptr) << int(err);

@@ -1,0 +1,123 @@
+// A durable consumer of a replicated stream (see consumer.h): active where the stream leads,
+// passive elsewhere, its state following the stream's log on every replica.
+#include <boost/json.hpp>
+
+#include "jetstream/consumer.h"
+#include "jetstream/store/file_store.h"
+#include "jetstream/stream.h"
+#include "server/account.h"
+
+namespace osprey::jetstream {
+
+namespace json = boost::json;
+using SteadyClock = std::chrono::steady_clock;
+
+void Consumer::set_replicated(AckReplicator replicate) {
+    replicate_ = std::move(replicate);
+    std::lock_guard lk(mu_);
+    passive_ = true;
+}
+
+void Consumer::activate() {
+    {
+        std::lock_guard lk(mu_);
+        if (!passive_ || stopped_) return;
+        passive_ = false;
+        // What the previous leader delivered and nobody acknowledged yet is due one ack wait
+        // from now: its client may still be working on it (and its ack now reaches us).
+        const auto now = SteadyClock::now();
+        for (auto& [sseq, p] : pending_)
+            if (p.deadline == SteadyClock::time_point::max() && !p.due) p.deadline = now + redelivery_delay(p.deliveries);
+        proposed_gen_ = ~std::uint64_t(0);  // the next round proposes our state
+        last_activity_ = now;
+    }
+    start();
+}
+
+void Consumer::deactivate() {
+    {
+        std::lock_guard lk(mu_);
+        if (passive_ || stopped_) return;
+        passive_ = true;
+        // Pull requests waiting here go unanswered (the clients ask again, and the new
+        // leader hears them); what is pending stays pending, without a timer.
+        waiting_.clear();
+        redeliver_.clear();
+        for (auto& [sseq, p] : pending_) {
+            p.due = false;
+            p.deadline = SteadyClock::time_point::max();
+        }
+        fc_subject_.clear();
+        fc_bytes_ = 0;
+    }
+    unsubscribe_intakes();
+}
+
+void Consumer::apply_replicated_ack(char op, std::uint64_t sseq) {
+    std::lock_guard lk(mu_);
+    if (stopped_) return;
+    ++state_gen_;
+    // The leader applied its own ack when it arrived: applying it again changes nothing.
+    apply_ack_record_locked(op, sseq);
+    update_floor_locked();
+    if (passive_) {
+        std::erase_if(redeliver_, [&](std::uint64_t q) { return !pending_.count(q); });
+        last_ack_ns_ = now_unix_ns();
+    }
+    // This replica's own record, for a restart (lazily synced: the stream's log holds the ack
+    // on a majority, and is compacted only after sync_log()).
+    if (ack_log_) {
+        const std::string data = std::to_string(sseq);
+        ack_log_->append(std::string_view(&op, 1), {}, data, 0);
+    }
+    if (!passive_) deliver_locked();  // a freed max_ack_pending slot
+}
+
+void Consumer::apply_replicated_state(const json::object& st) {
+    std::lock_guard lk(mu_);
+    if (stopped_) return;
+    ++state_gen_;
+    auto u = [&](const char* k) {
+        auto it = st.find(k);
+        return it != st.end() && it->value().is_number() ? it->value().to_number<std::uint64_t>() : 0;
+    };
+    next_sseq_ = std::max<std::uint64_t>(1, u("next_sseq"));
+    start_list_.clear();
+    dseq_ = u("dseq");
+    delivered_sseq_ = u("delivered_sseq");
+    floor_cseq_ = u("floor_cseq");
+    floor_sseq_ = u("floor_sseq");
+    pending_.clear();
+    redelivered_.clear();
+    redeliver_.clear();
+    acked_ahead_.clear();
+    if (auto it = st.find("pending"); it != st.end() && it->value().is_array()) {
+        for (const auto& e : it->value().get_array()) {
+            if (!e.is_array() || e.get_array().size() != 3) continue;
+            const auto& a = e.get_array();
+            const auto sseq = a[0].to_number<std::uint64_t>();
+            const auto deliveries = a[2].to_number<std::uint64_t>();
+            pending_[sseq] = Pending{a[1].to_number<std::uint64_t>(), deliveries, SteadyClock::time_point::max(),
+                                     now_unix_ns()};
+            if (deliveries > 1) redelivered_[sseq] = deliveries;
+        }
+    }
+    if (auto it = st.find("acked_ahead"); it != st.end() && it->value().is_array())
+        for (const auto& q : it->value().get_array()) acked_ahead_.insert(q.to_number<std::uint64_t>());
+    pending_count_ = exact_pending_locked();
+}
+
+void Consumer::propose_state_if_moved(const std::function<void(std::string)>& propose) {
+    std::lock_guard lk(mu_);
+    if (passive_ || stopped_ || state_gen_ == proposed_gen_) return;
+    proposed_gen_ = state_gen_;
+    json::object st = state_json_locked();
+    st.erase("log_seq");  // this replica's own ack log: meaningless elsewhere
+    propose(json::serialize(st));
+}
+
+void Consumer::sync_log() {
+    if (ack_log_) ack_log_->sync();
+}
+
+}  // namespace osprey::jetstream
