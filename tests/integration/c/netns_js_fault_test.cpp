@@ -21,7 +21,9 @@
 //   - every acknowledged id is in the stream exactly once, at the acknowledged sequence; no id
 //     is stored twice (a copy means deduplication failed); sequences 1..last have no holes;
 //   - ack order: each publisher's acks have increasing sequences, and across publishers an ack
-//     received before another message was first sent has the lower sequence.
+//     received before another message was first sent has the lower sequence;
+//   - a durable consumer read throughout by a Reader (fetch one, AckSync it): every acknowledged
+//     message reaches it, and (osprey) none whose ack was confirmed comes again.
 // Timings are printed, never asserted; the only limits are bounded waits for progress (20 s for
 // the majority to acknowledge during a cut, for a healed or restarted side to acknowledge again,
 // for the servers to agree), whose expiry is a hang.
@@ -218,6 +220,115 @@ private:
     std::uint64_t attempts_ = 0, dups_ = 0;
 };
 
+// ---- a durable consumer's reader ----------------------------------------------------------
+
+constexpr const char* kDurable = "R";
+
+// One reader thread on one connection: fetches the durable pull consumer R one message at a
+// time (so at most one delivery is in flight while it acks: a redelivery can only follow an
+// ack the server did not apply in time), acks each with AckSync, and records every delivery
+// and every confirmed ack. A delivery of a message whose ack was confirmed before is the bug
+// it looks for. Like a Publisher, it never reconnects: attach() a new connection after a
+// restart.
+class Reader {
+public:
+    explicit Reader(int node) : node_(node) {}
+    ~Reader() { stop(); }
+    void attach(Conn nc) {
+        stop();
+        sub_.reset();
+        js_.reset();
+        nc_ = std::move(nc);
+        if (!nc_) return;
+        jsCtx* js = nullptr;
+        jsOptions o;
+        jsOptions_Init(&o);
+        o.Wait = 1000;
+        if (natsConnection_JetStream(&js, nc_.get(), &o) != NATS_OK) return;
+        js_.reset(js);
+        jsSubOptions so;
+        jsSubOptions_Init(&so);
+        so.Stream = kStream;
+        so.Consumer = kDurable;
+        natsSubscription* sub = nullptr;
+        jsErrCode err = jsErrCode(0);
+        if (js_PullSubscribe(&sub, js_.get(), "ev.>", kDurable, nullptr, &so, &err) == NATS_OK) sub_.reset(sub);
+    }
+    void detach() {
+        stop();
+        sub_.reset();
+        js_.reset();
+        nc_.reset();
+    }
+    bool ready() const { return bool(sub_); }
+    int node() const { return node_; }
+    void start() {
+        stop();
+        stop_ = false;
+        th_ = std::thread([this] { run(); });
+    }
+    void stop() {
+        stop_ = true;
+        if (th_.joinable()) th_.join();
+    }
+    std::set<std::uint64_t> delivered() {
+        std::lock_guard l(mu_);
+        std::set<std::uint64_t> s;
+        for (auto& [q, n] : deliveries_) s.insert(q);
+        return s;
+    }
+    std::size_t confirmed() {
+        std::lock_guard l(mu_);
+        return confirmed_.size();
+    }
+    std::vector<std::uint64_t> again() {
+        std::lock_guard l(mu_);
+        return again_;
+    }
+    std::uint64_t deliveries() {
+        std::lock_guard l(mu_);
+        std::uint64_t n = 0;
+        for (auto& [q, k] : deliveries_) n += k;
+        return n;
+    }
+
+private:
+    void run() {
+        while (!stop_ && sub_) {
+            natsMsgList list{};
+            jsErrCode err = jsErrCode(0);
+            if (natsSubscription_Fetch(&list, sub_.get(), 1, 1000, &err) != NATS_OK) continue;
+            for (int i = 0; i < list.Count; ++i) {
+                jsMsgMetaData* md = nullptr;
+                if (natsMsg_GetMetaData(&md, list.Msgs[i]) != NATS_OK || !md) continue;
+                const std::uint64_t seq = md->Sequence.Stream;
+                jsMsgMetaData_Destroy(md);
+                {
+                    std::lock_guard l(mu_);
+                    ++deliveries_[seq];
+                    if (confirmed_.count(seq)) again_.push_back(seq);
+                }
+                if (natsMsg_AckSync(list.Msgs[i], nullptr, &err) == NATS_OK) {
+                    std::lock_guard l(mu_);
+                    confirmed_.insert(seq);
+                }
+            }
+            natsMsgList_Destroy(&list);
+        }
+    }
+
+    int node_;
+    Conn nc_;
+    Js js_;
+    Sub sub_;
+    std::thread th_;
+    std::atomic<bool> stop_{true};
+    std::mutex mu_;
+    std::map<std::uint64_t, int> deliveries_;
+    std::set<std::uint64_t> confirmed_;
+    std::vector<std::uint64_t> again_;
+};
+
 // ---- the fixture ---------------------------------------------------------------------------
 
 class NetnsJsFault : public ::testing::TestWithParam<std::string> {
@@ -255,11 +366,13 @@ protected:
         ASSERT_TRUE(create_stream()) << logs();
         leader0_ = stream_leader(bound(15s));
         ASSERT_GE(leader0_, 0) << "the stream has no leader\n" << logs();
+        ASSERT_TRUE(create_durable()) << logs();
         std::printf("[timing] %s: R3 stream created, leader s%d, %.2f s after start\n", kind(), leader0_, since(t0));
     }
 
     void TearDown() override {
         for (auto& p : pubs_) p->detach();
+        for (auto& r : readers_) r->detach();
         for (auto& c : ctl_) c = {};
         const bool failed = HasFailure();
         for (std::size_t i = 0; i < nodes_.size(); ++i) {
@@ -397,6 +510,91 @@ protected:
         }
         ADD_FAILURE() << "stream create failed: " << last;
         return false;
+    }
+
+    // The durable consumer the readers share (explicit acks, 5 s ack wait: longer than an
+    // AckSync's 1 s wait, so a reader's own slowness never causes a redelivery).
+    bool create_durable() {
+        const auto end = Clock::now() + bound(20s);
+        std::string last;
+        while (Clock::now() < end) {
+            jsCtx* js = ctl(0);
+            if (!js) {
+                std::this_thread::sleep_for(200ms);
+                continue;
+            }
+            jsConsumerConfig cc;
+            jsConsumerConfig_Init(&cc);
+            cc.Durable = kDurable;
+            cc.AckPolicy = js_AckExplicit;
+            cc.AckWait = 5'000'000'000;
+            jsConsumerInfo* ci = nullptr;
+            jsErrCode err = jsErrCode(0);
+            const natsStatus s = js_AddConsumer(&ci, js, kStream, &cc, nullptr, &err);
+            if (ci) jsConsumerInfo_Destroy(ci);
+            if (s == NATS_OK) return true;
+            last = std::string(natsStatus_GetText(s)) + " err " + std::to_string(int(err));
+            std::this_thread::sleep_for(300ms);
+        }
+        ADD_FAILURE() << "consumer create failed: " << last;
+        return false;
+    }
+
+    Reader& add_reader(int node) {
+        readers_.push_back(std::make_unique<Reader>(node));
+        Reader& r = *readers_.back();
+        r.attach(connect_in(node));
+        EXPECT_TRUE(r.ready()) << "the reader could not subscribe on s" << node;
+        std::printf("[setup] %s: a reader of durable %s on s%d\n", kind(), kDurable, node);
+        return r;
+    }
+
+    // After the faults and the publishers: the readers go on (bounded) until every
+    // acknowledged message was delivered; then every acknowledged message must have been
+    // delivered at least once, and (osprey; printed for nats-server, which confirms acks it
+    // has not committed) none whose ack was confirmed may have come again.
+    void verify_readers(const std::string& scenario) {
+        if (readers_.empty()) return;
+        std::set<std::uint64_t> acked;
+        for (auto& p : pubs_)
+            for (auto& a : p->acks()) acked.insert(a.seq);
+        const auto t0 = Clock::now();
+        std::vector<std::uint64_t> missing;
+        while (true) {
+            std::set<std::uint64_t> seen;
+            for (auto& r : readers_) {
+                auto d = r->delivered();
+                seen.insert(d.begin(), d.end());
+            }
+            missing.clear();
+            for (auto q : acked)
+                if (!seen.count(q)) missing.push_back(q);
+            if (missing.empty() || Clock::now() > t0 + bound(30s)) break;
+            std::this_thread::sleep_for(200ms);
+        }
+        for (auto& r : readers_) r->stop();
+        std::vector<std::uint64_t> again;
+        std::uint64_t deliveries = 0;
+        std::size_t confirmed = 0;
+        for (auto& r : readers_) {
+            auto a = r->again();
+            again.insert(again.end(), a.begin(), a.end());
+            deliveries += r->deliveries();
+            confirmed += r->confirmed();
+        }
+        std::printf("[result] %s %s: consumer %s: %zu acknowledged messages, %llu deliveries, %zu acks confirmed, "
+                    "%zu confirmed ones delivered again, %zu never delivered (drained in %.2f s)\n",
+                    kind(), scenario.c_str(), kDurable, acked.size(), (unsigned long long)deliveries, confirmed,
+                    again.size(), missing.size(), since(t0));
+        auto first = [](const std::vector<std::uint64_t>& v) { return v.empty() ? std::string() : std::to_string(v[0]); };
+        EXPECT_TRUE(missing.empty()) << scenario << ": " << missing.size()
+                                     << " acknowledged messages never reached the consumer, the first seq "
+                                     << first(missing) << ", seed " << seed_ << "\n" << logs();
+        if (!is_nats_server(GetParam())) {
+            EXPECT_TRUE(again.empty()) << scenario << ": " << again.size()
+                                       << " messages came again after their ack was confirmed, the first seq "
+                                       << first(again) << ", seed " << seed_ << "\n" << logs();
+        }
     }
 
     struct Info {
@@ -792,11 +990,13 @@ protected:
         const int maj = (away + 1 + int(seeded(0, 1))) % kNodes;  // seeded: which majority server publishes
         Publisher& pmin = add_publisher("min", away);
         Publisher& pmaj = add_publisher("maj", maj);
+        Reader& reader = add_reader(3 - away - maj);  // the majority's other server
         const auto before = seeded_ms(800, 2000), hold = seeded_ms(4000, 6000);
         std::printf("[setup] %s %s: stream leader s%d, cutting s%d away after %lld ms for at least %lld ms\n", kind(),
                     scenario.c_str(), leader0_, away, (long long)before.count(), (long long)hold.count());
         pmin.start();
         pmaj.start();
+        reader.start();
         std::this_thread::sleep_for(before);
         const std::size_t acks_before = pmin.acks_count() + pmaj.acks_count();
         const int others[2] = {(away + 1) % kNodes, (away + 2) % kNodes};
@@ -837,6 +1037,7 @@ protected:
                                  << "), seed " << seed_ << "\n" << logs();
         EXPECT_GE(first_maj, 0) << "the majority acknowledged nothing sent after the cut within 20 s, seed " << seed_ << "\n" << logs();
         EXPECT_GE(first_min_after, 0) << "the healed server acknowledged nothing within 20 s of the heal, seed " << seed_ << "\n" << logs();
+        verify_readers(scenario);
         verify(scenario);
     }
 
@@ -847,6 +1048,7 @@ protected:
     std::vector<std::string> log_paths_;
     std::vector<Ctl> ctl_;
     std::vector<std::unique_ptr<Publisher>> pubs_;
+    std::vector<std::unique_ptr<Reader>> readers_;
     int leader0_ = -1;
     Clock::time_point t_test_{};
 };
@@ -880,7 +1082,9 @@ TEST_P(NetnsJsFault, MinorityPartitionOfAFollower) {
 TEST_P(NetnsJsFault, KillAllThreeWhilePublishing) {
     std::vector<Publisher*> ps;
     for (int i = 0; i < kNodes; ++i) ps.push_back(&add_publisher("p" + std::to_string(i), i));
+    Reader& reader = add_reader(int(seeded(0, kNodes - 1)));
     for (auto* p : ps) p->start();
+    reader.start();
     const auto before = seeded_ms(1000, 3000);
     std::this_thread::sleep_for(before);
     // At once: every SIGKILL is sent before any is reaped.
@@ -892,6 +1096,7 @@ TEST_P(NetnsJsFault, KillAllThreeWhilePublishing) {
         p->detach();
         acked += p->acks_count();
     }
+    reader.stop();
     for (auto& c : ctl_) c = {};
     std::printf("[setup] %s kill-all: killed the three servers %lld ms into publishing, %zu acks so far\n", kind(),
                 (long long)before.count(), acked);
@@ -908,6 +1113,9 @@ TEST_P(NetnsJsFault, KillAllThreeWhilePublishing) {
         ASSERT_TRUE(p->ready());
         p->start();
     }
+    reader.attach(connect_in(reader.node()));
+    ASSERT_TRUE(reader.ready()) << "the reader could not subscribe after the restart\n" << logs();
+    reader.start();
     double first = 0;
     for (auto* p : ps) {
         const double f = wait_ack_after(*p, t_resume, 20s);
@@ -919,6 +1127,7 @@ TEST_P(NetnsJsFault, KillAllThreeWhilePublishing) {
                 "after the restart; every publisher acked again within %.3f s of resuming\n",
                 kind(), secs(t_restart - t_kill), t_meta, l, t_lead, first);
     EXPECT_GE(first, 0) << "a publisher got no ack within 20 s of the restart, seed " << seed_ << "\n" << logs();
+    verify_readers("kill-all");
     verify("kill-all");
 }
 
@@ -936,7 +1145,10 @@ TEST_P(NetnsJsFault, FlappingLeaderLink) {
                         "(see the comment; OSPREY_NETNS_JS_NATS_ALL=1 runs it)";
     std::vector<Publisher*> ps;
     for (int i = 0; i < kNodes; ++i) ps.push_back(&add_publisher("p" + std::to_string(i), i));
+    // The reader on the flapping leader's server, or (seeded) on another.
+    Reader& reader = add_reader(seeded(0, 1) ? leader0_ : (leader0_ + 1) % kNodes);
     for (auto* p : ps) p->start();
+    reader.start();
     const auto period = seeded_ms(400, 2000), flap_for = seeded_ms(4500, 5500);
     std::printf("[setup] %s flap: leader s%d flaps with period %lld ms for %lld ms\n", kind(), leader0_,
                 (long long)period.count(), (long long)flap_for.count());
@@ -977,6 +1189,7 @@ TEST_P(NetnsJsFault, FlappingLeaderLink) {
                 "acked again within %.3f s after; stream leader s%d -> s%d\n",
                 kind(), before, during, secs(t_end - t_flap), gap, first, leader0_, l);
     EXPECT_GE(first, 0) << "a publisher got no ack within 20 s of the end of the flapping, seed " << seed_ << "\n" << logs();
+    verify_readers("flap");
     verify("flap");
 }
 

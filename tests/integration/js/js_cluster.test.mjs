@@ -1,17 +1,26 @@
 // Replicated JetStream on three servers, driven by nats.js 2.x and the modern 3.x packages
-// (@nats-io/jetstream, @nats-io/kv): R3 streams and KV buckets created through any server,
-// acknowledged publishes read back from every server, stream info's cluster block, a KV with
-// replicas: 3 (put, get, update with revisions, delete, keys) and a stream leader stepdown.
-// Run with OSPREY_BIN set to osprey or (the differential run) to nats-server.
+// (@nats-io/jetstream, @nats-io/kv, @nats-io/obj): R3 streams and KV buckets created through any
+// server, acknowledged publishes read back from every server, stream info's cluster block, a KV
+// with replicas: 3 (put, get, update with revisions, delete, keys) and a stream leader stepdown.
+// Replicated (R3) durable consumers and stores, each client on a server that is not the
+// stream's leader so that deliveries cross a route: a 2.x pull consumer and a 3.x pull consumer
+// (fetch, then consume()) whose AckSync-confirmed acks survive a stream / consumer leader
+// stepdown (nothing confirmed comes again, everything else comes, ack floor at the end), a 2.x
+// push consumer whose deliveries keep each message's own subject across routes and a stepdown,
+// a KV watcher that gets every put under its key, and a ~200 KB object read back elsewhere.
+// Run with OSPREY_BIN set to osprey or (the differential run) to nats-server; the few checks
+// nats-server 2.9 is known to be weaker at are osprey-only and print what nats-server did.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect as connect2, StringCodec } from "nats";
+import { connect as connect2, StringCodec, AckPolicy, consumerOpts, createInbox } from "nats";
 import { connect as connect3 } from "@nats-io/transport-node";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
+import { Objm } from "@nats-io/obj";
 import { freePort, startServer, writeConfig } from "./server.mjs";
 
 const sc = StringCodec();
@@ -152,6 +161,362 @@ test("advisories: a new stream leader and the create are announced in the accoun
     sub.unsubscribe();
     await nc.close();
   } finally {
+    await c.stop();
+  }
+});
+
+// ---- Replicated durable consumers and stores -------------------------------------------------
+
+// The differential run: nats-server 2.9 is weaker in a few places (its consumer leader is
+// elected apart from the stream's, and it may redeliver confirmed acks after a leader change);
+// those checks hold for osprey and only print what nats-server did.
+const isNatsServer = /nats-server/.test(process.env.OSPREY_BIN ?? "");
+const ns = (ms) => ms * 1_000_000;
+const range = (a, b) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
+
+function logTails(c, n = 3000) {
+  return c.nodes.map((s, i) => `--- n${i} log tail:\n` + s.log().slice(-n)).join("\n");
+}
+
+// The leader stream / consumer info names, or "" while there is none (during an election).
+async function streamLeader(jsm, stream) {
+  return (await jsm.streams.info(stream).catch(() => null))?.cluster?.leader ?? "";
+}
+async function consumerLeader(jsm, stream, name) {
+  return (await jsm.consumers.info(stream, name).catch(() => null))?.cluster?.leader ?? "";
+}
+
+// Bounded wait (~15 s: nats-server's elections after a stepdown take seconds) for get() to
+// name a leader other than `before`.
+async function waitNewLeader(c, what, get, before) {
+  let now = "";
+  for (let t = 0; t < 150; t++) {
+    now = await get();
+    if (now && now !== before) return now;
+    await sleep(100);
+  }
+  throw new Error(`${what}: no leader other than ${before} after 15 s (now "${now}")\n` + logTails(c));
+}
+
+// Index of a server that is not `leader` (nor any of `also`): a client there gets its
+// deliveries across a route. Servers are n0..n2 and c.nodes[i] is n<i>.
+function notLeader(leader, ...also) {
+  for (let i = 0; i < 3; i++) if (`n${i}` !== leader && !also.includes(i)) return i;
+  throw new Error(`no server other than ${leader} ${also}`);
+}
+
+async function stepdown(nc, subject) {
+  const r = await nc.request(subject, new Uint8Array(0), { timeout: 5000 });
+  return JSON.parse(sc.decode(r.data));
+}
+
+// osprey leads a durable of an R3 stream on the stream leader; nats-server elects the
+// consumer's own raft leader, so there it is only printed.
+function assertLedByStreamLeader(consumerLeaderName, streamLeaderName, when) {
+  if (consumerLeaderName === streamLeaderName) return;
+  if (isNatsServer) {
+    console.log(`nats-server (${when}): consumer leader ${consumerLeaderName}, stream leader ${streamLeaderName}`);
+    return;
+  }
+  assert.equal(consumerLeaderName, streamLeaderName, `${when}: consumer info cluster.leader is the stream's leader`);
+}
+
+// What a pull consumer delivered, for both client generations (2.x and 3.x JsMsg): every
+// message is acked with AckSync (ackAck). A sequence whose ackAck was confirmed must never be
+// delivered again; one whose ackAck failed (a timeout while leadership moves) may come again
+// after ack_wait and is acked again.
+function ackLedger() {
+  return {
+    confirmed: new Set(),
+    again: [],      // deliveries of already confirmed sequences
+    failed: [],     // ackAcks that did not confirm
+    errors: [],     // fetch / consume errors while leadership moved
+    bad: [],        // payload not the one published at that sequence
+    async take(m, phase) {
+      const seq = m.seq;
+      if (this.confirmed.has(seq))
+        this.again.push({ seq, phase, deliveryCount: m.info.deliveryCount ?? m.info.redeliveryCount });
+      if (sc.decode(m.data) !== `m${seq}`) this.bad.push({ seq, data: sc.decode(m.data) });
+      const ok = await m.ackAck({ timeout: 2000 }).catch((e) => e);
+      if (ok === true) this.confirmed.add(seq);
+      else this.failed.push({ seq, phase, ok: String(ok) });
+      return ok;
+    },
+    hasAll(n) { return range(1, n).every((s) => this.confirmed.has(s)); },
+    missing(n) { return range(1, n).filter((s) => !this.confirmed.has(s)); },
+  };
+}
+
+// Deliveries of confirmed sequences: none for osprey; printed for nats-server.
+function assertNothingConfirmedCameAgain(led, what) {
+  if (led.again.length === 0) return;
+  if (isNatsServer) {
+    console.log(`nats-server (${what}): redelivered sequences whose ackAck was confirmed: ${JSON.stringify(led.again)}`);
+    return;
+  }
+  assert.deepEqual(led.again, [], `${what}: a sequence whose ackAck was confirmed came again`);
+}
+
+test("nats.js 2.x: an R3 durable pull consumer on a non-leader keeps its acks across a stream leader stepdown", async () => {
+  const c = await startJsCluster();
+  const conns = [];
+  try {
+    const admin = await connect2({ servers: c.nodes[0].url });
+    conns.push(admin);
+    const ajsm = await admin.jetstreamManager();
+    await ajsm.streams.add({ name: "PULL", subjects: ["pull.>"], num_replicas: 3 });
+    const leader = await streamLeader(ajsm, "PULL");
+    assert.ok(leader, "the stream has a leader");
+    const nc = await connect2({ servers: c.nodes[notLeader(leader)].url });
+    conns.push(nc);
+    const jsm = await nc.jetstreamManager();
+    const js = nc.jetstream();
+    // One by one, so that message i is at sequence i.
+    for (let i = 1; i <= 50; i++) assert.equal((await js.publish("pull.e", sc.encode(`m${i}`))).seq, i);
+    // ack_wait 3 s: a lost ack shows up as a redelivery within the test.
+    const ci = await jsm.consumers.add("PULL", { durable_name: "d", ack_policy: AckPolicy.Explicit, ack_wait: ns(3000) });
+    assert.equal(ci.cluster?.replicas?.length, 2, "an R3 stream's durable lives on every replica: " + JSON.stringify(ci.cluster));
+    assertLedByStreamLeader(ci.cluster.leader, leader, "created");
+    const cons = await js.consumers.get("PULL", "d");
+    const led = ackLedger();
+    for (let t = 0; t < 20 && led.confirmed.size < 20; t++) {
+      const b = await cons.fetch({ max_messages: 20 - led.confirmed.size, expires: 1000 });
+      for await (const m of b) assert.equal(await led.take(m, "before"), true, `ackAck of ${m.seq} before the stepdown`);
+    }
+    assert.deepEqual([...led.confirmed].sort((a, b) => a - b), range(1, 20));
+    const mid = await jsm.consumers.info("PULL", "d");
+    assert.equal(mid.ack_floor.stream_seq, 20);
+    assert.equal(mid.num_pending, 30);
+
+    const sd = await stepdown(nc, "$JS.API.STREAM.LEADER.STEPDOWN.PULL");
+    assert.equal(sd.success, true, JSON.stringify(sd));
+    const newLeader = await waitNewLeader(c, "stream PULL", () => streamLeader(jsm, "PULL"), leader);
+    // Pull from whoever leads now; errors and empty batches while the consumer's leadership
+    // settles are retried (bounded), failed ackAcks come again after ack_wait.
+    for (let t = 0; t < 30 && !led.hasAll(50); t++) {
+      try {
+        const b = await cons.fetch({ max_messages: 10, expires: 1000 });
+        for await (const m of b) await led.take(m, "after");
+      } catch (e) {
+        led.errors.push(String(e));
+        await sleep(200);
+      }
+    }
+    assert.ok(led.hasAll(50), `missing after the stepdown: ${led.missing(50)}; failed acks ${JSON.stringify(led.failed)}; ` +
+      `errors ${JSON.stringify(led.errors)}\n` + logTails(c));
+    // Quiet for longer than ack_wait: an ack that was confirmed but lost would come back now.
+    const q = await cons.fetch({ max_messages: 10, expires: 4000 });
+    for await (const m of q) await led.take(m, "quiet");
+    assert.deepEqual(led.bad, []);
+    assert.deepEqual(led.again.filter((x) => x.seq <= 20 && isNatsServer === false), [], "1..20 were acked before the stepdown");
+    assertNothingConfirmedCameAgain(led, "2.x pull, stream stepdown");
+    const fin = await jsm.consumers.info("PULL", "d");
+    assert.equal(fin.ack_floor.stream_seq, 50, JSON.stringify(fin));
+    assert.equal(fin.num_pending, 0);
+    assert.equal(fin.num_ack_pending, 0);
+    assertLedByStreamLeader(fin.cluster.leader, await streamLeader(jsm, "PULL"), "after the stepdown");
+    if (led.failed.length || led.errors.length)
+      console.log(`2.x pull across the stepdown to ${newLeader}: failed acks ${JSON.stringify(led.failed)}, errors ${JSON.stringify(led.errors)}`);
+  } finally {
+    for (const x of conns) await x.close().catch(() => {});
+    await c.stop();
+  }
+});
+
+test("nats.js 2.x: an R3 durable push consumer delivers across routes under each message's own subject, across a stepdown", async () => {
+  const c = await startJsCluster();
+  const conns = [];
+  try {
+    const admin = await connect2({ servers: c.nodes[0].url });
+    conns.push(admin);
+    const jsm = await admin.jetstreamManager();
+    const js = admin.jetstream();
+    await jsm.streams.add({ name: "PUSH", subjects: ["r3.>"], num_replicas: 3 });
+    const leader = await streamLeader(jsm, "PUSH");
+    assert.ok(leader);
+    const ia = notLeader(leader);
+    const ib = notLeader(leader, ia);
+    const inbox = createInbox();
+    await jsm.consumers.add("PUSH", { durable_name: "p", deliver_subject: inbox, ack_policy: AckPolicy.Explicit, ack_wait: ns(3000) });
+    // Two subscribers, one on each non-leader server, so that after the stepdown at least one
+    // of them still gets its deliveries across a route: A is the nats.js push subscription
+    // bound to the durable and acks; B is a plain subscription to the deliver subject. Both
+    // must see each message under the subject it was published to, never the inbox.
+    const got = { A: new Map(), B: new Map() };
+    const wrong = [];
+    const record = (who, subject, data) => {
+      const [want, n] = data.split(" ");
+      if (subject !== want) wrong.push({ who, subject, want, n });
+      got[who].set(Number(n), subject);
+    };
+    const nca = await connect2({ servers: c.nodes[ia].url });
+    conns.push(nca);
+    const opts = consumerOpts();
+    opts.bind("PUSH", "p");  // bound first: the durable is not push-bound yet
+    opts.manualAck();
+    const subA = await nca.jetstream().subscribe("r3.>", opts);
+    const loopA = (async () => { for await (const m of subA) { record("A", m.subject, sc.decode(m.data)); m.ack(); } })();
+    const ncb = await connect2({ servers: c.nodes[ib].url });
+    conns.push(ncb);
+    ncb.subscribe(inbox, { callback: (_, m) => record("B", m.subject, sc.decode(m.data)) });
+    await nca.flush();
+    await ncb.flush();
+    const subjectOf = (n) => (n % 2 ? "r3.e" : "r3.f.g");
+    const publish = async (n) => {
+      for (let t = 0; t < 50; t++) {
+        const pa = await js.publish(subjectOf(n), sc.encode(`${subjectOf(n)} ${n}`)).catch(() => null);
+        if (pa) return pa;
+        await sleep(100);
+      }
+      throw new Error(`publish ${n} not acked`);
+    };
+    const waitAll = async (n, tries) => {
+      for (let t = 0; t < tries && !(range(1, n).every((i) => got.A.has(i) && got.B.has(i))); t++) await sleep(100);
+      const miss = (who) => range(1, n).filter((i) => !got[who].has(i));
+      assert.deepEqual({ A: miss("A"), B: miss("B") }, { A: [], B: [] }, `undelivered of 1..${n}\n` + logTails(c));
+    };
+    for (let n = 1; n <= 20; n++) await publish(n);
+    await waitAll(20, 50);
+    const sd = await stepdown(admin, "$JS.API.STREAM.LEADER.STEPDOWN.PUSH");
+    assert.equal(sd.success, true, JSON.stringify(sd));
+    const newLeader = await waitNewLeader(c, "stream PUSH", () => streamLeader(jsm, "PUSH"), leader);
+    for (let n = 21; n <= 40; n++) await publish(n);
+    await waitAll(40, 150);
+    assert.deepEqual(wrong, [], `deliveries under another subject than published (inbox ${inbox})`);
+    // A acked everything: bounded wait for the acks to land (m.ack() is not confirmed).
+    let ci;
+    for (let t = 0; t < 50; t++) {
+      ci = await jsm.consumers.info("PUSH", "p").catch(() => null);
+      if (ci?.num_ack_pending === 0 && ci?.num_pending === 0) break;
+      await sleep(100);
+    }
+    assert.equal(ci?.num_pending, 0, JSON.stringify(ci));
+    assert.equal(ci?.num_ack_pending, 0, JSON.stringify(ci));
+    assert.equal(ci.ack_floor.stream_seq, 40);
+    assertLedByStreamLeader(ci.cluster.leader, await streamLeader(jsm, "PUSH"), "push, after the stepdown");
+    subA.unsubscribe();
+    await loopA;
+    void newLeader;
+  } finally {
+    for (const x of conns) await x.close().catch(() => {});
+    await c.stop();
+  }
+});
+
+test("@nats-io/jetstream 3.x: an R3 durable pull consumer, fetch then consume(), across a consumer leader stepdown", async () => {
+  const c = await startJsCluster();
+  const conns = [];
+  try {
+    const admin = await connect3({ servers: c.nodes[1].url });
+    conns.push(admin);
+    await (await jetstreamManager(admin)).streams.add({ name: "C3", subjects: ["c3.>"], num_replicas: 3 });
+    const leader = await streamLeader(await jetstreamManager(admin), "C3");
+    assert.ok(leader);
+    const nc = await connect3({ servers: c.nodes[notLeader(leader)].url });
+    conns.push(nc);
+    const jsm = await jetstreamManager(nc);
+    const js = jetstream(nc);
+    for (let i = 1; i <= 40; i++) assert.equal((await js.publish("c3.e", `m${i}`)).seq, i);
+    await jsm.consumers.add("C3", { durable_name: "d3", ack_policy: AckPolicy.Explicit, ack_wait: ns(3000) });
+    const cons = await js.consumers.get("C3", "d3");
+    const led = ackLedger();
+    for (let t = 0; t < 15 && led.confirmed.size < 15; t++) {
+      const b = await cons.fetch({ max_messages: 15 - led.confirmed.size, expires: 1000 });
+      for await (const m of b) assert.equal(await led.take(m, "before"), true, `ackAck of ${m.seq} before the stepdown`);
+    }
+    assert.deepEqual([...led.confirmed].sort((a, b) => a - b), range(1, 15));
+    const cl = await consumerLeader(jsm, "C3", "d3");
+    assertLedByStreamLeader(cl, leader, "3.x, created");
+    const sd = await stepdown(nc, "$JS.API.CONSUMER.LEADER.STEPDOWN.C3.d3");
+    assert.equal(sd.success, true, JSON.stringify(sd));
+    await waitNewLeader(c, "consumer C3/d3", () => consumerLeader(jsm, "C3", "d3"), cl);
+    // consume() re-pulls by itself (heartbeats) while leadership settles. Once everything is
+    // confirmed it keeps consuming for longer than ack_wait, so that a lost ack would show.
+    const msgs = await cons.consume({ max_messages: 10, expires: 2000 });
+    const guard = setTimeout(() => msgs.stop(), 25000);
+    let quiet;
+    try {
+      for await (const m of msgs) {
+        await led.take(m, "after");
+        if (!quiet && led.hasAll(40)) quiet = setTimeout(() => msgs.stop(), 4000);
+      }
+    } finally {
+      clearTimeout(guard);
+      clearTimeout(quiet);
+    }
+    assert.ok(led.hasAll(40), `missing after the stepdown: ${led.missing(40)}; failed acks ${JSON.stringify(led.failed)}\n` + logTails(c));
+    assert.deepEqual(led.bad, []);
+    assertNothingConfirmedCameAgain(led, "3.x pull, consumer stepdown");
+    const fin = await jsm.consumers.info("C3", "d3");
+    assert.equal(fin.ack_floor.stream_seq, 40, JSON.stringify(fin));
+    assert.equal(fin.num_pending, 0);
+    assert.equal(fin.num_ack_pending, 0);
+    assertLedByStreamLeader(fin.cluster.leader, await streamLeader(jsm, "C3"), "3.x, after the consumer stepdown");
+    if (led.failed.length) console.log(`3.x pull across the consumer stepdown: failed acks ${JSON.stringify(led.failed)}`);
+  } finally {
+    for (const x of conns) await x.close().catch(() => {});
+    await c.stop();
+  }
+});
+
+test("@nats-io/kv 3.x: a watcher on a server that is not the bucket's leader gets every put under its key", async () => {
+  const c = await startJsCluster();
+  const conns = [];
+  try {
+    const nc0 = await connect3({ servers: c.nodes[0].url });
+    conns.push(nc0);
+    const kv = await new Kvm(nc0).create("watched", { replicas: 3 });
+    await kv.put("pre.existing", "0");
+    const leader = await streamLeader(await jetstreamManager(nc0), "KV_watched");
+    assert.ok(leader);
+    const ncw = await connect3({ servers: c.nodes[notLeader(leader)].url });
+    conns.push(ncw);
+    const w = await (await new Kvm(ncw).open("watched")).watch();
+    const seen = [];
+    const loop = (async () => {
+      for await (const e of w) seen.push([e.key, e.operation === "PUT" ? e.string() : e.operation, e.revision]);
+    })();
+    // The watcher takes each key from its delivery's subject ($KV.watched.<key>): keys with
+    // dots, slashes and the other allowed characters must come through a route intact.
+    const puts = [["alpha", "1"], ["b.c", "2"], ["d/e", "3"], ["f_g-h=i", "4"], ["alpha", "5"]];
+    for (const [k, v] of puts) await kv.put(k, v);
+    await kv.delete("b.c");
+    const want = [["pre.existing", "0"], ...puts, ["b.c", "DEL"]].map(([k, v], i) => [k, v, i + 1]);
+    for (let t = 0; t < 100 && seen.length < want.length; t++) await sleep(50);
+    w.stop();
+    await loop;
+    assert.deepEqual(seen, want, "\n" + logTails(c));
+  } finally {
+    for (const x of conns) await x.close().catch(() => {});
+    await c.stop();
+  }
+});
+
+test("@nats-io/obj 3.x: a ~200 KB object in an R3 store, read back through another server", async () => {
+  const c = await startJsCluster();
+  const conns = [];
+  try {
+    const nc0 = await connect3({ servers: c.nodes[0].url });
+    conns.push(nc0);
+    const os = await new Objm(nc0).create("files", { replicas: 3 });
+    const data = randomBytes(200 * 1024);
+    const put = await os.putBlob({ name: "blob.bin" }, data);
+    assert.equal(put.size, data.length);
+    assert.ok(put.chunks >= 2, `several chunks: ${put.chunks}`);
+    const si = await (await jetstreamManager(nc0)).streams.info("OBJ_files");
+    assert.equal(si.config.num_replicas, 3);
+    // Neither the writer's server nor the leader: the chunks come across a route.
+    const nc1 = await connect3({ servers: c.nodes[notLeader(si.cluster.leader, 0)].url });
+    conns.push(nc1);
+    const os1 = await new Objm(nc1).open("files");
+    const info = await os1.info("blob.bin");
+    assert.equal(info.digest, put.digest);
+    const got = await os1.getBlob("blob.bin");
+    assert.ok(got, "the object is found");
+    assert.equal(got.length, data.length);
+    assert.equal(Buffer.compare(Buffer.from(got), data), 0, "the bytes read back are the bytes put");
+  } finally {
+    for (const x of conns) await x.close().catch(() => {});
     await c.stop();
   }
 });
