@@ -48,6 +48,8 @@ bool JetStreamCluster::start(std::string& error) {
     transport_ = std::make_unique<RouteRaftTransport>(srv_, self_);
     host_ = std::make_unique<RaftHost>(self_, std::move(*wal), std::move(rec), *transport_, opts_);
     transport_->attach(*host_);
+    catchup_ = std::make_unique<StreamCatchup>(srv_, self_, [this](const std::string& g) { return replica_of_group(g); });
+    catchup_->start();
     host_->start();
     if (had_meta) {
         log::notice("JetStream cluster: recovering the meta group from the write-ahead log");
@@ -75,6 +77,7 @@ void JetStreamCluster::stop() {
     }
     cv_.notify_all();
     if (bootstrap_.joinable()) bootstrap_.join();
+    if (catchup_) catchup_->stop();
     if (transport_) transport_->detach();
     if (host_) host_->stop();
 }

@@ -17,6 +17,7 @@
 
 #include "cluster/raft_host.h"
 #include "cluster/raft_transport.h"
+#include "cluster/stream_catchup.h"
 #include "jetstream/cluster_view.h"
 #include "jetstream/stream_replicator.h"
 
@@ -81,6 +82,11 @@ private:
                  std::optional<jetstream::ApiError> err);
     void check_timeouts();
     void compact_streams();
+    // A replica's store is behind its log's snapshot: its applies wait while the messages come
+    // from the peers' stores (stream_catchup.h).
+    void catch_up(const Key& key, const std::shared_ptr<Replica>& rep, std::uint64_t to);
+    void caught_up(const std::shared_ptr<Replica>& rep);
+    std::shared_ptr<jetstream::Stream> replica_of_group(const std::string& group);
     bool stream_reachable(const Key& key);
     bool creates_waiting() {
         std::lock_guard lk(assign_mu_);
@@ -98,6 +104,7 @@ private:
     const raft::NodeId self_;
     std::unique_ptr<RouteRaftTransport> transport_;
     std::unique_ptr<RaftHost> host_;
+    std::unique_ptr<StreamCatchup> catchup_;
 
     std::atomic<bool> meta_open_{false};
     std::string meta_group_;  // set once, before meta_open_

@@ -39,6 +39,10 @@ struct JetStreamCluster::Replica : jetstream::StreamReplicator {
     std::mutex mu;
     std::deque<std::pair<raft::Index, std::uint64_t>> marks;
     raft::Index compact_target = 0, compacted = 0, proposed_compaction = 0;
+    std::uint64_t compacted_last_seq = 0;  // the store's last sequence at `compacted`
+    // Catch-up (see catch_up()): committed entries held until the store caught up.
+    bool catching_up = false, lead_when_caught_up = false;
+    std::deque<raft::Entry> held;
     Clock::time_point next_check{};
     void propose(std::string entry, std::function<void(bool)> done) override {
         host->propose(group, std::move(entry), [done = std::move(done)](auto r) { done(r.has_value()); });
@@ -179,20 +183,27 @@ void JetStreamCluster::compact_streams() {
         if (!s) continue;
         const std::uint64_t durable = s->store().durable_seq();
         raft::Index upto = 0;
+        std::string snap_data;
         {
             std::lock_guard lk(rep->mu);
+            std::uint64_t last_seq = rep->compacted_last_seq;
             while (!rep->marks.empty() && rep->marks.front().first <= rep->compact_target &&
                    rep->marks.front().second <= durable) {
                 upto = rep->marks.front().first;
+                last_seq = rep->marks.front().second;
                 rep->marks.pop_front();
             }
             if (upto <= rep->compacted) continue;
             rep->compacted = upto;
+            rep->compacted_last_seq = last_seq;
+            // The snapshot names the stream's last sequence at that index: a replica whose
+            // store lacks some of it (see catch_up) knows what to fetch.
+            for (int i = 0; i < 8; ++i) snap_data.push_back(char((last_seq >> (8 * i)) & 0xff));
         }
         // The consumers' ack logs sync lazily too: what they applied from the entries that go
         // must be on disk first.
         s->sync_consumer_logs();
-        host_->compact(group, upto, {});
+        host_->compact(group, upto, std::move(snap_data));
     }
 }
 
@@ -357,31 +368,119 @@ void JetStreamCluster::open_replica(const Key& key, const Assignment& a) {
                 rep->compact_target = std::max(rep->compact_target, upto);
                 return;
             }
+            {
+                // The store is catching up from the peers: what the log commits meanwhile
+                // applies after it, in order.
+                std::lock_guard lk(rep->mu);
+                if (rep->catching_up) {
+                    rep->held.push_back(e);
+                    return;
+                }
+            }
             auto s = weak.lock();
             if (!s) return;
             s->apply_entry(e.data);
             std::lock_guard lk(rep->mu);
             rep->marks.emplace_back(e.index, s->store().state().last_seq);
         };
-        cb.install = [key](const raft::Snapshot& snap, bool from_leader) {
-            if (!from_leader) return;  // our own compaction point: the store holds what it covers
-            // The leader compacts only what every voter holds, so this means a replica that
-            // lost its log: it would need the messages from the leader's store (not built).
-            log::error("JetStream cluster: stream '{} > {}' got a snapshot at {}: catching up a replica from the "
-                       "leader's store is not supported by osprey yet",
-                       key.first, key.second, snap.meta.index);
+        cb.install = [this, key, weak, rep](const raft::Snapshot& snap, bool) {
+            // The snapshot (ours at a restart, or the leader's when our log was behind its
+            // compacted log) covers the stream up to the sequence it names; a store that lacks
+            // some of that (its files were lost, or damaged and set aside) fetches it.
+            std::uint64_t last = 0;
+            for (int i = 0; i < 8 && i < int(snap.data.size()); ++i)
+                last |= std::uint64_t(std::uint8_t(snap.data[i])) << (8 * i);
+            auto s = weak.lock();
+            if (!s) return;
+            const std::uint64_t have = s->store().state().last_seq;
+            if (have < last) catch_up(key, rep, last);
         };
         cb.role_changed = [weak, rep](raft::Role role, raft::NodeId leader, raft::Term) {
             rep->leader = leader;
             if (role != raft::Role::leader)
                 if (auto s = weak.lock()) s->set_leader(false);
         };
-        cb.leader_ready = [this, weak, key, tag](raft::Term) {
+        cb.leader_ready = [this, weak, key, tag, rep](raft::Term) {
+            {
+                std::lock_guard lk(rep->mu);
+                if (rep->catching_up) {
+                    // A store with a hole must not lead: hand the group to a peer that is
+                    // current (or lead once caught up, if none is).
+                    rep->lead_when_caught_up = true;
+                    if (auto st = host_->status(tag))
+                        for (const auto& p : st->peers)
+                            if (p.current) {
+                                host_->transfer_leadership(tag, p.id);
+                                break;
+                            }
+                    return;
+                }
+            }
             if (auto s = weak.lock()) s->set_leader(true);
             advise_stream_leader(key, tag);
         };
         host_->add_group(tag, voters, std::move(cb), 0);
     });
+}
+
+void JetStreamCluster::catch_up(const Key& key, const std::shared_ptr<Replica>& rep, std::uint64_t to) {
+    auto s = rep->stream.lock();
+    if (!s) return;
+    {
+        std::lock_guard lk(rep->mu);
+        if (rep->catching_up) return;  // one at a time; the held entries carry the rest
+        rep->catching_up = true;
+    }
+    const std::uint64_t from = s->store().state().last_seq + 1;
+    log::warn("JetStream cluster: stream '{} > {}': this replica's store ends at {} but its log starts after {}; "
+              "fetching the rest from the other replicas",
+              key.first, key.second, from - 1, to);
+    StreamCatchup::Job job;
+    job.group = rep->group;
+    job.stream = s;
+    job.from = from;
+    job.to = to;
+    job.sources = [this, key, rep] {
+        // The leader first (it has everything committed), then the other peers.
+        std::vector<raft::NodeId> v;
+        const raft::NodeId l = rep->leader.load();
+        if (l != raft::kNone && l != self_) v.push_back(l);
+        std::lock_guard lk(assign_mu_);
+        if (auto it = streams_.find(key); it != streams_.end())
+            for (const auto& p : it->second.peers)
+                if (const auto id = node_id_of(p); id != self_ && id != l) v.push_back(id);
+        return v;
+    };
+    job.done = [this, rep] { host_->post([this, rep] { caught_up(rep); }); };
+    catchup_->fetch(std::move(job));
+}
+
+void JetStreamCluster::caught_up(const std::shared_ptr<Replica>& rep) {
+    // On the host thread: the held entries apply now, before anything committed later.
+    std::deque<raft::Entry> held;
+    bool lead = false;
+    {
+        std::lock_guard lk(rep->mu);
+        held.swap(rep->held);
+        rep->catching_up = false;
+        lead = std::exchange(rep->lead_when_caught_up, false);
+    }
+    auto s = rep->stream.lock();
+    if (!s) return;
+    for (const auto& e : held) {
+        s->apply_entry(e.data);
+        std::lock_guard lk(rep->mu);
+        rep->marks.emplace_back(e.index, s->store().state().last_seq);
+    }
+    if (lead)
+        if (auto st = host_->status(rep->group); st && st->role == raft::Role::leader) s->set_leader(true);
+}
+
+std::shared_ptr<jetstream::Stream> JetStreamCluster::replica_of_group(const std::string& group) {
+    std::lock_guard lk(assign_mu_);
+    for (auto& [k, a] : streams_)
+        if (a.group == group && a.replica) return a.replica->stream.lock();
+    return nullptr;
 }
 
 void JetStreamCluster::advise_stream_leader(const Key& key, const std::string& group) {

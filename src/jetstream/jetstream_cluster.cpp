@@ -40,6 +40,20 @@ std::shared_ptr<Stream> JetStream::open_replica(const std::string& account, cons
     // the log is compacted only as far as the store has synced.
     const std::int64_t lazy = std::max<std::int64_t>(opts_.sync_interval_ms, 1000);
     auto s = Stream::open(*a->account, cfg, dir, created, lazy, {&usage_, &a->usage}, opts_.domain, replicator);
+    if (s && (*s)->store().recovery().bad_records > 0) {
+        // A damaged store serves nothing it cannot vouch for, but its holes would be served as
+        // missing messages once this replica leads: it is set aside and rebuilt, from the log
+        // and (beyond the log's snapshot) from the other replicas' stores.
+        log::warn("JetStream cluster: stream '{} > {}': its store had {} damaged records; set aside in {}/msgs.damaged "
+                  "and rebuilt from the other replicas",
+                  account, cfg.name, (*s)->store().recovery().bad_records, dir);
+        (*s)->close(false);
+        std::error_code ec;
+        fs::remove_all(dir + "/msgs.damaged", ec);
+        fs::rename(dir + "/msgs", dir + "/msgs.damaged", ec);
+        if (ec) fs::remove_all(dir + "/msgs", ec);
+        s = Stream::open(*a->account, cfg, dir, created, lazy, {&usage_, &a->usage}, opts_.domain, replicator);
+    }
     if (!s) {
         log::error("JetStream cluster: cannot open stream '{} > {}': {}", account, cfg.name, s.error().description);
         return nullptr;

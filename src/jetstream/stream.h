@@ -96,6 +96,16 @@ public:
     void propose_consumer_states();  // leader, periodically: the states that moved
     void sync_consumer_logs();       // every replica, before its log is compacted
 
+    // Catch-up between replicas (stream_catchup.cpp): a replica whose store is behind its
+    // log's snapshot (it lost its files, or set damaged ones aside) takes the messages from
+    // another replica's store. A batch holds the messages from `from` to at most `to`, within
+    // about max_bytes: varint next (the sequence to ask for next), varint count, then per
+    // message varint seq, varint ts, bytes subject, bytes hdr, bytes payload. `next` is past
+    // `to` once the range is complete (messages the limits removed are simply not there).
+    std::string catchup_batch(std::uint64_t from, std::uint64_t to, std::size_t max_bytes);
+    // Stores a batch's messages this store does not hold yet, in order; false if damaged.
+    bool apply_catchup_batch(std::string_view batch, std::uint64_t& next);
+
     const StreamConfig& config() const { return cfg_; }
     const std::string& dir() const { return dir_; }  // its files (and its consumers')
 

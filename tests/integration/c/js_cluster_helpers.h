@@ -66,6 +66,7 @@ public:
         nodes_[i] = std::make_unique<ServerProcess>(bin_, std::vector<std::string>{"-c", conf});
     }
     void kill(int i) { nodes_[i]->stop(SIGKILL); }
+    std::string store_dir(int i) const { return dir_ + "/d" + std::to_string(i); }
     ServerProcess& node(int i) { return *nodes_[i]; }
     bool up(int i) const { return i < int(nodes_.size()) && nodes_[i] && nodes_[i]->pid() > 0; }
     int size() const { return int(nodes_.size()); }

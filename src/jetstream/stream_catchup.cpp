@@ -1,0 +1,76 @@
+// Catch-up between replicas of a stream (see stream.h): one replica's store serves a range of
+// messages, another's takes them in order. What the source holds was already checked,
+// limited and deduplicated when it was applied there, so the batch is stored as it is.
+#include "jetstream/entry_codec.h"
+#include "jetstream/headers.h"
+#include "jetstream/stream.h"
+#include "server/account.h"
+#include "server/client.h"
+#include "util/log.h"
+
+namespace osprey::jetstream {
+
+using namespace entry;
+
+std::string Stream::catchup_batch(std::uint64_t from, std::uint64_t to, std::size_t max_bytes) {
+    std::string body;
+    std::uint64_t count = 0, next = from;
+    const std::uint64_t last = store_->state().last_seq;
+    for (auto m = store_->load_next("", from); m && m->seq <= to; m = store_->load_next("", m->seq + 1)) {
+        put_varint(body, m->seq);
+        put_varint(body, std::uint64_t(m->ts));
+        put_bytes(body, m->subject);
+        put_bytes(body, m->hdr);
+        put_bytes(body, m->data);
+        ++count;
+        next = m->seq + 1;
+        if (body.size() >= max_bytes) break;
+    }
+    // Nothing more up to `to` here: complete if this store reached `to`, else ask again later
+    // (or elsewhere) from what it lacks.
+    if (next <= to && (count == 0 || body.size() < max_bytes)) next = last >= to ? to + 1 : std::max(next, last + 1);
+    std::string out;
+    put_varint(out, next);
+    put_varint(out, count);
+    return out + body;
+}
+
+bool Stream::apply_catchup_batch(std::string_view batch, std::uint64_t& next) {
+    Reader rd{batch};
+    std::uint64_t count = 0;
+    if (!rd.varint(next) || !rd.varint(count)) return false;
+    struct Stored {
+        std::string subject;
+        std::uint64_t seq;
+    };
+    std::vector<Stored> stored;
+    {
+        std::lock_guard lk(mu_);
+        if (closed_) return true;
+        for (std::uint64_t i = 0; i < count; ++i) {
+            std::uint64_t seq, ts;
+            std::string_view subject, hdr, payload;
+            if (!rd.varint(seq) || !rd.varint(ts) || !rd.bytes(subject) || !rd.bytes(hdr) || !rd.bytes(payload))
+                return false;
+            if (seq <= store_->state().last_seq) continue;
+            auto r = store_->append(subject, hdr, payload, std::int64_t(ts), seq);
+            if (!r) {
+                log::error("JetStream stream '{} > {}': storing caught-up sequence {} failed: {}", account_.name(),
+                           cfg_.name, seq, r.error());
+                return false;
+            }
+            if (!hdr.empty())
+                if (auto id = header_value(hdr, "Nats-Msg-Id"); !id.empty()) {
+                    dedup_.emplace(std::string(id), seq);
+                    dedup_order_.emplace_back(std::int64_t(ts), std::string(id));
+                    last_msg_id_.assign(id);
+                }
+            stored.push_back({std::string(subject), seq});
+        }
+        if (limited()) account_usage_locked();
+    }
+    for (const auto& s : stored) notify_consumers(s.subject, s.seq);
+    return true;
+}
+
+}  // namespace osprey::jetstream
