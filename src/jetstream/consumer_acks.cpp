@@ -55,9 +55,13 @@ void Consumer::update_floor_locked() {
 }
 
 void Consumer::ack_locked(std::uint64_t sseq) {
-    // A work queue forgets a message once one consumer acknowledged it.
+    // A work queue forgets a message once one consumer acknowledged it. Replicated, every
+    // replica removes it when the ack applies (a replicated consumer's ack entry, or for one
+    // that is not replicated, a removal proposed with it), so all copies stay the same.
     if (auto s = stream_.lock(); s && s->config().retention == Retention::WorkQueue) {
-        if (cfg_.ack_policy == AckPolicy::All) {
+        if (s->replicated()) {
+            if (!replicate_ && pending_.count(sseq)) s->propose_removal(sseq);
+        } else if (cfg_.ack_policy == AckPolicy::All) {
             for (auto it = pending_.begin(); it != pending_.end() && it->first <= sseq; ++it)
                 s->store().remove(it->first);
         } else if (pending_.count(sseq)) {

@@ -59,6 +59,9 @@ void Consumer::apply_replicated_ack(char op, std::uint64_t sseq) {
     ++state_gen_;
     // The leader applied its own ack when it arrived: applying it again changes nothing.
     apply_ack_record_locked(op, sseq);
+    // A work queue forgets an acknowledged message here, on every replica alike.
+    if (op == 'A')
+        if (auto s = stream_.lock(); s && s->config().retention == Retention::WorkQueue) s->store().remove(sseq);
     update_floor_locked();
     if (passive_) {
         std::erase_if(redeliver_, [&](std::uint64_t q) { return !pending_.count(q); });

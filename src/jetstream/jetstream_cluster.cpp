@@ -190,9 +190,9 @@ bool JetStream::handle_clustered(AccountState& a, Request& r, const std::vector<
         auto checked = validate(*cfg, lookup_in(a));
         if (!checked) return answer(typed_error(type, checked.error())), true;
         *cfg = std::move(*checked);
-        if (cfg->num_replicas > 1 && cfg->retention != Retention::Limits)
+        if (cfg->num_replicas > 1 && cfg->retention == Retention::Interest)
             return answer(typed_error(type, errors::invalid_config(
-                                                "replicated work queue and interest streams are not supported by osprey yet"))),
+                                                "replicated interest streams are not supported by osprey yet"))),
                    true;
         if (cfg->mirror || !cfg->sources.empty())
             return answer(typed_error(type, errors::invalid_config(
@@ -305,6 +305,24 @@ bool JetStream::handle_clustered(AccountState& a, Request& r, const std::vector<
         auto s = find_stream(a, stream);
         if (!s || !s->replicated()) return false;
         return n == 5 ? purge_replicated(a, r, s) : delete_replicated(a, r, s);
+    }
+    // Membership changes are not built: the stream's leader (or, for a server, the meta
+    // leader) says so by name rather than leaving the request unanswered.
+    if (n == 6 && is({"STREAM", "PEER", "REMOVE"})) {
+        if (!meta) return true;  // nats-server's meta leader answers it
+        const std::string type = "stream_remove_peer_response";
+        if (is_empty_request(r.payload)) return answer(typed_error(type, ApiError{400, 10003, "bad request"})), true;
+        if (!c->stream_config(acc, t[5])) return answer(typed_error(type, errors::stream_not_found())), true;
+        return answer(typed_error(type, ApiError{500, 10075, "removing a stream's peer is not supported by osprey yet"})),
+               true;
+    }
+    if (n == 4 && is({"SERVER", "REMOVE"})) {
+        if (!meta) return true;
+        if (is_empty_request(r.payload))
+            return answer(typed_error("meta_server_remove_response", ApiError{400, 10003, "bad request"})), true;
+        return answer(typed_error("meta_server_remove_response",
+                                  ApiError{500, 10075, "removing a server is not supported by osprey yet"})),
+               true;
     }
     if (n == 7 && is({"CONSUMER", "LEADER", "STEPDOWN"})) {
         // A consumer leads where its stream leads: its stepdown is the stream's. One that is not

@@ -70,6 +70,9 @@ public:
     // number purged or whether the message was there. False: not the leader.
     bool propose_purge(const std::string& filter, std::uint64_t below, std::function<void(std::uint64_t)> done);
     bool propose_delete(std::uint64_t seq, bool no_erase, std::function<void(bool)> done);
+    // A work queue's removal of an acknowledged message, through the log (no answer; takes
+    // no stream lock: called under a consumer's).
+    void propose_removal(std::uint64_t seq);
 
     // Durable consumers of a replicated stream (stream_consumer_replica.cpp): their creation,
     // updates, deletion, acks and state go through the stream's log, so every replica holds

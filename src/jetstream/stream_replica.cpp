@@ -272,6 +272,16 @@ bool Stream::propose_delete(std::uint64_t seq, bool no_erase, std::function<void
     return true;
 }
 
+void Stream::propose_removal(std::uint64_t seq) {
+    std::string entry;
+    entry.push_back(char(kDelete));
+    put_varint(entry, replicator_->replica_id());
+    put_varint(entry, 0);  // no op: nobody waits for it
+    put_varint(entry, seq);
+    put_varint(entry, 1);  // no erase: a removal
+    replicator_->propose(std::move(entry), [](bool) {});
+}
+
 void Stream::apply_entry(std::string_view data) {
     Reader rd{data};
     const std::uint8_t kind = rd.in.empty() ? 0 : std::uint8_t(rd.in.front());

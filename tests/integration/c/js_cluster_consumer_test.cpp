@@ -273,6 +273,53 @@ TEST_P(JsClusterConsumer, CreateDeleteAndStepdownReachEveryReplicaAndARestartKee
     }
 }
 
+// A work queue on three replicas: an acknowledged message leaves every replica (the removal
+// applies from the log everywhere alike), through a kill -9 of the leader; every message is
+// worked on, and the queue ends empty on every server.
+TEST_P(JsClusterConsumer, AReplicatedWorkQueueEmptiesOnEveryReplica) {
+    JsCluster c(GetParam(), 3);
+    ASSERT_FALSE(c.agreed_leader(20s).empty()) << c.logs();
+    jsErrCode err;
+    int leader = -1;
+    {
+        ClusterClient setup(c, 0);
+        jsStreamConfig cfg;
+        jsStreamConfig_Init(&cfg);
+        cfg.Name = "WORK";
+        const char* subjects[] = {"work.>"};
+        cfg.Subjects = subjects;
+        cfg.SubjectsLen = 1;
+        cfg.Storage = js_FileStorage;
+        cfg.Replicas = 3;
+        cfg.Retention = js_WorkQueuePolicy;
+        jsStreamInfo* si = nullptr;
+        ASSERT_EQ(js_AddStream(&si, setup.js.get(), &cfg, nullptr, &err), NATS_OK) << int(err) << c.logs();
+        jsStreamInfo_Destroy(si);
+        for (int i = 1; i <= 100; ++i)
+            ASSERT_EQ(publish_until_acked(setup.js.get(), "work.item", "q-" + std::to_string(i)), std::uint64_t(i));
+        jsConsumerInfo* ci = add_durable(setup.js.get(), "WORK", "Q", 2000, &err);
+        ASSERT_NE(ci, nullptr) << int(err) << c.logs();
+        jsConsumerInfo_Destroy(ci);
+        leader = stream_leader(setup.js.get(), "WORK");
+    }
+    ASSERT_GE(leader, 0);
+    const int via = (leader + 1) % 3;
+    ClusterClient cl(c, via);
+    Sub sub = pull_sub(cl.js.get(), "work.>", "Q");
+    ASSERT_TRUE(sub) << c.logs();
+    std::set<std::uint64_t> done;
+    for (auto q : fetch(sub.get(), 40, 20s, true)) done.insert(q);
+    ASSERT_EQ(done.size(), 40u);
+    EXPECT_TRUE(all_hold(c, 60)) << "every replica removed the 40 acknowledged messages\n" << c.logs();
+    c.kill(leader);
+    const auto end = Clock::now() + 40s;
+    while (done.size() < 100 && Clock::now() < end)
+        for (auto q : fetch(sub.get(), 10, 2s, true)) done.insert(q);
+    EXPECT_EQ(done.size(), 100u) << "every message was worked on";
+    c.start(leader);
+    EXPECT_TRUE(all_hold(c, 0, 30s)) << "the queue is empty on every replica, the restarted one too\n" << c.logs();
+}
+
 INSTANTIATE_TEST_SUITE_P(Servers, JsClusterConsumer, ::testing::ValuesIn(js_cluster_servers()),
                          [](const auto& info) { return info.param == OSPREY_BIN ? "osprey" : "nats"; });
 
