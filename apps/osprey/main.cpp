@@ -81,13 +81,6 @@ int main(int argc, char** argv) {
         std::cerr << "osprey: solicited routes require cluster capabilities, e.g. --cluster\n";
         return 1;
     }
-    // Replicated JetStream is being built (the meta group runs; streams are not replicated
-    // yet): until it is, JetStream in a cluster is refused, except for its own tests.
-    const bool js_cluster_dev = std::getenv("OSPREY_DEV_JS_CLUSTER") != nullptr;
-    if (opts.cluster.enabled() && opts.jetstream && !js_cluster_dev) {
-        std::cerr << "osprey: JetStream in a cluster is not supported by osprey yet\n";
-        return 1;
-    }
     if (opts.cluster.enabled() && opts.jetstream && opts.server_name.empty()) {
         std::cerr << "osprey: jetstream cluster requires `server_name` to be set\n";
         return 1;

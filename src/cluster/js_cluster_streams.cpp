@@ -440,6 +440,7 @@ void JetStreamCluster::catch_up(const Key& key, const std::shared_ptr<Replica>& 
     job.stream = s;
     job.from = from;
     job.to = to;
+    job.memory = s->config().storage == jetstream::StorageType::Memory;
     job.sources = [this, key, rep] {
         // The leader first (it has everything committed), then the other peers.
         std::vector<raft::NodeId> v;

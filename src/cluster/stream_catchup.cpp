@@ -123,7 +123,7 @@ bool StreamCatchup::run_job(Job& job) {
     const auto t0 = steady_clock::now();
     auto last_note = t0;
     std::uint64_t next = job.from;
-    std::size_t attempt = 0;
+    std::size_t attempt = 0, empty_answers = 0;
     log::notice("JetStream cluster: stream group {} catching up sequences {}..{} from its peers", job.group, job.from,
                 job.to);
     while (next <= job.to) {
@@ -171,7 +171,15 @@ bool StreamCatchup::run_job(Job& job) {
         const std::uint64_t have = s->store().state().last_seq;
         if (after > next) {
             next = std::max(after, have + 1);
+            empty_answers = 0;
         } else {
+            if (!got.empty()) ++empty_answers;  // answered: it has nothing from `next` on
+            if (job.memory && empty_answers >= 2 * sources.size()) {
+                log::warn("JetStream cluster: stream group {} (memory storage): no replica holds sequences {}..{} any "
+                          "more; they are lost",
+                          job.group, next, job.to);
+                return true;
+            }
             ++attempt;  // no progress there: another peer, after a moment
             std::this_thread::sleep_for(milliseconds(200));
         }

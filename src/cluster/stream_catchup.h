@@ -43,6 +43,10 @@ public:
         // The peers to ask, best first (the leader); asked again before each attempt.
         std::function<std::vector<raft::NodeId>()> sources;
         std::function<void()> done;  // on the worker thread, once the store reached `to`
+        // A memory stream's replicas all lose their messages in a restart: when every peer
+        // answered that it has none of them either, they are gone, and the job ends there
+        // (a file stream keeps asking: serving its holes would lose acknowledged messages).
+        bool memory = false;
     };
     void fetch(Job job);  // queued: one job at a time
 

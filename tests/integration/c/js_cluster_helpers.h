@@ -42,7 +42,6 @@ public:
     // start_count: how many servers start now (-1: all); start(i) starts the others.
     JsCluster(std::string bin, int n, bool seed_only = false, int start_count = -1)
         : bin_(std::move(bin)), seed_only_(seed_only) {
-        ::setenv("OSPREY_DEV_JS_CLUSTER", "1", 1);  // osprey refuses JetStream in a cluster otherwise
         dir_ = "/tmp/osprey-jsmeta-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++);
         std::filesystem::remove_all(dir_);
         for (int i = 0; i < n; ++i) cports_.push_back(free_port());

@@ -336,7 +336,6 @@ protected:
     void SetUp() override {
         std::string why;
         if (!NetnsLab::available(&why)) GTEST_SKIP() << "network namespaces unavailable: " << why;
-        ::setenv("OSPREY_DEV_JS_CLUSTER", "1", 1);  // osprey refuses JetStream in a cluster otherwise
         t_test_ = Clock::now();
         lab_ = std::make_unique<NetnsLab>(kNodes);
         seed_ = lab_->seed();
