@@ -61,6 +61,7 @@ public:
     std::optional<jetstream::StreamConfig> stream_config(const std::string& account,
                                                           const std::string& stream) override;
     boost::json::object stream_cluster_json(const std::string& account, const std::string& stream) override;
+    GroupLeader stream_group_leader(const std::string& account, const std::string& stream) override;
     void step_down_stream(const std::string& account, const std::string& stream, Done done) override;
     void step_down_meta(Done done) override;
 

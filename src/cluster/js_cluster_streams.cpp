@@ -555,6 +555,18 @@ std::optional<jetstream::StreamConfig> JetStreamCluster::stream_config(const std
     return it->second.cfg;
 }
 
+jetstream::ClusterView::GroupLeader JetStreamCluster::stream_group_leader(const std::string& account,
+                                                                        const std::string& stream) {
+    std::shared_ptr<Replica> rep;
+    {
+        std::lock_guard lk(assign_mu_);
+        auto it = streams_.find({account, stream});
+        if (it != streams_.end()) rep = it->second.replica;
+    }
+    const raft::NodeId l = rep ? rep->leader.load() : raft::kNone;
+    return l == raft::kNone ? GroupLeader::none : l == self_ ? GroupLeader::self : GroupLeader::other;
+}
+
 json::object JetStreamCluster::stream_cluster_json(const std::string& account, const std::string& stream) {
     std::string group;
     std::vector<std::string> peers;

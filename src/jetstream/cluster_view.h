@@ -39,6 +39,9 @@ struct ClusterView {
     virtual std::optional<StreamConfig> stream_config(const std::string& account, const std::string& stream) = 0;
     // A stream info's "cluster": name, leader, replicas.
     virtual boost::json::object stream_cluster_json(const std::string& account, const std::string& stream) = 0;
+    // Who leads the stream's group as this server knows it.
+    enum class GroupLeader { none, self, other };
+    virtual GroupLeader stream_group_leader(const std::string& account, const std::string& stream) = 0;
     // Stream leader: hands leadership to another current replica.
     virtual void step_down_stream(const std::string& account, const std::string& stream, Done done) = 0;
     virtual void step_down_meta(Done done) = 0;

@@ -358,6 +358,19 @@ bool JetStream::handle_clustered(AccountState& a, Request& r, const std::vector<
     else if (n >= 5)
         stream = t[4];
     if (stream.empty()) return !meta;
+    if (n == 5 && is({"STREAM", "INFO"})) {
+        // Between two leaders (a stepdown, an election) nobody would answer: the group's
+        // elected leader answers before it has caught up with its term, and with no leader
+        // known the meta leader answers from its own replica (no "leader" in the cluster
+        // block), as nats-server does.
+        auto s = find_stream(a, stream);
+        if (s && s->replicated() && !s->leading())
+            switch (c->stream_group_leader(acc, stream)) {
+                case ClusterView::GroupLeader::self: return false;
+                case ClusterView::GroupLeader::none: return !meta;
+                case ClusterView::GroupLeader::other: return true;
+            }
+    }
     return stream_leader_answers(stream);
 }
 

@@ -27,7 +27,6 @@ const sc = StringCodec();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function startJsCluster() {
-  process.env.OSPREY_DEV_JS_CLUSTER = "1";  // osprey's gate while replication is being built
   const cports = [await freePort(), await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), "osprey-jsc-"));
   const routes = cports.map((p) => `nats://127.0.0.1:${p}`).join(", ");
@@ -172,8 +171,9 @@ test("advisories: a new stream leader and the create are announced in the accoun
 // those checks hold for osprey and only print what nats-server did.
 const isNatsServer = /nats-server/.test(process.env.OSPREY_BIN ?? "");
 const ns = (ms) => ms * 1_000_000;
-const T0 = { t: Date.now() }; const TT = (w) => console.log(`TT ${w} +${Date.now() - T0.t}ms`);
 const range = (a, b) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
+// A wall-clock bound for loops whose steps may each wait for a request's timeout.
+const within = (ms) => { const end = Date.now() + ms; return () => Date.now() < end; };
 
 function logTails(c, n = 3000) {
   return c.nodes.map((s, i) => `--- n${i} log tail:\n` + s.log().slice(-n)).join("\n");
@@ -181,18 +181,20 @@ function logTails(c, n = 3000) {
 
 // The leader stream / consumer info names, or "" while there is none (during an election).
 async function streamLeader(jsm, stream) {
-  return (await jsm.streams.info(stream).catch((e) => { TT("info err " + e); return null; }))?.cluster?.leader ?? "";
+  return (await jsm.streams.info(stream).catch(() => null))?.cluster?.leader ?? "";
 }
 async function consumerLeader(jsm, stream, name) {
   return (await jsm.consumers.info(stream, name).catch(() => null))?.cluster?.leader ?? "";
 }
 
 // Bounded wait (~15 s: nats-server's elections after a stepdown take seconds) for get() to
-// name a leader other than `before`.
+// name a leader other than `before`. An info request nobody answers while leadership moves
+// costs its whole timeout, hence the clock as well as the count.
 async function waitNewLeader(c, what, get, before) {
   let now = "";
-  for (let t = 0; t < 150; t++) {
-    const t1 = Date.now(); now = await get(); TT(`${what} poll ${t} -> "${now}" in ${Date.now() - t1}ms`);
+  const open = within(15000);
+  for (let t = 0; t < 150 && open(); t++) {
+    now = await get();
     if (now && now !== before) return now;
     await sleep(100);
   }
@@ -280,7 +282,8 @@ test("nats.js 2.x: an R3 durable pull consumer on a non-leader keeps its acks ac
     assertLedByStreamLeader(ci.cluster.leader, leader, "created");
     const cons = await js.consumers.get("PULL", "d");
     const led = ackLedger();
-    for (let t = 0; t < 20 && led.confirmed.size < 20; t++) {
+    const first = within(15000);
+    for (let t = 0; t < 20 && first() && led.confirmed.size < 20; t++) {
       const b = await cons.fetch({ max_messages: 20 - led.confirmed.size, expires: 1000 });
       for await (const m of b) assert.equal(await led.take(m, "before"), true, `ackAck of ${m.seq} before the stepdown`);
     }
@@ -289,15 +292,16 @@ test("nats.js 2.x: an R3 durable pull consumer on a non-leader keeps its acks ac
     assert.equal(mid.ack_floor.stream_seq, 20);
     assert.equal(mid.num_pending, 30);
 
-    TT("pull before stepdown"); const sd = await stepdown(nc, "$JS.API.STREAM.LEADER.STEPDOWN.PULL");
+    const sd = await stepdown(nc, "$JS.API.STREAM.LEADER.STEPDOWN.PULL");
     assert.equal(sd.success, true, JSON.stringify(sd));
-    const newLeader = await waitNewLeader(c, "stream PULL", () => streamLeader(jsm, "PULL"), leader); TT("pull new leader");
+    const newLeader = await waitNewLeader(c, "stream PULL", () => streamLeader(jsm, "PULL"), leader);
     // Pull from whoever leads now; errors and empty batches while the consumer's leadership
     // settles are retried (bounded), failed ackAcks come again after ack_wait.
-    for (let t = 0; t < 30 && !led.hasAll(50); t++) {
+    const open = within(20000);
+    for (let t = 0; t < 30 && open() && !led.hasAll(50); t++) {
       try {
         const b = await cons.fetch({ max_messages: 10, expires: 1000 });
-        let k = 0; for await (const m of b) { k++; await led.take(m, "after"); } TT("pull batch " + k);
+        for await (const m of b) await led.take(m, "after");
       } catch (e) {
         led.errors.push(String(e));
         await sleep(200);
@@ -305,7 +309,7 @@ test("nats.js 2.x: an R3 durable pull consumer on a non-leader keeps its acks ac
     }
     assert.ok(led.hasAll(50), `missing after the stepdown: ${led.missing(50)}; failed acks ${JSON.stringify(led.failed)}; ` +
       `errors ${JSON.stringify(led.errors)}\n` + logTails(c));
-    TT("pull all"); // Quiet for longer than ack_wait: an ack that was confirmed but lost would come back now.
+    // Quiet for longer than ack_wait: an ack that was confirmed but lost would come back now.
     const q = await cons.fetch({ max_messages: 10, expires: 4000 });
     for await (const m of q) await led.take(m, "quiet");
     assert.deepEqual(led.bad, []);
@@ -364,8 +368,9 @@ test("nats.js 2.x: an R3 durable push consumer delivers across routes under each
     await ncb.flush();
     const subjectOf = (n) => (n % 2 ? "r3.e" : "r3.f.g");
     const publish = async (n) => {
-      for (let t = 0; t < 50; t++) {
-        const pa = await js.publish(subjectOf(n), sc.encode(`${subjectOf(n)} ${n}`)).catch(() => null);
+      const open = within(15000);
+      for (let t = 0; t < 50 && open(); t++) {
+        const pa = await js.publish(subjectOf(n), sc.encode(`${subjectOf(n)} ${n}`), { timeout: 2000 }).catch(() => null);
         if (pa) return pa;
         await sleep(100);
       }
@@ -377,16 +382,17 @@ test("nats.js 2.x: an R3 durable push consumer delivers across routes under each
       assert.deepEqual({ A: miss("A"), B: miss("B") }, { A: [], B: [] }, `undelivered of 1..${n}\n` + logTails(c));
     };
     for (let n = 1; n <= 20; n++) await publish(n);
-    TT("push start"); await waitAll(20, 50); TT("push 20");
+    await waitAll(20, 50);
     const sd = await stepdown(admin, "$JS.API.STREAM.LEADER.STEPDOWN.PUSH");
     assert.equal(sd.success, true, JSON.stringify(sd));
-    await waitNewLeader(c, "stream PUSH", () => streamLeader(jsm, "PUSH"), leader); TT("push leader");
+    await waitNewLeader(c, "stream PUSH", () => streamLeader(jsm, "PUSH"), leader);
     for (let n = 21; n <= 40; n++) await publish(n);
-    TT("push published"); await waitAll(40, 150); TT("push 40");
+    await waitAll(40, 150);
     assert.deepEqual(wrong, [], `deliveries under another subject than published (inbox ${inbox})`);
     // A acked everything: bounded wait for the acks to land (m.ack() is not confirmed).
     let ci;
-    for (let t = 0; t < 50; t++) {
+    const open = within(10000);
+    for (let t = 0; t < 50 && open(); t++) {
       ci = await jsm.consumers.info("PUSH", "p").catch(() => null);
       if (ci?.num_ack_pending === 0 && ci?.num_pending === 0) break;
       await sleep(100);
@@ -420,24 +426,25 @@ test("@nats-io/jetstream 3.x: an R3 durable pull consumer, fetch then consume(),
     await jsm.consumers.add("C3", { durable_name: "d3", ack_policy: AckPolicy.Explicit, ack_wait: ns(3000) });
     const cons = await js.consumers.get("C3", "d3");
     const led = ackLedger();
-    for (let t = 0; t < 15 && led.confirmed.size < 15; t++) {
+    const first = within(15000);
+    for (let t = 0; t < 15 && first() && led.confirmed.size < 15; t++) {
       const b = await cons.fetch({ max_messages: 15 - led.confirmed.size, expires: 1000 });
       for await (const m of b) assert.equal(await led.take(m, "before"), true, `ackAck of ${m.seq} before the stepdown`);
     }
     assert.deepEqual([...led.confirmed].sort((a, b) => a - b), range(1, 15));
-    TT("c3 before"); const cl = await consumerLeader(jsm, "C3", "d3");
+    const cl = await consumerLeader(jsm, "C3", "d3");
     assertLedByStreamLeader(cl, leader, "3.x, created");
     const sd = await stepdown(nc, "$JS.API.CONSUMER.LEADER.STEPDOWN.C3.d3");
     assert.equal(sd.success, true, JSON.stringify(sd));
     await waitNewLeader(c, "consumer C3/d3", () => consumerLeader(jsm, "C3", "d3"), cl);
     // consume() re-pulls by itself (heartbeats) while leadership settles. Once everything is
     // confirmed it keeps consuming for longer than ack_wait, so that a lost ack would show.
-    TT("c3 leader"); const msgs = await cons.consume({ max_messages: 10, expires: 2000 });
+    const msgs = await cons.consume({ max_messages: 10, expires: 2000 });
     const guard = setTimeout(() => msgs.stop(), 25000);
     let quiet;
     try {
       for await (const m of msgs) {
-        await led.take(m, "after"); TT("c3 got " + m.seq);
+        await led.take(m, "after");
         if (!quiet && led.hasAll(40)) quiet = setTimeout(() => msgs.stop(), 4000);
       }
     } finally {
