@@ -8,6 +8,8 @@
 // assignments and replicated streams sit on it next (docs/clustering.md).
 #pragma once
 #include <atomic>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -78,7 +80,12 @@ private:
     using Key = std::pair<std::string, std::string>;  // account, stream
     void apply_meta(const raft::Entry& e);
     void open_replica(const Key& key, const Assignment& a);
-    void advise_stream_leader(const Key& key, const std::string& group);
+    // Advisories (js_cluster_advisories.cpp), on the host thread.
+    boost::json::array replicas_json(const Key& key, const std::string& group, bool* found);
+    void publish_advisory(const std::string& account, const std::string& subject, const char* type,
+                          const boost::json::object& fields);
+    void advise_stream_leader(const Key& key, const std::string& group, const std::shared_ptr<jetstream::Stream>& s);
+    void advise_quorum_lost(const Key& key, const std::string& group, const std::shared_ptr<jetstream::Stream>& s);
     void resolve(std::map<Key, std::pair<Clock::time_point, Done>>& waiters, const Key& key,
                  std::optional<jetstream::ApiError> err);
     void check_timeouts();

@@ -42,6 +42,10 @@ struct JetStreamCluster::Replica : jetstream::StreamReplicator {
     std::uint64_t compacted_last_seq = 0;  // the store's last sequence at `compacted`
     // Catch-up (see catch_up()): committed entries held until the store caught up.
     bool catching_up = false, lead_when_caught_up = false;
+    // Host thread: whether this replica led, and whether it was asked to step down (a
+    // stepdown is not a lost quorum).
+    bool was_leader = false;
+    std::atomic<bool> stepping_down{false};
     std::deque<raft::Entry> held;
     Clock::time_point next_check{};
     void propose(std::string entry, std::function<void(bool)> done) override {
@@ -395,10 +399,15 @@ void JetStreamCluster::open_replica(const Key& key, const Assignment& a) {
             const std::uint64_t have = s->store().state().last_seq;
             if (have < last) catch_up(key, rep, last);
         };
-        cb.role_changed = [weak, rep](raft::Role role, raft::NodeId leader, raft::Term) {
+        cb.role_changed = [this, key, tag, weak, rep](raft::Role role, raft::NodeId leader, raft::Term) {
             rep->leader = leader;
+            // A leader that stops leading without having been asked to lost its majority.
+            const bool lost = rep->was_leader && role != raft::Role::leader && !rep->stepping_down;
+            rep->was_leader = role == raft::Role::leader;
+            if (role != raft::Role::leader) rep->stepping_down = false;
             if (role != raft::Role::leader)
                 if (auto s = weak.lock()) s->set_leader(false);
+            if (lost) advise_quorum_lost(key, tag, weak.lock());
         };
         cb.leader_ready = [this, weak, key, tag, rep](raft::Term) {
             {
@@ -407,6 +416,7 @@ void JetStreamCluster::open_replica(const Key& key, const Assignment& a) {
                     // A store with a hole must not lead: hand the group to a peer that is
                     // current (or lead once caught up, if none is).
                     rep->lead_when_caught_up = true;
+                    rep->stepping_down = true;
                     if (auto st = host_->status(tag))
                         for (const auto& p : st->peers)
                             if (p.current) {
@@ -416,8 +426,9 @@ void JetStreamCluster::open_replica(const Key& key, const Assignment& a) {
                     return;
                 }
             }
-            if (auto s = weak.lock()) s->set_leader(true);
-            advise_stream_leader(key, tag);
+            auto s = weak.lock();
+            if (s) s->set_leader(true);
+            advise_stream_leader(key, tag, s);
         };
         host_->add_group(tag, voters, std::move(cb), 0);
     });
@@ -482,61 +493,6 @@ std::shared_ptr<jetstream::Stream> JetStreamCluster::replica_of_group(const std:
     for (auto& [k, a] : streams_)
         if (a.group == group && a.replica) return a.replica->stream.lock();
     return nullptr;
-}
-
-void JetStreamCluster::advise_stream_leader(const Key& key, const std::string& group) {
-    // nats-server's leader-elected advisory, from the new leader, into the stream's account
-    // and into the system account (with the account named); replicas are every peer.
-    std::vector<std::string> peers;
-    {
-        std::lock_guard lk(assign_mu_);
-        auto it = streams_.find(key);
-        if (it == streams_.end()) return;
-        peers = it->second.peers;
-    }
-    auto st = host_->status(group);  // on the host thread: computed at once
-    json::array replicas;
-    for (const auto& p : peers) {
-        json::object r{{"name", p}};
-        bool current = p == srv_.server_name();
-        std::int64_t active = 0;
-        std::uint64_t lag = 0;
-        if (st)
-            for (const auto& ps : st->peers)
-                if (ps.id == node_id_of(p)) {
-                    current = ps.current;
-                    lag = ps.lag;
-                    if (ps.since_heard != steady_clock::duration::max())
-                        active = duration_cast<nanoseconds>(ps.since_heard).count();
-                }
-        r["current"] = current;
-        r["active"] = active;
-        if (lag) r["lag"] = lag;
-        r["peer"] = peer_hash(p);
-        replicas.push_back(std::move(r));
-    }
-    const std::string subject = "$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED." + key.second;
-    const std::string ts = jetstream::rfc3339_ns(jetstream::now_unix_ns());
-    auto body = [&](bool with_account) {
-        json::object o{{"type", "io.nats.jetstream.advisory.v1.stream_leader_elected"},
-                       {"id", util::random_token(22)},
-                       {"timestamp", ts}};
-        if (with_account) o["account"] = key.first;
-        o["stream"] = key.second;
-        o["leader"] = srv_.server_name();
-        o["replicas"] = replicas;
-        return json::serialize(o);
-    };
-    if (server::Account* acc = srv_.find_account(key.first)) {
-        const std::string b = body(false);
-        server::Message m{subject, {}, {}, b, nullptr};
-        acc->route(m);
-    }
-    if (server::Account* sys = srv_.system_account(); sys && sys->name() != key.first) {
-        const std::string b = body(true);
-        server::Message m{subject, {}, {}, b, nullptr};
-        sys->route(m);
-    }
 }
 
 std::vector<std::string> JetStreamCluster::stream_names(const std::string& account) {
@@ -618,6 +574,7 @@ void JetStreamCluster::step_down_stream(const std::string& account, const std::s
         if (it == streams_.end()) return done(ApiError{404, 10059, "stream not found"});
         group = it->second.group;
         if (it->second.peers.size() < 2) return done(std::nullopt);  // R1: nothing to hand over
+        if (it->second.replica) it->second.replica->stepping_down = true;
     }
     host_->step_down(group, [done](bool ok) {
         done(ok ? std::nullopt : std::optional<ApiError>(ApiError{503, 10008, "JetStream system temporarily unavailable"}));

@@ -101,6 +101,12 @@ Consumer::~Consumer() {
 }
 
 void Consumer::start() {
+    subscribe_intakes();
+    std::lock_guard lk(mu_);
+    deliver_locked();
+}
+
+void Consumer::subscribe_intakes() {
     ack_sub_ = std::make_shared<AckIntake>();
     ack_sub_->consumer = weak_from_this();
     ack_sub_->subject = "$JS.ACK." + stream_name_ + "." + name_ + ".>";
@@ -115,8 +121,6 @@ void Consumer::start() {
         account_.sublist().insert(fc);
         fc_sub_ = fc;
     }
-    std::lock_guard lk(mu_);
-    deliver_locked();
 }
 
 void Consumer::on_flow_control_reply(std::string_view subject) {

@@ -233,7 +233,8 @@ private:
     void log_ack_locked(char op, std::uint64_t sseq, const std::string& confirm_to);
     void apply_ack_record_locked(char op, std::uint64_t sseq);  // an ack read from a log
     boost::json::object state_json_locked();
-    void unsubscribe_intakes();  // the ack and flow control subscriptions (not under mu_)
+    void subscribe_intakes();    // the ack and flow control subscriptions (not under mu_)
+    void unsubscribe_intakes();
     AckReplicator replicate_;
     bool passive_ = false;                        // under mu_
     std::uint64_t proposed_gen_ = ~std::uint64_t(0);  // state_gen_ last proposed

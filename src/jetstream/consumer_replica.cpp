@@ -31,7 +31,10 @@ void Consumer::activate() {
         proposed_gen_ = ~std::uint64_t(0);  // the next round proposes our state
         last_activity_ = now;
     }
-    start();
+    subscribe_intakes();
+    // Delivery starts on the JetStream thread (its wake-up), not here on the Raft thread that
+    // runs every group: a backlog must not hold up the heartbeats.
+    if (waker_) waker_(SteadyClock::now());
 }
 
 void Consumer::deactivate() {

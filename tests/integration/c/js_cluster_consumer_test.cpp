@@ -239,8 +239,12 @@ TEST_P(JsClusterConsumer, CreateDeleteAndStepdownReachEveryReplicaAndARestartKee
         EXPECT_NE(js_AddConsumer(&ci, cl.js.get(), "WORK", &cc, nullptr, &err), NATS_OK);
         EXPECT_EQ(int(err), 10126);
         if (ci) jsConsumerInfo_Destroy(ci);
-        // Stepdown: the consumer's leadership moves; its state goes along.
-        const int before = stream_leader(cl.js.get(), "WORK");
+        // Stepdown: the consumer's leadership moves; its state goes along. (Its leader, not the
+        // stream's: nats-server elects a consumer's leader apart from its stream's.)
+        const int before = index_of(consumer_state(cl.js.get(), "WORK", "KEEP").leader);
+        Sub elected = subscribe_sync(cl.nc.get(), "$JS.EVENT.ADVISORY.CONSUMER.LEADER_ELECTED.WORK.KEEP");
+        ASSERT_TRUE(elected);
+        natsConnection_Flush(cl.nc.get());
         std::this_thread::sleep_for(2s);  // the state reaches the followers
         natsMsg* reply = nullptr;
         ASSERT_EQ(natsConnection_RequestString(&reply, cl.nc.get(), "$JS.API.CONSUMER.LEADER.STEPDOWN.WORK.KEEP", "",
@@ -249,9 +253,15 @@ TEST_P(JsClusterConsumer, CreateDeleteAndStepdownReachEveryReplicaAndARestartKee
         EXPECT_NE(std::string(natsMsg_GetData(reply)).find("\"success\":true"), std::string::npos)
             << natsMsg_GetData(reply);
         natsMsg_Destroy(reply);
-        EXPECT_TRUE(wait_state(cl.js.get(), "WORK", "KEEP", 10s, [&](const ConsumerState& s) {
+        EXPECT_TRUE(wait_state(cl.js.get(), "WORK", "KEEP", osprey() ? 10s : 30s, [&](const ConsumerState& s) {
             return !s.leader.empty() && index_of(s.leader) != before && s.ack_floor == 15 && s.pending == 5;
         })) << "after the stepdown: a new leader, ack floor 15, 5 pending\n" << c.logs();
+        // The new leader announces itself, as nats-server does.
+        Msg adv = next(elected.get(), 10000);
+        ASSERT_TRUE(adv) << "no consumer leader-elected advisory";
+        const std::string body = data(adv.get());
+        EXPECT_NE(body.find("\"type\":\"io.nats.jetstream.advisory.v1.consumer_leader_elected\""), std::string::npos) << body;
+        EXPECT_NE(body.find("\"consumer\":\"KEEP\""), std::string::npos) << body;
         ConsumerState gone = consumer_state(cl.js.get(), "WORK", "GONE");
         EXPECT_FALSE(gone.ok) << "the deleted consumer is gone on the new leader too";
     }

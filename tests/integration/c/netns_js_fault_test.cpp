@@ -38,6 +38,8 @@
 //       publishers; restart; the publishers retry what was pending and go on.
 //   (c) FlappingLeaderLink: the stream leader's link is cut and healed in turn for ~5 s
 //       (NetnsLab::start_flap, seeded period) under three publishers.
+//   (d) PausedLeaderIsReplacedAndCatchesUp: the stream leader's process SIGSTOPped for a seeded
+//       3-6 s under three publishers (one on the paused server), then continued.
 #include <gtest/gtest.h>
 #include <nats/nats.h>
 #include <signal.h>
@@ -1190,6 +1192,44 @@ TEST_P(NetnsJsFault, FlappingLeaderLink) {
     EXPECT_GE(first, 0) << "a publisher got no ack within 20 s of the end of the flapping, seed " << seed_ << "\n" << logs();
     verify_readers("flap");
     verify("flap");
+}
+
+// (d) The stream leader's process paused (SIGSTOP, seeded 3-6 s) under publishers on the two
+// other servers and on the paused one, and a reader: the other two elect a new leader and go
+// on acknowledging; the paused server, continued, still believes it leads for a moment and
+// must neither acknowledge on its own nor disturb the new leader; it catches up, and its
+// publisher is acknowledged again.
+TEST_P(NetnsJsFault, PausedLeaderIsReplacedAndCatchesUp) {
+    const int l = leader0_;
+    Publisher& pa = add_publisher("pa", (l + 1) % kNodes);
+    Publisher& pb = add_publisher("pb", (l + 2) % kNodes);
+    Publisher& pl = add_publisher("pl", l);
+    Reader& reader = add_reader((l + 1 + int(seeded(0, 1))) % kNodes);
+    const auto before = seeded_ms(800, 2000), hold = seeded_ms(3000, 6000);
+    std::printf("[setup] %s pause: stream leader s%d paused after %lld ms for %lld ms\n", kind(), l,
+                (long long)before.count(), (long long)hold.count());
+    for (auto* p : {&pa, &pb, &pl}) p->start();
+    reader.start();
+    std::this_thread::sleep_for(before);
+    ::kill(node(l).pid(), SIGSTOP);
+    const auto t_stop = Clock::now();
+    const double first_a = wait_ack_after(pa, t_stop, bound(20s));
+    if (since(t_stop) < secs(hold))
+        std::this_thread::sleep_for(hold - std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t_stop));
+    int new_leader = -1;  // as one of the running servers sees it (the paused one answers nothing)
+    if (auto in = stream_info((l + 1) % kNodes)) new_leader = in->leader;
+    ::kill(node(l).pid(), SIGCONT);
+    const auto t_cont = Clock::now();
+    const double first_l = wait_ack_after(pl, t_cont, bound(20s));
+    std::this_thread::sleep_for(500ms);
+    stop_publishers();
+    std::printf("[timing] %s pause: paused %.2f s; the others' first ack %.3f s after the pause; leader during the "
+                "pause s%d; the paused server's publisher acked again %.3f s after it continued\n",
+                kind(), secs(t_cont - t_stop), first_a, new_leader, first_l);
+    EXPECT_GE(first_a, 0) << "the other two acknowledged nothing sent after the pause, seed " << seed_ << "\n" << logs();
+    EXPECT_GE(first_l, 0) << "the continued server's publisher got no ack, seed " << seed_ << "\n" << logs();
+    verify_readers("pause");
+    verify("pause");
 }
 
 std::vector<std::string> server_kinds() {
