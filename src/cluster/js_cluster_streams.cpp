@@ -52,6 +52,10 @@ struct JetStreamCluster::Replica : jetstream::StreamReplicator {
         host->propose(group, std::move(entry), [done = std::move(done)](auto r) { done(r.has_value()); });
     }
     std::uint64_t replica_id() const override { return self; }
+    std::shared_ptr<std::atomic<std::int64_t>> lease = std::make_shared<std::atomic<std::int64_t>>(0);
+    bool may_serve() const override {
+        return steady_clock::now().time_since_epoch().count() < lease->load(std::memory_order_relaxed);
+    }
 };
 
 namespace {
@@ -360,6 +364,7 @@ void JetStreamCluster::open_replica(const Key& key, const Assignment& a) {
         }
         rep->stream = stream;
         RaftGroupCallbacks cb;
+        cb.lease_until = rep->lease;
         std::weak_ptr<jetstream::Stream> weak = stream;
         cb.apply = [weak, rep](const raft::Entry& e) {
             if (!e.data.empty() && std::uint8_t(e.data[0]) == kCompactEntry) {

@@ -1,5 +1,8 @@
 #include "cluster/raft_host.h"
 
+#include <algorithm>
+#include <limits>
+
 #include <future>
 
 #include "cluster/raft/codec.h"
@@ -18,6 +21,8 @@ struct RaftHost::Group {
     bool removed = false;
     raft::Index applied = 0;
     std::map<raft::NodeId, steady_clock::time_point> heard;  // last message from each peer
+    // Leader: when each peer last answered an append or a heartbeat of the current term.
+    std::map<raft::NodeId, steady_clock::time_point> answered;
     raft::HardState written;  // the hard state last given to the WAL
     raft::HardState latest;   // the core's latest (its commit may not be on disk yet)
 };
@@ -92,7 +97,10 @@ void RaftHost::run() {
 }
 
 void RaftHost::tick_all() {
-    for (auto& [name, g] : groups_) g->node->tick();
+    for (auto& [name, g] : groups_) {
+        g->node->tick();
+        update_lease(*g);  // a deposed leader's lease ends here at the latest
+    }
 }
 
 RaftHost::Group* RaftHost::find(const std::string& name) {
@@ -132,7 +140,11 @@ void RaftHost::round() {
         Group& g = *gp;
         if (g.in_flight || !g.node->has_ready()) continue;
         raft::Ready rd = g.node->ready();
-        if (rd.soft_changed && g.cb.role_changed) g.cb.role_changed(rd.role, rd.leader, rd.term);
+        if (rd.soft_changed) {
+            g.answered.clear();  // a new term or role: earlier answers vouch for nothing
+            update_lease(g);
+            if (g.cb.role_changed) g.cb.role_changed(rd.role, rd.leader, rd.term);
+        }
         send_all(g, rd.messages_now);
         // A hard state that only moved the commit index needs no fdatasync of its own: a
         // commit index behind on disk is learned again from the leader, and what was applied
@@ -359,8 +371,40 @@ void RaftHost::deliver_frame(const std::string& b) {
         return;
     }
     log::trace("Raft: {} {} from {:x} term {}", g->name, raft::message_type_name(m->type), m->from, m->term);
-    g->heard[m->from] = steady_clock::now();
+    const auto now = steady_clock::now();
+    g->heard[m->from] = now;
+    const bool answer = (m->type == raft::MessageType::append_resp || m->type == raft::MessageType::heartbeat_resp) &&
+                        m->term == g->node->term();
     g->node->step(*m);
+    if (answer && g->node->role() == raft::Role::leader) {
+        g->answered[m->from] = now;
+        update_lease(*g);
+    }
+}
+
+void RaftHost::update_lease(Group& g) {
+    if (!g.cb.lease_until) return;
+    std::int64_t until = 0;
+    if (g.node->role() == raft::Role::leader) {
+        // The newest time by which a majority (this leader counts itself) had answered.
+        const auto& voters = g.node->membership().voters;
+        std::vector<steady_clock::time_point> times;
+        for (auto id : voters) {
+            if (id == self_) continue;
+            auto it = g.answered.find(id);
+            if (it != g.answered.end()) times.push_back(it->second);
+        }
+        const std::size_t need = voters.size() / 2;  // others needed beside this leader
+        if (need == 0) {
+            until = std::numeric_limits<std::int64_t>::max();  // a group of one
+        } else if (times.size() >= need) {
+            std::sort(times.begin(), times.end(), std::greater<>());
+            until = (times[need - 1] + opts_.lease()).time_since_epoch().count();
+        }
+    } else {
+        g.answered.clear();
+    }
+    g.cb.lease_until->store(until, std::memory_order_relaxed);
 }
 
 std::optional<RaftHost::Status> RaftHost::status(const std::string& name) {

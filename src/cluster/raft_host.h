@@ -12,6 +12,7 @@
 // Threads: everything touching a core runs on the host thread. Callbacks (apply, install,
 // role changes, proposal results) run there too and must be short (hand work elsewhere).
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -49,12 +50,20 @@ struct RaftGroupCallbacks {
     // This node leads and has applied everything committed before its term (its first entry
     // of the term is applied): it may now decide on the group's state.
     std::function<void(raft::Term)> leader_ready;
+    // The leader's lease (steady clock nanoseconds; 0: none): until then no other node can have
+    // been elected, because a majority answered this leader's appends or heartbeats of its
+    // term less than lease() ago and no voter campaigns before an election timeout of silence.
+    // Written on the host thread; a reader (a delivery, a read request) only compares.
+    std::shared_ptr<std::atomic<std::int64_t>> lease_until;
 };
 
 struct RaftHostOptions {
     std::chrono::milliseconds tick{50};
     int election_ticks = 10;  // 0.5-1 s without a leader before a pre-vote
     int heartbeat_ticks = 2;
+    // The leader lease: 60% of the shortest election timeout, which leaves room for a one-way
+    // delay of up to 40% of it (200 ms with the defaults) between a follower and the leader.
+    std::chrono::nanoseconds lease() const { return tick * election_ticks * 6 / 10; }
     std::uint64_t seed = 0;   // 0: from the node id and the clock
 };
 
@@ -122,6 +131,7 @@ private:
     struct Group;
     void run();
     void tick_all();
+    void update_lease(Group& g);
     void round();  // takes every ready group's Ready, persists them in one WAL write
     void finish(std::vector<std::pair<std::shared_ptr<Group>, raft::Ready>> batch, bool ok);
     void send_all(Group& g, const std::vector<raft::Message>& msgs);

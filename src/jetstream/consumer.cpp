@@ -303,6 +303,9 @@ void Consumer::deliver_locked() {
     if (stopped_ || passive_) return;
     auto s = stream_.lock();
     if (!s) return;
+    // A leader that may have been replaced (cut off from its majority) delivers nothing: a
+    // new leader may already have had these messages acknowledged. The next tick tries again.
+    if (!s->may_serve()) return;
     if (!cfg_.is_pull() && !push_listened_locked()) return;
     unsigned sent_in_run = 0;
     bool end_of_stream = false;  // stopped because nothing is left to send

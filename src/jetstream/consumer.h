@@ -233,6 +233,8 @@ private:
     void log_ack_locked(char op, std::uint64_t sseq, const std::string& confirm_to);
     void apply_ack_record_locked(char op, std::uint64_t sseq);  // an ack read from a log
     boost::json::object state_json_locked();
+    // A state_json() read back into this consumer; `due_now`: what is pending is due again.
+    void read_state_locked(const boost::json::object& st, bool due_now);
     void subscribe_intakes();    // the ack and flow control subscriptions (not under mu_)
     void unsubscribe_intakes();
     AckReplicator replicate_;

@@ -83,33 +83,11 @@ void Consumer::apply_replicated_state(const json::object& st) {
     std::lock_guard lk(mu_);
     if (stopped_) return;
     ++state_gen_;
-    auto u = [&](const char* k) {
-        auto it = st.find(k);
-        return it != st.end() && it->value().is_number() ? it->value().to_number<std::uint64_t>() : 0;
-    };
-    next_sseq_ = std::max<std::uint64_t>(1, u("next_sseq"));
-    start_list_.clear();
-    dseq_ = u("dseq");
-    delivered_sseq_ = u("delivered_sseq");
-    floor_cseq_ = u("floor_cseq");
-    floor_sseq_ = u("floor_sseq");
+    // The leader's state replaces this copy's (the acks after it follow in the log).
     pending_.clear();
     redelivered_.clear();
-    redeliver_.clear();
     acked_ahead_.clear();
-    if (auto it = st.find("pending"); it != st.end() && it->value().is_array()) {
-        for (const auto& e : it->value().get_array()) {
-            if (!e.is_array() || e.get_array().size() != 3) continue;
-            const auto& a = e.get_array();
-            const auto sseq = a[0].to_number<std::uint64_t>();
-            const auto deliveries = a[2].to_number<std::uint64_t>();
-            pending_[sseq] = Pending{a[1].to_number<std::uint64_t>(), deliveries, SteadyClock::time_point::max(),
-                                     now_unix_ns()};
-            if (deliveries > 1) redelivered_[sseq] = deliveries;
-        }
-    }
-    if (auto it = st.find("acked_ahead"); it != st.end() && it->value().is_array())
-        for (const auto& q : it->value().get_array()) acked_ahead_.insert(q.to_number<std::uint64_t>());
+    read_state_locked(st, false);
     pending_count_ = exact_pending_locked();
 }
 

@@ -90,8 +90,7 @@ json::object Consumer::state_json_locked() {
                         {"acked_ahead", std::move(ahead)}, {"log_seq", log_seq}};
 }
 
-void Consumer::restore_state(const json::object& st) {
-    std::lock_guard lk(mu_);
+void Consumer::read_state_locked(const json::object& st, bool due_now) {
     auto u = [&](const char* k) {
         auto it = st.find(k);
         return it != st.end() && it->value().is_number() ? it->value().to_number<std::uint64_t>() : 0;
@@ -110,16 +109,26 @@ void Consumer::restore_state(const json::object& st) {
             if (!e.is_array() || e.get_array().size() != 3) continue;
             const auto& a = e.get_array();
             const auto sseq = a[0].to_number<std::uint64_t>();
-            // Not acknowledged before the restart: due again at once.
+            const auto deliveries = a[2].to_number<std::uint64_t>();
             auto& p = pending_[sseq];
-            p = Pending{a[1].to_number<std::uint64_t>(), a[2].to_number<std::uint64_t>(),
-                        SteadyClock::time_point::max(), now_unix_ns()};
-            queue_redelivery_locked(sseq, p);
+            p = Pending{a[1].to_number<std::uint64_t>(), deliveries, SteadyClock::time_point::max(), now_unix_ns()};
+            if (deliveries > 1) redelivered_[sseq] = deliveries;
+            // Not acknowledged before a restart: due again at once. (A passive copy's pending
+            // entries get their deadlines when it is activated.)
+            if (due_now) queue_redelivery_locked(sseq, p);
         }
     }
     if (auto it = st.find("acked_ahead"); it != st.end() && it->value().is_array())
         for (const auto& q : it->value().get_array()) acked_ahead_.insert(q.to_number<std::uint64_t>());
-    replay_log_locked(u("log_seq"));
+}
+
+void Consumer::restore_state(const json::object& st) {
+    std::lock_guard lk(mu_);
+    auto it = st.find("log_seq");
+    const std::uint64_t log_seq =
+        it != st.end() && it->value().is_number() ? it->value().to_number<std::uint64_t>() : 0;
+    read_state_locked(st, true);
+    replay_log_locked(log_seq);
     pending_count_ = exact_pending_locked();
 }
 

@@ -72,6 +72,8 @@ private:
     // (jetstream_cluster.cpp). True: handled (answered, deferred, or left to another server).
     bool handle_clustered(AccountState& a, Request& r, const std::vector<std::string>& t);
     bool purge_replicated(AccountState& a, Request& r, const std::shared_ptr<Stream>& s);
+    void step_down_replicated(AccountState& a, const std::string& reply, const std::string& stream,
+                              const std::string& type);
     bool delete_replicated(AccountState& a, Request& r, const std::shared_ptr<Stream>& s);
     void reply_created(AccountState& a, const std::string& reply, const std::string& name,
                        std::optional<ApiError> err);

@@ -153,6 +153,18 @@ bool JetStream::delete_replicated(AccountState& a, Request& r, const std::shared
     return true;
 }
 
+// A stream's stepdown (a consumer's too: it leads where its stream leads), answered once the
+// leadership moved.
+void JetStream::step_down_replicated(AccountState& a, const std::string& reply, const std::string& stream,
+                                     const std::string& type) {
+    ++a.api_total;
+    cluster_.load()->step_down_stream(a.account->name(), stream, [this, ap = &a, reply, type](std::optional<ApiError> e) {
+        post([this, ap, reply, e, type] {
+            respond(*ap, reply, e ? typed_error(type, *e) : typed(type, json::object{{"success", true}}));
+        });
+    });
+}
+
 bool JetStream::handle_clustered(AccountState& a, Request& r, const std::vector<std::string>& t) {
     ClusterView* c = cluster_.load();
     const std::string acc = a.account->name();
@@ -175,7 +187,9 @@ bool JetStream::handle_clustered(AccountState& a, Request& r, const std::vector<
     auto stream_leader_answers = [&](const std::string& stream) {
         if (!c->stream_config(acc, stream)) return !meta;  // the meta leader's handler: not found
         auto s = find_stream(a, stream);
-        return !(s && (!s->replicated() || s->leading()));
+        // A leader without its lease answers nothing: another may lead already, and a read
+        // must see every acknowledged write (the client asks again).
+        return !(s && (!s->replicated() || (s->leading() && s->may_serve())));
     };
     if (n == 3 && t[2] == "INFO") return !meta;
     if (n == 5 && is({"STREAM", "CREATE"})) {
@@ -290,13 +304,7 @@ bool JetStream::handle_clustered(AccountState& a, Request& r, const std::vector<
     if (n == 6 && is({"STREAM", "LEADER", "STEPDOWN"})) {
         if (stream_leader_answers(t[5])) return true;
         if (!c->stream_config(acc, t[5])) return false;
-        ++a.api_total;
-        c->step_down_stream(acc, t[5], [this, ap = &a, reply = r.reply](std::optional<ApiError> e) {
-            post([this, ap, reply, e] {
-                const std::string type = "stream_leader_stepdown_response";
-                respond(*ap, reply, e ? typed_error(type, *e) : typed(type, json::object{{"success", true}}));
-            });
-        });
+        step_down_replicated(a, r.reply, t[5], "stream_leader_stepdown_response");
         return true;
     }
     if ((n == 5 && (is({"STREAM", "PURGE"}))) || (n == 6 && is({"STREAM", "MSG", "DELETE"}))) {
@@ -334,13 +342,7 @@ bool JetStream::handle_clustered(AccountState& a, Request& r, const std::vector<
         if (stream_leader_answers(t[5])) return true;
         if (!c->stream_config(acc, t[5])) return answer(typed_error(type, errors::stream_not_found())), true;
         if (!cons) return answer(typed_error(type, ApiError{404, 10014, "consumer not found"})), true;
-        ++a.api_total;
-        c->step_down_stream(acc, t[5], [this, ap = &a, reply = r.reply](std::optional<ApiError> e) {
-            post([this, ap, reply, e] {
-                const std::string type = "consumer_leader_stepdown_response";
-                respond(*ap, reply, e ? typed_error(type, *e) : typed(type, json::object{{"success", true}}));
-            });
-        });
+        step_down_replicated(a, r.reply, t[5], type);
         return true;
     }
     // A consumer that is not replicated is answered by the server that has it, leader or not.

@@ -61,6 +61,9 @@ public:
     // at a time; every replica stores the committed entries in order, skipping what its store
     // already holds (a replay after a restart), and the proposer acknowledges.
     bool replicated() const { return replicator_ != nullptr; }
+    // Whether this replica may deliver and answer reads now: a single server always; a
+    // replicated stream's leader while it holds its lease (see StreamReplicator::may_serve).
+    bool may_serve() const { return !replicator_ || replicator_->may_serve(); }
     void set_leader(bool leading);
     bool leading() const;
     void apply_entry(std::string_view data);
@@ -174,6 +177,8 @@ private:
     std::map<std::uint64_t, ConsumerOp> consumer_ops_;
     ConsumerHooks consumer_hooks_;  // set before the group starts
     std::optional<ConsumerOp> take_consumer_op(std::uint64_t proposer, std::uint64_t op);
+    std::uint64_t add_consumer_op(ConsumerOp op);
+    void propose_consumer_entry(std::string entry, std::uint64_t op);  // op 0: nobody waits
     StreamReplicator* replicator_ = nullptr;
     bool leading_ = false;    // under mu_
     bool in_flight_ = false;  // a batch of ours is proposed and not applied yet

@@ -39,80 +39,62 @@ std::optional<Stream::ConsumerOp> Stream::take_consumer_op(std::uint64_t propose
     return o;
 }
 
+std::uint64_t Stream::add_consumer_op(ConsumerOp op) {
+    std::lock_guard lk(consumer_ops_mu_);
+    const std::uint64_t id = next_consumer_op_++;
+    consumer_ops_[id] = std::move(op);
+    return id;
+}
+
+void Stream::propose_consumer_entry(std::string entry, std::uint64_t op) {
+    std::weak_ptr<Stream> weak = weak_from_this();
+    replicator_->propose(std::move(entry), [weak, op](bool ok) {
+        if (ok || op == 0) return;
+        // Not proposed (no longer the leader): nobody is answered or confirmed; the client
+        // asks again, and the new leader hears it.
+        if (auto s = weak.lock()) {
+            std::lock_guard lk(s->consumer_ops_mu_);
+            s->consumer_ops_.erase(op);
+        }
+    });
+}
+
 bool Stream::propose_consumer(const std::string& name, const ConsumerConfig& cfg,
                               std::chrono::system_clock::time_point created, ConsumerDone done) {
     if (!leading()) return false;
-    std::uint64_t op;
-    {
-        std::lock_guard lk(consumer_ops_mu_);
-        op = next_consumer_op_++;
-        consumer_ops_[op].created = std::move(done);
-    }
+    const std::uint64_t op = add_consumer_op(ConsumerOp{{}, std::move(done), {}});
     std::string e(1, char(kConsumerCreate));
     put_varint(e, replicator_->replica_id());
     put_varint(e, op);
     put_bytes(e, name);
     put_varint(e, std::uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(created.time_since_epoch()).count()));
     put_bytes(e, json::serialize(to_json(cfg)));
-    std::weak_ptr<Stream> weak = weak_from_this();
-    replicator_->propose(std::move(e), [weak, op](bool ok) {
-        if (ok) return;
-        if (auto s = weak.lock()) {
-            std::lock_guard lk(s->consumer_ops_mu_);
-            s->consumer_ops_.erase(op);  // not the leader any more: the client asks again
-        }
-    });
+    propose_consumer_entry(std::move(e), op);
     return true;
 }
 
 bool Stream::propose_consumer_delete(const std::string& name, std::function<void(bool)> done) {
     if (!leading()) return false;
-    std::uint64_t op;
-    {
-        std::lock_guard lk(consumer_ops_mu_);
-        op = next_consumer_op_++;
-        consumer_ops_[op].deleted = std::move(done);
-    }
+    const std::uint64_t op = add_consumer_op(ConsumerOp{{}, {}, std::move(done)});
     std::string e(1, char(kConsumerDelete));
     put_varint(e, replicator_->replica_id());
     put_varint(e, op);
     put_bytes(e, name);
-    std::weak_ptr<Stream> weak = weak_from_this();
-    replicator_->propose(std::move(e), [weak, op](bool ok) {
-        if (ok) return;
-        if (auto s = weak.lock()) {
-            std::lock_guard lk(s->consumer_ops_mu_);
-            s->consumer_ops_.erase(op);
-        }
-    });
+    propose_consumer_entry(std::move(e), op);
     return true;
 }
 
 void Stream::propose_consumer_ack(const std::string& name, char op_kind, std::uint64_t sseq,
                                   const std::string& confirm_to) {
     // Called under the consumer's lock: takes only consumer_ops_mu_ (and the host's queue).
-    std::uint64_t op = 0;
-    if (!confirm_to.empty()) {
-        std::lock_guard lk(consumer_ops_mu_);
-        op = next_consumer_op_++;
-        consumer_ops_[op].confirm_to = confirm_to;
-    }
+    const std::uint64_t op = confirm_to.empty() ? 0 : add_consumer_op(ConsumerOp{confirm_to, {}, {}});
     std::string e(1, char(kConsumerAck));
     put_varint(e, replicator_->replica_id());
     put_varint(e, op);
     put_bytes(e, name);
     e.push_back(op_kind);
     put_varint(e, sseq);
-    std::weak_ptr<Stream> weak = weak_from_this();
-    replicator_->propose(std::move(e), [weak, op](bool ok) {
-        if (ok || op == 0) return;
-        if (auto s = weak.lock()) {
-            // Not committed: no confirmation (the client's AckSync times out and it may ack
-            // again with the new leader).
-            std::lock_guard lk(s->consumer_ops_mu_);
-            s->consumer_ops_.erase(op);
-        }
-    });
+    propose_consumer_entry(std::move(e), op);
 }
 
 void Stream::propose_consumer_states() {

@@ -16,6 +16,10 @@ struct StreamReplicator {
     // This server's id in the group: entries carry their proposer's, so that only the
     // proposer answers the publishers.
     virtual std::uint64_t replica_id() const = 0;
+    // The leader holds its lease: no other replica can lead now, so what it delivers and
+    // answers from its state is current (a leader cut off from its majority stops serving
+    // before another one can be elected).
+    virtual bool may_serve() const = 0;
 };
 
 }  // namespace osprey::jetstream

@@ -4,7 +4,7 @@
 // choices: which follower, delays, partition lengths, flap period, retry counts), bounded, and
 // runs on three osprey servers and on three nats-server 2.9.10 servers: what is expected is that
 // no acknowledged message is lost or stored twice. nats-server meets that in (a) with a follower
-// cut off and in (b); it fails (a) with the leader cut off and (c), so those two are skipped for
+// cut off and in (b); it fails (a) with the leader cut off, (c) and (d), so those are skipped for
 // it (the comments at the tests say what it did; OSPREY_NETNS_JS_NATS_ALL=1 runs them anyway).
 //
 // Publishers publish one message at a time with a unique Nats-Msg-Id (payload = the id), retry a
@@ -49,6 +49,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -229,8 +230,9 @@ constexpr const char* kDurable = "R";
 // One reader thread on one connection: fetches the durable pull consumer R one message at a
 // time (so at most one delivery is in flight while it acks: a redelivery can only follow an
 // ack the server did not apply in time), acks each with AckSync, and records every delivery
-// and every confirmed ack. A delivery of a message whose ack was confirmed before is the bug
-// it looks for. Like a Publisher, it never reconnects: attach() a new connection after a
+// and every confirmed ack. A redelivery (a higher delivery count) of a message whose ack was
+// confirmed before is the bug it looks for; a copy with no higher count was sent before the
+// confirmation (by a leader that was then cut off) and only arrived late: counted apart. Like a Publisher, it never reconnects: attach() a new connection after a
 // restart.
 class Reader {
 public:
@@ -287,6 +289,10 @@ public:
         std::lock_guard l(mu_);
         return again_;
     }
+    std::size_t in_flight_copies() {
+        std::lock_guard l(mu_);
+        return in_flight_.size();
+    }
     std::uint64_t deliveries() {
         std::lock_guard l(mu_);
         std::uint64_t n = 0;
@@ -303,16 +309,23 @@ private:
             for (int i = 0; i < list.Count; ++i) {
                 jsMsgMetaData* md = nullptr;
                 if (natsMsg_GetMetaData(&md, list.Msgs[i]) != NATS_OK || !md) continue;
-                const std::uint64_t seq = md->Sequence.Stream;
+                const std::uint64_t seq = md->Sequence.Stream, count = md->NumDelivered;
                 jsMsgMetaData_Destroy(md);
                 {
                     std::lock_guard l(mu_);
                     ++deliveries_[seq];
-                    if (confirmed_.count(seq)) again_.push_back(seq);
+                    if (auto c = confirmed_.find(seq); c != confirmed_.end()) {
+                        // A redelivery counts the deliveries before it. A copy counted no higher
+                        // than the confirmed one was sent before the confirmation and held up
+                        // in the network (a cut link's TCP retransmission after the heal, while
+                        // another leader delivered and confirmed it).
+                        if (count > c->second) again_.push_back(seq);
+                        else in_flight_.push_back(seq);
+                    }
                 }
                 if (natsMsg_AckSync(list.Msgs[i], nullptr, &err) == NATS_OK) {
                     std::lock_guard l(mu_);
-                    confirmed_.insert(seq);
+                    confirmed_.emplace(seq, count);
                 }
             }
             natsMsgList_Destroy(&list);
@@ -327,8 +340,8 @@ private:
     std::atomic<bool> stop_{true};
     std::mutex mu_;
     std::map<std::uint64_t, int> deliveries_;
-    std::set<std::uint64_t> confirmed_;
-    std::vector<std::uint64_t> again_;
+    std::map<std::uint64_t, std::uint64_t> confirmed_;  // seq -> delivery count of the confirmed copy
+    std::vector<std::uint64_t> again_, in_flight_;
 };
 
 // ---- the fixture ---------------------------------------------------------------------------
@@ -484,8 +497,11 @@ protected:
         return false;
     }
 
-    bool create_stream() {
-        const auto end = Clock::now() + 20s;
+    // A JetStream request through node 0's control client, tried again (bounded) until it
+    // succeeds: right after the start the meta group may still be settling.
+    bool with_retries(const char* what, std::chrono::milliseconds within,
+                      const std::function<natsStatus(jsCtx*, jsErrCode*)>& request) {
+        const auto end = Clock::now() + within;
         std::string last;
         while (Clock::now() < end) {
             jsCtx* js = ctl(0);
@@ -493,6 +509,18 @@ protected:
                 std::this_thread::sleep_for(200ms);
                 continue;
             }
+            jsErrCode err = jsErrCode(0);
+            const natsStatus s = request(js, &err);
+            if (s == NATS_OK) return true;
+            last = std::string(natsStatus_GetText(s)) + " err " + std::to_string(int(err));
+            std::this_thread::sleep_for(300ms);
+        }
+        ADD_FAILURE() << what << " failed: " << last;
+        return false;
+    }
+
+    bool create_stream() {
+        return with_retries("stream create", 20s, [](jsCtx* js, jsErrCode* err) {
             jsStreamConfig cfg;
             jsStreamConfig_Init(&cfg);
             cfg.Name = kStream;
@@ -502,43 +530,26 @@ protected:
             cfg.Storage = js_FileStorage;
             cfg.Replicas = 3;
             jsStreamInfo* si = nullptr;
-            jsErrCode err = jsErrCode(0);
-            const natsStatus s = js_AddStream(&si, js, &cfg, nullptr, &err);
+            const natsStatus s = js_AddStream(&si, js, &cfg, nullptr, err);
             if (si) jsStreamInfo_Destroy(si);
-            if (s == NATS_OK) return true;
-            last = std::string(natsStatus_GetText(s)) + " err " + std::to_string(int(err));
-            std::this_thread::sleep_for(300ms);
-        }
-        ADD_FAILURE() << "stream create failed: " << last;
-        return false;
+            return s;
+        });
     }
 
     // The durable consumer the readers share (explicit acks, 5 s ack wait: longer than an
     // AckSync's 1 s wait, so a reader's own slowness never causes a redelivery).
     bool create_durable() {
-        const auto end = Clock::now() + bound(20s);
-        std::string last;
-        while (Clock::now() < end) {
-            jsCtx* js = ctl(0);
-            if (!js) {
-                std::this_thread::sleep_for(200ms);
-                continue;
-            }
+        return with_retries("consumer create", bound(20s), [](jsCtx* js, jsErrCode* err) {
             jsConsumerConfig cc;
             jsConsumerConfig_Init(&cc);
             cc.Durable = kDurable;
             cc.AckPolicy = js_AckExplicit;
             cc.AckWait = 5'000'000'000;
             jsConsumerInfo* ci = nullptr;
-            jsErrCode err = jsErrCode(0);
-            const natsStatus s = js_AddConsumer(&ci, js, kStream, &cc, nullptr, &err);
+            const natsStatus s = js_AddConsumer(&ci, js, kStream, &cc, nullptr, err);
             if (ci) jsConsumerInfo_Destroy(ci);
-            if (s == NATS_OK) return true;
-            last = std::string(natsStatus_GetText(s)) + " err " + std::to_string(int(err));
-            std::this_thread::sleep_for(300ms);
-        }
-        ADD_FAILURE() << "consumer create failed: " << last;
-        return false;
+            return s;
+        });
     }
 
     Reader& add_reader(int node) {
@@ -576,17 +587,19 @@ protected:
         for (auto& r : readers_) r->stop();
         std::vector<std::uint64_t> again;
         std::uint64_t deliveries = 0;
-        std::size_t confirmed = 0;
+        std::size_t confirmed = 0, late = 0;
         for (auto& r : readers_) {
             auto a = r->again();
             again.insert(again.end(), a.begin(), a.end());
             deliveries += r->deliveries();
             confirmed += r->confirmed();
+            late += r->in_flight_copies();
         }
         std::printf("[result] %s %s: consumer %s: %zu acknowledged messages, %llu deliveries, %zu acks confirmed, "
-                    "%zu confirmed ones delivered again, %zu never delivered (drained in %.2f s)\n",
+                    "%zu confirmed ones delivered again, %zu late copies sent before a confirmation, %zu never "
+                    "delivered (drained in %.2f s)\n",
                     kind(), scenario.c_str(), kDurable, acked.size(), (unsigned long long)deliveries, confirmed,
-                    again.size(), missing.size(), since(t0));
+                    again.size(), late, missing.size(), since(t0));
         auto first = [](const std::vector<std::uint64_t>& v) { return v.empty() ? std::string() : std::to_string(v[0]); };
         EXPECT_TRUE(missing.empty()) << scenario << ": " << missing.size()
                                      << " acknowledged messages never reached the consumer, the first seq "
@@ -1199,7 +1212,16 @@ TEST_P(NetnsJsFault, FlappingLeaderLink) {
 // on acknowledging; the paused server, continued, still believes it leads for a moment and
 // must neither acknowledge on its own nor disturb the new leader; it catches up, and its
 // publisher is acknowledged again.
+//
+// Skipped for nats-server 2.9.10, which fails it: the paused leader, continued, keeps a copy that
+// differs from the others'. Seen with OSPREY_SEED=14335270307094040872 (leader s0 paused 5 s):
+// /jsz never agreed (s0 1270 messages, s1 and s2 1278), and read as the stream leader s0's copy
+// lacked 11 acknowledged messages, had 8 holes and held 568 at another sequence than acknowledged.
+// OSPREY_NETNS_JS_NATS_ALL=1 runs it anyway.
 TEST_P(NetnsJsFault, PausedLeaderIsReplacedAndCatchesUp) {
+    if (is_nats_server(GetParam()) && !std::getenv("OSPREY_NETNS_JS_NATS_ALL"))
+        GTEST_SKIP() << "nats-server 2.9.10 diverges on the paused leader's replica here "
+                        "(see the comment; OSPREY_NETNS_JS_NATS_ALL=1 runs it)";
     const int l = leader0_;
     Publisher& pa = add_publisher("pa", (l + 1) % kNodes);
     Publisher& pb = add_publisher("pb", (l + 2) % kNodes);
