@@ -107,6 +107,10 @@ void Consumer::start() {
 }
 
 void Consumer::subscribe_intakes() {
+    // Activation (the Raft thread) and stop() (the API thread) may meet: one lock, and none
+    // once stopped.
+    std::lock_guard ik(intakes_mu_);
+    if (intakes_closed_ || ack_sub_) return;
     ack_sub_ = std::make_shared<AckIntake>();
     ack_sub_->consumer = weak_from_this();
     ack_sub_->subject = "$JS.ACK." + stream_name_ + "." + name_ + ".>";
@@ -156,11 +160,13 @@ void Consumer::stop() {
         for (auto& r : waiting_) status_locked(r.reply, "409 Consumer Deleted");
         waiting_.clear();
     }
-    unsubscribe_intakes();
+    unsubscribe_intakes(true);
     if (ack_log_) ack_log_->stop();
 }
 
-void Consumer::unsubscribe_intakes() {
+void Consumer::unsubscribe_intakes(bool for_good) {
+    std::lock_guard ik(intakes_mu_);
+    if (for_good) intakes_closed_ = true;
     if (auto a = std::exchange(ack_sub_, nullptr)) account_.sublist().remove(a);
     if (auto f = std::exchange(fc_sub_, nullptr)) account_.sublist().remove(f);
 }

@@ -235,8 +235,11 @@ private:
     boost::json::object state_json_locked();
     // A state_json() read back into this consumer; `due_now`: what is pending is due again.
     void read_state_locked(const boost::json::object& st, bool due_now);
-    void subscribe_intakes();    // the ack and flow control subscriptions (not under mu_)
-    void unsubscribe_intakes();
+    // The ack and flow control subscriptions (under intakes_mu_, not mu_); for_good: stopped.
+    void subscribe_intakes();
+    void unsubscribe_intakes(bool for_good);
+    std::mutex intakes_mu_;
+    bool intakes_closed_ = false;  // under intakes_mu_
     AckReplicator replicate_;
     bool passive_ = false;                        // under mu_
     std::uint64_t proposed_gen_ = ~std::uint64_t(0);  // state_gen_ last proposed

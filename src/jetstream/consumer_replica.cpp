@@ -53,7 +53,7 @@ void Consumer::deactivate() {
         fc_subject_.clear();
         fc_bytes_ = 0;
     }
-    unsubscribe_intakes();
+    unsubscribe_intakes(false);
 }
 
 void Consumer::apply_replicated_ack(char op, std::uint64_t sseq) {
