@@ -332,11 +332,8 @@ void JetStream::persist_consumer(const Stream& s, Consumer& c, bool with_config)
     fs::create_directories(dir, ec);
     std::vector<std::pair<std::string, std::string>> files;
     if (with_config) {
-        json::object meta{{"config", to_json(c.config())},
-                          {"created_ns", std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                             c.created().time_since_epoch()).count()}};
         // Two copies, as for streams: a damaged meta.json falls back to its backup.
-        const std::string text = json::serialize(meta);
+        const std::string text = consumer_meta_text(c);
         files.emplace_back("meta.json", text);
         files.emplace_back("meta.json.bak", text);
     }

@@ -26,15 +26,19 @@ constexpr std::int64_t kReplicaSyncMs = 1000;
 void write_consumer_meta(const std::string& dir, const Consumer& c) {
     std::error_code ec;
     fs::create_directories(dir, ec);
-    json::object meta{{"config", to_json(c.config())},
-                      {"created_ns", std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                         c.created().time_since_epoch()).count()}};
-    const std::string text = json::serialize(meta);
+    const std::string text = consumer_meta_text(c);
     if (!write_atomic_all(dir, {{"meta.json", text}, {"meta.json.bak", text}}))
         log::error("JetStream consumer {}: cannot write its configuration in {}", c.name(), dir);
 }
 
 }  // namespace
+
+std::string consumer_meta_text(const Consumer& c) {
+    json::object meta{{"config", to_json(c.config())},
+                      {"created_ns", std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                         c.created().time_since_epoch()).count()}};
+    return json::serialize(meta);
+}
 
 std::int64_t JetStream::consumer_sync_ms(const Stream& s) const {
     return s.replicated() ? std::max<std::int64_t>(opts_.sync_interval_ms, kReplicaSyncMs) : opts_.sync_interval_ms;

@@ -44,6 +44,8 @@ bool bool_field(const json::object& o, std::string_view k);
 std::string base64(std::string_view in);
 bool write_atomic(const std::string& path, const std::string& text);
 // Several files of one directory, each atomically, with one directory sync.
+// A durable consumer's meta.json: its configuration and creation time.
+std::string consumer_meta_text(const class Consumer& c);
 bool write_atomic_all(const std::string& dir, const std::vector<std::pair<std::string, std::string>>& files);
 std::optional<json::value> read_json_file(const std::string& path);
 // Purge and message-delete requests, read and checked as nats-server does (in its order: the

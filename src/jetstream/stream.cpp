@@ -374,6 +374,15 @@ void Stream::close(bool erase) {
     }
 }
 
+void Stream::remember_id_locked(std::string_view msg_id, std::uint64_t seq, std::int64_t ts) {
+    if (!msg_id.empty()) {
+        dedup_.emplace(std::string(msg_id), seq);
+        dedup_order_.emplace_back(ts, std::string(msg_id));
+    }
+    // The id of the last message, empty when it had none (as nats-server).
+    last_msg_id_.assign(msg_id);
+}
+
 void Stream::rebuild_dedup() {
     // Message ids of the last duplicate window come back from the stored headers; only
     // messages with headers are read.
@@ -514,12 +523,7 @@ void Stream::ingest(const server::Message& m) {
                 } else {
                     seq = *r;
                     stored = true;
-                    if (!msg_id.empty()) {
-                        dedup_.emplace(std::string(msg_id), seq);
-                        dedup_order_.emplace_back(now, std::string(msg_id));
-                    }
-                    // The id of the last message, empty when it had none (as nats-server).
-                    last_msg_id_.assign(msg_id);
+                    remember_id_locked(msg_id, seq, now);
                     if (rollup == "sub") {
                         store_->purge(m.subject, seq, 0);
                     } else if (rollup == "all") {

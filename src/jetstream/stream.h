@@ -202,6 +202,8 @@ private:
     void unsubscribe();
     void enforce_limits_locked(std::string_view subject);
     void rebuild_dedup();
+    // A stored message's Nats-Msg-Id (empty: none) for deduplication and the expected last id.
+    void remember_id_locked(std::string_view msg_id, std::uint64_t seq, std::int64_t ts);
     void reply(std::string_view reply_subject, std::string_view payload);
     void send_acks(std::uint64_t durable);  // acknowledge what is durable now
     void republish(const server::Message& m, std::uint64_t seq, std::uint64_t last_before);

@@ -59,12 +59,8 @@ bool Stream::apply_catchup_batch(std::string_view batch, std::uint64_t& next) {
                            cfg_.name, seq, r.error());
                 return false;
             }
-            if (!hdr.empty())
-                if (auto id = header_value(hdr, "Nats-Msg-Id"); !id.empty()) {
-                    dedup_.emplace(std::string(id), seq);
-                    dedup_order_.emplace_back(std::int64_t(ts), std::string(id));
-                    last_msg_id_.assign(id);
-                }
+            remember_id_locked(hdr.empty() ? std::string_view() : header_value(hdr, "Nats-Msg-Id"), seq,
+                               std::int64_t(ts));
             stored.push_back({std::string(subject), seq});
         }
         if (limited()) account_usage_locked();

@@ -223,11 +223,7 @@ void Stream::store_applied_locked(std::string_view subject, std::string_view hdr
         msg_id = header_value(hdr, "Nats-Msg-Id");
         rollup = header_value(hdr, "Nats-Rollup");
     }
-    if (!msg_id.empty()) {
-        dedup_.emplace(std::string(msg_id), seq);
-        dedup_order_.emplace_back(ts, std::string(msg_id));
-    }
-    last_msg_id_.assign(msg_id);
+    remember_id_locked(msg_id, seq, ts);
     if (rollup == "sub") store_->purge(subject, seq, 0);
     else if (rollup == "all") store_->purge({}, seq, 0);
     enforce_limits_locked(subject);
