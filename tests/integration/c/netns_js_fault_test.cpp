@@ -1018,7 +1018,7 @@ protected:
         const auto t_cut = Clock::now();
         // The majority keeps (or starts again) acknowledging; the cut lasts at least `hold`, and
         // until the majority acknowledged something sent after the cut (bounded).
-        const double first_maj = wait_ack_after(pmaj, t_cut, 20s);
+        const double first_maj = wait_ack_after(pmaj, t_cut, bound(20s));
         if (since(t_cut) < secs(hold)) std::this_thread::sleep_for(hold - std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t_cut));
         int maj_leader = -1;
         if (auto in = stream_info(others[0])) maj_leader = in->leader;
@@ -1026,7 +1026,7 @@ protected:
         const auto t_heal = Clock::now();
         const double cut_for = secs(t_heal - t_cut);
         // The formerly cut side acknowledges again (bounded).
-        const double first_min_after = wait_ack_after(pmin, t_heal, 20s);
+        const double first_min_after = wait_ack_after(pmin, t_heal, bound(20s));
         std::this_thread::sleep_for(500ms);
         stop_publishers();
 
