@@ -1,6 +1,7 @@
 // Starts a real osprey (or nats-server) process on free loopback ports for a test, and stops
 // it by PID when the test ends. Header-only: used by the C-client tests and benchmarks.
 #pragma once
+#include <algorithm>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -89,8 +90,14 @@ private:
             ::execv(argv[0], argv.data());
             ::_exit(127);
         }
+        // The port answering is not enough: a parallel test's server may have taken it, and
+        // ours then exits at start. Ready is our own server saying it listens there (both
+        // osprey and nats-server log it), unless its log goes elsewhere (-l).
+        const bool logs_here = std::find(extra.begin(), extra.end(), "-l") == extra.end();
         for (int i = 0; i < 500; ++i) {
-            if (port_open(port_) && (!with_monitor || port_open(http_port_))) return;
+            if (port_open(port_) && (!with_monitor || port_open(http_port_)) &&
+                (!logs_here || says_listening()))
+                return;
             int status;
             if (::waitpid(pid_, &status, WNOHANG) == pid_) {
                 pid_ = -1;
@@ -100,6 +107,17 @@ private:
         }
         stop();
         throw std::runtime_error("server did not start listening");
+    }
+
+    bool says_listening() const {
+        const std::string l = log(), what = "Listening for client connections on ";
+        const std::string port_end = ":" + std::to_string(port_) + "\n";
+        for (auto at = l.find(what); at != std::string::npos; at = l.find(what, at + 1)) {
+            const auto eol = l.find('\n', at);
+            if (eol != std::string::npos && l.compare(eol + 1 - port_end.size(), port_end.size(), port_end) == 0)
+                return true;
+        }
+        return false;
     }
 
 public:
