@@ -59,6 +59,8 @@ public:
     void create_stream(const std::string& account, const jetstream::StreamConfig& cfg, Done done) override;
     void delete_stream(const std::string& account, const std::string& stream, Done done) override;
     void update_stream(const std::string& account, const jetstream::StreamConfig& cfg, Done done) override;
+    void remove_stream_peer(const std::string& account, const std::string& stream, const std::string& server,
+                            Done done) override;
     std::vector<std::string> stream_names(const std::string& account) override;
     std::optional<jetstream::StreamConfig> stream_config(const std::string& account,
                                                           const std::string& stream) override;
@@ -72,14 +74,28 @@ private:
     struct Replica;
     struct Assignment {
         jetstream::StreamConfig cfg;
-        std::vector<std::string> peers;  // server names
+        std::vector<std::string> peers;    // server names: the replicas it should have
+        std::vector<std::string> genesis;  // the group's first voters (a joining replica's start)
         std::string group;
         std::int64_t created_ns = 0;
         std::shared_ptr<Replica> replica;  // when this server holds one
     };
     using Key = std::pair<std::string, std::string>;  // account, stream
     void apply_meta(const raft::Entry& e);
-    void open_replica(const Key& key, const Assignment& a);
+    // `joining`: the replica is added to a running group (its first voters leave it out
+    // until the leader's log adds it).
+    void open_replica(const Key& key, const Assignment& a, bool joining);
+    // Membership (js_cluster_membership.cpp). Meta leader: the servers for `want` replicas,
+    // keeping the current ones (the leader first) and adding the least loaded.
+    std::optional<std::vector<std::string>> place(const Assignment& a, std::size_t want,
+                                                  const std::vector<std::string>& exclude);
+    void propose_peers(const Key& key, const jetstream::StreamConfig& cfg, const std::vector<std::string>& peers,
+                       Done done);
+    void apply_peers(const Key& key, std::vector<std::string> peers);
+    // Stream leader: one voter change at a time towards the assignment's peers.
+    void reconcile_replicas();
+    // A replica the assignment left out closes once it knows its removal committed.
+    void retire_replicas();
     // Advisories (js_cluster_advisories.cpp), on the host thread.
     boost::json::array replicas_json(const Key& key, const std::string& group, bool* found);
     void publish_advisory(const std::string& account, const std::string& subject, const char* type,
@@ -93,7 +109,7 @@ private:
     // A replica's store is behind its log's snapshot: its applies wait while the messages come
     // from the peers' stores (stream_catchup.h).
     void catch_up(const Key& key, const std::shared_ptr<Replica>& rep, std::uint64_t to);
-    void caught_up(const std::shared_ptr<Replica>& rep);
+    void caught_up(const std::shared_ptr<Replica>& rep, const std::string& consumers);
     std::shared_ptr<jetstream::Stream> replica_of_group(const std::string& group);
     bool stream_reachable(const Key& key);
     bool creates_waiting() {

@@ -10,6 +10,7 @@
 #include <deque>
 
 #include "cluster/js_cluster.h"
+#include "cluster/js_cluster_replica.h"
 #include "cluster/route_manager.h"
 #include "jetstream/jetstream.h"
 #include "jetstream/stream.h"
@@ -26,38 +27,6 @@ namespace json = boost::json;
 using namespace std::chrono;
 using jetstream::ApiError;
 
-// This server's share of one replicated stream: how the stream proposes, and who leads.
-struct JetStreamCluster::Replica : jetstream::StreamReplicator {
-    RaftHost* host = nullptr;
-    std::string group;
-    raft::NodeId self = raft::kNone;
-    std::weak_ptr<jetstream::Stream> stream;
-    std::atomic<raft::NodeId> leader{raft::kNone};
-    // Compaction: after each applied entry, the store's last sequence (host thread writes,
-    // the ticker reads); the index up to which every voter agreed the log may go (a committed
-    // compaction entry), and what the leader last proposed.
-    std::mutex mu;
-    std::deque<std::pair<raft::Index, std::uint64_t>> marks;
-    raft::Index compact_target = 0, compacted = 0, proposed_compaction = 0;
-    std::uint64_t compacted_last_seq = 0;  // the store's last sequence at `compacted`
-    // Catch-up (see catch_up()): committed entries held until the store caught up.
-    bool catching_up = false, lead_when_caught_up = false;
-    // Host thread: whether this replica led, and whether it was asked to step down (a
-    // stepdown is not a lost quorum).
-    bool was_leader = false;
-    std::atomic<bool> stepping_down{false};
-    std::deque<raft::Entry> held;
-    Clock::time_point next_check{};
-    void propose(std::string entry, std::function<void(bool)> done) override {
-        host->propose(group, std::move(entry), [done = std::move(done)](auto r) { done(r.has_value()); });
-    }
-    std::uint64_t replica_id() const override { return self; }
-    std::shared_ptr<std::atomic<std::int64_t>> lease = std::make_shared<std::atomic<std::int64_t>>(0);
-    bool may_serve() const override {
-        return steady_clock::now().time_since_epoch().count() < lease->load(std::memory_order_relaxed);
-    }
-};
-
 namespace {
 
 constexpr std::uint8_t kCompactEntry = 0xC0;  // a stream entry of the cluster layer (not a batch)
@@ -71,22 +40,12 @@ void JetStreamCluster::create_stream(const std::string& account, const jetstream
                                      Done done) {
     // Placement: this server (the meta leader answers the create from its replica), then the
     // JetStream servers holding the fewest streams.
-    std::vector<std::string> candidates;
-    for (const auto& p : routes_.peers())
-        if (p.jetstream && !p.server_name.empty()) candidates.push_back(p.server_name);
     const std::size_t want = std::size_t(std::max<std::int64_t>(1, cfg.num_replicas));
-    if (want > candidates.size() + 1) return done(ApiError{400, 10005, "no suitable peers for placement"});
-    std::map<std::string, int> load;
-    {
-        std::lock_guard lk(assign_mu_);
-        for (const auto& [k, a] : streams_)
-            for (const auto& p : a.peers) ++load[p];
-    }
-    std::sort(candidates.begin(), candidates.end(), [&](const std::string& x, const std::string& y) {
-        return load[x] != load[y] ? load[x] < load[y] : x < y;
-    });
-    std::vector<std::string> peers{srv_.server_name()};
-    for (std::size_t i = 0; peers.size() < want; ++i) peers.push_back(candidates[i]);
+    Assignment here;
+    here.peers = {srv_.server_name()};
+    auto placed = place(here, want, {});
+    if (!placed) return done(ApiError{400, 10005, "no suitable peers for placement"});
+    const std::vector<std::string> peers = std::move(*placed);
     const std::int64_t created = jetstream::now_unix_ns();
     json::array pj;
     for (auto& p : peers) pj.push_back(json::value(p));
@@ -122,6 +81,20 @@ void JetStreamCluster::delete_stream(const std::string& account, const std::stri
 
 void JetStreamCluster::update_stream(const std::string& account, const jetstream::StreamConfig& cfg, Done done) {
     const Key key{account, cfg.name};
+    std::optional<Assignment> scaled;
+    {
+        std::lock_guard lk(assign_mu_);
+        auto it = streams_.find(key);
+        if (it == streams_.end()) return done(ApiError{404, 10059, "stream not found"});
+        if (it->second.peers.size() != std::size_t(std::max<std::int64_t>(1, cfg.num_replicas))) scaled = it->second;
+    }
+    if (scaled) {
+        // num_replicas moved (or a removed peer left the group short): new placement, and
+        // the stream's leader moves the group's voters to it (js_cluster_membership.cpp).
+        auto peers = place(*scaled, std::size_t(std::max<std::int64_t>(1, cfg.num_replicas)), {});
+        if (!peers) return done(ApiError{400, 10005, "no suitable peers for placement"});
+        return propose_peers(key, cfg, *peers, std::move(done));
+    }
     {
         std::lock_guard lk(assign_mu_);
         if (!streams_.count(key)) return done(ApiError{404, 10059, "stream not found"});
@@ -217,6 +190,8 @@ void JetStreamCluster::compact_streams() {
 
 void JetStreamCluster::check_timeouts() {
     compact_streams();
+    reconcile_replicas();
+    retire_replicas();
     // A meta group with no leader for long: say why it may be (once).
     static thread_local Clock::time_point leaderless_since{};
     static thread_local bool warned = false;
@@ -226,7 +201,7 @@ void JetStreamCluster::check_timeouts() {
             warned = true;
             log::warn("JetStream cluster: no meta leader for 30 s. Servers must list the same cluster in their "
                       "routes at first start: a server that joins an existing cluster later is not added to its "
-                      "meta group yet (membership changes are not supported by osprey yet)");
+                      "meta group yet (adding servers to the meta group is not supported by osprey yet)");
         }
     } else {
         leaderless_since = {};
@@ -288,6 +263,7 @@ void JetStreamCluster::apply_meta(const raft::Entry& e) {
         if (auto it = o.find("peers"); it != o.end() && it->value().is_array())
             for (const auto& p : it->value().get_array())
                 if (p.is_string()) a.peers.emplace_back(p.get_string());
+        a.genesis = a.peers;
         const Key key{account, a.cfg.name};
         const bool mine = std::find(a.peers.begin(), a.peers.end(), srv_.server_name()) != a.peers.end();
         {
@@ -305,7 +281,7 @@ void JetStreamCluster::apply_meta(const raft::Entry& e) {
             std::lock_guard nk(names_mu_);
             names_[node_id_of(p)] = p;
         }
-        if (mine) open_replica(key, a);
+        if (mine) open_replica(key, a, false);
         else resolve(creating_, key, std::nullopt);  // (the meta leader is always a member)
     } else if (op == "update_stream") {
         auto cit = o.find("config");
@@ -320,6 +296,14 @@ void JetStreamCluster::apply_meta(const raft::Entry& e) {
             if (it == streams_.end()) return;
             it->second.cfg = *cfg;
             mine = it->second.replica != nullptr;
+        }
+        // New replicas (scaling, a removed peer's replacement): a replica added here opens
+        // with the new configuration; one left out stays until its removal committed.
+        if (auto it = o.find("peers"); it != o.end() && it->value().is_array()) {
+            std::vector<std::string> peers;
+            for (const auto& p : it->value().get_array())
+                if (p.is_string()) peers.emplace_back(p.get_string());
+            if (!peers.empty()) apply_peers(key, std::move(peers));
         }
         if (!mine) return resolve(updating_, key, std::nullopt);
         // Every replica takes it in log order (on the API thread, which owns the streams).
@@ -346,12 +330,17 @@ void JetStreamCluster::apply_meta(const raft::Entry& e) {
     }
 }
 
-void JetStreamCluster::open_replica(const Key& key, const Assignment& a) {
+void JetStreamCluster::open_replica(const Key& key, const Assignment& a, bool joining) {
     // The store opens on the API thread (it owns the stream maps); the group starts after it,
     // so the first committed entry finds the stream.
     std::shared_ptr<Replica> rep = a.replica;
+    // A new group starts with its peers as voters. A replica joining a running group starts
+    // from the group's first voters without itself, as the others' logs began: it cannot
+    // campaign or count until the leader's log (or snapshot) brings the membership with it.
+    // (A group the WAL holds keeps its stored membership either way.)
     raft::Membership voters;
-    for (const auto& p : a.peers) voters.voters.push_back(node_id_of(p));
+    for (const auto& p : joining ? a.genesis : a.peers)
+        if (!joining || p != srv_.server_name()) voters.voters.push_back(node_id_of(p));
     voters = raft::Membership::of(voters.voters);
     const auto created = system_clock::time_point(duration_cast<system_clock::duration>(nanoseconds(a.created_ns)));
     const auto cfg = a.cfg;
@@ -392,17 +381,19 @@ void JetStreamCluster::open_replica(const Key& key, const Assignment& a) {
             std::lock_guard lk(rep->mu);
             rep->marks.emplace_back(e.index, s->store().state().last_seq);
         };
-        cb.install = [this, key, weak, rep](const raft::Snapshot& snap, bool) {
+        cb.install = [this, key, weak, rep](const raft::Snapshot& snap, bool from_leader) {
             // The snapshot (ours at a restart, or the leader's when our log was behind its
             // compacted log) covers the stream up to the sequence it names; a store that lacks
-            // some of that (its files were lost, or damaged and set aside) fetches it.
+            // some of that (its files were lost, or damaged and set aside) fetches it. The
+            // leader's snapshot also skipped the consumers' entries it covers (a new replica
+            // never saw them): their state comes with the catch-up.
             std::uint64_t last = 0;
             for (int i = 0; i < 8 && i < int(snap.data.size()); ++i)
                 last |= std::uint64_t(std::uint8_t(snap.data[i])) << (8 * i);
             auto s = weak.lock();
             if (!s) return;
             const std::uint64_t have = s->store().state().last_seq;
-            if (have < last) catch_up(key, rep, last);
+            if (have < last || from_leader) catch_up(key, rep, last);
         };
         cb.role_changed = [this, key, tag, weak, rep](raft::Role role, raft::NodeId leader, raft::Term) {
             rep->leader = leader;
@@ -448,9 +439,14 @@ void JetStreamCluster::catch_up(const Key& key, const std::shared_ptr<Replica>& 
         rep->catching_up = true;
     }
     const std::uint64_t from = s->store().state().last_seq + 1;
-    log::warn("JetStream cluster: stream '{} > {}': this replica's store ends at {} but its log starts after {}; "
-              "fetching the rest from the other replicas",
-              key.first, key.second, from - 1, to);
+    if (from <= to)
+        log::warn("JetStream cluster: stream '{} > {}': this replica's store ends at {} but its log starts after {}; "
+                  "fetching the rest from the other replicas",
+                  key.first, key.second, from - 1, to);
+    else
+        log::notice("JetStream cluster: stream '{} > {}': this replica's log starts at the leader's snapshot; "
+                    "fetching its consumers from the other replicas",
+                    key.first, key.second);
     StreamCatchup::Job job;
     job.group = rep->group;
     job.stream = s;
@@ -468,21 +464,25 @@ void JetStreamCluster::catch_up(const Key& key, const std::shared_ptr<Replica>& 
                 if (const auto id = node_id_of(p); id != self_ && id != l) v.push_back(id);
         return v;
     };
-    job.done = [this, rep] { host_->post([this, rep] { caught_up(rep); }); };
+    job.done = [this, rep](std::string consumers) {
+        host_->post([this, rep, consumers = std::move(consumers)] { caught_up(rep, consumers); });
+    };
     catchup_->fetch(std::move(job));
 }
 
-void JetStreamCluster::caught_up(const std::shared_ptr<Replica>& rep) {
-    // On the host thread: the held entries apply now, before anything committed later.
+void JetStreamCluster::caught_up(const std::shared_ptr<Replica>& rep, const std::string& consumers) {
+    // On the host thread: the consumers as the peer held them, then the held entries, before
+    // anything committed later.
     std::deque<raft::Entry> held;
     bool lead = false;
+    auto s = rep->stream.lock();
+    if (s && !consumers.empty()) s->apply_consumers_catchup(consumers);
     {
         std::lock_guard lk(rep->mu);
         held.swap(rep->held);
         rep->catching_up = false;
         lead = std::exchange(rep->lead_when_caught_up, false);
     }
-    auto s = rep->stream.lock();
     if (!s) return;
     for (const auto& e : held) {
         s->apply_entry(e.data);

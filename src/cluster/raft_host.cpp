@@ -394,7 +394,10 @@ void RaftHost::update_lease(Group& g) {
             auto it = g.answered.find(id);
             if (it != g.answered.end()) times.push_back(it->second);
         }
-        const std::size_t need = voters.size() / 2;  // others needed beside this leader
+        // Others needed beside this leader (a leader whose removal is not committed yet leads
+        // a membership that leaves it out, and does not count itself).
+        const bool voter = g.node->membership().contains(self_);
+        const std::size_t need = g.node->membership().quorum() - (voter ? 1 : 0);
         if (need == 0) {
             until = std::numeric_limits<std::int64_t>::max();  // a group of one
         } else if (times.size() >= need) {
@@ -419,6 +422,7 @@ std::optional<RaftHost::Status> RaftHost::status(const std::string& name) {
         s.applied = g->applied;
         s.last = g->node->log().last_index();
         s.membership = g->node->membership();
+        s.removed = g->node->removed();
         const auto now = steady_clock::now();
         for (const auto& p : g->node->progress()) {
             PeerStatus ps;

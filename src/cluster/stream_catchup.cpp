@@ -76,15 +76,24 @@ void StreamCatchup::fetch(Job job) {
 }
 
 // A peer's request: varint id, bytes group, varint from, varint to. The answer: varint id,
-// then the stream's batch (or nothing after the id: no replica of that group here).
+// then the stream's batch (or nothing after the id: no replica of that group here). `from`
+// 0 asks for the durable consumers instead: the answer is then 0x01 and their entries.
 void StreamCatchup::serve(const std::string& reply, std::string_view body) {
     Reader rd{body};
     std::uint64_t id = 0, from = 0, to = 0;
     std::string_view group;
     if (reply.empty() || !rd.varint(id) || !rd.bytes(group) || !rd.varint(from) || !rd.varint(to)) return;
+    if (const std::string_view prefix = "$OSP.CATCHUP.R."; reply.rfind(prefix, 0) == 0) {
+        const raft::NodeId peer = std::strtoull(reply.c_str() + prefix.size(), nullptr, 16);
+        std::lock_guard lk(mu_);
+        served_[{std::string(group), peer}] = steady_clock::now();
+    }
     std::string out;
     put_varint(out, id);
-    if (auto s = finder_(std::string(group))) out += s->catchup_batch(from, to, kBatchBytes);
+    if (auto s = finder_(std::string(group))) {
+        if (from == 0) out += '\x01' + s->consumers_catchup();
+        else out += s->catchup_batch(from, to, kBatchBytes);
+    }
     server::Message m{reply, {}, {}, out, nullptr};
     sys_->route(m);
     server::Client::flush_scheduled();
@@ -113,19 +122,74 @@ void StreamCatchup::run() {
         Job job = std::move(jobs_.front());
         jobs_.pop_front();
         lk.unlock();
-        const bool finished = run_job(job);
-        if (finished && job.done) job.done();
+        std::string consumers;
+        const bool finished = run_job(job, consumers);
+        if (finished && job.done) job.done(std::move(consumers));
         lk.lock();
     }
 }
 
-bool StreamCatchup::run_job(Job& job) {
+bool StreamCatchup::serving(const std::string& group, raft::NodeId peer) {
+    std::lock_guard lk(mu_);
+    auto it = served_.find({group, peer});
+    return it != served_.end() && steady_clock::now() - it->second < seconds(3);
+}
+
+std::optional<std::string> StreamCatchup::ask(raft::NodeId to, const std::string& group, std::uint64_t from,
+                                              std::uint64_t upto) {
+    std::uint64_t id;
+    {
+        std::lock_guard lk(mu_);
+        if (stop_) return std::nullopt;
+        id = next_id_++;
+        waiting_for_ = id;
+        answered_ = false;
+        answer_.clear();
+    }
+    std::string req;
+    put_varint(req, id);
+    put_bytes(req, group);
+    put_varint(req, from);
+    put_varint(req, upto);
+    // (A Message holds views: the subjects must outlive it.)
+    const std::string subject = requests_subject(to), reply = answers_subject(self_);
+    server::Message m{subject, reply, {}, req, nullptr};
+    sys_->route(m);
+    server::Client::flush_scheduled();
+    std::string got;
+    std::unique_lock lk(mu_);
+    cv_.wait_for(lk, kAnswerWait, [&] { return stop_ || answered_; });
+    if (stop_) return std::nullopt;
+    if (answered_) got = std::move(answer_);
+    waiting_for_ = 0;
+    return got;
+}
+
+std::string StreamCatchup::fetch_consumers(Job& job) {
+    // From the first peer that holds the stream; a memory stream gives up when none does
+    // (nor any consumer state) after asking each twice.
+    std::size_t attempt = 0, none = 0;
+    for (;;) {
+        if (job.stream.expired()) return {};
+        const auto sources = job.sources ? job.sources() : std::vector<raft::NodeId>{};
+        if (!sources.empty()) {
+            auto got = ask(sources[attempt++ % sources.size()], job.group, 0, 0);
+            if (!got) return {};
+            if (!got->empty() && got->front() == '\x01') return got->substr(1);
+            if (job.memory && ++none >= 2 * sources.size()) return {};
+        }
+        std::this_thread::sleep_for(milliseconds(200));
+    }
+}
+
+bool StreamCatchup::run_job(Job& job, std::string& consumers) {
     const auto t0 = steady_clock::now();
     auto last_note = t0;
     std::uint64_t next = job.from;
     std::size_t attempt = 0, empty_answers = 0;
-    log::notice("JetStream cluster: stream group {} catching up sequences {}..{} from its peers", job.group, job.from,
-                job.to);
+    if (job.from <= job.to)
+        log::notice("JetStream cluster: stream group {} catching up sequences {}..{} from its peers", job.group,
+                    job.from, job.to);
     while (next <= job.to) {
         {
             std::lock_guard lk(mu_);
@@ -138,33 +202,9 @@ bool StreamCatchup::run_job(Job& job) {
             std::this_thread::sleep_for(milliseconds(200));
             continue;
         }
-        const raft::NodeId to = sources[attempt % sources.size()];
-        std::uint64_t id;
-        {
-            std::lock_guard lk(mu_);
-            id = next_id_++;
-            waiting_for_ = id;
-            answered_ = false;
-            answer_.clear();
-        }
-        std::string req;
-        put_varint(req, id);
-        put_bytes(req, job.group);
-        put_varint(req, next);
-        put_varint(req, job.to);
-        // (A Message holds views: the subjects must outlive it.)
-        const std::string subject = requests_subject(to), reply = answers_subject(self_);
-        server::Message m{subject, reply, {}, req, nullptr};
-        sys_->route(m);
-        server::Client::flush_scheduled();
-        std::string got;
-        {
-            std::unique_lock lk(mu_);
-            cv_.wait_for(lk, kAnswerWait, [&] { return stop_ || answered_; });
-            if (stop_) return false;
-            if (answered_) got = std::move(answer_);
-            waiting_for_ = 0;
-        }
+        auto answer = ask(sources[attempt % sources.size()], job.group, next, job.to);
+        if (!answer) return false;
+        const std::string got = std::move(*answer);
         std::uint64_t after = next;
         if (!got.empty() && !s->apply_catchup_batch(got, after))
             log::error("JetStream cluster: stream group {}: a damaged catch-up answer was refused", job.group);
@@ -178,7 +218,7 @@ bool StreamCatchup::run_job(Job& job) {
                 log::warn("JetStream cluster: stream group {} (memory storage): no replica holds sequences {}..{} any "
                           "more; they are lost",
                           job.group, next, job.to);
-                return true;
+                break;
             }
             ++attempt;  // no progress there: another peer, after a moment
             std::this_thread::sleep_for(milliseconds(200));
@@ -188,6 +228,11 @@ bool StreamCatchup::run_job(Job& job) {
             log::warn("JetStream cluster: stream group {} still catching up at sequence {} of {}", job.group, next,
                       job.to);
         }
+    }
+    consumers = fetch_consumers(job);
+    {
+        std::lock_guard lk(mu_);
+        if (stop_) return false;
     }
     log::notice("JetStream cluster: stream group {} caught up to sequence {} in {:.2f} s", job.group, job.to,
                 duration<double>(steady_clock::now() - t0).count());

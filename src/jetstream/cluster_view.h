@@ -34,6 +34,12 @@ struct ClusterView {
     // Meta leader: commits a new configuration (checked by the caller); done once this
     // server's replica, if any, took it.
     virtual void update_stream(const std::string& account, const StreamConfig& cfg, Done done) = 0;
+    // Meta leader: takes a server out of the stream's replicas (STREAM.PEER.REMOVE), with a
+    // replacement when a server is free for it; done once committed (10040 when the server
+    // is not a replica; 10075 when no replacement was found: the group shrinks, as in
+    // nats-server).
+    virtual void remove_stream_peer(const std::string& account, const std::string& stream,
+                                    const std::string& server, Done done) = 0;
     // The streams the meta group has assigned in the account, by name.
     virtual std::vector<std::string> stream_names(const std::string& account) = 0;
     virtual std::optional<StreamConfig> stream_config(const std::string& account, const std::string& stream) = 0;

@@ -113,6 +113,8 @@ public:
     // Leader: hands the state to `propose` when it moved since the last time, under the
     // consumer's lock, so that it is ordered with the acks proposed before and after it.
     void propose_state_if_moved(const std::function<void(std::string)>& propose);
+    // The state as propose_state_if_moved() gives it, now (a new replica's catch-up).
+    std::string replica_state_text();
     void sync_log();  // the ack log on disk (before the stream's log is compacted)
 
 private:

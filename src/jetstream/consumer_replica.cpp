@@ -100,6 +100,13 @@ void Consumer::propose_state_if_moved(const std::function<void(std::string)>& pr
     propose(json::serialize(st));
 }
 
+std::string Consumer::replica_state_text() {
+    std::lock_guard lk(mu_);
+    json::object st = state_json_locked();
+    st.erase("log_seq");
+    return json::serialize(st);
+}
+
 void Consumer::sync_log() {
     if (ack_log_) ack_log_->sync();
 }

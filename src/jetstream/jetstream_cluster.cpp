@@ -261,9 +261,9 @@ bool JetStream::handle_clustered(AccountState& a, Request& r, const std::vector<
         auto existing = c->stream_config(acc, t[4]);
         if (!existing) return answer(typed_error(type, errors::stream_not_found())), true;
         if (auto e = check_update(*existing, *cfg)) return answer(typed_error(type, *e)), true;
-        if (std::max<std::int64_t>(1, cfg->num_replicas) != std::max<std::int64_t>(1, existing->num_replicas))
+        if (cfg->num_replicas > 1 && cfg->retention == Retention::Interest)
             return answer(typed_error(type, errors::invalid_config(
-                                                "changing num_replicas in a cluster is not supported by osprey yet"))),
+                                                "replicated interest streams are not supported by osprey yet"))),
                    true;
         for (const auto& other : c->stream_names(acc)) {
             if (other == cfg->name) continue;
@@ -314,15 +314,29 @@ bool JetStream::handle_clustered(AccountState& a, Request& r, const std::vector<
         if (!s || !s->replicated()) return false;
         return n == 5 ? purge_replicated(a, r, s) : delete_replicated(a, r, s);
     }
-    // Membership changes are not built: the stream's leader (or, for a server, the meta
-    // leader) says so by name rather than leaving the request unanswered.
+    // A stream's replica moves (the meta leader commits the new placement; the stream's
+    // leader moves its voters). Removing a server from the meta group is not built: the meta
+    // leader says so by name rather than leaving the request unanswered.
     if (n == 6 && is({"STREAM", "PEER", "REMOVE"})) {
         if (!meta) return true;  // nats-server's meta leader answers it
         const std::string type = "stream_remove_peer_response";
         if (is_empty_request(r.payload)) return answer(typed_error(type, ApiError{400, 10003, "bad request"})), true;
+        auto v = parse_body(r.payload);
+        if (!v) return answer(typed_error(type, errors::invalid_json())), true;
         if (!c->stream_config(acc, t[5])) return answer(typed_error(type, errors::stream_not_found())), true;
-        return answer(typed_error(type, ApiError{500, 10075, "removing a stream's peer is not supported by osprey yet"})),
-               true;
+        std::string peer;
+        if (v->is_object())
+            if (auto it = v->get_object().find("peer"); it != v->get_object().end() && it->value().is_string())
+                peer = std::string(it->value().get_string());
+        if (peer.empty()) return answer(typed_error(type, ApiError{400, 10003, "bad request"})), true;
+        ++a.api_total;
+        c->remove_stream_peer(acc, t[5], peer, [this, ap = &a, reply = r.reply](std::optional<ApiError> e) {
+            post([this, ap, reply, e] {
+                const std::string type = "stream_remove_peer_response";
+                respond(*ap, reply, e ? typed_error(type, *e) : typed(type, json::object{{"success", true}}));
+            });
+        });
+        return true;
     }
     if (n == 4 && is({"SERVER", "REMOVE"})) {
         if (!meta) return true;

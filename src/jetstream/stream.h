@@ -111,6 +111,13 @@ public:
     std::string catchup_batch(std::uint64_t from, std::uint64_t to, std::size_t max_bytes);
     // Stores a batch's messages this store does not hold yet, in order; false if damaged.
     bool apply_catchup_batch(std::string_view batch, std::uint64_t& next);
+    // The durable consumers, for a replica whose log starts after their creation: per
+    // consumer, a create entry and a state entry (as the log carries them), each as bytes.
+    std::string consumers_catchup();
+    // Applies them (on the Raft thread, before the entries held during the catch-up):
+    // creates what is missing, takes the states, and drops the replicated consumers the peer
+    // no longer has (deleted in the part of the log this replica never saw).
+    void apply_consumers_catchup(std::string_view body);
 
     const StreamConfig& config() const { return cfg_; }
     const std::string& dir() const { return dir_; }  // its files (and its consumers')

@@ -1,6 +1,11 @@
 // Catch-up between replicas of a stream (see stream.h): one replica's store serves a range of
 // messages, another's takes them in order. What the source holds was already checked,
 // limited and deduplicated when it was applied there, so the batch is stored as it is.
+#include <boost/json/serialize.hpp>
+#include <set>
+
+#include "jetstream/consumer.h"
+#include "jetstream/consumer_config.h"
 #include "jetstream/entry_codec.h"
 #include "jetstream/headers.h"
 #include "jetstream/stream.h"
@@ -67,6 +72,51 @@ bool Stream::apply_catchup_batch(std::string_view batch, std::uint64_t& next) {
     }
     for (const auto& s : stored) notify_consumers(s.subject, s.seq);
     return true;
+}
+
+std::string Stream::consumers_catchup() {
+    std::string out;
+    for (auto& c : consumers()) {
+        if (!c->replicated()) continue;
+        // Proposer 0 and op 0: no replica's own, nothing to answer.
+        std::string create(1, char(kConsumerCreate));
+        put_varint(create, 0);
+        put_varint(create, 0);
+        put_bytes(create, c->name());
+        put_varint(create, std::uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                             c->created().time_since_epoch())
+                                             .count()));
+        put_bytes(create, boost::json::serialize(to_json(c->config())));
+        put_bytes(out, create);
+        std::string state(1, char(kConsumerState));
+        put_varint(state, 0);
+        put_bytes(state, c->name());
+        put_bytes(state, c->replica_state_text());
+        put_bytes(out, state);
+    }
+    return out;
+}
+
+void Stream::apply_consumers_catchup(std::string_view body) {
+    Reader rd{body};
+    std::set<std::string> names;
+    while (!rd.in.empty()) {
+        std::string_view e;
+        if (!rd.bytes(e) || e.empty()) {
+            log::error("JetStream stream '{}': damaged consumers in a catch-up answer", cfg_.name);
+            return;
+        }
+        if (std::uint8_t(e.front()) == kConsumerCreate) {
+            Reader er{e.substr(1)};
+            std::uint64_t proposer = 0, op = 0;
+            std::string_view name;
+            if (er.varint(proposer) && er.varint(op) && er.bytes(name)) names.emplace(name);
+        }
+        apply_entry(e);
+    }
+    for (auto& c : consumers())
+        if (c->replicated() && !names.count(c->name()) && remove_consumer(c->name()) && consumer_hooks_.removed)
+            consumer_hooks_.removed(c->name());
 }
 
 }  // namespace osprey::jetstream

@@ -97,6 +97,14 @@ public:
     Term term() const { return term_; }
     const RaftLog& log() const { return log_; }
     const Membership& membership() const { return history_.back().membership; }
+    // This node knows that its removal from the group is committed: the membership it holds
+    // leaves it out, and the commit index reached that membership. (A node that joins a group
+    // starts outside the membership it is first given, which is not a removal: the host
+    // tells the two apart by what the application asked for.)
+    bool removed() const {
+        return !membership().contains(cfg_.id) && history_.back().index > 0 &&
+               log_.committed() >= history_.back().index;
+    }
     // A leader that heard from a majority within the last election timeout.
     bool has_quorum_lease() const;
     // Set when a peer asked for something unsafe (cutting a committed entry): a bug somewhere.
@@ -121,6 +129,10 @@ private:
         Index pending_snapshot = 0;
         bool recent_active = false;
         Index match_at_heartbeat = 0;  // to notice appends lost in flight
+        // A node the membership no longer holds: it still gets appends (it counts for
+        // nothing) until it was told its removal committed, so it knows to stop for good.
+        bool leaving = false;
+        int leave_heartbeats = 0;  // heartbeats since the removal committed
     };
     struct MembershipAt {
         Index index;

@@ -72,9 +72,11 @@ void Node::sync_progress() {
         p.next = log_.last_index() + 1;
         progress_.emplace(v, p);
     }
-    for (auto it = progress_.begin(); it != progress_.end();) {
-        if (!membership().contains(it->first)) it = progress_.erase(it);
-        else ++it;
+    // A removed node keeps its progress (marked leaving) until broadcast_heartbeat() told it
+    // the removal committed; one added again is a voter again.
+    for (auto& [id, pr] : progress_) {
+        pr.leaving = !membership().contains(id);
+        if (!pr.leaving) pr.leave_heartbeats = 0;
     }
 }
 
@@ -126,6 +128,22 @@ void Node::broadcast_append() {
 }
 
 void Node::broadcast_heartbeat() {
+    // Leaving nodes go once a few heartbeats carried a commit index past the last membership
+    // entry (one of them most likely arrived), or after a few election timeouts of trying: a
+    // node that never learns it keeps its copy and stays out of the group (it cannot win an
+    // election: its log lacks the removal, which a majority holds).
+    const int give_up = 4 * std::max(1, cfg_.election_ticks / std::max(1, cfg_.heartbeat_ticks));
+    for (auto it = progress_.begin(); it != progress_.end();) {
+        Progress& pr = it->second;
+        if (pr.leaving && log_.committed() >= pending_membership_) {
+            const bool told = pr.match >= pending_membership_;
+            if (++pr.leave_heartbeats > (told ? 3 : give_up)) {
+                it = progress_.erase(it);
+                continue;
+            }
+        }
+        ++it;
+    }
     for (auto& [id, pr] : progress_) {
         Message m;
         m.type = MessageType::heartbeat;
@@ -331,7 +349,8 @@ std::string Node::describe_progress() const {
 std::vector<Node::PeerProgress> Node::progress() const {
     std::vector<PeerProgress> out;
     if (role_ != Role::leader) return out;
-    for (const auto& [id, pr] : progress_) out.push_back({id, pr.match});
+    for (const auto& [id, pr] : progress_)
+        if (!pr.leaving) out.push_back({id, pr.match});
     return out;
 }
 

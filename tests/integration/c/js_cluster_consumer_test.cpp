@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 
+#include "c/js_cluster_consumer_helpers.h"
 #include "c/js_cluster_helpers.h"
 #include "c/js_helpers.h"
 
@@ -21,101 +22,6 @@ protected:
     bool osprey() const { return GetParam() == OSPREY_BIN; }
     const char* kind() const { return osprey() ? "osprey" : "nats-server"; }
 };
-
-int stream_leader(jsCtx* js, const char* stream) {
-    jsStreamInfo* si = nullptr;
-    jsErrCode err;
-    if (js_GetStreamInfo(&si, js, stream, nullptr, &err) != NATS_OK || !si) return -1;
-    const int l = si->Cluster && si->Cluster->Leader ? index_of(si->Cluster->Leader) : -1;
-    jsStreamInfo_Destroy(si);
-    return l;
-}
-
-struct ConsumerState {
-    bool ok = false;
-    std::uint64_t ack_floor = 0, delivered = 0, ack_pending = 0, pending = 0;
-    std::string leader;
-    int replicas = 0;
-};
-
-ConsumerState consumer_state(jsCtx* js, const char* stream, const char* name) {
-    ConsumerState s;
-    jsConsumerInfo* ci = nullptr;
-    jsErrCode err;
-    if (js_GetConsumerInfo(&ci, js, stream, name, nullptr, &err) != NATS_OK || !ci) return s;
-    s.ok = true;
-    s.ack_floor = ci->AckFloor.Stream;
-    s.delivered = ci->Delivered.Stream;
-    s.ack_pending = std::uint64_t(ci->NumAckPending);
-    s.pending = ci->NumPending;
-    if (ci->Cluster) {
-        if (ci->Cluster->Leader) s.leader = ci->Cluster->Leader;
-        s.replicas = ci->Cluster->ReplicasLen;
-    }
-    jsConsumerInfo_Destroy(ci);
-    return s;
-}
-
-// Bounded: the state as `want` says, seen through server `via`'s client.
-bool wait_state(jsCtx* js, const char* stream, const char* name, std::chrono::milliseconds within,
-                const std::function<bool(const ConsumerState&)>& want) {
-    const auto end = Clock::now() + within;
-    while (Clock::now() < end) {
-        if (auto s = consumer_state(js, stream, name); s.ok && want(s)) return true;
-        std::this_thread::sleep_for(100ms);
-    }
-    return false;
-}
-
-jsConsumerInfo* add_durable(jsCtx* js, const char* stream, const char* name, std::int64_t ack_wait_ms,
-                            jsErrCode* err) {
-    jsConsumerConfig cc;
-    jsConsumerConfig_Init(&cc);
-    cc.Durable = name;
-    cc.AckPolicy = js_AckExplicit;
-    cc.AckWait = ack_wait_ms * 1000000;
-    jsConsumerInfo* ci = nullptr;
-    js_AddConsumer(&ci, js, stream, &cc, nullptr, err);
-    return ci;
-}
-
-// Fetches up to `n` messages (bounded by `within`) from a pull subscription bound to the
-// durable; returns their stream sequences, in order, acking each with AckSync when asked.
-std::vector<std::uint64_t> fetch(natsSubscription* sub, int n, std::chrono::milliseconds within, bool ack_sync,
-                                 std::set<std::uint64_t>* confirmed = nullptr) {
-    std::vector<std::uint64_t> got;
-    const auto end = Clock::now() + within;
-    while (int(got.size()) < n && Clock::now() < end) {
-        natsMsgList list{};
-        jsErrCode err;
-        const int want = std::min(10, n - int(got.size()));
-        if (natsSubscription_Fetch(&list, sub, want, 1000, &err) != NATS_OK) continue;
-        for (int i = 0; i < list.Count; ++i) {
-            jsMsgMetaData* md = nullptr;
-            if (natsMsg_GetMetaData(&md, list.Msgs[i]) == NATS_OK && md) {
-                got.push_back(md->Sequence.Stream);
-                if (ack_sync) {
-                    if (natsMsg_AckSync(list.Msgs[i], nullptr, &err) == NATS_OK && confirmed)
-                        confirmed->insert(md->Sequence.Stream);
-                }
-                jsMsgMetaData_Destroy(md);
-            }
-        }
-        natsMsgList_Destroy(&list);
-    }
-    return got;
-}
-
-Sub pull_sub(jsCtx* js, const char* subject, const char* durable) {
-    natsSubscription* sub = nullptr;
-    jsErrCode err;
-    jsSubOptions so;
-    jsSubOptions_Init(&so);
-    so.Stream = "WORK";
-    so.Consumer = durable;
-    if (js_PullSubscribe(&sub, js, subject, durable, nullptr, &so, &err) != NATS_OK) return nullptr;
-    return Sub(sub);
-}
 
 TEST_P(JsClusterConsumer, ADurableConsumerKeepsItsConfirmedAcksThroughALeaderKill) {
     JsCluster c(GetParam(), 3);
@@ -263,7 +169,7 @@ TEST_P(JsClusterConsumer, CreateDeleteAndStepdownReachEveryReplicaAndARestartKee
         EXPECT_NE(body.find("\"type\":\"io.nats.jetstream.advisory.v1.consumer_leader_elected\""), std::string::npos) << body;
         EXPECT_NE(body.find("\"consumer\":\"KEEP\""), std::string::npos) << body;
         // Membership changes: an empty request is a bad request on both servers; osprey names
-        // what it has not built.
+        // what it has not built (js_cluster_membership_test.cpp has PEER.REMOVE).
         for (const char* subj : {"$JS.API.STREAM.PEER.REMOVE.WORK", "$JS.API.SERVER.REMOVE"}) {
             natsMsg* r = nullptr;
             ASSERT_EQ(natsConnection_RequestString(&r, cl.nc.get(), subj, "", 5000), NATS_OK) << subj;
@@ -272,8 +178,7 @@ TEST_P(JsClusterConsumer, CreateDeleteAndStepdownReachEveryReplicaAndARestartKee
         }
         if (osprey()) {
             natsMsg* r = nullptr;
-            ASSERT_EQ(natsConnection_RequestString(&r, cl.nc.get(), "$JS.API.STREAM.PEER.REMOVE.WORK", "{\"peer\":\"s1\"}",
-                                                   5000),
+            ASSERT_EQ(natsConnection_RequestString(&r, cl.nc.get(), "$JS.API.SERVER.REMOVE", "{\"peer\":\"s1\"}", 5000),
                       NATS_OK);
             EXPECT_NE(std::string(natsMsg_GetData(r)).find("not supported by osprey yet"), std::string::npos)
                 << natsMsg_GetData(r);

@@ -146,7 +146,9 @@ struct ClusterClient {
     }
 };
 
-inline jsStreamInfo* create_r(jsCtx* js, const char* name, const char* subject, int replicas, jsErrCode* err) {
+// Creates (or, with `update`, updates) a file stream of `replicas` on one subject.
+inline jsStreamInfo* put_r(jsCtx* js, const char* name, const char* subject, int replicas, jsErrCode* err,
+                           bool update = false) {
     jsStreamConfig cfg;
     jsStreamConfig_Init(&cfg);
     cfg.Name = name;
@@ -157,8 +159,13 @@ inline jsStreamInfo* create_r(jsCtx* js, const char* name, const char* subject, 
     cfg.Replicas = replicas;
     jsStreamInfo* si = nullptr;
     *err = jsErrCode(0);
-    js_AddStream(&si, js, &cfg, nullptr, err);
+    if (update) js_UpdateStream(&si, js, &cfg, nullptr, err);
+    else js_AddStream(&si, js, &cfg, nullptr, err);
     return si;
+}
+
+inline jsStreamInfo* create_r(jsCtx* js, const char* name, const char* subject, int replicas, jsErrCode* err) {
+    return put_r(js, name, subject, replicas, err);
 }
 
 // Publishes with a message id, retrying (bounded) until some leader acknowledges it.

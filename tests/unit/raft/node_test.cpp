@@ -233,6 +233,41 @@ TEST(RaftNode, MembershipChangesOneVoterAtATime) {
     EXPECT_EQ(h.applied[4], (std::vector<std::string>{"a", "b"}));
 }
 
+TEST(RaftNode, ARemovedNodeLearnsThatItsRemovalCommitted) {
+    // The host closes a removed replica only once the replica itself knows its removal is
+    // committed; the leader keeps telling it until then, though it counts for nothing.
+    Harness h({1, 2, 3, 4}, {1, 2, 3});
+    EXPECT_FALSE(h.n(4).removed()) << "a node joining, outside its first membership, is not removed";
+    const NodeId l = h.elect();
+    ASSERT_TRUE(h.n(l).propose_membership(Membership::of({1, 2, 3, 4})));
+    h.settle();
+    h.ticks(3);
+    ASSERT_EQ(h.n(4).membership(), Membership::of({1, 2, 3, 4}));
+    const NodeId gone = l == 1 ? 2 : 1;
+    std::vector<NodeId> rest;
+    for (NodeId v : {1, 2, 3, 4})
+        if (v != gone) rest.push_back(v);
+    ASSERT_TRUE(h.n(l).propose_membership(Membership::of(rest)));
+    h.settle();
+    h.ticks(6);
+    EXPECT_TRUE(h.n(gone).removed());
+    for (NodeId v : rest) EXPECT_FALSE(h.n(v).removed());
+    for (auto& p : h.n(l).progress()) EXPECT_NE(p.id, gone) << "not reported as a peer";
+    ASSERT_TRUE(h.n(l).propose("after"));
+    h.settle();
+    h.ticks(2);
+    for (NodeId v : rest) EXPECT_EQ(h.applied[v].back(), "after");
+    // Removing the leader itself: it knows once the change committed, and steps aside.
+    std::vector<NodeId> without_leader;
+    for (NodeId v : rest)
+        if (v != l) without_leader.push_back(v);
+    ASSERT_TRUE(h.n(l).propose_membership(Membership::of(without_leader)));
+    h.settle();
+    h.ticks(2);
+    EXPECT_TRUE(h.n(l).removed());
+    EXPECT_NE(h.n(l).role(), Role::leader);
+}
+
 TEST(RaftNode, AFollowerFarBehindCatchesUpFromASnapshot) {
     Harness h({1, 2, 3});
     const NodeId l = h.elect();

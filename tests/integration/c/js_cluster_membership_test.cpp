@@ -1,0 +1,271 @@
+// A stream's replicas move with nats.c on real clusters: num_replicas scaled up (new replicas
+// fill their stores and get the durable consumers from the others, even once the log that
+// created them was compacted) and down (the replicas left out delete their copies), and
+// STREAM.PEER.REMOVE (a replacement takes the removed server's place; without a free server
+// the group shrinks and the answer says the remap failed, as nats-server's does). After each
+// move the old leader is killed: what the new replicas serve is everything acknowledged. The
+// same scenarios run against nats-server 2.9.10.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "c/js_cluster_consumer_helpers.h"
+#include "c/js_cluster_helpers.h"
+#include "c/js_helpers.h"
+
+using namespace osprey::testing;
+
+namespace {
+
+class JsClusterMembership : public ::testing::TestWithParam<std::string> {
+protected:
+    bool osprey() const { return GetParam() == OSPREY_BIN; }
+    const char* kind() const { return osprey() ? "osprey" : "nats-server"; }
+    // nats-server's elections take 4-9 s: its waits are longer.
+    std::chrono::milliseconds bound(std::chrono::milliseconds ms) const { return osprey() ? ms : 3 * ms; }
+};
+
+struct Placement {
+    std::string leader;
+    std::set<std::string> peers;  // the leader and its replicas
+    int current = 0;              // replicas the leader calls current
+};
+
+Placement placement(jsCtx* js, const char* stream) {
+    Placement p;
+    jsStreamInfo* si = nullptr;
+    jsErrCode err;
+    if (js_GetStreamInfo(&si, js, stream, nullptr, &err) != NATS_OK || !si) return p;
+    if (si->Cluster) {
+        if (si->Cluster->Leader) {
+            p.leader = si->Cluster->Leader;
+            p.peers.insert(p.leader);
+        }
+        for (int i = 0; i < si->Cluster->ReplicasLen; ++i) {
+            p.peers.insert(si->Cluster->Replicas[i]->Name);
+            if (si->Cluster->Replicas[i]->Current) ++p.current;
+        }
+    }
+    jsStreamInfo_Destroy(si);
+    return p;
+}
+
+// Bounded: a leader and `n` peers, every other one current.
+bool wait_placed(jsCtx* js, const char* stream, std::size_t n, std::chrono::milliseconds within, Placement* out) {
+    const auto end = Clock::now() + within;
+    while (Clock::now() < end) {
+        Placement p = placement(js, stream);
+        if (!p.leader.empty() && p.peers.size() == n && p.current == int(n) - 1) {
+            *out = p;
+            return true;
+        }
+        std::this_thread::sleep_for(100ms);
+    }
+    *out = placement(js, stream);
+    return false;
+}
+
+bool scale(jsCtx* js, const char* stream, const char* subject, int replicas, jsErrCode* err) {
+    jsStreamInfo* si = put_r(js, stream, subject, replicas, err, true);
+    if (si) jsStreamInfo_Destroy(si);
+    return si != nullptr;
+}
+
+// A cluster's client with an R`replicas` stream WORK holding `n` acknowledged messages.
+void fill(jsCtx* js, int replicas, int n, JsCluster& c) {
+    jsErrCode err;
+    jsStreamInfo* si = create_r(js, "WORK", "work.>", replicas, &err);
+    ASSERT_NE(si, nullptr) << int(err) << c.logs();
+    jsStreamInfo_Destroy(si);
+    for (int i = 1; i <= n; ++i)
+        ASSERT_EQ(publish_until_acked(js, "work.item", "w-" + std::to_string(i)), std::uint64_t(i));
+}
+
+std::string request(natsConnection* nc, const std::string& subject, const std::string& body) {
+    natsMsg* reply = nullptr;
+    if (natsConnection_Request(&reply, nc, subject.c_str(), body.data(), int(body.size()), 5000) != NATS_OK)
+        return {};
+    std::string out(natsMsg_GetData(reply), std::size_t(natsMsg_GetDataLength(reply)));
+    natsMsg_Destroy(reply);
+    return out;
+}
+
+// Bounded: server `i` holds `n` messages in all (its /jsz).
+bool holds(JsCluster& c, int i, std::int64_t n, std::chrono::milliseconds within) {
+    const auto end = Clock::now() + within;
+    while (Clock::now() < end) {
+        if (jsz_messages(c, i) == n) return true;
+        std::this_thread::sleep_for(100ms);
+    }
+    return false;
+}
+
+TEST_P(JsClusterMembership, ScalingUpFillsTheNewReplicasAndScalingDownEmptiesTheOldOnes) {
+    JsCluster c(GetParam(), 3);
+    ASSERT_FALSE(c.agreed_leader(bound(20s)).empty()) << c.logs();
+    ClusterClient cl(c, 0);
+    ASSERT_TRUE(cl.js);
+    jsErrCode err;
+    jsStreamInfo* si = create_r(cl.js.get(), "WORK", "work.>", 1, &err);
+    ASSERT_NE(si, nullptr) << int(err) << c.logs();
+    jsStreamInfo_Destroy(si);
+    // The consumer first: by the time the stream scales, the log entry that created it was
+    // compacted away on osprey (new replicas get it from the catch-up).
+    jsConsumerInfo* ci = add_durable(cl.js.get(), "WORK", "D", 2000, &err);
+    ASSERT_NE(ci, nullptr) << int(err) << c.logs();
+    jsConsumerInfo_Destroy(ci);
+    for (int i = 1; i <= 100; ++i)
+        ASSERT_EQ(publish_until_acked(cl.js.get(), "work.item", "w-" + std::to_string(i)), std::uint64_t(i));
+    {
+        Sub sub = pull_sub(cl.js.get(), "work.>", "D");
+        ASSERT_TRUE(sub);
+        std::set<std::uint64_t> confirmed;
+        ASSERT_EQ(fetch(sub.get(), 30, 20s, true, &confirmed).size(), 30u);
+        ASSERT_EQ(confirmed.size(), 30u);
+    }
+    std::this_thread::sleep_for(2500ms);  // compaction and the consumer's state, each second
+
+    ASSERT_TRUE(scale(cl.js.get(), "WORK", "work.>", 3, &err)) << int(err) << c.logs();
+    Placement p;
+    ASSERT_TRUE(wait_placed(cl.js.get(), "WORK", 3, bound(30s), &p))
+        << "peers " << p.peers.size() << " current " << p.current << "\n" << c.logs();
+    ASSERT_TRUE(all_hold(c, 100, bound(30s))) << "every server holds the 100 messages\n" << c.logs();
+    EXPECT_TRUE(wait_state(cl.js.get(), "WORK", "D", 10s, [](const ConsumerState& s) {
+        return s.ack_floor == 30 && s.replicas == 2;
+    })) << c.logs();
+    std::this_thread::sleep_for(2500ms);  // the consumer's state reaches the new replicas
+
+    // The old leader goes: a new replica serves everything, and the consumer carries on at 31.
+    const int old = index_of(p.leader);
+    ASSERT_GE(old, 0);
+    c.kill(old);
+    ClusterClient other(c, (old + 1) % 3);
+    ASSERT_TRUE(other.js);
+    Placement after;
+    for (const auto end = Clock::now() + bound(20s); Clock::now() < end; std::this_thread::sleep_for(100ms)) {
+        after = placement(other.js.get(), "WORK");
+        if (!after.leader.empty() && after.leader != p.leader) break;
+    }
+    ASSERT_FALSE(after.leader.empty()) << c.logs();
+    EXPECT_NE(after.leader, p.leader);
+    {
+        Sub sub = pull_sub(other.js.get(), "work.>", "D");
+        ASSERT_TRUE(sub) << c.logs();
+        const auto t0 = Clock::now();
+        auto got = fetch(sub.get(), 70, bound(30s), true);
+        std::printf("[ info ] %s: %zu messages after the leader's kill, %.1f s\n", kind(), got.size(),
+                    std::chrono::duration<double>(Clock::now() - t0).count());
+        ASSERT_FALSE(got.empty()) << c.logs();
+        EXPECT_EQ(got.front(), 31u) << "the consumer kept its acks through the move";
+        std::set<std::uint64_t> seen(got.begin(), got.end());
+        for (std::uint64_t q = 31; q <= 100; ++q) EXPECT_TRUE(seen.count(q)) << "message " << q;
+    }
+    c.start(old);
+    const auto t1 = Clock::now();
+    ASSERT_TRUE(wait_placed(other.js.get(), "WORK", 3, bound(30s), &after)) << c.logs();
+    std::printf("[ info ] %s: the restarted replica is current after %.1f s\n", kind(),
+                std::chrono::duration<double>(Clock::now() - t1).count());
+
+    // Down to one replica: the leader stays, the other two delete their copies.
+    ASSERT_TRUE(scale(other.js.get(), "WORK", "work.>", 1, &err)) << int(err) << c.logs();
+    ASSERT_TRUE(wait_placed(other.js.get(), "WORK", 1, bound(30s), &p)) << c.logs();
+    const int kept = index_of(p.leader);
+    ASSERT_GE(kept, 0);
+    EXPECT_TRUE(holds(c, kept, 100, 10s));
+    for (int i = 0; i < 3; ++i) {
+        if (i != kept) {
+            EXPECT_TRUE(holds(c, i, 0, bound(20s))) << "s" << i << " still holds its copy\n" << c.logs();
+        }
+    }
+    EXPECT_EQ(publish_until_acked(other.js.get(), "work.item", "w-101"), 101u);
+    // Up again: the group reforms around the kept replica.
+    ASSERT_TRUE(scale(other.js.get(), "WORK", "work.>", 3, &err)) << int(err) << c.logs();
+    ASSERT_TRUE(wait_placed(other.js.get(), "WORK", 3, bound(30s), &p)) << c.logs();
+    EXPECT_TRUE(all_hold(c, 101, bound(30s))) << c.logs();
+}
+
+TEST_P(JsClusterMembership, PeerRemoveMovesAReplicaToAFreeServer) {
+    JsCluster c(GetParam(), 4);
+    ASSERT_FALSE(c.agreed_leader(bound(20s)).empty()) << c.logs();
+    ClusterClient cl(c, 0);
+    ASSERT_TRUE(cl.js);
+    fill(cl.js.get(), 3, 50, c);
+    if (HasFatalFailure()) return;
+    Placement p;
+    ASSERT_TRUE(wait_placed(cl.js.get(), "WORK", 3, bound(20s), &p)) << c.logs();
+    int spare = -1;
+    for (int i = 0; i < 4; ++i)
+        if (!p.peers.count("s" + std::to_string(i))) spare = i;
+    ASSERT_GE(spare, 0);
+    std::string follower;
+    for (const auto& n : p.peers)
+        if (n != p.leader) follower = n;
+
+    // Bad requests, as nats-server answers them.
+    const std::string api = "$JS.API.STREAM.PEER.REMOVE.";
+    EXPECT_NE(request(cl.nc.get(), api + "WORK", "{}").find("\"err_code\":10003"), std::string::npos);
+    EXPECT_NE(request(cl.nc.get(), api + "WORK", "{\"peer\":\"s" + std::to_string(spare) + "\"}")
+                  .find("\"err_code\":10040"),
+              std::string::npos)
+        << "a server that holds no replica is not a member";
+    EXPECT_NE(request(cl.nc.get(), api + "NOPE", "{\"peer\":\"s0\"}").find("\"err_code\":10059"), std::string::npos);
+
+    // A follower goes: the free server takes its place and fills its store.
+    const std::string r1 = request(cl.nc.get(), api + "WORK", "{\"peer\":\"" + follower + "\"}");
+    EXPECT_NE(r1.find("\"success\":true"), std::string::npos) << r1;
+    EXPECT_TRUE(holds(c, spare, 50, bound(30s))) << "the replacement holds every message\n" << c.logs();
+    EXPECT_TRUE(holds(c, index_of(follower), 0, bound(30s))) << "the removed server still holds its copy\n" << c.logs();
+    ASSERT_TRUE(wait_placed(cl.js.get(), "WORK", 3, bound(30s), &p)) << c.logs();
+    EXPECT_TRUE(p.peers.count("s" + std::to_string(spare)));
+    EXPECT_FALSE(p.peers.count(follower));
+
+    // The leader goes: leadership moves first, nothing acknowledged is lost.
+    const std::string old_leader = p.leader;
+    const std::string r2 = request(cl.nc.get(), api + "WORK", "{\"peer\":\"" + old_leader + "\"}");
+    EXPECT_NE(r2.find("\"success\":true"), std::string::npos) << r2;
+    EXPECT_TRUE(holds(c, index_of(follower), 50, bound(30s))) << "the free server (removed before) fills again\n"
+                                                              << c.logs();
+    ASSERT_TRUE(wait_placed(cl.js.get(), "WORK", 3, bound(30s), &p)) << c.logs();
+    EXPECT_NE(p.leader, old_leader);
+    EXPECT_FALSE(p.peers.count(old_leader));
+    EXPECT_TRUE(holds(c, index_of(old_leader), 0, bound(30s))) << c.logs();
+    EXPECT_EQ(publish_until_acked(cl.js.get(), "work.item", "w-51"), 51u);
+    // Kill one of the three replicas: the other two still hold everything and serve it.
+    std::string victim;  // (not s0, where the client is connected)
+    for (const auto& n : p.peers)
+        if (n != p.leader && (victim.empty() || victim == "s0")) victim = n;
+    c.kill(index_of(victim));
+    EXPECT_EQ(publish_until_acked(cl.js.get(), "work.item", "w-52"), 52u) << c.logs();
+    for (const auto& n : p.peers) {
+        if (n != victim) {
+            EXPECT_TRUE(holds(c, index_of(n), 52, bound(20s))) << n << "\n" << c.logs();
+        }
+    }
+}
+
+TEST_P(JsClusterMembership, PeerRemoveWithoutAFreeServerShrinksTheGroup) {
+    JsCluster c(GetParam(), 3);
+    ASSERT_FALSE(c.agreed_leader(bound(20s)).empty()) << c.logs();
+    ClusterClient cl(c, 0);
+    ASSERT_TRUE(cl.js);
+    fill(cl.js.get(), 3, 20, c);
+    if (HasFatalFailure()) return;
+    Placement p;
+    ASSERT_TRUE(wait_placed(cl.js.get(), "WORK", 3, bound(20s), &p)) << c.logs();
+    std::string follower;
+    for (const auto& n : p.peers)
+        if (n != p.leader) follower = n;
+    const std::string r = request(cl.nc.get(), "$JS.API.STREAM.PEER.REMOVE.WORK", "{\"peer\":\"" + follower + "\"}");
+    EXPECT_NE(r.find("\"err_code\":10075"), std::string::npos) << r;
+    EXPECT_NE(r.find("peer remap failed"), std::string::npos) << r;
+    ASSERT_TRUE(wait_placed(cl.js.get(), "WORK", 2, bound(30s), &p)) << "the group shrinks to two\n" << c.logs();
+    EXPECT_FALSE(p.peers.count(follower));
+    EXPECT_TRUE(holds(c, index_of(follower), 0, bound(30s))) << c.logs();
+    EXPECT_EQ(publish_until_acked(cl.js.get(), "work.item", "w-21"), 21u) << c.logs();
+    for (const auto& n : p.peers) EXPECT_TRUE(holds(c, index_of(n), 21, bound(20s))) << n;
+}
+
+INSTANTIATE_TEST_SUITE_P(Servers, JsClusterMembership, ::testing::ValuesIn(js_cluster_servers()),
+                         [](const auto& info) { return info.param == OSPREY_BIN ? "osprey" : "nats"; });
+
+}  // namespace
