@@ -40,6 +40,8 @@
 //       (NetnsLab::start_flap, seeded period) under three publishers.
 //   (d) PausedLeaderIsReplacedAndCatchesUp: the stream leader's process SIGSTOPped for a seeded
 //       3-6 s under three publishers (one on the paused server), then continued.
+//   (e) ReplicasMoveWhilePublishingAndAServerIsCutAway: R3 scaled to R1 and back to R3 under
+//       three publishers, a seeded server cut away during the scale-up.
 #include <gtest/gtest.h>
 #include <nats/nats.h>
 #include <signal.h>
@@ -519,8 +521,9 @@ protected:
         return false;
     }
 
-    bool create_stream() {
-        return with_retries("stream create", 20s, [](jsCtx* js, jsErrCode* err) {
+    // The stream F on ev.>, created R3, or updated to `replicas`.
+    bool put_stream(int replicas, bool update, std::chrono::milliseconds within) {
+        return with_retries(update ? "stream update" : "stream create", within, [=](jsCtx* js, jsErrCode* err) {
             jsStreamConfig cfg;
             jsStreamConfig_Init(&cfg);
             cfg.Name = kStream;
@@ -528,13 +531,15 @@ protected:
             cfg.Subjects = subjects;
             cfg.SubjectsLen = 1;
             cfg.Storage = js_FileStorage;
-            cfg.Replicas = 3;
+            cfg.Replicas = replicas;
             jsStreamInfo* si = nullptr;
-            const natsStatus s = js_AddStream(&si, js, &cfg, nullptr, err);
+            const natsStatus s = update ? js_UpdateStream(&si, js, &cfg, nullptr, err)
+                                        : js_AddStream(&si, js, &cfg, nullptr, err);
             if (si) jsStreamInfo_Destroy(si);
             return s;
         });
     }
+    bool create_stream() { return put_stream(3, false, 20s); }
 
     // The durable consumer the readers share (explicit acks, 5 s ack wait: longer than an
     // AckSync's 1 s wait, so a reader's own slowness never causes a redelivery).
@@ -1252,6 +1257,59 @@ TEST_P(NetnsJsFault, PausedLeaderIsReplacedAndCatchesUp) {
     EXPECT_GE(first_l, 0) << "the continued server's publisher got no ack, seed " << seed_ << "\n" << logs();
     verify_readers("pause");
     verify("pause");
+}
+
+// (e) The stream's replicas move under load: scaled down to one (the leader stays, the other two
+// delete their copies) and up to three again (they fill again from the kept one), and during the
+// scale-up a seeded server is cut away for 3-5 s: one of the returning replicas, or the kept
+// leader (then the group it leads has two voters or three, and no majority on either side
+// until the heal, or a majority without it). Nothing acknowledged may be lost; after the heal
+// every publisher acknowledges again and the three copies agree.
+TEST_P(NetnsJsFault, ReplicasMoveWhilePublishingAndAServerIsCutAway) {
+    std::vector<Publisher*> ps;
+    for (int i = 0; i < kNodes; ++i) ps.push_back(&add_publisher("p" + std::to_string(i), i));
+    Reader& reader = add_reader(int(seeded(0, kNodes - 1)));
+    const auto before = seeded_ms(500, 1500), settle = seeded_ms(0, 800), hold = seeded_ms(3000, 5000);
+    const bool cut_leader = seeded(0, 1) == 1;
+    for (auto* p : ps) p->start();
+    reader.start();
+    std::this_thread::sleep_for(before);
+    const auto t_down = Clock::now();
+    ASSERT_TRUE(put_stream(1, true, bound(20s))) << logs();
+    // Bounded: one server holds the stream, the other two deleted their copies.
+    int kept = -1;
+    for (const auto end = Clock::now() + bound(20s); Clock::now() < end && kept < 0; std::this_thread::sleep_for(100ms)) {
+        int empty = 0, holder = -1;
+        for (int i = 0; i < kNodes; ++i) {
+            if (local(i).msgs == 0) ++empty;
+            else holder = i;
+        }
+        if (empty == kNodes - 1) kept = holder;
+    }
+    ASSERT_GE(kept, 0) << "the stream did not come down to one replica:" << locals() << "\n" << logs();
+    const double down_s = since(t_down);
+    ASSERT_TRUE(put_stream(3, true, bound(20s))) << logs();
+    std::this_thread::sleep_for(settle);
+    const int away = cut_leader ? kept : (kept + 1 + int(seeded(0, 1))) % kNodes;
+    lab_->partition({{away}, {(away + 1) % kNodes, (away + 2) % kNodes}});
+    const auto t_cut = Clock::now();
+    std::this_thread::sleep_for(hold);
+    lab_->heal();
+    const auto t_heal = Clock::now();
+    double first = 0;
+    for (auto* p : ps) {
+        const double f = wait_ack_after(*p, t_heal, bound(20s));
+        first = f < 0 || first < 0 ? -1 : std::max(first, f);
+    }
+    std::this_thread::sleep_for(500ms);
+    stop_publishers();
+    std::printf("[timing] %s replicas-move: down to one replica on s%d in %.2f s; up to three, and s%d (%s) cut away "
+                "%lld ms later for %.2f s; every publisher acked again within %.3f s of the heal\n",
+                kind(), kept, down_s, away, cut_leader ? "the kept leader" : "a returning replica",
+                (long long)settle.count(), secs(t_heal - t_cut), first);
+    EXPECT_GE(first, 0) << "a publisher got no ack within 20 s of the heal, seed " << seed_ << "\n" << logs();
+    verify_readers("replicas-move");
+    verify("replicas-move");
 }
 
 std::vector<std::string> server_kinds() {
