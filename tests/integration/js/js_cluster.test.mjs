@@ -527,3 +527,69 @@ test("@nats-io/obj 3.x: a ~200 KB object in an R3 store, read back through anoth
     await c.stop();
   }
 });
+
+test("@nats-io/kv 3.x: a bucket scaled from 1 to 3 replicas and back; a stream peer removed", async () => {
+  const c = await startJsCluster();
+  const conns = [];
+  try {
+    const nc = await connect3({ servers: c.nodes[0].url });
+    conns.push(nc);
+    const kvm = new Kvm(nc);
+    const kv = await kvm.create("scaled", { replicas: 1 });
+    for (let i = 0; i < 20; i++) await kv.put(`k${i}`, `v${i}`);
+    const jsm = await jetstreamManager(nc);
+    const stream = "KV_scaled";
+    // Up to three: every server ends up holding the 20 values, and a read through each of the
+    // new replicas as leader sees them.
+    const cfg = (await jsm.streams.info(stream)).config;
+    const up = await jsm.streams.update(stream, { ...cfg, num_replicas: 3 });
+    assert.equal(up.config.num_replicas, 3);
+    let counts = [];
+    for (let t = 0; t < 300; t++) {
+      counts = await Promise.all(c.nodes.map(jszMessages));
+      if (counts.every((x) => x === 20)) break;
+      await sleep(100);
+    }
+    assert.deepEqual(counts, [20, 20, 20], "\n" + logTails(c));
+    let info;
+    for (let t = 0; t < 100; t++) {
+      info = await jsm.streams.info(stream);
+      if (info.cluster.leader && info.cluster.replicas?.length === 2 && info.cluster.replicas.every((r) => r.current)) break;
+      await sleep(100);
+    }
+    assert.equal(info.cluster.replicas.length, 2);
+    const first = info.cluster.leader;
+    await stepdown(nc, `$JS.API.STREAM.LEADER.STEPDOWN.${stream}`);
+    const second = await waitNewLeader(c, "stream", () => streamLeader(jsm, stream), first);
+    assert.notEqual(second, first);
+    assert.equal((await kv.get("k7"))?.string(), "v7", "read through the new leader");
+    let put;
+    for (let t = 0; t < 50 && !put; t++) put = await kv.put("after", "1").catch(() => sleep(100));
+    assert.ok(put, "a put after the stepdown");
+    // A peer removed: with no free server the group shrinks to two and the answer says so.
+    const victim = (await jsm.streams.info(stream)).cluster.replicas[0].name;
+    const r = await nc.request(`$JS.API.STREAM.PEER.REMOVE.${stream}`, JSON.stringify({ peer: victim }), { timeout: 5000 });
+    const body = JSON.parse(new TextDecoder().decode(r.data));
+    assert.equal(body.error?.err_code, 10075, JSON.stringify(body));
+    for (let t = 0; t < 100; t++) {
+      info = await jsm.streams.info(stream).catch(() => info);
+      if ((info.cluster.replicas ?? []).length === 1 && !info.cluster.replicas.some((x) => x.name === victim)) break;
+      await sleep(100);
+    }
+    assert.deepEqual((info.cluster.replicas ?? []).map((x) => x.name).includes(victim), false);
+    // Down to one: the bucket goes on, with every value.
+    const down = await jsm.streams.update(stream, { ...cfg, num_replicas: 1 });
+    assert.equal(down.config.num_replicas, 1);
+    for (let t = 0; t < 100; t++) {
+      counts = await Promise.all(c.nodes.map(jszMessages));
+      if (counts.filter((x) => x === 0).length === 2) break;
+      await sleep(100);
+    }
+    assert.equal(counts.filter((x) => x === 0).length, 2, `the other two deleted their copies: ${counts}\n` + logTails(c));
+    assert.equal((await kv.get("k19"))?.string(), "v19");
+    assert.equal((await kv.get("after"))?.string(), "1");
+  } finally {
+    for (const x of conns) await x.close().catch(() => {});
+    await c.stop();
+  }
+});
