@@ -53,8 +53,14 @@ bool JetStreamCluster::start(std::string& error) {
     host_->start();
     if (had_meta) {
         log::notice("JetStream cluster: recovering the meta group from the write-ahead log");
+        meta_genesis_ = load_meta_genesis(recovered_meta);
+        if (meta_genesis_.empty())
+            log::warn("JetStream cluster: {}/_cluster_/meta.json does not name the meta group's first voters: "
+                      "servers that start later cannot join through this one",
+                      dir_);
         open_meta(recovered_meta, {});
     }
+    start_meta_service();
     bootstrap_ = std::thread([this, had_meta] {
         if (!had_meta) bootstrap_loop();
         else {
@@ -77,6 +83,7 @@ void JetStreamCluster::stop() {
     }
     cv_.notify_all();
     if (bootstrap_.joinable()) bootstrap_.join();
+    stop_meta_service();
     if (catchup_) catchup_->stop();
     if (transport_) transport_->detach();
     if (host_) host_->stop();
@@ -88,22 +95,55 @@ void JetStreamCluster::bootstrap_loop() {
     log::notice("JetStream cluster: waiting for {} other server{} to form the meta group", want,
                 want == 1 ? "" : "s");
     std::unique_lock lk(mu_);
+    // Before forming a group, ask whether the connected servers already run one (this server
+    // started after the cluster formed): then it joins that one (js_cluster_meta_membership.cpp).
+    // Servers that start together find none and form the same group from the same voters.
+    auto asked_at = Clock::time_point{};
+    bool asked = false;
     while (!stop_) {
+        if (auto joined = take_meta_answer()) {
+            lk.unlock();
+            std::vector<raft::NodeId> ids;
+            for (const auto& n : joined->second) {
+                const raft::NodeId id = node_id_of(n);
+                ids.push_back(id);
+                std::lock_guard nk(names_mu_);
+                names_[id] = n;
+            }
+            log::notice("JetStream cluster: joining the existing meta group of {} first voters", ids.size());
+            meta_genesis_ = joined->second;
+            save_meta(joined->first, meta_genesis_);
+            open_meta(joined->first, raft::Membership::of(ids));
+            lk.lock();
+            break;
+        }
         std::vector<raft::NodeId> ids{self_};
+        std::vector<std::string> names{srv_.server_name()};
         for (const auto& p : routes_.peers()) {
             if (!p.jetstream || p.server_name.empty()) continue;
             const raft::NodeId id = node_id_of(p.server_name);
             ids.push_back(id);
+            names.push_back(p.server_name);
             std::lock_guard nk(names_mu_);
             names_[id] = p.server_name;
         }
-        if (ids.size() >= want + 1) {
+        if (ids.size() > 1 && (!asked || Clock::now() - asked_at > milliseconds(500))) {
+            ask_meta();
+            asked = true;
+            asked_at = Clock::now();
+        }
+        // Formed once enough servers are here and one round of asking found no group.
+        if (ids.size() >= want + 1 && asked && Clock::now() - asked_at > milliseconds(300)) {
             lk.unlock();
             const raft::Membership voters = raft::Membership::of(ids);
             std::uint64_t h = util::fnv1a64({});
             for (raft::NodeId v : voters.voters)
                 h = util::fnv1a64(std::string_view(reinterpret_cast<const char*>(&v), sizeof v), h);
-            open_meta(fmt::format("{}{:016x}", kMetaPrefix, h), voters);
+            const std::string name = fmt::format("{}{:016x}", kMetaPrefix, h);
+            std::sort(names.begin(), names.end());
+            meta_genesis_ = names;
+            save_meta(name, meta_genesis_);
+            open_meta(name, voters);
             lk.lock();
             break;
         }

@@ -14,6 +14,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -33,6 +35,7 @@ class Stream;
 
 namespace osprey::cluster {
 
+struct RouteIntake;  // route_intake.h
 class RouteManager;
 
 // nats-server's peer id of a server (its name hashed): what API and monitoring JSON show.
@@ -61,6 +64,7 @@ public:
     void update_stream(const std::string& account, const jetstream::StreamConfig& cfg, Done done) override;
     void remove_stream_peer(const std::string& account, const std::string& stream, const std::string& server,
                             Done done) override;
+    void remove_server(const std::string& name, const std::string& peer_id, Done done) override;
     std::vector<std::string> stream_names(const std::string& account) override;
     std::optional<jetstream::StreamConfig> stream_config(const std::string& account,
                                                           const std::string& stream) override;
@@ -118,6 +122,20 @@ private:
     }
     void bootstrap_loop();
     void open_meta(const std::string& name, const raft::Membership& initial);
+    // The meta group's own membership (js_cluster_meta_membership.cpp): every osprey server
+    // with the meta group open answers `$OSP.META.INFO` (its name and first voters), so a
+    // server that starts later joins that group instead of forming its own; a joiner asks the
+    // leader to add it (`$OSP.META.JOIN`) until it is a voter; SERVER.REMOVE takes one out.
+    void start_meta_service();
+    void stop_meta_service();
+    void serve_meta(const std::string& subject, const std::string& reply, std::string_view body);
+    void ask_meta();
+    std::optional<std::pair<std::string, std::vector<std::string>>> take_meta_answer();
+    void save_meta(const std::string& name, const std::vector<std::string>& genesis);
+    std::vector<std::string> load_meta_genesis(const std::string& name);
+    void reconcile_meta();
+    void apply_remove_server(const std::string& server);
+    void remap_streams_of(const std::string& server);
     std::string name_of(raft::NodeId id);
 
     server::Server& srv_;
@@ -131,7 +149,15 @@ private:
     std::unique_ptr<StreamCatchup> catchup_;
 
     std::atomic<bool> meta_open_{false};
-    std::string meta_group_;  // set once, before meta_open_
+    std::string meta_group_;                // set once, before meta_open_
+    std::vector<std::string> meta_genesis_;  // its first voters' names (set with meta_group_)
+    std::shared_ptr<RouteIntake> meta_requests_, meta_answers_;
+    std::mutex meta_mu_;
+    std::optional<std::pair<std::string, std::vector<std::string>>> meta_answer_;  // a peer's
+    std::map<std::string, Clock::time_point> joiners_;  // meta leader: who asked to join, when
+    std::set<std::string> removed_servers_;             // committed SERVER.REMOVEs (meta_mu_)
+    std::map<std::string, Done> removing_;              // meta leader: their answers (meta_mu_)
+    Clock::time_point next_meta_reconcile_{}, next_join_ask_{};
     std::atomic<raft::NodeId> meta_leader_{raft::kNone};
     std::atomic<raft::Term> meta_term_{0};
     std::mutex names_mu_;

@@ -190,6 +190,7 @@ void JetStreamCluster::compact_streams() {
 
 void JetStreamCluster::check_timeouts() {
     compact_streams();
+    reconcile_meta();
     reconcile_replicas();
     retire_replicas();
     // A meta group with no leader for long: say why it may be (once).
@@ -199,9 +200,9 @@ void JetStreamCluster::check_timeouts() {
         if (leaderless_since == Clock::time_point{}) leaderless_since = Clock::now();
         if (!warned && Clock::now() - leaderless_since > seconds(30)) {
             warned = true;
-            log::warn("JetStream cluster: no meta leader for 30 s. Servers must list the same cluster in their "
-                      "routes at first start: a server that joins an existing cluster later is not added to its "
-                      "meta group yet (adding servers to the meta group is not supported by osprey yet)");
+            log::warn("JetStream cluster: no meta leader for 30 s: fewer than a majority of the meta group's voters "
+                      "are connected, or this server formed a meta group of its own (servers must list the same "
+                      "cluster in their routes at first start, or start after it formed to join it)");
         }
     } else {
         leaderless_since = {};
@@ -312,6 +313,8 @@ void JetStreamCluster::apply_meta(const raft::Entry& e) {
             if (err) log::error("JetStream cluster: stream '{} > {}' refused an update: {}", key.first, key.second, err->description);
             resolve(updating_, key, err);
         });
+    } else if (op == "remove_server") {
+        if (const std::string server = str("server"); !server.empty()) apply_remove_server(server);
     } else if (op == "del_stream") {
         const Key key{account, str("stream")};
         Assignment a;

@@ -1,4 +1,5 @@
 #include "cluster/stream_catchup.h"
+#include "cluster/route_intake.h"
 
 #include <fmt/format.h>
 
@@ -25,16 +26,6 @@ std::string answers_subject(raft::NodeId id) { return fmt::format("$OSP.CATCHUP.
 
 }  // namespace
 
-struct StreamCatchup::Intake : server::Receiver {
-    std::function<void(const server::Message&)> fn;
-    bool shows_interest() const override { return false; }
-    bool deliver(const server::Message& m) override {
-        if (!m.from_route) return false;  // only peers ask and answer
-        server::Client::StallExempt internal;
-        fn(m);
-        return true;
-    }
-};
 
 StreamCatchup::StreamCatchup(server::Server& srv, raft::NodeId self, Finder finder)
     : srv_(srv), sys_(srv.system_account()), self_(self), finder_(std::move(finder)) {}
@@ -43,10 +34,10 @@ StreamCatchup::~StreamCatchup() { stop(); }
 
 void StreamCatchup::start() {
     if (!sys_ || requests_) return;
-    requests_ = std::make_shared<Intake>();
+    requests_ = std::make_shared<RouteIntake>();
     requests_->subject = requests_subject(self_);
     requests_->fn = [this](const server::Message& m) { serve(std::string(m.reply), m.payload); };
-    answers_ = std::make_shared<Intake>();
+    answers_ = std::make_shared<RouteIntake>();
     answers_->subject = answers_subject(self_);
     answers_->fn = [this](const server::Message& m) { answer(m.payload); };
     sys_->sublist().insert(requests_);

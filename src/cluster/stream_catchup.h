@@ -30,6 +30,7 @@ class Stream;
 
 namespace osprey::cluster {
 
+struct RouteIntake;  // route_intake.h
 class StreamCatchup {
 public:
     // How a request's group name finds this server's replica (null: none here).
@@ -60,7 +61,6 @@ public:
     bool serving(const std::string& group, raft::NodeId peer);
 
 private:
-    struct Intake;
     void serve(const std::string& reply, std::string_view body);
     void answer(std::string_view body);
     void run();
@@ -73,7 +73,7 @@ private:
     server::Account* sys_ = nullptr;
     const raft::NodeId self_;
     Finder finder_;
-    std::shared_ptr<Intake> requests_, answers_;
+    std::shared_ptr<RouteIntake> requests_, answers_;
 
     std::mutex mu_;
     std::condition_variable cv_;

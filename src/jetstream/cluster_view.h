@@ -40,6 +40,9 @@ struct ClusterView {
     // nats-server).
     virtual void remove_stream_peer(const std::string& account, const std::string& stream,
                                     const std::string& server, Done done) = 0;
+    // Meta leader: takes a server out of the meta group (SERVER.REMOVE), by name or by peer
+    // id; its streams' replicas move to other servers. 10044 when it is not a member.
+    virtual void remove_server(const std::string& name, const std::string& peer_id, Done done) = 0;
     // The streams the meta group has assigned in the account, by name.
     virtual std::vector<std::string> stream_names(const std::string& account) = 0;
     virtual std::optional<StreamConfig> stream_config(const std::string& account, const std::string& stream) = 0;

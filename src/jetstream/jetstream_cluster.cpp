@@ -315,8 +315,7 @@ bool JetStream::handle_clustered(AccountState& a, Request& r, const std::vector<
         return n == 5 ? purge_replicated(a, r, s) : delete_replicated(a, r, s);
     }
     // A stream's replica moves (the meta leader commits the new placement; the stream's
-    // leader moves its voters). Removing a server from the meta group is not built: the meta
-    // leader says so by name rather than leaving the request unanswered.
+    // leader moves its voters); a server leaves the meta group (its replicas move first).
     if (n == 6 && is({"STREAM", "PEER", "REMOVE"})) {
         if (!meta) return true;  // nats-server's meta leader answers it
         const std::string type = "stream_remove_peer_response";
@@ -340,11 +339,27 @@ bool JetStream::handle_clustered(AccountState& a, Request& r, const std::vector<
     }
     if (n == 4 && is({"SERVER", "REMOVE"})) {
         if (!meta) return true;
-        if (is_empty_request(r.payload))
-            return answer(typed_error("meta_server_remove_response", ApiError{400, 10003, "bad request"})), true;
-        return answer(typed_error("meta_server_remove_response",
-                                  ApiError{500, 10075, "removing a server is not supported by osprey yet"})),
-               true;
+        const std::string type = "meta_server_remove_response";
+        if (is_empty_request(r.payload)) return answer(typed_error(type, ApiError{400, 10003, "bad request"})), true;
+        auto v = parse_body(r.payload);
+        if (!v) return answer(typed_error(type, errors::invalid_json())), true;
+        auto text = [&](const char* k) {
+            if (!v->is_object()) return std::string();
+            auto it = v->get_object().find(k);
+            return it != v->get_object().end() && it->value().is_string() ? std::string(it->value().get_string())
+                                                                          : std::string();
+        };
+        const std::string name = text("peer"), peer_id = text("peer_id");
+        if (name.empty() && peer_id.empty())
+            return answer(typed_error(type, ApiError{400, 10044, "server is not a member of the cluster"})), true;
+        ++a.api_total;
+        c->remove_server(name, peer_id, [this, ap = &a, reply = r.reply](std::optional<ApiError> e) {
+            post([this, ap, reply, e] {
+                const std::string type = "meta_server_remove_response";
+                respond(*ap, reply, e ? typed_error(type, *e) : typed(type, json::object{{"success", true}}));
+            });
+        });
+        return true;
     }
     if (n == 7 && is({"CONSUMER", "LEADER", "STEPDOWN"})) {
         // A consumer leads where its stream leads: its stepdown is the stream's. One that is not

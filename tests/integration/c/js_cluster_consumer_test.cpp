@@ -168,20 +168,12 @@ TEST_P(JsClusterConsumer, CreateDeleteAndStepdownReachEveryReplicaAndARestartKee
         const std::string body = data(adv.get());
         EXPECT_NE(body.find("\"type\":\"io.nats.jetstream.advisory.v1.consumer_leader_elected\""), std::string::npos) << body;
         EXPECT_NE(body.find("\"consumer\":\"KEEP\""), std::string::npos) << body;
-        // Membership changes: an empty request is a bad request on both servers; osprey names
-        // what it has not built (js_cluster_membership_test.cpp has PEER.REMOVE).
+        // Membership requests: an empty one is a bad request on both servers
+        // (js_cluster_membership_test.cpp moves replicas and removes servers).
         for (const char* subj : {"$JS.API.STREAM.PEER.REMOVE.WORK", "$JS.API.SERVER.REMOVE"}) {
             natsMsg* r = nullptr;
             ASSERT_EQ(natsConnection_RequestString(&r, cl.nc.get(), subj, "", 5000), NATS_OK) << subj;
             EXPECT_NE(std::string(natsMsg_GetData(r)).find("\"err_code\":10003"), std::string::npos) << natsMsg_GetData(r);
-            natsMsg_Destroy(r);
-        }
-        if (osprey()) {
-            natsMsg* r = nullptr;
-            ASSERT_EQ(natsConnection_RequestString(&r, cl.nc.get(), "$JS.API.SERVER.REMOVE", "{\"peer\":\"s1\"}", 5000),
-                      NATS_OK);
-            EXPECT_NE(std::string(natsMsg_GetData(r)).find("not supported by osprey yet"), std::string::npos)
-                << natsMsg_GetData(r);
             natsMsg_Destroy(r);
         }
         ConsumerState gone = consumer_state(cl.js.get(), "WORK", "GONE");

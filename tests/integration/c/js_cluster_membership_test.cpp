@@ -265,6 +265,54 @@ TEST_P(JsClusterMembership, PeerRemoveWithoutAFreeServerShrinksTheGroup) {
     for (const auto& n : p.peers) EXPECT_TRUE(holds(c, index_of(n), 21, bound(20s))) << n;
 }
 
+TEST_P(JsClusterMembership, ServerRemoveMovesItsReplicasAndShrinksTheMetaGroup) {
+    JsCluster c(GetParam(), 4);
+    const std::string meta_leader = c.agreed_leader(bound(20s));
+    ASSERT_FALSE(meta_leader.empty()) << c.logs();
+    ClusterClient cl(c, index_of(meta_leader));
+    ASSERT_TRUE(cl.js);
+    fill(cl.js.get(), 3, 30, c);
+    if (HasFatalFailure()) return;
+    Placement p;
+    ASSERT_TRUE(wait_placed(cl.js.get(), "WORK", 3, bound(20s), &p)) << c.logs();
+    std::string victim;  // a replica that leads neither the stream nor the meta group
+    for (const auto& n : p.peers)
+        if (n != p.leader && n != meta_leader) victim = n;
+    ASSERT_FALSE(victim.empty());
+    int spare = -1;
+    for (int i = 0; i < 4; ++i)
+        if (!p.peers.count("s" + std::to_string(i))) spare = i;
+
+    const std::string api = "$JS.API.SERVER.REMOVE";
+    EXPECT_NE(request(cl.nc.get(), api, "").find("\"err_code\":10003"), std::string::npos);
+    EXPECT_NE(request(cl.nc.get(), api, "{x").find("\"err_code\":10025"), std::string::npos);
+    EXPECT_NE(request(cl.nc.get(), api, "{\"peer\":\"nope\"}").find("\"err_code\":10044"), std::string::npos);
+    const std::string r = request(cl.nc.get(), api, "{\"peer\":\"" + victim + "\"}");
+    EXPECT_NE(r.find("\"type\":\"io.nats.jetstream.api.v1.meta_server_remove_response\""), std::string::npos) << r;
+    EXPECT_NE(r.find("\"success\":true"), std::string::npos) << r;
+
+    // Its replica moves to the free server; the meta group has three voters.
+    EXPECT_TRUE(holds(c, spare, 30, bound(30s))) << "the free server holds the stream\n" << c.logs();
+    ASSERT_TRUE(wait_placed(cl.js.get(), "WORK", 3, bound(30s), &p)) << c.logs();
+    EXPECT_FALSE(p.peers.count(victim));
+    std::string size;
+    for (const auto end = Clock::now() + bound(20s); Clock::now() < end; std::this_thread::sleep_for(100ms)) {
+        const int l = index_of(c.leader_seen_by(index_of(meta_leader)));
+        if (l >= 0 && (size = field(meta_of(c.jsz(l)), "cluster_size")) == " 3") break;
+    }
+    EXPECT_EQ(size, " 3") << c.logs();
+    EXPECT_NE(c.node(index_of(victim)).log().find("JetStream being DISABLED"), std::string::npos) << c.logs();
+    if (osprey()) {
+        EXPECT_TRUE(holds(c, index_of(victim), 0, bound(20s))) << "the removed server still holds its copy\n" << c.logs();
+        // It is not taken back.
+        std::this_thread::sleep_for(2s);
+        const int l = index_of(c.leader_seen_by(index_of(meta_leader)));
+        EXPECT_EQ(field(meta_of(c.jsz(l)), "cluster_size"), " 3");
+    }
+    EXPECT_EQ(publish_until_acked(cl.js.get(), "work.item", "w-31"), 31u) << c.logs();
+    for (const auto& n : p.peers) EXPECT_TRUE(holds(c, index_of(n), 31, bound(20s))) << n << "\n" << c.logs();
+}
+
 INSTANTIATE_TEST_SUITE_P(Servers, JsClusterMembership, ::testing::ValuesIn(js_cluster_servers()),
                          [](const auto& info) { return info.param == OSPREY_BIN ? "osprey" : "nats"; });
 

@@ -2,8 +2,9 @@
 // Three servers with JetStream and routes elect one meta leader that every server names in
 // /jsz and /varz (nats-server's "meta_cluster": the leader's peer hash, the replicas listed
 // by the leader only); /healthz is unavailable until there is a leader; a kill -9 of the
-// leader brings another, and the restarted server rejoins from its write-ahead log. The same
-// expectations run against three nats-server 2.9.10 processes.
+// leader brings another, and the restarted server rejoins from its write-ahead log; a server
+// started after the group formed joins it. The same expectations run against three
+// nats-server 2.9.10 processes.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -23,7 +24,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-class JsClusterMeta : public ::testing::TestWithParam<std::string> {};
+class JsClusterMeta : public ::testing::TestWithParam<std::string> {
+protected:
+    bool osprey() const { return GetParam() == OSPREY_BIN; }
+};
 
 
 TEST_P(JsClusterMeta, OneLeaderThatEveryServerNames) {
@@ -94,18 +98,43 @@ TEST_P(JsClusterMeta, KilledLeaderIsReplacedAndRejoinsAfterRestart) {
 // comes later is not added to it (membership changes are not built), and must not disturb it:
 // it runs a meta group of its own voters, which has no leader, so it serves no JetStream
 // assets rather than diverging. (nats-server grows its meta group instead: osprey only.)
-TEST(JsClusterMetaSeed, ALateServerDoesNotDisturbAFormedMetaGroup) {
-    JsCluster c(OSPREY_BIN, 3, /*seed_only=*/true, /*start_count=*/2);
-    const std::string leader = c.agreed_leader(20s);
+// Routes that name only the first server: two servers form the meta group, and the third,
+// started later, joins it (it asks the others whether a group runs before forming one) and is
+// added as a voter; streams can then be placed on it.
+TEST_P(JsClusterMeta, ALateServerJoinsTheFormedMetaGroup) {
+    JsCluster c(GetParam(), 3, /*seed_only=*/true, /*start_count=*/2);
+    const std::string leader = c.agreed_leader(osprey() ? 20s : 60s);
     ASSERT_FALSE(leader.empty()) << c.logs();
     c.start(2);
-    std::this_thread::sleep_for(3s);
-    EXPECT_EQ(c.leader_seen_by(0), leader);
-    EXPECT_EQ(c.leader_seen_by(1), leader);
-    const std::string third = c.leader_seen_by(2);
-    EXPECT_TRUE(third.empty() || third == leader) << third;
-    EXPECT_NE(http_get(c.node(2).http_port(), "/healthz").find("unavailable"), std::string::npos)
-        << "the late server has no meta leader of its own group";
+    std::string size;
+    std::string third;
+    for (const auto end = Clock::now() + (osprey() ? 20s : 60s); Clock::now() < end; std::this_thread::sleep_for(100ms)) {
+        const int l = index_of(c.leader_seen_by(0));
+        size = l >= 0 ? field(meta_of(c.jsz(l)), "cluster_size") : "";
+        third = c.leader_seen_by(2);
+        if (size == " 3" && !third.empty()) break;
+    }
+    EXPECT_EQ(size, " 3") << "the meta group has three voters\n" << c.logs();
+    EXPECT_EQ(third, c.leader_seen_by(0)) << "the late server names the group's leader\n" << c.logs();
+    EXPECT_NE(http_get(c.node(2).http_port(), "/healthz").find("\"ok\""), std::string::npos);
+    // An R3 stream needs the late server: placed, acknowledged, held by all three.
+    ClusterClient cl(c, 2);
+    ASSERT_TRUE(cl.js);
+    jsErrCode err;
+    jsStreamInfo* si = nullptr;
+    for (const auto end = Clock::now() + 20s; Clock::now() < end && !si; std::this_thread::sleep_for(200ms))
+        si = create_r(cl.js.get(), "LATE", "late.>", 3, &err);
+    ASSERT_NE(si, nullptr) << int(err) << c.logs();
+    jsStreamInfo_Destroy(si);
+    for (int i = 1; i <= 10; ++i) ASSERT_EQ(publish_until_acked(cl.js.get(), "late.x", "l-" + std::to_string(i)), std::uint64_t(i));
+    EXPECT_TRUE(all_hold(c, 10)) << c.logs();
+    // Restarted, the late server is a voter from its own log.
+    c.node(2).stop();
+    c.start(2);
+    for (const auto end = Clock::now() + (osprey() ? 20s : 60s); Clock::now() < end; std::this_thread::sleep_for(100ms))
+        if (!(third = c.leader_seen_by(2)).empty()) break;
+    EXPECT_FALSE(third.empty()) << c.logs();
+    EXPECT_TRUE(all_hold(c, 10)) << c.logs();
 }
 
 INSTANTIATE_TEST_SUITE_P(Servers, JsClusterMeta, ::testing::ValuesIn(js_cluster_servers()),
