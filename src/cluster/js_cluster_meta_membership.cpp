@@ -159,7 +159,9 @@ void JetStreamCluster::reconcile_meta() {
     // A joiner asks the leader to add it until it is a voter.
     if (!voter && !removed_self && now >= next_join_ask_) {
         next_join_ask_ = now + seconds(1);
-        server::Message m{kMetaJoin, {}, {}, json::serialize(json::object{{"join", srv_.server_name()}}), nullptr};
+        // (A Message holds views: the body must outlive it.)
+        const std::string body = json::serialize(json::object{{"join", srv_.server_name()}});
+        server::Message m{kMetaJoin, {}, {}, body, nullptr};
         srv_.system_account()->route(m);
         server::Client::flush_scheduled();
     }
