@@ -136,6 +136,9 @@ private:
     void reconcile_meta();
     void apply_remove_server(const std::string& server);
     void remap_streams_of(const std::string& server);
+    // A replica left out asks its group's other members whether its removal committed.
+    void ask_removed(const std::string& group);
+    void answer_removed(const std::string& reply, const std::string& group, const std::string& server);
     std::string name_of(raft::NodeId id);
 
     server::Server& srv_;

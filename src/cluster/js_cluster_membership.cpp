@@ -127,6 +127,8 @@ void JetStreamCluster::apply_peers(const Key& key, std::vector<std::string> peer
         Assignment& a = it->second;
         if (a.peers == peers) return;
         a.peers = std::move(peers);
+        // Wanted again: an earlier answer that its removal committed no longer counts.
+        if (mine && a.replica) a.replica->removal_confirmed = false;
         if (mine && !a.replica) {
             a.replica = std::make_shared<Replica>();
             a.replica->host = host_.get();
@@ -246,10 +248,17 @@ void JetStreamCluster::retire_replicas() {
     for (auto& [key, rep] : leaving) {
         auto st = host_->status(rep->group);
         if (!st) continue;
-        // Its removal committed, or it never held anything of the group (a replica added and
-        // left out again before the leader reached it, or replayed at a restart after its
-        // files had gone): nothing a majority needs is here.
-        if (!st->removed && st->last != 0) continue;
+        // Its removal committed (it heard so, or a member whose committed membership leaves
+        // it out told it), or it never held anything of the group (a replica added and left
+        // out again before the leader reached it, or replayed at a restart after its files had
+        // gone): nothing a majority needs is here.
+        if (!st->removed && st->last != 0 && !rep->removal_confirmed) {
+            if (Clock::now() >= rep->next_removal_ask) {
+                rep->next_removal_ask = Clock::now() + seconds(2);
+                ask_removed(rep->group);
+            }
+            continue;
+        }
         {
             std::lock_guard lk(assign_mu_);
             auto it = streams_.find(key);
@@ -257,8 +266,8 @@ void JetStreamCluster::retire_replicas() {
             if (std::find(it->second.peers.begin(), it->second.peers.end(), self) != it->second.peers.end()) continue;
             it->second.replica.reset();
         }
-        log::notice("JetStream cluster: stream '{} > {}': this server's replica was removed; its files go",
-                    key.first, key.second);
+        log::notice("JetStream cluster: stream '{} > {}': this server's replica was removed{}; its files go", key.first,
+                    key.second, st->removed || st->last == 0 ? "" : " (a member confirmed it)");
         host_->remove_group(rep->group, true);
         js_.post([this, key] { js_.close_replica(key.first, key.second, true); });
     }

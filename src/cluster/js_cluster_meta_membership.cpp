@@ -39,6 +39,7 @@ using jetstream::ApiError;
 namespace {
 constexpr const char* kMetaInfo = "$OSP.META.INFO";
 constexpr const char* kMetaJoin = "$OSP.META.JOIN";
+constexpr const char* kMetaRemoved = "$OSP.META.REMOVED";
 std::string meta_answers(raft::NodeId id) { return fmt::format("$OSP.META.R.{:016x}", id); }
 }  // namespace
 
@@ -58,6 +59,13 @@ void JetStreamCluster::start_meta_service() {
         auto v = json::parse(m.payload, ec);
         if (ec || !v.is_object()) return;
         const auto& o = v.get_object();
+        if (auto r = o.find("removed_from"); r != o.end() && r->value().is_string()) {
+            const std::string group(r->value().get_string());
+            std::lock_guard lk(assign_mu_);
+            for (auto& [k, a] : streams_)
+                if (a.group == group && a.replica) a.replica->removal_confirmed = true;
+            return;
+        }
         auto g = o.find("group");
         auto gen = o.find("genesis");
         if (g == o.end() || !g->value().is_string() || gen == o.end() || !gen->value().is_array()) return;
@@ -90,6 +98,14 @@ void JetStreamCluster::serve_meta(const std::string& subject, const std::string&
         server::Message m{reply, {}, {}, out, nullptr};
         srv_.system_account()->route(m);
         server::Client::flush_scheduled();
+    } else if (subject == kMetaRemoved) {
+        boost::system::error_code ec;
+        auto v = json::parse(body, ec);
+        if (reply.empty() || ec || !v.is_object()) return;
+        const auto& o = v.get_object();
+        auto g = o.find("group"), sv = o.find("server");
+        if (g == o.end() || sv == o.end() || !g->value().is_string() || !sv->value().is_string()) return;
+        answer_removed(reply, std::string(g->value().get_string()), std::string(sv->value().get_string()));
     } else if (subject == kMetaJoin) {
         boost::system::error_code ec;
         auto v = json::parse(body, ec);
@@ -101,6 +117,35 @@ void JetStreamCluster::serve_meta(const std::string& subject, const std::string&
         std::lock_guard lk(meta_mu_);
         joiners_[name] = Clock::now();
     }
+}
+
+void JetStreamCluster::ask_removed(const std::string& group) {
+    server::Account* sys = srv_.system_account();
+    if (!sys) return;
+    const std::string reply = meta_answers(self_);
+    const std::string body = json::serialize(json::object{{"group", group}, {"server", srv_.server_name()}});
+    server::Message m{kMetaRemoved, reply, {}, body, nullptr};
+    sys->route(m);
+    server::Client::flush_scheduled();
+}
+
+void JetStreamCluster::answer_removed(const std::string& reply, const std::string& group, const std::string& server) {
+    // On the host thread (the group's state is there; a route's loop must not wait for it).
+    // Only a committed membership that leaves the server out answers: committed entries are
+    // never undone, so the removed replica's copy is no longer one any majority needs.
+    host_->post([this, reply, group, server] {
+        auto st = host_->status(group);
+        if (!st || !st->membership_committed) return;
+        const raft::NodeId id = node_id_of(server);
+        if (std::find(st->membership.voters.begin(), st->membership.voters.end(), id) != st->membership.voters.end())
+            return;
+        if (std::find(st->membership.voters.begin(), st->membership.voters.end(), self_) == st->membership.voters.end())
+            return;  // this server is out too: it knows nothing newer
+        const std::string out = json::serialize(json::object{{"removed_from", group}});
+        server::Message m{reply, {}, {}, out, nullptr};
+        srv_.system_account()->route(m);
+        server::Client::flush_scheduled();
+    });
 }
 
 void JetStreamCluster::ask_meta() {

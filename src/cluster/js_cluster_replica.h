@@ -36,6 +36,10 @@ struct JetStreamCluster::Replica : jetstream::StreamReplicator {
     std::deque<raft::Entry> held;
     Clock::time_point next_check{};      // compaction (the leader's)
     Clock::time_point next_reconcile{};  // membership (the leader's)
+    // A replica left out that never heard its removal commit (it was down): a peer whose
+    // committed membership leaves it out said so (js_cluster_meta_membership.cpp).
+    std::atomic<bool> removal_confirmed{false};
+    Clock::time_point next_removal_ask{};
     void propose(std::string entry, std::function<void(bool)> done) override {
         host->propose(group, std::move(entry), [done = std::move(done)](auto r) { done(r.has_value()); });
     }

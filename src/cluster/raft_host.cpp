@@ -423,6 +423,7 @@ std::optional<RaftHost::Status> RaftHost::status(const std::string& name) {
         s.last = g->node->log().last_index();
         s.membership = g->node->membership();
         s.removed = g->node->removed();
+        s.membership_committed = g->node->membership_committed();
         const auto now = steady_clock::now();
         for (const auto& p : g->node->progress()) {
             PeerStatus ps;

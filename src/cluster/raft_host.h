@@ -118,6 +118,7 @@ public:
         raft::Index commit = 0, applied = 0, last = 0;
         raft::Membership membership;
         bool removed = false;  // this node knows its removal committed (raft::Node::removed)
+        bool membership_committed = false;  // `membership` is committed
         std::vector<PeerStatus> peers;  // leader only
     };
     // A snapshot of the group's state, taken on the host thread (blocks the caller briefly).

@@ -7,6 +7,7 @@
 // same scenarios run against nats-server 2.9.10.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <set>
 
 #include "c/js_cluster_consumer_helpers.h"
@@ -95,6 +96,29 @@ bool holds(JsCluster& c, int i, std::int64_t n, std::chrono::milliseconds within
     const auto end = Clock::now() + within;
     while (Clock::now() < end) {
         if (jsz_messages(c, i) == n) return true;
+        std::this_thread::sleep_for(100ms);
+    }
+    return false;
+}
+
+// Whether a stream's directory (`name`, or osprey's `name~<group>`) is anywhere under `root`
+// (a server's store).
+bool has_dir(const std::string& root, const std::string& name) {
+    std::error_code ec;
+    for (auto it = std::filesystem::recursive_directory_iterator(root, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+        if (it->is_directory()) {
+            const std::string f = it->path().filename().string();  // osprey's replica: <name>~<group>
+            if (f == name || f.rfind(name + "~", 0) == 0) return true;
+        }
+    return false;
+}
+
+// Bounded: no such directory under the server's store.
+bool dir_gone(JsCluster& c, int i, const std::string& name, std::chrono::milliseconds within) {
+    const auto end = Clock::now() + within;
+    while (Clock::now() < end) {
+        if (!has_dir(c.store_dir(i), name)) return true;
         std::this_thread::sleep_for(100ms);
     }
     return false;
@@ -263,6 +287,42 @@ TEST_P(JsClusterMembership, PeerRemoveWithoutAFreeServerShrinksTheGroup) {
     EXPECT_TRUE(holds(c, index_of(follower), 0, bound(30s))) << c.logs();
     EXPECT_EQ(publish_until_acked(cl.js.get(), "work.item", "w-21"), 21u) << c.logs();
     for (const auto& n : p.peers) EXPECT_TRUE(holds(c, index_of(n), 21, bound(20s))) << n;
+}
+
+TEST_P(JsClusterMembership, AReplicaRemovedWhileDownDeletesItsCopyWhenItReturns) {
+    JsCluster c(GetParam(), 4);
+    const std::string meta_leader = c.agreed_leader(bound(20s));
+    ASSERT_FALSE(meta_leader.empty()) << c.logs();
+    ClusterClient cl(c, index_of(meta_leader));
+    ASSERT_TRUE(cl.js);
+    fill(cl.js.get(), 3, 30, c);
+    if (HasFatalFailure()) return;
+    Placement p;
+    ASSERT_TRUE(wait_placed(cl.js.get(), "WORK", 3, bound(20s), &p)) << c.logs();
+    std::string victim;
+    for (const auto& n : p.peers)
+        if (n != p.leader && n != meta_leader) victim = n;
+    ASSERT_FALSE(victim.empty());
+    int spare = -1;
+    for (int i = 0; i < 4; ++i)
+        if (!p.peers.count("s" + std::to_string(i))) spare = i;
+    c.kill(index_of(victim));
+    const std::string r = request(cl.nc.get(), "$JS.API.STREAM.PEER.REMOVE.WORK", "{\"peer\":\"" + victim + "\"}");
+    EXPECT_NE(r.find("\"success\":true"), std::string::npos) << r;
+    EXPECT_TRUE(holds(c, spare, 30, bound(30s))) << c.logs();
+    ASSERT_TRUE(wait_placed(cl.js.get(), "WORK", 3, bound(30s), &p)) << c.logs();
+    EXPECT_FALSE(p.peers.count(victim));
+    std::this_thread::sleep_for(3s);  // the leader has long stopped telling the victim anything
+    ASSERT_TRUE(has_dir(c.store_dir(index_of(victim)), "WORK")) << "the victim's copy is on its disk";
+    c.start(index_of(victim));
+    const bool deleted = dir_gone(c, index_of(victim), "WORK", bound(20s));
+    std::printf("[ info ] %s: the replica removed while down %s its copy after its restart\n", kind(),
+                deleted ? "deleted" : "kept");
+    if (osprey()) {
+        EXPECT_TRUE(deleted) << c.logs();
+    }
+    EXPECT_EQ(publish_until_acked(cl.js.get(), "work.item", "w-31"), 31u) << c.logs();
+    for (const auto& n : p.peers) EXPECT_TRUE(holds(c, index_of(n), 31, bound(20s))) << n << "\n" << c.logs();
 }
 
 TEST_P(JsClusterMembership, ServerRemoveMovesItsReplicasAndShrinksTheMetaGroup) {
