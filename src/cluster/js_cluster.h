@@ -91,8 +91,13 @@ private:
     void open_replica(const Key& key, const Assignment& a, bool joining);
     // Membership (js_cluster_membership.cpp). Meta leader: the servers for `want` replicas,
     // keeping the current ones (the leader first) and adding the least loaded.
+    // `why`: the error's description when there are too few (nats-server's words).
     std::optional<std::vector<std::string>> place(const Assignment& a, std::size_t want,
-                                                  const std::vector<std::string>& exclude);
+                                                  const std::vector<std::string>& exclude, std::string* why = nullptr);
+    // Whether a server with these tags may hold the stream (its placement's cluster and tags);
+    // the tags it lacks go to `missing`.
+    bool placeable(const jetstream::StreamConfig& cfg, const std::vector<std::string>& tags,
+                   std::set<std::string>* missing = nullptr);
     void propose_peers(const Key& key, const jetstream::StreamConfig& cfg, const std::vector<std::string>& peers,
                        Done done);
     void apply_peers(const Key& key, std::vector<std::string> peers);

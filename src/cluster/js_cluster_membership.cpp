@@ -11,6 +11,7 @@
 // serving its part until it knows its removal committed (raft::Node::removed), then closes and
 // deletes its files: until then its copy may be one a majority needs.
 #include <algorithm>
+#include <cctype>
 #include <boost/json.hpp>
 #include <set>
 
@@ -27,8 +28,53 @@ namespace json = boost::json;
 using namespace std::chrono;
 using jetstream::ApiError;
 
+namespace {
+
+// A stream's placement ({"cluster": ..., "tags": [...]}, kept as given): which servers may
+// hold it. Tags compare as nats-server keeps them (trimmed, lowercased).
+struct Wanted {
+    std::string cluster;
+    std::vector<std::string> tags;
+};
+
+Wanted wanted_by(const jetstream::StreamConfig& cfg) {
+    Wanted w;
+    if (!cfg.placement_json) return w;
+    boost::system::error_code ec;
+    auto v = json::parse(*cfg.placement_json, ec);
+    if (ec || !v.is_object()) return w;
+    const auto& o = v.get_object();
+    if (auto it = o.find("cluster"); it != o.end() && it->value().is_string()) w.cluster = it->value().get_string();
+    if (auto it = o.find("tags"); it != o.end() && it->value().is_array())
+        for (const auto& t : it->value().get_array())
+            if (t.is_string()) {
+                std::string x(t.get_string());
+                x.erase(0, x.find_first_not_of(" \t"));
+                x.erase(x.find_last_not_of(" \t") + 1);
+                std::transform(x.begin(), x.end(), x.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+                if (!x.empty()) w.tags.push_back(x);
+            }
+    return w;
+}
+
+}  // namespace
+
+bool JetStreamCluster::placeable(const jetstream::StreamConfig& cfg, const std::vector<std::string>& tags,
+                                 std::set<std::string>* missing) {
+    const Wanted w = wanted_by(cfg);
+    if (!w.cluster.empty() && w.cluster != routes_.cluster_name()) return false;
+    bool ok = true;
+    for (const auto& t : w.tags)
+        if (std::find(tags.begin(), tags.end(), t) == tags.end()) {
+            ok = false;
+            if (missing) missing->insert(t);
+        }
+    return ok;
+}
+
 std::optional<std::vector<std::string>> JetStreamCluster::place(const Assignment& a, std::size_t want,
-                                                                const std::vector<std::string>& exclude) {
+                                                                const std::vector<std::string>& exclude,
+                                                                std::string* why) {
     auto excluded = [&](const std::string& p) { return std::find(exclude.begin(), exclude.end(), p) != exclude.end(); };
     // The current replicas stay, the stream's leader first (a scale-down keeps it, as
     // nats-server does), as far as `want` allows.
@@ -41,16 +87,19 @@ std::optional<std::vector<std::string>> JetStreamCluster::place(const Assignment
     for (const auto& p : a.peers)
         if (out.size() < want && p != leader && !excluded(p)) out.push_back(p);
     if (out.size() == want) return out;
-    // Then the connected JetStream servers (this one too) holding the fewest replicas.
+    // Then the connected JetStream servers (this one too) that the placement allows (its
+    // cluster, all its tags), holding the fewest replicas.
     std::vector<std::string> candidates;
-    auto consider = [&](const std::string& p) {
-        if (!p.empty() && !excluded(p) && std::find(out.begin(), out.end(), p) == out.end() &&
-            std::find(candidates.begin(), candidates.end(), p) == candidates.end())
-            candidates.push_back(p);
+    std::set<std::string> missing;
+    auto consider = [&](const std::string& p, const std::vector<std::string>& tags) {
+        if (p.empty() || excluded(p) || std::find(out.begin(), out.end(), p) != out.end() ||
+            std::find(candidates.begin(), candidates.end(), p) != candidates.end())
+            return;
+        if (placeable(a.cfg, tags, &missing)) candidates.push_back(p);
     };
-    consider(srv_.server_name());
+    consider(srv_.server_name(), srv_.options().server_tags);
     for (const auto& p : routes_.peers())
-        if (p.jetstream) consider(p.server_name);
+        if (p.jetstream) consider(p.server_name, p.tags);
     std::map<std::string, int> load;
     {
         std::lock_guard lk(assign_mu_);
@@ -62,7 +111,22 @@ std::optional<std::vector<std::string>> JetStreamCluster::place(const Assignment
     });
     for (const auto& c : candidates)
         if (out.size() < want) out.push_back(c);
-    if (out.size() < want) return std::nullopt;
+    if (out.size() < want) {
+        // As nats-server words it.
+        if (why) {
+            *why = "no suitable peers for placement";
+            if (!missing.empty()) {
+                *why += ", tags not matched [";
+                bool first = true;
+                for (const auto& t : missing) {
+                    *why += (first ? "'" : ", '") + t + "'";
+                    first = false;
+                }
+                *why += "]";
+            }
+        }
+        return std::nullopt;
+    }
     return out;
 }
 

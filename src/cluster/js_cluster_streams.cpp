@@ -38,13 +38,15 @@ ApiError unavailable() { return ApiError{503, 10008, "JetStream system temporari
 
 void JetStreamCluster::create_stream(const std::string& account, const jetstream::StreamConfig& cfg,
                                      Done done) {
-    // Placement: this server (the meta leader answers the create from its replica), then the
-    // JetStream servers holding the fewest streams.
+    // Placement: this server, then the JetStream servers holding the fewest streams, among
+    // those its placement allows (its cluster, all its tags).
     const std::size_t want = std::size_t(std::max<std::int64_t>(1, cfg.num_replicas));
     Assignment here;
-    here.peers = {srv_.server_name()};
-    auto placed = place(here, want, {});
-    if (!placed) return done(ApiError{400, 10005, "no suitable peers for placement"});
+    here.cfg = cfg;
+    if (placeable(cfg, srv_.options().server_tags)) here.peers = {srv_.server_name()};
+    std::string why;
+    auto placed = place(here, want, {}, &why);
+    if (!placed) return done(ApiError{400, 10005, why});
     const std::vector<std::string> peers = std::move(*placed);
     const std::int64_t created = jetstream::now_unix_ns();
     json::array pj;
@@ -91,8 +93,10 @@ void JetStreamCluster::update_stream(const std::string& account, const jetstream
     if (scaled) {
         // num_replicas moved (or a removed peer left the group short): new placement, and
         // the stream's leader moves the group's voters to it (js_cluster_membership.cpp).
-        auto peers = place(*scaled, std::size_t(std::max<std::int64_t>(1, cfg.num_replicas)), {});
-        if (!peers) return done(ApiError{400, 10005, "no suitable peers for placement"});
+        scaled->cfg = cfg;
+        std::string why;
+        auto peers = place(*scaled, std::size_t(std::max<std::int64_t>(1, cfg.num_replicas)), {}, &why);
+        if (!peers) return done(ApiError{400, 10005, why});
         return propose_peers(key, cfg, *peers, std::move(done));
     }
     {
@@ -282,8 +286,9 @@ void JetStreamCluster::apply_meta(const raft::Entry& e) {
             std::lock_guard nk(names_mu_);
             names_[node_id_of(p)] = p;
         }
+        // The create is answered once the stream's leader took its subjects (check_timeouts),
+        // whether or not this server holds a replica.
         if (mine) open_replica(key, a, false);
-        else resolve(creating_, key, std::nullopt);  // (the meta leader is always a member)
     } else if (op == "update_stream") {
         auto cit = o.find("config");
         if (cit == o.end()) return;

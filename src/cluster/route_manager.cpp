@@ -341,6 +341,11 @@ std::string RouteManager::info_line(bool first, bool ldm) {
     if (auth_required()) i["auth_required"] = true;
     i["max_payload"] = o.max_payload;
     if (o.jetstream) i["jetstream"] = true;
+    if (!o.server_tags.empty()) {
+        json::array tags;
+        for (const auto& t : o.server_tags) tags.push_back(json::value(t));
+        i["tags"] = std::move(tags);  // (osprey's: a stream's placement among the servers)
+    }
     if (!opts_.advertise.empty()) i["ip"] = fmt::format("nats-route://{}:{}/", advertise_host_, advertise_port_);
     if (first) i["nonce"] = util::random_token(15);
     {
@@ -539,9 +544,12 @@ std::vector<RouteManager::Peer> RouteManager::peers() const {
     std::vector<Peer> out;
     std::lock_guard lk(mu_);
     for (const auto& [id, r] : by_id_) {
-        Peer p{id, r->remote_name, false};
+        Peer p{id, r->remote_name, false, {}};
         if (auto it = r->remote_info.find("jetstream"); it != r->remote_info.end() && it->value().is_bool())
             p.jetstream = it->value().get_bool();
+        if (auto it = r->remote_info.find("tags"); it != r->remote_info.end() && it->value().is_array())
+            for (const auto& t : it->value().get_array())
+                if (t.is_string()) p.tags.emplace_back(t.get_string());
         out.push_back(std::move(p));
     }
     return out;

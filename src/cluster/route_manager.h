@@ -57,6 +57,7 @@ public:
     struct Peer {
         std::string server_id, server_name;
         bool jetstream = false;
+        std::vector<std::string> tags;  // its server_tags (an osprey peer's INFO carries them)
     };
     std::vector<Peer> peers() const;
     // How many servers the configured routes name besides this one (the cluster size a first

@@ -100,6 +100,21 @@ void JetStream::reply_created(AccountState& a, const std::string& reply, const s
         o["did_create"] = true;
         out = typed(type, std::move(o));
         advise(a, name, "create");
+    } else if (auto cfg = cluster_.load() ? cluster_.load()->stream_config(a.account->name(), name) : std::nullopt) {
+        // Placed on other servers (its placement left this one out): the new stream, empty.
+        json::object o{{"config", to_json(*cfg)},
+                       {"created", rfc3339_ns(now_unix_ns())},
+                       {"state", json::object{{"messages", 0},
+                                              {"bytes", 0},
+                                              {"first_seq", 0},
+                                              {"first_ts", "0001-01-01T00:00:00Z"},
+                                              {"last_seq", 0},
+                                              {"last_ts", "0001-01-01T00:00:00Z"},
+                                              {"consumer_count", 0}}},
+                       {"cluster", cluster_.load()->stream_cluster_json(a.account->name(), name)},
+                       {"did_create", true}};
+        out = typed(type, std::move(o));
+        advise(a, name, "create");
     } else {
         out = typed_error(type, ApiError{500, 10049, "stream created elsewhere: not known on the meta leader"});
     }

@@ -233,6 +233,11 @@ std::string Monitor::handle(const std::string& target, int* status) {
             {"config_load_time", rfc3339(server_.start_time())},
             {"system_account", o.system_account},
         };
+        if (!o.server_tags.empty()) {
+            json::array tags;
+            for (const auto& t : o.server_tags) tags.push_back(json::value(t));
+            v["tags"] = std::move(tags);
+        }
         std::map<std::string, Endpoint> sections;
         {
             std::lock_guard lk(endpoints_mu_);

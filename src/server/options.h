@@ -99,6 +99,9 @@ struct Options {
     std::string host = "0.0.0.0";
     int port = 4222;
     std::string server_name;
+    // server_tags, trimmed and lowercased as nats-server keeps them: a stream's placement tags
+    // choose among the servers that have them all.
+    std::vector<std::string> server_tags;
     int http_port = 0;  // 0: no monitoring
     std::string http_host;
     std::string pid_file;

@@ -73,7 +73,7 @@ constexpr Missing kMissing[] = {
     {"max_traced_msg_len", false}, {"no_system_account", false},
     {"no_system", false},       {"no_sys_acc", false},
     {"connect_error_reports", false}, {"reconnect_error_reports", false},
-    {"server_tags", false},     {"default_js_domain", false},
+    {"default_js_domain", false},
 };
 
 }  // namespace
@@ -186,6 +186,14 @@ void Mapper::apply(const conf::Map& top) {
             o.port = int(integer(v, k));
         } else if (key == "server_name") {
             o.server_name = str(v, k);
+        } else if (key == "server_tags") {
+            for (std::string t : strings(v, k)) {
+                t.erase(0, t.find_first_not_of(" \t"));
+                t.erase(t.find_last_not_of(" \t") + 1);
+                t = lower(t);
+                if (!t.empty() && std::find(o.server_tags.begin(), o.server_tags.end(), t) == o.server_tags.end())
+                    o.server_tags.push_back(t);
+            }
         } else if (key == "http_port" || key == "monitor_port") {
             o.http_port = int(integer(v, k));
         } else if (key == "http") {

@@ -40,8 +40,10 @@ class JsCluster {
 public:
     // seed_only: every server's routes name server 0 only (a cluster grown from a seed).
     // start_count: how many servers start now (-1: all); start(i) starts the others.
-    JsCluster(std::string bin, int n, bool seed_only = false, int start_count = -1)
-        : bin_(std::move(bin)), seed_only_(seed_only) {
+    // extra: more configuration for server i (extra[i], when given).
+    JsCluster(std::string bin, int n, bool seed_only = false, int start_count = -1,
+              std::vector<std::string> extra = {})
+        : bin_(std::move(bin)), seed_only_(seed_only), extra_(std::move(extra)) {
         dir_ = "/tmp/osprey-jsmeta-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++);
         std::filesystem::remove_all(dir_);
         for (int i = 0; i < n; ++i) cports_.push_back(free_port());
@@ -61,7 +63,8 @@ public:
             routes += (routes.empty() ? "" : ", ") + ("nats://127.0.0.1:" + std::to_string(cports_[j]));
         std::ofstream(conf) << "server_name: s" << i << "\njetstream { store_dir: \"" << dir_ << "/d" << i
                             << "\" }\ncluster { name: C, listen: 127.0.0.1:" << cports_[i] << ", routes: ["
-                            << routes << "] }\n";
+                            << routes << "] }\n"
+                            << (std::size_t(i) < extra_.size() ? extra_[std::size_t(i)] : std::string()) << "\n";
         nodes_[i] = std::make_unique<ServerProcess>(bin_, std::vector<std::string>{"-c", conf});
     }
     void kill(int i) { nodes_[i]->stop(SIGKILL); }
@@ -100,6 +103,7 @@ private:
     static inline int counter_ = 0;
     std::string bin_, dir_;
     bool seed_only_ = false;
+    std::vector<std::string> extra_;
     std::vector<int> cports_;
     std::vector<std::unique_ptr<ServerProcess>> nodes_;
 };

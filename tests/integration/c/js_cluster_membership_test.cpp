@@ -373,6 +373,54 @@ TEST_P(JsClusterMembership, ServerRemoveMovesItsReplicasAndShrinksTheMetaGroup) 
     for (const auto& n : p.peers) EXPECT_TRUE(holds(c, index_of(n), 31, bound(20s))) << n << "\n" << c.logs();
 }
 
+// Placement: server_tags on each server, a stream's placement tags (all of them, any case) and
+// cluster choose its servers; too few matching servers is nats-server's 10005 with the tags it
+// could not match. The meta leader may hold no replica of what it placed.
+TEST_P(JsClusterMembership, PlacementTagsAndClusterChooseTheServers) {
+    JsCluster c(GetParam(), 3, false, -1,
+                {"server_tags: [\"ssd\", \"az:1\"]", "server_tags: [\"SSD\", \"az:2\"]", "server_tags: \"hdd\""});
+    ASSERT_FALSE(c.agreed_leader(bound(20s)).empty()) << c.logs();
+    const std::string varz = http_get(c.node(1).http_port(), "/varz");
+    EXPECT_NE(varz.find("\"az:2\""), std::string::npos) << "varz shows the tags, lowercased: " << varz.substr(0, 400);
+    EXPECT_EQ(varz.find("\"SSD\""), std::string::npos);
+    ClusterClient cl(c, 0);
+    ASSERT_TRUE(cl.nc);
+    auto create = [&](const std::string& name, int replicas, const std::string& placement) {
+        const std::string body = "{\"name\":\"" + name + "\",\"subjects\":[\"" + name + ".>\"],\"num_replicas\":" +
+                                 std::to_string(replicas) + ",\"placement\":" + placement + "}";
+        return request(cl.nc.get(), "$JS.API.STREAM.CREATE." + name, body);
+    };
+    const std::string hdd = create("HDD", 1, "{\"tags\":[\"hdd\"]}");
+    EXPECT_NE(hdd.find("\"did_create\":true"), std::string::npos) << hdd;
+    Placement p;
+    ASSERT_TRUE(wait_placed(cl.js.get(), "HDD", 1, bound(20s), &p)) << c.logs();
+    EXPECT_EQ(p.leader, "s2");
+    const std::string ssd = create("SSD", 2, "{\"tags\":[\"Ssd\"]}");
+    EXPECT_NE(ssd.find("\"did_create\":true"), std::string::npos) << ssd;
+    ASSERT_TRUE(wait_placed(cl.js.get(), "SSD", 2, bound(20s), &p)) << c.logs();
+    EXPECT_EQ(p.peers, (std::set<std::string>{"s0", "s1"}));
+    const std::string az = create("AZ", 1, "{\"tags\":[\"ssd\",\"az:2\"]}");
+    ASSERT_TRUE(wait_placed(cl.js.get(), "AZ", 1, bound(20s), &p)) << az << c.logs();
+    EXPECT_EQ(p.leader, "s1") << "every tag must match";
+
+    const std::string two_hdd = create("HDD2", 2, "{\"tags\":[\"hdd\"]}");
+    EXPECT_NE(two_hdd.find("\"err_code\":10005"), std::string::npos) << two_hdd;
+    EXPECT_NE(two_hdd.find("no suitable peers for placement, tags not matched ['hdd']"), std::string::npos) << two_hdd;
+    const std::string other = create("ELSE", 1, "{\"cluster\":\"elsewhere\"}");
+    EXPECT_NE(other.find("\"err_code\":10005"), std::string::npos) << other;
+    EXPECT_NE(other.find("no suitable peers for placement"), std::string::npos) << other;
+    const std::string here = create("HERE", 3, "{\"cluster\":\"C\"}");
+    EXPECT_NE(here.find("\"did_create\":true"), std::string::npos) << here;
+    // Scaling keeps to the placement: no second hdd server.
+    const std::string up = request(cl.nc.get(), "$JS.API.STREAM.UPDATE.HDD",
+                                   "{\"name\":\"HDD\",\"subjects\":[\"HDD.>\"],\"num_replicas\":2,"
+                                   "\"placement\":{\"tags\":[\"hdd\"]}}");
+    EXPECT_NE(up.find("\"err_code\":10005"), std::string::npos) << up;
+    // Messages go where the stream is.
+    EXPECT_EQ(publish_until_acked(cl.js.get(), "HDD.x", "h-1"), 1u);
+    EXPECT_TRUE(holds(c, 2, 1, 10s)) << c.logs();
+}
+
 INSTANTIATE_TEST_SUITE_P(Servers, JsClusterMembership, ::testing::ValuesIn(js_cluster_servers()),
                          [](const auto& info) { return info.param == OSPREY_BIN ? "osprey" : "nats"; });
 
