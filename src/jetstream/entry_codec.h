@@ -52,5 +52,9 @@ constexpr std::uint8_t kConsumerCreate = 4;  // varint proposer, varint op, byte
 constexpr std::uint8_t kConsumerDelete = 5;  // varint proposer, varint op, bytes name
 constexpr std::uint8_t kConsumerAck = 6;     // varint proposer, varint op (0: no confirmation), bytes name, u8 kind, varint sseq
 constexpr std::uint8_t kConsumerState = 7;   // varint proposer, bytes name, bytes state
+// Interest retention, decided by the leader (it knows every consumer, its ephemerals too):
+// varint proposer, varint floor (everything up to it goes; 0: none), varint count, varint seq...
+// A messages entry may end with the same list for messages nobody was interested in.
+constexpr std::uint8_t kInterestDrop = 8;
 
 }  // namespace osprey::jetstream::entry

@@ -219,10 +219,6 @@ bool JetStream::handle_clustered(AccountState& a, Request& r, const std::vector<
         auto checked = validate(*cfg, lookup_in(a));
         if (!checked) return answer(typed_error(type, checked.error())), true;
         *cfg = std::move(*checked);
-        if (cfg->num_replicas > 1 && cfg->retention == Retention::Interest)
-            return answer(typed_error(type, errors::invalid_config(
-                                                "replicated interest streams are not supported by osprey yet"))),
-                   true;
         if (cfg->mirror || !cfg->sources.empty())
             return answer(typed_error(type, errors::invalid_config(
                                                 "mirrors and sources in a cluster are not supported by osprey yet"))),
@@ -276,10 +272,6 @@ bool JetStream::handle_clustered(AccountState& a, Request& r, const std::vector<
         auto existing = c->stream_config(acc, t[4]);
         if (!existing) return answer(typed_error(type, errors::stream_not_found())), true;
         if (auto e = check_update(*existing, *cfg)) return answer(typed_error(type, *e)), true;
-        if (cfg->num_replicas > 1 && cfg->retention == Retention::Interest)
-            return answer(typed_error(type, errors::invalid_config(
-                                                "replicated interest streams are not supported by osprey yet"))),
-                   true;
         for (const auto& other : c->stream_names(acc)) {
             if (other == cfg->name) continue;
             if (auto oc = c->stream_config(acc, other))

@@ -1,4 +1,5 @@
 #include "jetstream/stream.h"
+#include "jetstream/entry_codec.h"
 
 #include <algorithm>
 #include <boost/json.hpp>
@@ -170,10 +171,35 @@ void Stream::interest_acked(std::uint64_t settled) {
             for (auto& c : cs) drop = drop && !c->still_needs(settled, m->subject);
         }
     }
+    if (replicated()) {
+        // The leader decides for every replica: one entry, after the ack's.
+        const std::uint64_t f = floor == UINT64_MAX ? 0 : floor;
+        {
+            std::lock_guard lk(mu_);
+            if (closed_ || !leading_) return;
+            if (!drop && f <= interest_floor_proposed_) return;
+            interest_floor_proposed_ = std::max(interest_floor_proposed_, f);
+        }
+        propose_interest_drop(f, drop ? std::vector<std::uint64_t>{settled} : std::vector<std::uint64_t>{});
+        return;
+    }
     std::lock_guard lk(mu_);
     if (closed_) return;
     if (floor != UINT64_MAX && floor != 0) store_->purge({}, floor + 1, 0);
     if (drop) store_->remove(settled);
+}
+
+void Stream::propose_interest_drop(std::uint64_t floor, const std::vector<std::uint64_t>& seqs) {
+    constexpr std::size_t kPerEntry = 4096;
+    for (std::size_t at = 0; at < std::max<std::size_t>(seqs.size(), 1); at += kPerEntry) {
+        std::string e(1, char(entry::kInterestDrop));
+        entry::put_varint(e, replicator_->replica_id());
+        entry::put_varint(e, at == 0 ? floor : 0);
+        const std::size_t n = std::min(kPerEntry, seqs.size() - std::min(at, seqs.size()));
+        entry::put_varint(e, n);
+        for (std::size_t i = 0; i < n; ++i) entry::put_varint(e, seqs[at + i]);
+        replicator_->propose(std::move(e), [](bool) {});
+    }
 }
 
 void Stream::drop_uninteresting(const Consumer& gone) {
@@ -185,6 +211,12 @@ void Stream::drop_uninteresting(const Consumer& gone) {
         bool needed = false;
         for (auto& c : cs) needed = needed || c->still_needs(m->seq, m->subject);
         if (!needed) drop.push_back(m->seq);
+    }
+    if (replicated()) {
+        // Every replica applies the consumer's deletion; its leader says what goes with it.
+        if (!leading()) return;
+        if (!drop.empty()) propose_interest_drop(0, drop);
+        return;
     }
     std::lock_guard lk(mu_);
     if (closed_) return;

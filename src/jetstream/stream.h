@@ -144,6 +144,8 @@ public:
     void interest_acked(std::uint64_t settled);
     // Interest retention, after `gone` was removed: drops what no remaining consumer needs.
     void drop_uninteresting(const Consumer& gone);
+    // A replicated stream's leader: the interest-retention removals, as log entries.
+    void propose_interest_drop(std::uint64_t floor, const std::vector<std::uint64_t>& seqs);
 
     // Mirrors and sources within this server: `origin` hands every message it stores to the
     // streams that mirror or source it; each pulls what it has not copied yet, so a late start
@@ -189,6 +191,7 @@ private:
     StreamReplicator* replicator_ = nullptr;
     bool leading_ = false;    // under mu_
     bool in_flight_ = false;  // a batch of ours is proposed and not applied yet
+    std::uint64_t interest_floor_proposed_ = 0;  // leader: the last floor proposed (under mu_)
     struct Waiting {
         std::string subject, reply, hdr, payload;
         std::int64_t ts;

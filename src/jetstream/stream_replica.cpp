@@ -94,6 +94,7 @@ void Stream::propose_batch_locked(std::vector<std::pair<std::string, std::string
     std::string body;
     std::uint64_t count = 0;
     std::vector<BatchAck> acks;
+    std::vector<std::uint64_t> uninteresting;
     const std::int64_t now = now_unix_ns();
     while (!dedup_order_.empty() && dedup_order_.front().first < now - cfg_.duplicate_window_ns) {
         auto it = dedup_.find(dedup_order_.front().second);
@@ -175,6 +176,8 @@ void Stream::propose_batch_locked(std::vector<std::pair<std::string, std::string
             ++count;
             ++msgs;
             bytes += size;
+            // Interest retention: nobody takes it now, so no replica keeps it.
+            if (cfg_.retention == Retention::Interest && !any_consumer_takes(w.subject)) uninteresting.push_back(seq);
             ++batch_subjects[w.subject];
             if (!msg_id.empty()) batch_ids.emplace(std::string(msg_id), seq);
             if (!w.reply.empty() && !cfg_.no_ack) acks.push_back(BatchAck{seq, w.reply, false});
@@ -189,6 +192,10 @@ void Stream::propose_batch_locked(std::vector<std::pair<std::string, std::string
     }
     put_varint(entry, count);
     entry += body;
+    if (!uninteresting.empty()) {
+        put_varint(entry, uninteresting.size());
+        for (auto q : uninteresting) put_varint(entry, q);
+    }
     in_flight_ = true;
     batch_acks_ = std::move(acks);
     batch_last_ = next - 1;
@@ -227,7 +234,7 @@ void Stream::store_applied_locked(std::string_view subject, std::string_view hdr
     if (rollup == "sub") store_->purge(subject, seq, 0);
     else if (rollup == "all") store_->purge({}, seq, 0);
     enforce_limits_locked(subject);
-    if (cfg_.retention == Retention::Interest && !any_consumer_takes(subject)) store_->remove(seq);
+    // (Interest retention: the entry says which ones nobody wanted; see apply_entry.)
     if (limited()) account_usage_locked();
 }
 
@@ -310,6 +317,19 @@ void Stream::apply_entry(std::string_view data) {
         if (done) done(result);
         return;
     }
+    if (kind == kInterestDrop) {
+        rd.in.remove_prefix(1);
+        std::uint64_t proposer = 0, floor = 0, n = 0;
+        if (!rd.varint(proposer) || !rd.varint(floor) || !rd.varint(n)) {
+            log::error("JetStream stream '{}': damaged replicated entry", cfg_.name);
+            return;
+        }
+        std::lock_guard lk(mu_);
+        if (closed_) return;
+        if (floor) store_->purge({}, floor + 1, 0);
+        for (std::uint64_t i = 0, q = 0; i < n && rd.varint(q); ++i) store_->remove(q);
+        return;
+    }
     if (kind >= kConsumerCreate && kind <= kConsumerState) {
         rd.in.remove_prefix(1);
         apply_consumer_entry(kind, rd);
@@ -344,6 +364,11 @@ void Stream::apply_entry(std::string_view data) {
             store_applied_locked(subject, hdr, payload, std::int64_t(ts), seq);
             stored.push_back({subject, hdr, payload, seq});
         }
+        // Interest retention: what the leader found nobody interested in (older entries end
+        // before this list).
+        std::uint64_t n = 0;
+        if (!rd.in.empty() && rd.varint(n))
+            for (std::uint64_t i = 0, q = 0; i < n && rd.varint(q); ++i) store_->remove(q);
         if (mine && in_flight_ && !stored.empty() && stored.back().seq >= batch_last_) {
             // Our batch committed on a majority: its publishers get their acks.
             for (auto& a : batch_acks_) replies.emplace_back(std::move(a.reply), ok_ack(ack_prefix_, a.seq, a.duplicate));

@@ -244,6 +244,81 @@ TEST_P(JsClusterConsumer, AReplicatedWorkQueueEmptiesOnEveryReplica) {
     EXPECT_TRUE(all_hold(c, 0, 30s)) << "the queue is empty on every replica, the restarted one too\n" << c.logs();
 }
 
+// Interest retention on an R3 stream: a message nobody takes is not kept, one every interested
+// consumer acknowledged goes, one a consumer still needs stays, on every replica alike, through
+// a kill of the leader and the deletion of a consumer (the leader decides and logs each removal).
+TEST_P(JsClusterConsumer, AnR3InterestStreamKeepsOnlyWhatAConsumerStillNeeds) {
+    JsCluster c(GetParam(), 3);
+    ASSERT_FALSE(c.agreed_leader(osprey() ? 20s : 60s).empty()) << c.logs();
+    ClusterClient cl(c, 0);
+    ASSERT_TRUE(cl.js);
+    jsErrCode err;
+    {
+        jsStreamConfig cfg;
+        jsStreamConfig_Init(&cfg);
+        cfg.Name = "INT";
+        const char* subjects[] = {"int.>"};
+        cfg.Subjects = subjects;
+        cfg.SubjectsLen = 1;
+        cfg.Storage = js_FileStorage;
+        cfg.Retention = js_InterestPolicy;
+        cfg.Replicas = 3;
+        jsStreamInfo* si = nullptr;
+        ASSERT_EQ(js_AddStream(&si, cl.js.get(), &cfg, nullptr, &err), NATS_OK) << int(err) << c.logs();
+        jsStreamInfo_Destroy(si);
+    }
+    for (int i = 1; i <= 5; ++i) ASSERT_GT(publish_until_acked(cl.js.get(), "int.a", "none-" + std::to_string(i)), 0u);
+    EXPECT_TRUE(all_hold(c, 0)) << "nobody was interested\n" << c.logs();
+    auto durable = [&](const char* name, const char* filter) {
+        jsConsumerConfig cc;
+        jsConsumerConfig_Init(&cc);
+        cc.Durable = name;
+        cc.AckPolicy = js_AckExplicit;
+        cc.FilterSubject = filter;
+        jsConsumerInfo* ci = nullptr;
+        const natsStatus st = js_AddConsumer(&ci, cl.js.get(), "INT", &cc, nullptr, &err);
+        if (ci) jsConsumerInfo_Destroy(ci);
+        return st;
+    };
+    ASSERT_EQ(durable("ALL", "int.>"), NATS_OK) << int(err);
+    ASSERT_EQ(durable("BEES", "int.b"), NATS_OK) << int(err);
+    for (int i = 1; i <= 10; ++i) {
+        ASSERT_GT(publish_until_acked(cl.js.get(), "int.a", "a-" + std::to_string(i)), 0u);
+        ASSERT_GT(publish_until_acked(cl.js.get(), "int.b", "b-" + std::to_string(i)), 0u);
+    }
+    EXPECT_TRUE(all_hold(c, 20)) << c.logs();
+    {
+        Sub all = pull_sub(cl.js.get(), "int.>", "ALL", "INT");
+        ASSERT_TRUE(all);
+        ASSERT_EQ(fetch(all.get(), 20, 20s, true).size(), 20u);
+    }
+    EXPECT_TRUE(all_hold(c, 10)) << "what only BEES still needs stays\n" << c.logs();
+    const int l = stream_leader(cl.js.get(), "INT");
+    ASSERT_GE(l, 0);
+    const int via = (l + 1) % 3;
+    c.kill(l);
+    ClusterClient other(c, via);
+    ASSERT_TRUE(other.js);
+    {
+        Sub bees = pull_sub(other.js.get(), "int.b", "BEES", "INT");
+        ASSERT_TRUE(bees) << c.logs();
+        ASSERT_EQ(fetch(bees.get(), 10, osprey() ? 20s : 60s, true).size(), 10u) << c.logs();
+    }
+    EXPECT_TRUE(all_hold(c, 0, osprey() ? 15s : 45s)) << "the new leader's copies agree\n" << c.logs();
+    c.start(l);
+    EXPECT_TRUE(all_hold(c, 0, 30s)) << "the restarted replica too\n" << c.logs();
+    // A consumer deleted: what only it needed goes.
+    for (int i = 1; i <= 5; ++i) ASSERT_GT(publish_until_acked(other.js.get(), "int.b", "late-" + std::to_string(i)), 0u);
+    {
+        Sub all = pull_sub(other.js.get(), "int.>", "ALL", "INT");
+        ASSERT_TRUE(all);
+        ASSERT_EQ(fetch(all.get(), 5, 20s, true).size(), 5u);
+    }
+    EXPECT_TRUE(all_hold(c, 5, 30s)) << c.logs();
+    ASSERT_EQ(js_DeleteConsumer(other.js.get(), "INT", "BEES", nullptr, &err), NATS_OK) << int(err);
+    EXPECT_TRUE(all_hold(c, 0, 30s)) << "BEES was the last to need them\n" << c.logs();
+}
+
 INSTANTIATE_TEST_SUITE_P(Servers, JsClusterConsumer, ::testing::ValuesIn(js_cluster_servers()),
                          [](const auto& info) { return info.param == OSPREY_BIN ? "osprey" : "nats"; });
 
