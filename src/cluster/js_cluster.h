@@ -56,6 +56,7 @@ public:
     void stop();
 
     bool is_meta_leader() const override;
+    bool removed() const override { return removed_self_; }
     bool meta_ready() const override;
     boost::json::object meta_cluster_json() override;
 
@@ -164,6 +165,7 @@ private:
     std::optional<std::pair<std::string, std::vector<std::string>>> meta_answer_;  // a peer's
     std::map<std::string, Clock::time_point> joiners_;  // meta leader: who asked to join, when
     std::set<std::string> removed_servers_;             // committed SERVER.REMOVEs (meta_mu_)
+    std::atomic<bool> removed_self_{false};             // this server's among them
     std::map<std::string, Done> removing_;              // meta leader: their answers (meta_mu_)
     Clock::time_point next_meta_reconcile_{}, next_join_ask_{};
     std::atomic<raft::NodeId> meta_leader_{raft::kNone};

@@ -300,7 +300,7 @@ void JetStreamCluster::apply_remove_server(const std::string& server) {
             removing_.erase(it);
         }
     }
-    if (server == srv_.server_name())
+    if (server == srv_.server_name() && !removed_self_.exchange(true))
         log::error("JetStream being DISABLED, our server was removed from the cluster");
     if (is_meta_leader()) {
         remap_streams_of(server);

@@ -23,6 +23,9 @@ struct ClusterView {
     virtual bool is_meta_leader() const = 0;
     // The meta group has a leader (/healthz).
     virtual bool meta_ready() const = 0;
+    // SERVER.REMOVE took this server out of the cluster: its JetStream answers nothing more
+    // (the other servers do), and /healthz says so, as nats-server's disabled JetStream.
+    virtual bool removed() const { return false; }
     // /jsz's "meta_cluster": name, leader, peer, replicas, cluster_size.
     virtual boost::json::object meta_cluster_json() = 0;
 

@@ -191,6 +191,8 @@ bool JetStream::handle_clustered(AccountState& a, Request& r, const std::vector<
             if (t[i++] != w) return false;
         return true;
     };
+    // Removed from the cluster (SERVER.REMOVE): the others answer, this one no more.
+    if (c->removed()) return true;
     const bool meta = c->is_meta_leader();
     auto answer = [&](const std::string& body) {
         ++a.api_total;

@@ -47,6 +47,7 @@ void JetStream::set_cluster(ClusterView* c) {
             return it != q.end() && (it->second == "true" || it->second == "1");
         };
         if (flag("js-enabled-only") || flag("js-enabled")) return {};
+        if (cv->removed()) return "JetStream is disabled: this server was removed from the cluster";
         if (!cv->meta_ready()) return "JetStream has not established contact with a meta leader";
         return {};
     });

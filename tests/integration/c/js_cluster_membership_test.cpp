@@ -362,6 +362,8 @@ TEST_P(JsClusterMembership, ServerRemoveMovesItsReplicasAndShrinksTheMetaGroup) 
     }
     EXPECT_EQ(size, " 3") << c.logs();
     EXPECT_NE(c.node(index_of(victim)).log().find("JetStream being DISABLED"), std::string::npos) << c.logs();
+    const std::string health = http_get(c.node(index_of(victim)).http_port(), "/healthz");
+    EXPECT_EQ(health.find("\"ok\""), std::string::npos) << "the removed server is not healthy: " << health;
     if (osprey()) {
         EXPECT_TRUE(holds(c, index_of(victim), 0, bound(20s))) << "the removed server still holds its copy\n" << c.logs();
         // It is not taken back.
