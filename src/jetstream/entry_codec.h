@@ -45,7 +45,7 @@ struct Reader {
 
 // Entry kinds (the first byte). 0xC0 and up belong to the cluster layer (compaction).
 constexpr std::uint8_t kMessages = 1;
-constexpr std::uint8_t kPurge = 2;   // varint proposer, varint op, bytes filter, varint below
+constexpr std::uint8_t kPurge = 2;   // varint proposer, varint op, bytes filter, varint below[, varint keep]
 constexpr std::uint8_t kDelete = 3;  // varint proposer, varint op, varint seq, varint no_erase
 // Durable consumers (stream_consumer_replica.cpp):
 constexpr std::uint8_t kConsumerCreate = 4;  // varint proposer, varint op, bytes name, varint created_ns, bytes config

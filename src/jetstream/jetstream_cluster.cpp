@@ -134,9 +134,8 @@ bool JetStream::purge_replicated(AccountState& a, Request& r, const std::shared_
     auto req = parse_purge_request(r.payload);
     if (!req) return fail(req.error());
     if (auto e = purge_refused(s->config())) return fail(*e);
-    if (req->keep) return fail(errors::purge_failed("purge with keep of a replicated stream is not supported by osprey yet"));
     ++a.api_total;
-    const bool ok = s->propose_purge(req->filter, req->seq, [this, ap = &a, reply = r.reply](std::uint64_t purged) {
+    const bool ok = s->propose_purge(req->filter, req->seq, req->keep, [this, ap = &a, reply = r.reply](std::uint64_t purged) {
         post([this, ap, reply, purged] {
             respond(*ap, reply, typed("stream_purge_response", json::object{{"success", true}, {"purged", purged}}));
         });

@@ -71,7 +71,8 @@ public:
     // was proposed before it, so that a replay after a restart removes nothing newer) or a
     // message delete, through the log; `done` runs after this replica applied it, with the
     // number purged or whether the message was there. False: not the leader.
-    bool propose_purge(const std::string& filter, std::uint64_t below, std::function<void(std::uint64_t)> done);
+    bool propose_purge(const std::string& filter, std::uint64_t below, std::uint64_t keep,
+                       std::function<void(std::uint64_t)> done);
     bool propose_delete(std::uint64_t seq, bool no_erase, std::function<void(bool)> done);
     // A work queue's removal of an acknowledged message, through the log (no answer; takes
     // no stream lock: called under a consumer's).

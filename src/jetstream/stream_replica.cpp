@@ -238,7 +238,8 @@ void Stream::store_applied_locked(std::string_view subject, std::string_view hdr
     if (limited()) account_usage_locked();
 }
 
-bool Stream::propose_purge(const std::string& filter, std::uint64_t below, std::function<void(std::uint64_t)> done) {
+bool Stream::propose_purge(const std::string& filter, std::uint64_t below, std::uint64_t keep,
+                           std::function<void(std::uint64_t)> done) {
     std::string entry;
     {
         std::lock_guard lk(mu_);
@@ -253,6 +254,9 @@ bool Stream::propose_purge(const std::string& filter, std::uint64_t below, std::
         put_varint(entry, op);
         put_bytes(entry, filter);
         put_varint(entry, bound);
+        // `keep`: the newest of those below the bound stay, so a replay after a restart (its
+        // store may hold newer messages already) keeps the same ones.
+        if (keep) put_varint(entry, keep);
     }
     replicator_->propose(std::move(entry), [](bool) {});
     return true;
@@ -293,7 +297,7 @@ void Stream::apply_entry(std::string_view data) {
         std::uint64_t proposer = 0, op = 0, a = 0, b = 0;
         std::string_view filter;
         bool ok = rd.varint(proposer) && rd.varint(op);
-        if (kind == kPurge) ok = ok && rd.bytes(filter) && rd.varint(a);
+        if (kind == kPurge) ok = ok && rd.bytes(filter) && rd.varint(a) && (rd.in.empty() || rd.varint(b));
         else ok = ok && rd.varint(a) && rd.varint(b);
         if (!ok) {
             log::error("JetStream stream '{}': damaged replicated entry", cfg_.name);
@@ -302,7 +306,7 @@ void Stream::apply_entry(std::string_view data) {
         // The same on every replica: a bounded purge, or a delete (a second one finds nothing).
         std::uint64_t result = 0;
         if (kind == kPurge) {
-            result = purge(std::string(filter), a, 0);
+            result = purge(std::string(filter), a, b);  // b: keep
         } else {
             result = (b ? store_->remove(a) : store_->erase(a)) ? 1 : 0;
         }

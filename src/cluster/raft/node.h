@@ -97,12 +97,12 @@ public:
     Term term() const { return term_; }
     const RaftLog& log() const { return log_; }
     const Membership& membership() const { return history_.back().membership; }
+    // The membership this node holds is committed (not a change still in flight).
+    bool membership_committed() const { return log_.committed() >= history_.back().index; }
     // This node knows that its removal from the group is committed: the membership it holds
     // leaves it out, and the commit index reached that membership. (A node that joins a group
     // starts outside the membership it is first given, which is not a removal: the host
     // tells the two apart by what the application asked for.)
-    // The membership this node holds is committed (not a change still in flight).
-    bool membership_committed() const { return log_.committed() >= history_.back().index; }
     bool removed() const {
         return !membership().contains(cfg_.id) && history_.back().index > 0 &&
                log_.committed() >= history_.back().index;

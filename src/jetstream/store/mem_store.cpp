@@ -58,9 +58,9 @@ std::uint64_t MemStore::purge(std::string_view filter, std::uint64_t below, std:
     }
     auto seqs = index_.matching(filter, below);
     if (keep > 0) {
-        // Keep the newest `keep` matching the filter overall.
-        auto all = index_.matching(filter, 0);
-        std::uint64_t limit = all.size() > keep ? all[all.size() - keep] : 0;
+        // The newest `keep` of those (below `below`, when given: a replicated purge keeps
+        // them as of its place in the log) stay.
+        const std::uint64_t limit = seqs.size() > keep ? seqs[seqs.size() - keep] : 0;
         std::erase_if(seqs, [&](std::uint64_t s) { return limit == 0 || s >= limit; });
     }
     for (auto s : seqs) {

@@ -78,7 +78,7 @@ public:
     // Removes and overwrites the stored bytes (MSG.DELETE without no_erase).
     virtual bool erase(std::uint64_t seq) { return remove(seq); }
     // Removes live messages matching `filter` (empty: all) with seq < `below` (0: no bound),
-    // keeping the newest `keep` per the filter. Returns how many were removed.
+    // keeping the newest `keep` of those. Returns how many were removed.
     virtual std::uint64_t purge(std::string_view filter, std::uint64_t below,
                                 std::uint64_t keep) = 0;
 
