@@ -1287,7 +1287,16 @@ TEST_P(NetnsJsFault, PausedLeaderIsReplacedAndCatchesUp) {
 // leader (then the group it leads has two voters or three, and no majority on either side
 // until the heal, or a majority without it). Nothing acknowledged may be lost; after the heal
 // every publisher acknowledges again and the three copies agree.
+//
+// Skipped for nats-server 2.9.10, which fails it: with OSPREY_SEED=18326720762160729072 (down to
+// one replica on s2 in 0.12 s, up to three, s2 - the kept leader - cut away 491 ms later for
+// 3.5 s) all three /jsz said 1291 messages, but read as the stream leader s2's copy lacked p1-189
+// (acknowledged as seq 498) and held a message never acknowledged in its place; s0 and s1 had
+// p1-189 at 498. (A run that cut a returning replica passed.) OSPREY_NETNS_JS_NATS_ALL=1 runs it.
 TEST_P(NetnsJsFault, ReplicasMoveWhilePublishingAndAServerIsCutAway) {
+    if (is_nats_server(GetParam()) && !std::getenv("OSPREY_NETNS_JS_NATS_ALL"))
+        GTEST_SKIP() << "nats-server 2.9.10 diverges on the kept leader's replica here "
+                        "(see the comment; OSPREY_NETNS_JS_NATS_ALL=1 runs it)";
     std::vector<Publisher*> ps;
     for (int i = 0; i < n_; ++i) ps.push_back(&add_publisher("p" + std::to_string(i), i));
     Reader& reader = add_reader(int(seeded(0, n_ - 1)));

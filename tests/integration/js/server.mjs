@@ -5,15 +5,25 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
+// A port free now. Never one this process handed out before: a test asks for several before
+// its servers bind them (a cluster's route ports, then each server's client port), and the
+// system may give a closed one out again.
+const handedOut = new Set();
+export async function freePort() {
+  for (;;) {
+    const port = await new Promise((resolve, reject) => {
+      const srv = net.createServer();
+      srv.listen(0, "127.0.0.1", () => {
+        const { port } = srv.address();
+        srv.close(() => resolve(port));
+      });
+      srv.on("error", reject);
     });
-    srv.on("error", reject);
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 export function canConnect(port) {
@@ -31,7 +41,20 @@ export function writeConfig(text) {
   return path;
 }
 
+// Another process (the other JS suite runs beside this one) may take a port between the
+// check and the server's bind: then the server exits at start, and it starts again on fresh
+// client and monitor ports (bounded).
 export async function startServer(args = []) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startServerOnce(args);
+    } catch (e) {
+      if (attempt >= 3 || !/address already in use/i.test(String(e.message))) throw e;
+    }
+  }
+}
+
+async function startServerOnce(args) {
   const bin = process.env.OSPREY_BIN;
   if (!bin) throw new Error("OSPREY_BIN is not set");
   const port = await freePort();
