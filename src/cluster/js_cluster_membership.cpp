@@ -193,6 +193,7 @@ void JetStreamCluster::apply_peers(const Key& key, std::vector<std::string> peer
         a.peers = std::move(peers);
         // Wanted again: an earlier answer that its removal committed no longer counts.
         if (mine && a.replica) a.replica->removal_confirmed = false;
+        if (a.replica) ++a.replica->peers_gen;  // its leader looks again
         if (mine && !a.replica) {
             a.replica = std::make_shared<Replica>();
             a.replica->host = host_.get();
@@ -218,14 +219,17 @@ void JetStreamCluster::reconcile_replicas() {
         std::string group;
         std::shared_ptr<Replica> rep;
         std::vector<raft::NodeId> desired;
+        std::uint64_t gen;  // of the assignment `desired` comes from
     };
     std::vector<Todo> todo;
     const auto now = Clock::now();
     {
         std::lock_guard lk(assign_mu_);
         for (auto& [k, a] : streams_) {
-            if (!a.replica || a.replica->leader != self_ || now < a.replica->next_reconcile) continue;
-            Todo t{k, a.group, a.replica, {}};
+            if (!a.replica || a.replica->leader != self_ || a.replica->settled_gen == a.replica->peers_gen ||
+                now < a.replica->next_reconcile)
+                continue;
+            Todo t{k, a.group, a.replica, {}, a.replica->peers_gen};
             for (const auto& p : a.peers) t.desired.push_back(node_id_of(p));
             todo.push_back(std::move(t));
         }
@@ -246,7 +250,10 @@ void JetStreamCluster::reconcile_replicas() {
             if (!in(cur, id)) add.push_back(id);
         for (auto id : cur)
             if (!in(t.desired, id)) remove.push_back(id);
-        if (add.empty() && remove.empty()) continue;
+        if (add.empty() && remove.empty()) {
+            t.rep->settled_gen = t.gen;
+            continue;
+        }
         t.rep->next_reconcile = now + milliseconds(500);
         auto peer = [&](raft::NodeId id) -> const RaftHost::PeerStatus* {
             for (const auto& p : st->peers)

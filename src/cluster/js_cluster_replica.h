@@ -36,6 +36,12 @@ struct JetStreamCluster::Replica : jetstream::StreamReplicator {
     std::deque<raft::Entry> held;
     Clock::time_point next_check{};      // compaction (the leader's)
     Clock::time_point next_reconcile{};  // membership (the leader's)
+    // The voters matched the assignment when the leader last looked: nothing to check until
+    // the assignment changes or leadership moves (an idle cluster of many streams asks the
+    // Raft thread nothing).
+    // (A generation, not a flag: an assignment applied while the leader compared must not be
+    // marked as looked at.)
+    std::atomic<std::uint64_t> peers_gen{1}, settled_gen{0};
     // A replica left out that never heard its removal commit (it was down): a peer whose
     // committed membership leaves it out said so (js_cluster_meta_membership.cpp).
     std::atomic<bool> removal_confirmed{false};

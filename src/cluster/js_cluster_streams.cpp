@@ -405,6 +405,7 @@ void JetStreamCluster::open_replica(const Key& key, const Assignment& a, bool jo
         };
         cb.role_changed = [this, key, tag, weak, rep](raft::Role role, raft::NodeId leader, raft::Term) {
             rep->leader = leader;
+            if (role == raft::Role::leader) rep->settled_gen = 0;  // a new leader looks
             // A leader that stops leading without having been asked to lost its majority.
             const bool lost = rep->was_leader && role != raft::Role::leader && !rep->stepping_down;
             rep->was_leader = role == raft::Role::leader;
