@@ -107,4 +107,14 @@ inline Sub pull_sub(jsCtx* js, const char* subject, const char* durable, const c
     return Sub(sub);
 }
 
+// The same, tried again (bounded) while the consumer has no leader: nats-server elects a
+// consumer's own leader seconds after its stream's.
+inline Sub pull_sub_within(jsCtx* js, const char* subject, const char* durable, const char* stream,
+                           std::chrono::milliseconds within) {
+    Sub sub;
+    for (const auto end = Clock::now() + within; Clock::now() < end && !sub; std::this_thread::sleep_for(200ms))
+        sub = pull_sub(js, subject, durable, stream);
+    return sub;
+}
+
 }  // namespace osprey::testing

@@ -300,7 +300,7 @@ TEST_P(JsClusterConsumer, AnR3InterestStreamKeepsOnlyWhatAConsumerStillNeeds) {
     ClusterClient other(c, via);
     ASSERT_TRUE(other.js);
     {
-        Sub bees = pull_sub(other.js.get(), "int.b", "BEES", "INT");
+        Sub bees = pull_sub_within(other.js.get(), "int.b", "BEES", "INT", osprey() ? 20s : 60s);
         ASSERT_TRUE(bees) << c.logs();
         ASSERT_EQ(fetch(bees.get(), 10, osprey() ? 20s : 60s, true).size(), 10u) << c.logs();
     }
@@ -310,7 +310,7 @@ TEST_P(JsClusterConsumer, AnR3InterestStreamKeepsOnlyWhatAConsumerStillNeeds) {
     // A consumer deleted: what only it needed goes.
     for (int i = 1; i <= 5; ++i) ASSERT_GT(publish_until_acked(other.js.get(), "int.b", "late-" + std::to_string(i)), 0u);
     {
-        Sub all = pull_sub(other.js.get(), "int.>", "ALL", "INT");
+        Sub all = pull_sub_within(other.js.get(), "int.>", "ALL", "INT", osprey() ? 20s : 60s);
         ASSERT_TRUE(all);
         ASSERT_EQ(fetch(all.get(), 5, 20s, true).size(), 5u);
     }

@@ -173,7 +173,7 @@ TEST_P(JsClusterMembership, ScalingUpFillsTheNewReplicasAndScalingDownEmptiesThe
     ASSERT_FALSE(after.leader.empty()) << c.logs();
     EXPECT_NE(after.leader, p.leader);
     {
-        Sub sub = pull_sub(other.js.get(), "work.>", "D");
+        Sub sub = pull_sub_within(other.js.get(), "work.>", "D", "WORK", bound(20s));
         ASSERT_TRUE(sub) << c.logs();
         const auto t0 = Clock::now();
         auto got = fetch(sub.get(), 70, bound(30s), true);
