@@ -99,6 +99,7 @@ void JetStreamCluster::bootstrap_loop() {
     // started after the cluster formed): then it joins that one (js_cluster_meta_membership.cpp).
     // Servers that start together find none and form the same group from the same voters.
     auto asked_at = Clock::time_point{};
+    int asks = 0;
     bool asked = false;
     while (!stop_) {
         if (auto joined = take_meta_answer()) {
@@ -127,13 +128,16 @@ void JetStreamCluster::bootstrap_loop() {
             std::lock_guard nk(names_mu_);
             names_[id] = p.server_name;
         }
-        if (ids.size() > 1 && (!asked || Clock::now() - asked_at > milliseconds(500))) {
+        if (ids.size() > 1 && (!asked || Clock::now() - asked_at > milliseconds(400))) {
             ask_meta();
             asked = true;
+            ++asks;
             asked_at = Clock::now();
         }
-        // Formed once enough servers are here and one round of asking found no group.
-        if (ids.size() >= want + 1 && asked && Clock::now() - asked_at > milliseconds(300)) {
+        // Formed once enough servers are here and three rounds of asking found no group (one
+        // was not enough on a loaded machine: the question can go out before the others'
+        // interest in it has arrived, and the answer come late).
+        if (ids.size() >= want + 1 && asks >= 3 && Clock::now() - asked_at > milliseconds(300)) {
             lk.unlock();
             const raft::Membership voters = raft::Membership::of(ids);
             std::uint64_t h = util::fnv1a64({});
