@@ -100,7 +100,6 @@ void JetStreamCluster::bootstrap_loop() {
     // Servers that start together find none and form the same group from the same voters.
     auto asked_at = Clock::time_point{};
     int asks = 0;
-    bool asked = false;
     while (!stop_) {
         if (auto joined = take_meta_answer()) {
             lk.unlock();
@@ -128,9 +127,8 @@ void JetStreamCluster::bootstrap_loop() {
             std::lock_guard nk(names_mu_);
             names_[id] = p.server_name;
         }
-        if (ids.size() > 1 && (!asked || Clock::now() - asked_at > milliseconds(400))) {
+        if (ids.size() > 1 && (asks == 0 || Clock::now() - asked_at > milliseconds(400))) {
             ask_meta();
-            asked = true;
             ++asks;
             asked_at = Clock::now();
         }

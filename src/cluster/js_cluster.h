@@ -90,6 +90,9 @@ private:
     // `joining`: the replica is added to a running group (its first voters leave it out
     // until the leader's log adds it).
     void open_replica(const Key& key, const Assignment& a, bool joining);
+    // Closes this server's replica (the stream was deleted, or left this server) and
+    // deletes its files and its group's state.
+    void close_replica(const Key& key, const std::string& group);
     // Membership (js_cluster_membership.cpp). Meta leader: the servers for `want` replicas,
     // keeping the current ones (the leader first) and adding the least loaded.
     // `why`: the error's description when there are too few (nats-server's words).
@@ -101,6 +104,12 @@ private:
                    std::set<std::string>* missing = nullptr);
     void propose_peers(const Key& key, const jetstream::StreamConfig& cfg, const std::vector<std::string>& peers,
                        Done done);
+    // The meta entry that gives a stream new peers.
+    static std::string peers_entry(const Key& key, const jetstream::StreamConfig& cfg,
+                                   const std::vector<std::string>& peers);
+    // The stream's peers without `server`: a replacement in its place if a server is free for
+    // it (`replaced`), else one fewer.
+    std::vector<std::string> peers_without(const Assignment& a, const std::string& server, bool* replaced);
     void apply_peers(const Key& key, std::vector<std::string> peers);
     // Stream leader: one voter change at a time towards the assignment's peers.
     void reconcile_replicas();
@@ -166,7 +175,7 @@ private:
     std::map<std::string, Clock::time_point> joiners_;  // meta leader: who asked to join, when
     std::set<std::string> removed_servers_;             // committed SERVER.REMOVEs (meta_mu_)
     std::atomic<bool> removed_self_{false};             // this server's among them
-    std::map<std::string, Done> removing_;              // meta leader: their answers (meta_mu_)
+
     Clock::time_point next_meta_reconcile_{}, next_join_ask_{};
     std::atomic<raft::NodeId> meta_leader_{raft::kNone};
     std::atomic<raft::Term> meta_term_{0};
@@ -178,6 +187,7 @@ private:
     std::map<Key, Assignment> streams_;
     // Meta leader: API requests waiting for their assignment to take effect.
     std::map<Key, std::pair<Clock::time_point, Done>> creating_, deleting_, updating_;
+    std::map<Key, std::pair<Clock::time_point, Done>> removing_;  // SERVER.REMOVE: {"", server}
 
     std::mutex mu_;
     std::condition_variable cv_;

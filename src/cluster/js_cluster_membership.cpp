@@ -137,15 +137,30 @@ void JetStreamCluster::propose_peers(const Key& key, const jetstream::StreamConf
         if (updating_.count(key)) return done(ApiError{503, 10008, "JetStream system temporarily unavailable"});
         updating_[key] = {Clock::now() + seconds(10), std::move(done)};
     }
-    json::array pj;
-    for (const auto& p : peers) pj.push_back(json::value(p));
-    json::object e{{"op", "update_stream"},
-                   {"account", key.first},
-                   {"config", jetstream::to_json(cfg)},
-                   {"peers", std::move(pj)}};
-    host_->propose(meta_group_, json::serialize(e), [this, key](auto r) {
+    host_->propose(meta_group_, peers_entry(key, cfg, peers), [this, key](auto r) {
         if (!r) resolve(updating_, key, ApiError{503, 10008, "JetStream system temporarily unavailable"});
     });
+}
+
+std::string JetStreamCluster::peers_entry(const Key& key, const jetstream::StreamConfig& cfg,
+                                          const std::vector<std::string>& peers) {
+    json::array pj;
+    for (const auto& p : peers) pj.push_back(json::value(p));
+    return json::serialize(json::object{{"op", "update_stream"},
+                                        {"account", key.first},
+                                        {"config", jetstream::to_json(cfg)},
+                                        {"peers", std::move(pj)}});
+}
+
+std::vector<std::string> JetStreamCluster::peers_without(const Assignment& a, const std::string& server,
+                                                         bool* replaced) {
+    auto peers = place(a, a.peers.size(), {server});
+    *replaced = peers.has_value();
+    if (peers) return *peers;
+    std::vector<std::string> out;
+    for (const auto& p : a.peers)
+        if (p != server) out.push_back(p);
+    return out;
 }
 
 void JetStreamCluster::remove_stream_peer(const std::string& account, const std::string& stream,
@@ -162,17 +177,12 @@ void JetStreamCluster::remove_stream_peer(const std::string& account, const std:
         return done(ApiError{400, 10040, "peer not a member"});
     // A replacement keeps the count; without one the group shrinks (nats-server does the
     // same, and answers that the remap failed).
-    auto peers = place(a, a.peers.size(), {server});
-    const bool replaced = peers.has_value();
-    if (!peers) {
-        peers.emplace();
-        for (const auto& p : a.peers)
-            if (p != server) peers->push_back(p);
-    }
-    if (peers->empty()) return done(ApiError{503, 10075, "peer remap failed"});
+    bool replaced = false;
+    const auto peers = peers_without(a, server, &replaced);
+    if (peers.empty()) return done(ApiError{503, 10075, "peer remap failed"});
     log::notice("JetStream cluster: stream '{} > {}': removing its replica on {}{}", account, stream, server,
                 replaced ? "" : " (no server is free to replace it)");
-    propose_peers(key, a.cfg, *peers, [done, replaced](std::optional<ApiError> e) {
+    propose_peers(key, a.cfg, peers, [done, replaced](std::optional<ApiError> e) {
         if (!e && !replaced) e = ApiError{503, 10075, "peer remap failed"};
         done(e);
     });
@@ -267,16 +277,15 @@ void JetStreamCluster::reconcile_replicas() {
         };
         // Adding first: a server that is connected (an unreachable new voter could stop the
         // commits of a small group).
-        bool added = false;
-        for (auto id : add)
-            if (connected.count(id)) {
+        if (!add.empty()) {  // an unreachable one waits; removals after the adds
+            const auto id = std::find_if(add.begin(), add.end(), [&](raft::NodeId x) { return connected.count(x) > 0; });
+            if (id != add.end()) {
                 std::vector<raft::NodeId> next = cur;
-                next.push_back(id);
-                change(std::move(next), "adding", id);
-                added = true;
-                break;
+                next.push_back(*id);
+                change(std::move(next), "adding", *id);
             }
-        if (added || !add.empty()) continue;  // an unreachable one waits; removals after it
+            continue;
+        }
         // Removing: the ones that do not answer first (removing a live one first could leave
         // a two-voter group needing the dead one to commit the next change).
         std::stable_sort(remove.begin(), remove.end(), [&](raft::NodeId x, raft::NodeId y) {
@@ -339,8 +348,7 @@ void JetStreamCluster::retire_replicas() {
         }
         log::notice("JetStream cluster: stream '{} > {}': this server's replica was removed{}; its files go", key.first,
                     key.second, st->removed || st->last == 0 ? "" : " (a member confirmed it)");
-        host_->remove_group(rep->group, true);
-        js_.post([this, key] { js_.close_replica(key.first, key.second, true); });
+        close_replica(key, rep->group);
     }
 }
 

@@ -268,37 +268,24 @@ void JetStreamCluster::remove_server(const std::string& name, const std::string&
         if ((!name.empty() && n == name) || (!peer_id.empty() && peer_hash(n) == peer_id)) found = n;
     }
     if (found.empty()) return done(ApiError{400, 10044, "server is not a member of the cluster"});
+    const Key key{"", found};
     {
-        std::lock_guard lk(meta_mu_);
-        if (removing_.count(found)) return done(ApiError{503, 10008, "JetStream system temporarily unavailable"});
-        removing_[found] = std::move(done);
+        std::lock_guard lk(assign_mu_);
+        if (removing_.count(key)) return done(ApiError{503, 10008, "JetStream system temporarily unavailable"});
+        removing_[key] = {Clock::now() + seconds(10), std::move(done)};
     }
     log::notice("JetStream cluster: removing server {} from the cluster", found);
     json::object e{{"op", "remove_server"}, {"server", found}};
-    host_->propose(meta_group_, json::serialize(e), [this, found](auto r) {
-        if (r) return;
-        Done d;
-        {
-            std::lock_guard lk(meta_mu_);
-            auto it = removing_.find(found);
-            if (it == removing_.end()) return;
-            d = std::move(it->second);
-            removing_.erase(it);
-        }
-        d(ApiError{503, 10008, "JetStream system temporarily unavailable"});
+    host_->propose(meta_group_, json::serialize(e), [this, key](auto r) {
+        if (!r) resolve(removing_, key, ApiError{503, 10008, "JetStream system temporarily unavailable"});
     });
 }
 
 void JetStreamCluster::apply_remove_server(const std::string& server) {
     // On the host thread, in meta log order.
-    Done done;
     {
         std::lock_guard lk(meta_mu_);
         removed_servers_.insert(server);
-        if (auto it = removing_.find(server); it != removing_.end()) {
-            done = std::move(it->second);
-            removing_.erase(it);
-        }
     }
     if (server == srv_.server_name() && !removed_self_.exchange(true))
         log::error("JetStream being DISABLED, our server was removed from the cluster");
@@ -311,7 +298,7 @@ void JetStreamCluster::apply_remove_server(const std::string& server) {
             publish_advisory(sys->name(), "$JS.EVENT.ADVISORY.SERVER.REMOVED", "io.nats.jetstream.advisory.v1.server_removed",
                              json::object{{"server", server}, {"server_id", server_id}, {"cluster", routes_.cluster_name()}});
     }
-    if (done) done(std::nullopt);
+    resolve(removing_, Key{"", server}, std::nullopt);
 }
 
 void JetStreamCluster::remap_streams_of(const std::string& server) {
@@ -324,21 +311,12 @@ void JetStreamCluster::remap_streams_of(const std::string& server) {
             if (std::find(a.peers.begin(), a.peers.end(), server) != a.peers.end()) affected.emplace_back(k, a);
     }
     for (auto& [key, a] : affected) {
-        auto peers = place(a, a.peers.size(), {server});
-        if (!peers) {
-            peers.emplace();
-            for (const auto& p : a.peers)
-                if (p != server) peers->push_back(p);
+        bool replaced = false;
+        const auto peers = peers_without(a, server, &replaced);
+        if (!replaced)
             log::warn("JetStream cluster could not replace peer for stream '{} > {}'", key.first, key.second);
-        }
-        if (peers->empty()) continue;
-        json::array pj;
-        for (const auto& p : *peers) pj.push_back(json::value(p));
-        json::object e{{"op", "update_stream"},
-                       {"account", key.first},
-                       {"config", jetstream::to_json(a.cfg)},
-                       {"peers", std::move(pj)}};
-        host_->propose(meta_group_, json::serialize(e), [](auto) {});
+        if (peers.empty()) continue;
+        host_->propose(meta_group_, peers_entry(key, a.cfg, peers), [](auto) {});
     }
 }
 

@@ -211,7 +211,7 @@ void JetStreamCluster::check_timeouts() {
     } else {
         leaderless_since = {};
     }
-    std::vector<Key> late_create, late_delete, ready;
+    std::vector<Key> ready;
     {
         std::lock_guard lk(assign_mu_);
         for (auto& [k, w] : creating_)
@@ -219,24 +219,17 @@ void JetStreamCluster::check_timeouts() {
     }
     for (auto& k : ready)
         if (stream_reachable(k)) resolve(creating_, k, std::nullopt);
-    {
-        std::lock_guard lk(assign_mu_);
-        const auto now = Clock::now();
-        for (auto& [k, w] : creating_)
-            if (w.first < now) late_create.push_back(k);
-        for (auto& [k, w] : deleting_)
-            if (w.first < now) late_delete.push_back(k);
+    // Requests whose entry never took effect in time: unavailable.
+    for (auto* waiters : {&creating_, &deleting_, &updating_, &removing_}) {
+        std::vector<Key> late;
+        {
+            std::lock_guard lk(assign_mu_);
+            const auto now = Clock::now();
+            for (auto& [k, w] : *waiters)
+                if (w.first < now) late.push_back(k);
+        }
+        for (auto& k : late) resolve(*waiters, k, unavailable());
     }
-    std::vector<Key> late_update;
-    {
-        std::lock_guard lk(assign_mu_);
-        const auto now = Clock::now();
-        for (auto& [k, w] : updating_)
-            if (w.first < now) late_update.push_back(k);
-    }
-    for (auto& k : late_update) resolve(updating_, k, unavailable());
-    for (auto& k : late_create) resolve(creating_, k, unavailable());
-    for (auto& k : late_delete) resolve(deleting_, k, unavailable());
 }
 
 void JetStreamCluster::apply_meta(const raft::Entry& e) {
@@ -330,12 +323,14 @@ void JetStreamCluster::apply_meta(const raft::Entry& e) {
             a = std::move(it->second);
             streams_.erase(it);
         }
-        if (a.replica) {
-            host_->remove_group(a.group, true);
-            js_.post([this, key] { js_.close_replica(key.first, key.second, true); });
-        }
+        if (a.replica) close_replica(key, a.group);
         resolve(deleting_, key, std::nullopt);
     }
+}
+
+void JetStreamCluster::close_replica(const Key& key, const std::string& group) {
+    host_->remove_group(group, true);
+    js_.post([this, key] { js_.close_replica(key.first, key.second, true); });
 }
 
 void JetStreamCluster::open_replica(const Key& key, const Assignment& a, bool joining) {

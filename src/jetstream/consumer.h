@@ -235,6 +235,7 @@ private:
     void log_ack_locked(char op, std::uint64_t sseq, const std::string& confirm_to);
     void apply_ack_record_locked(char op, std::uint64_t sseq);  // an ack read from a log
     boost::json::object state_json_locked();
+    std::string replica_state_locked();  // the state replicas take (no log_seq), serialized
     // A state_json() read back into this consumer; `due_now`: what is pending is due again.
     void read_state_locked(const boost::json::object& st, bool due_now);
     // The ack and flow control subscriptions (under intakes_mu_, not mu_); for_good: stopped.

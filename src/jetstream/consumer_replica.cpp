@@ -95,16 +95,18 @@ void Consumer::propose_state_if_moved(const std::function<void(std::string)>& pr
     std::lock_guard lk(mu_);
     if (passive_ || stopped_ || state_gen_ == proposed_gen_) return;
     proposed_gen_ = state_gen_;
+    propose(replica_state_locked());
+}
+
+std::string Consumer::replica_state_locked() {
     json::object st = state_json_locked();
     st.erase("log_seq");  // this replica's own ack log: meaningless elsewhere
-    propose(json::serialize(st));
+    return json::serialize(st);
 }
 
 std::string Consumer::replica_state_text() {
     std::lock_guard lk(mu_);
-    json::object st = state_json_locked();
-    st.erase("log_seq");
-    return json::serialize(st);
+    return replica_state_locked();
 }
 
 void Consumer::sync_log() {
