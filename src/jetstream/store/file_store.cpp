@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "jetstream/store/file_io.h"
 #include "jetstream/store/record.h"
 #include "jetstream/store/writer_pool.h"
 #include "util/log.h"
@@ -20,40 +21,11 @@ namespace osprey::jetstream {
 
 namespace fs = std::filesystem;
 
+using file_io::read_at;
+using file_io::write_all;
+
 namespace {
-constexpr std::uint64_t kOffsetBits = 40;
-constexpr std::uint64_t kOffsetMask = (std::uint64_t(1) << kOffsetBits) - 1;
-
-std::uint64_t make_loc(std::uint32_t seg, std::uint64_t off) {
-    return (std::uint64_t(seg) << kOffsetBits) | off;
-}
-
-bool write_all(int fd, const char* p, std::size_t n, std::uint64_t off) {
-    while (n > 0) {
-        ssize_t w = ::pwrite(fd, p, n, off_t(off));
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return false;
-        }
-        p += w;
-        n -= std::size_t(w);
-        off += std::uint64_t(w);
-    }
-    return true;
-}
-// The first `size` bytes of a file (fewer if it is shorter).
-std::string read_all(int fd, std::uint64_t size) {
-    std::string buf(size, '\0');
-    std::size_t got = 0;
-    while (got < buf.size()) {
-        ssize_t n = ::pread(fd, buf.data() + got, buf.size() - got, off_t(got));
-        if (n <= 0) break;
-        got += std::size_t(n);
-    }
-    buf.resize(got);
-    return buf;
-}
-
+std::string read_all(int fd, std::uint64_t size) { return read_at(fd, size, 0); }
 }  // namespace
 
 FileStore::FileStore(FileStoreConfig cfg) : cfg_(std::move(cfg)) {
@@ -63,14 +35,17 @@ FileStore::FileStore(FileStoreConfig cfg) : cfg_(std::move(cfg)) {
     if (ec) throw std::runtime_error("cannot create " + msgs_dir_ + ": " + ec.message());
     dir_fd_ = ::open(msgs_dir_.c_str(), O_RDONLY | O_DIRECTORY);
     if (dir_fd_ < 0) throw std::runtime_error("cannot open " + msgs_dir_);
+    index_.set_cold(this);
     recover();
     last_sync_ = std::chrono::steady_clock::now();
 }
 
 FileStore::~FileStore() {
     stop();
-    for (auto& [id, s] : segments_)
+    for (auto& [id, s] : segments_) {
         if (s.fd >= 0) ::close(s.fd);
+        if (s.idx_fd >= 0) ::close(s.idx_fd);
+    }
     for (int fd : retired_fds_) ::close(fd);
     if (dir_fd_ >= 0) ::close(dir_fd_);
 }
@@ -97,6 +72,11 @@ void FileStore::recover() {
     std::vector<std::uint32_t> ids;
     for (const auto& e : fs::directory_iterator(msgs_dir_)) {
         const auto name = e.path().filename().string();
+        if (name.ends_with(".tmp") || name.ends_with(".compact")) {
+            // Left by a write that was killed before its rename: never part of the store.
+            ::unlink(e.path().c_str());
+            continue;
+        }
         if (name.size() == 14 && name.ends_with(".seg")) {
             try {
                 ids.push_back(std::uint32_t(std::stoul(name.substr(0, 10))));
@@ -105,15 +85,22 @@ void FileStore::recover() {
         }
     }
     std::sort(ids.begin(), ids.end());
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-        open_segment(ids[i], false);
-        recover_segment(ids[i], i + 1 == ids.size());
+    for (std::uint32_t id : ids) open_segment(id, false);
+    from_summary_ = !ids.empty() && load_summary(ids);
+    if (!from_summary_) {
+        for (std::size_t i = 0; i < ids.size(); ++i) recover_segment(ids[i], i + 1 == ids.size());
+        // Every index file is written again: subject ids are this run's.
+        seal_locked();
     }
-    if (ids.empty()) {
-        cur_ = 1;
-        open_segment(cur_, true);
-    } else {
+    // The summary describes the store as it was at the last clean stop: gone before anything
+    // changes, so a later start without a clean stop scans the segments.
+    if (::unlink(summary_path().c_str()) == 0) ::fsync(dir_fd_);
+    // Appends go to a new segment (every old one is sealed), or to an empty last one.
+    if (!ids.empty() && segments_[ids.back()].size == 0 && !segments_[ids.back()].idx_count) {
         cur_ = ids.back();
+    } else {
+        cur_ = ids.empty() ? 1 : ids.back() + 1;
+        open_segment(cur_, true);
     }
     appended_seq_ = durable_seq_ = index_.last_seq();
     for (const auto& n : report_.notes) log::warn("JetStream store {}: {}", cfg_.dir, n);
@@ -140,8 +127,8 @@ void FileStore::recover_segment(std::uint32_t id, bool last) {
                     if (!seg.first_seq) seg.first_seq = v.seq;
                 }
             } else if (v.type == record::Type::Delete) {
-                if (const auto* e = index_.live(v.seq)) {
-                    auto sid = std::uint32_t(e->loc >> kOffsetBits);
+                if (const auto e = index_.live(v.seq)) {
+                    auto sid = seg_of(e->loc);
                     if (index_.remove(v.seq) && segments_.count(sid)) --segments_[sid].live;
                 }
             } else {
@@ -189,7 +176,7 @@ void FileStore::recover_segment(std::uint32_t id, bool last) {
 bool FileStore::append_record_locked(std::string_view rec) {
     Segment* s = &segments_[cur_];
     if (s->size > 0 && s->size + rec.size() > cfg_.segment_bytes) {
-        open_segment(++cur_, true);
+        roll_locked();
         s = &segments_[cur_];
     }
     const std::uint64_t off = s->size;
@@ -230,7 +217,7 @@ std::expected<std::uint64_t, std::string> FileStore::append(std::string_view sub
     if (scratch_.size() > record::kMaxRecord) return std::unexpected(std::string("message too large"));
     // Roll first so the location points into the segment that will hold the record.
     if (segments_[cur_].size > 0 && segments_[cur_].size + scratch_.size() > cfg_.segment_bytes)
-        open_segment(++cur_, true);
+        roll_locked();
     index_.add(seq, subject, ts,
                std::uint32_t(file_msg_size(subject.size(), hdr.size(), data.size())),
                make_loc(cur_, segments_[cur_].size), !hdr.empty());
@@ -293,7 +280,12 @@ void FileStore::run_batch() {
         const bool sync_due = lazy && (dirty || !written_unsynced_.empty()) &&
                               std::chrono::steady_clock::now() - last_sync >= std::chrono::milliseconds(cfg_.sync_interval_ms);
         if (pending_.empty() && written_unsynced_.empty() && !dirty && gen == done_gen_) {
-            // Only housekeeping was asked for (a retired descriptor): done.
+            // Only housekeeping was asked for (a retired descriptor, an index file): done.
+            if (!idx_jobs_.empty()) {
+                lk.unlock();
+                write_queued_idx();
+                lk.lock();
+            }
             done_cv_.notify_all();
             return;
         }
@@ -392,10 +384,13 @@ void FileStore::run_batch() {
             compact_locked();
         }
         auto listener = ok && target ? listener_ : nullptr;
+        const bool idx_due = !idx_jobs_.empty();
         lk.unlock();
         for (auto& cb : ready) cb();
         if (listener) listener(target);
         if ((!ready.empty() || listener) && cfg_.after_callbacks) cfg_.after_callbacks();
+        // Index files of sealed segments, after the acknowledgements they must not delay.
+        if (idx_due) write_queued_idx();
         lk.lock();
         done_cv_.notify_all();
         // More came meanwhile, or lazy data waits for its sync.
@@ -425,17 +420,23 @@ void FileStore::stop() {
         detached_ = true;  // no more runs are asked for
     }
     WriterPool::shared().cancel(this);
+    std::lock_guard lk(mu_);
+    finish_index_locked();
 }
 
 void FileStore::destroy() {
     stop();
     std::lock_guard lk(mu_);
-    for (auto& [id, s] : segments_)
-        if (s.fd >= 0) {
-            ::close(s.fd);
-            s.fd = -1;
-        }
+    for (auto& [id, s] : segments_) {
+        if (s.fd >= 0) ::close(s.fd);
+        if (s.idx_fd >= 0) ::close(s.idx_fd);
+        s.fd = s.idx_fd = -1;
+    }
     segments_.clear();
+    cold_ranges_.clear();
+    idx_jobs_.clear();
+    blocks_.clear();
+    block_order_.clear();
     index_ = MessageIndex{};
     std::error_code ec;
     fs::remove_all(cfg_.dir, ec);
@@ -444,7 +445,7 @@ void FileStore::destroy() {
 // ---- reading ----
 
 bool FileStore::read_locked(std::uint64_t loc, std::string& out) const {
-    const auto seg = std::uint32_t(loc >> kOffsetBits);
+    const auto seg = seg_of(loc);
     const std::uint64_t off = loc & kOffsetMask;
     for (const auto* q : {&inflight_, &pending_}) {
         for (const auto& c : *q) {
@@ -485,7 +486,7 @@ bool FileStore::read_locked(std::uint64_t loc, std::string& out) const {
 }
 
 std::optional<StoredMsg> FileStore::load_locked(std::uint64_t seq) const {
-    const auto* e = index_.live(seq);
+    const auto e = index_.live(seq);
     if (!e) return std::nullopt;
     std::string buf;
     if (!read_locked(e->loc, buf)) return std::nullopt;
@@ -522,9 +523,9 @@ std::optional<StoredMsg> FileStore::load_last(std::string_view filter) const {
 // ---- removal ----
 
 bool FileStore::remove_locked(std::uint64_t seq) {
-    const auto* e = index_.live(seq);
+    const auto e = index_.live(seq);
     if (!e) return false;
-    const auto seg = std::uint32_t(e->loc >> kOffsetBits);
+    const auto seg = seg_of(e->loc);
     index_.remove(seq);
     if (auto it = segments_.find(seg); it != segments_.end() && it->second.live) --it->second.live;
     scratch_.clear();
@@ -543,6 +544,7 @@ void FileStore::drop_dead_front_segments_locked() {
         };
         if (busy(pending_) || busy(inflight_)) break;
         if (it->second.fd >= 0) retire_fd_locked(it->second.fd);
+        forget_idx_locked(id);
         ::unlink(seg_path(id).c_str());
         segments_.erase(it);
         if (rcache_seg_ == id) rcache_.clear();
@@ -551,10 +553,10 @@ void FileStore::drop_dead_front_segments_locked() {
 
 bool FileStore::erase(std::uint64_t seq) {
     std::unique_lock lk(mu_);
-    const auto* e = index_.live(seq);
+    const auto e = index_.live(seq);
     if (!e) return false;
     const std::uint64_t loc = e->loc;
-    const auto seg = std::uint32_t(loc >> kOffsetBits);
+    const auto seg = seg_of(loc);
     const std::uint64_t off = loc & kOffsetMask;
     auto in_flight = [&] {
         return std::any_of(inflight_.begin(), inflight_.end(), [&](const Chunk& c) {
@@ -603,7 +605,7 @@ bool FileStore::compact_segment_locked(std::uint32_t id) {
     Segment& seg = segments_[id];
     std::string buf = read_all(seg.fd, seg.size);
     std::string out;
-    std::vector<std::pair<std::uint64_t, std::uint64_t>> moved;  // seq, new offset
+    std::vector<std::pair<std::uint64_t, IndexEntry>> moved;  // seq, its entry at the new offset
     // A tombstone is needed only while the record it deletes may still be on disk: not for
     // sequences older than the oldest segment's first message.
     std::uint64_t oldest_on_disk = UINT64_MAX;
@@ -620,9 +622,10 @@ bool FileStore::compact_segment_locked(std::uint32_t id) {
         }
         const std::string_view rec = all.substr(pos, v.length);
         if (v.type == record::Type::Message) {
-            const auto* e = index_.live(v.seq);
+            auto e = index_.live(v.seq);
             if (e && e->loc == make_loc(id, pos)) {
-                moved.emplace_back(v.seq, out.size());
+                e->loc = make_loc(id, out.size());
+                moved.emplace_back(v.seq, *e);
                 out.append(rec);
                 ++msgs;
             }
@@ -645,7 +648,18 @@ bool FileStore::compact_segment_locked(std::uint32_t id) {
     seg.fd = fd;
     seg.size = out.size();
     seg.msgs = msgs;
-    for (auto& [sq, off] : moved) index_.set_loc(sq, make_loc(id, off));
+    for (auto& [sq, e] : moved) index_.set_loc(sq, e.loc);
+    if (seg.idx_count) {
+        // Sealed: its index file describes the old offsets. Written again before anything
+        // reads through it (the old one is still installed until then).
+        auto all = std::make_shared<std::vector<IndexEntry>>(std::size_t(seg.idx_count));
+        for (auto& [sq, e] : moved)
+            if (sq >= seg.idx_first && sq < seg.idx_first + seg.idx_count) (*all)[sq - seg.idx_first] = e;
+        IdxJob job{{id, seg.size, seg.idx_first, seg.idx_count}, std::move(all), 0};
+        int ifd = -1;
+        if (write_idx(id, job, ifd)) install_idx_locked(id, ifd);
+        else idx_jobs_[id] = std::make_shared<IdxJob>(std::move(job));
+    }
     rcache_.clear();
     ++compacted_segments_;
     return true;
@@ -656,9 +670,9 @@ std::uint64_t FileStore::drop_below_locked(std::uint64_t below) {
     // holds later messages is never taken for empty.
     std::uint64_t n = 0;
     for (std::uint64_t q = index_.first_seq(); q && q < below && q <= index_.last_seq(); ++q) {
-        const auto* e = index_.live(q);
+        const auto e = index_.live(q);
         if (!e) continue;
-        const auto sid = std::uint32_t(e->loc >> kOffsetBits);
+        const auto sid = seg_of(e->loc);
         if (auto it = segments_.find(sid); it != segments_.end() && it->second.live) --it->second.live;
         ++n;
     }

@@ -10,11 +10,21 @@
 // hand-off to a writer, which then only fdatasyncs. Writing and syncing run on the shared
 // WriterPool (a few threads for every store), one batch at a time per store.
 //
-// Recovery: every segment is scanned; a record that fails its checksum or framing is skipped
-// (the magic finds the next one), never served; a torn tail of the last segment is cut off.
-// Whole segments at the front are deleted once nothing in them is live.
+// Index tier (file_store_index.cpp): when a segment is full its index entries move to its
+// index file (`.idx`, written by the writer) and memory keeps one bit per message; a clean
+// shutdown seals the last segment too and writes `index.summary` (per-subject state, totals,
+// the bits, the segments). A start that finds a summary matching the segments on disk reads
+// it instead of the segments, deletes it before anything is appended, and appends to a new
+// segment; without one (kill -9) it scans every segment: a record that fails its checksum or
+// framing is skipped (the magic finds the next one), never served; a torn tail of the last
+// segment is cut off. An index file whose header does not match its segment, or a block that
+// fails its checksum, is rebuilt from the segment. Whole segments at the front are deleted
+// once nothing in them is live.
 #pragma once
+#include <array>
 #include <condition_variable>
+#include <memory>
+#include <unordered_map>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -22,6 +32,7 @@
 #include <thread>
 
 #include "jetstream/store/indexed_store.h"
+#include "jetstream/store/segment_index.h"
 #include "jetstream/store/writer_pool.h"
 
 namespace osprey::jetstream {
@@ -35,7 +46,7 @@ struct FileStoreConfig {
     std::function<void()> after_callbacks;
 };
 
-class FileStore final : public IndexedStore, private WriterPool::Task {
+class FileStore final : public IndexedStore, private WriterPool::Task, private ColdEntries {
 public:
     // Opens (and recovers) the store; throws std::runtime_error if the directory is unusable.
     explicit FileStore(FileStoreConfig cfg);
@@ -66,6 +77,13 @@ public:
         std::lock_guard lk(mu_);
         return compacted_segments_;
     }
+    // Entries still held in memory (the unsealed ones), and whether the last start read the
+    // summary instead of the segments: for tests and /jsz.
+    std::size_t hot_entries() const {
+        std::lock_guard lk(mu_);
+        return index_.hot_entries();
+    }
+    bool started_from_summary() const { return from_summary_; }
 
 private:
     struct Segment {
@@ -75,7 +93,23 @@ private:
         std::uint64_t msgs = 0;   // message records in it, live or not
         std::uint64_t first_seq = 0;  // of its first message record (0: none yet)
         bool synced_dir = false;  // its directory entry is durable
+        // Sealed: its index file covers sequences [idx_first, idx_first + idx_count).
+        std::uint64_t idx_first = 0, idx_count = 0;
+        int idx_fd = -1;
     };
+    // A sealed segment's entries until the writer has written its index file.
+    struct IdxJob {
+        segment_index::Header header;
+        std::shared_ptr<const std::vector<IndexEntry>> all;  // one seal's entries, shared
+        std::size_t off = 0;                                  // this segment's first in `all`
+        const IndexEntry& at(std::uint64_t i) const { return (*all)[off + std::size_t(i)]; }
+    };
+    static constexpr std::uint64_t kOffsetBits = 40;
+    static constexpr std::uint64_t kOffsetMask = (std::uint64_t(1) << kOffsetBits) - 1;
+    static std::uint64_t make_loc(std::uint32_t seg, std::uint64_t off) {
+        return (std::uint64_t(seg) << kOffsetBits) | off;
+    }
+    static std::uint32_t seg_of(std::uint64_t loc) { return std::uint32_t(loc >> kOffsetBits); }
     struct Chunk {
         std::uint32_t seg;
         std::uint64_t offset;
@@ -101,6 +135,34 @@ private:
     void compact_locked();
     bool compact_segment_locked(std::uint32_t id);
     std::string seg_path(std::uint32_t id) const;
+
+    // ---- index tier (file_store_index.cpp) ----
+    bool read(std::uint64_t seq, IndexEntry& out) const override;  // ColdEntries
+    // Every hot entry to the cold tier; each segment's index file is queued for the writer.
+    void seal_locked();
+    void roll_locked();  // seal, then a new segment for appends
+    // Writes the index file of segment `id` (tmp, fdatasync, rename); false on I/O failure.
+    bool write_idx(std::uint32_t id, const IdxJob& job, int& fd_out) const;
+    void install_idx_locked(std::uint32_t id, int fd);
+    void write_queued_idx();          // on the writer thread, outside the lock
+    bool rebuild_idx_locked(std::uint32_t id);  // from the segment's records
+    bool idx_matches_locked(std::uint32_t id);  // its file exists and its header fits
+    void forget_idx_locked(std::uint32_t id);   // the segment goes (dropped)
+    void evict_blocks_locked(std::uint32_t id) const;
+    std::string idx_path(std::uint32_t id) const;
+    std::string summary_path() const { return msgs_dir_ + "/index.summary"; }
+    bool load_summary(const std::vector<std::uint32_t>& ids);
+    void write_summary_locked();
+    void finish_index_locked();  // at stop: seal all, write every index file and the summary
+
+    std::map<std::uint64_t, std::uint32_t> cold_ranges_;  // idx_first -> segment
+    std::map<std::uint32_t, std::shared_ptr<const IdxJob>> idx_jobs_;
+    struct Block {
+        std::array<IndexEntry, segment_index::kPerBlock> e;
+    };
+    mutable std::unordered_map<std::uint64_t, Block> blocks_;  // (segment << 32 | block)
+    mutable std::deque<std::uint64_t> block_order_;            // oldest first, for eviction
+    bool from_summary_ = false;
 
     FileStoreConfig cfg_;
     std::string msgs_dir_;

@@ -40,7 +40,7 @@ public:
     }
     bool contains(std::uint64_t seq) const override {
         std::lock_guard lk(mu_);
-        return index_.live(seq) != nullptr;
+        return index_.is_live(seq);
     }
     std::pair<std::uint64_t, std::int64_t> oldest() const override {
         std::lock_guard lk(mu_);

@@ -17,7 +17,7 @@ std::expected<std::uint64_t, std::string> MemStore::append(std::string_view subj
 }
 
 std::optional<StoredMsg> MemStore::load_locked(std::uint64_t seq) const {
-    const auto* e = index_.live(seq);
+    const auto e = index_.live(seq);
     if (!e) return std::nullopt;
     auto it = bodies_.find(seq);
     if (it == bodies_.end()) return std::nullopt;

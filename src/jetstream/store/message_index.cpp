@@ -1,5 +1,8 @@
 #include "jetstream/store/message_index.h"
 
+#include <bit>
+#include <cstring>
+
 #include "subjects/subject.h"
 
 namespace osprey::jetstream {
@@ -25,8 +28,8 @@ std::uint32_t MessageIndex::intern(std::string_view subject) {
 void MessageIndex::add(std::uint64_t seq, std::string_view subject, std::int64_t ts,
                        std::uint32_t size, std::uint64_t loc, bool has_hdr) {
     if (seq <= last_) return;  // replayed or out of order: ignore
-    if (entries_.empty()) base_ = seq;
-    while (base_ + entries_.size() < seq) entries_.push_back(Entry{});  // gap: deleted
+    if (entries_.empty() && base_ == hot_base_) base_ = hot_base_ = seq;
+    while (hot_base_ + entries_.size() < seq) entries_.push_back(Entry{});  // gap: deleted
     std::uint32_t id = intern(subject);
     if (size == 0) size = 1;  // size 0 marks deleted entries
     Entry e;
@@ -40,7 +43,7 @@ void MessageIndex::add(std::uint64_t seq, std::string_view subject, std::int64_t
     last_ts_ = ts;
     ++msgs_;
     bytes_ += size;
-    auto& st = subjects_[id].st;
+    auto& st = subjects_[id];
     if (st.msgs == 0) {
         st.first = seq;
         ++live_subjects_;
@@ -51,21 +54,51 @@ void MessageIndex::add(std::uint64_t seq, std::string_view subject, std::int64_t
     advance_first();
 }
 
-const MessageIndex::Entry* MessageIndex::live(std::uint64_t seq) const {
-    if (seq < base_ || seq >= base_ + entries_.size()) return nullptr;
-    const Entry& e = entries_[seq - base_];
-    return e.size ? &e : nullptr;
+std::optional<MessageIndex::Entry> MessageIndex::live(std::uint64_t seq) const {
+    if (seq < base_ || seq > last_ || seq == 0) return std::nullopt;
+    if (seq >= hot_base_) {
+        const Entry& e = entries_[seq - hot_base_];
+        if (!e.size) return std::nullopt;
+        return e;
+    }
+    if (cold_dead(seq) || !cold_) return std::nullopt;
+    Entry e;
+    if (!cold_->read(seq, e) || !e.size) return std::nullopt;
+    return e;
+}
+
+bool MessageIndex::is_live(std::uint64_t seq) const {
+    if (seq < base_ || seq > last_ || seq == 0) return false;
+    if (seq >= hot_base_) return entries_[seq - hot_base_].size != 0;
+    return !cold_dead(seq);
+}
+
+std::vector<MessageIndex::Entry> MessageIndex::seal() {
+    std::vector<Entry> out(entries_.begin(), entries_.end());
+    if (out.empty()) return out;
+    if (base_ == hot_base_) {
+        dead_.clear();
+        bits_base_ = hot_base_ & ~std::uint64_t(63);
+    }
+    const std::uint64_t end = hot_base_ + entries_.size();
+    while (bits_base_ + 64 * dead_.size() < end) dead_.push_back(0);
+    for (std::size_t i = 0; i < out.size(); ++i)
+        if (!out[i].size) set_dead(hot_base_ + i);
+    hot_base_ = end;
+    entries_.clear();
+    entries_.shrink_to_fit();
+    return out;
 }
 
 bool MessageIndex::remove(std::uint64_t seq) {
-    if (seq < base_ || seq >= base_ + entries_.size()) return false;
-    Entry& e = entries_[seq - base_];
-    if (!e.size) return false;
+    const auto e = live(seq);
+    if (!e) return false;
+    if (seq >= hot_base_) entries_[seq - hot_base_].size = 0;
+    else set_dead(seq);
     ++removals_;
     --msgs_;
-    bytes_ -= e.size;
-    e.size = 0;
-    auto& st = subjects_[e.subject_id].st;
+    bytes_ -= e->size;
+    auto& st = subjects_[e->subject_id];
     --st.msgs;
     if (st.msgs == 0) {
         st.first = st.last = 0;
@@ -75,18 +108,21 @@ bool MessageIndex::remove(std::uint64_t seq) {
     } else if (st.first == seq) {
         // Scan forward to this subject's next live message (bounded by its last).
         for (std::uint64_t s = seq + 1; s <= st.last; ++s) {
-            const Entry* n = live(s);
-            if (n && n->subject_id == e.subject_id) {
+            if (!is_live(s)) continue;
+            const auto n = live(s);
+            if (n && n->subject_id == e->subject_id) {
                 st.first = s;
                 break;
             }
         }
     } else if (st.last == seq) {
         for (std::uint64_t s = seq - 1; s >= st.first && s >= base_; --s) {
-            const Entry* n = live(s);
-            if (n && n->subject_id == e.subject_id) {
-                st.last = s;
-                break;
+            if (is_live(s)) {
+                const auto n = live(s);
+                if (n && n->subject_id == e->subject_id) {
+                    st.last = s;
+                    break;
+                }
             }
             if (s == 0) break;
         }
@@ -95,23 +131,57 @@ bool MessageIndex::remove(std::uint64_t seq) {
     return true;
 }
 
+std::uint64_t MessageIndex::next_cold_live(std::uint64_t seq) const {
+    std::uint64_t s = seq;
+    while (s < hot_base_) {
+        const std::uint64_t i = s - bits_base_;
+        std::uint64_t alive = ~dead_[std::size_t(i >> 6)] & (~std::uint64_t(0) << (i & 63));
+        if (alive) return std::min(hot_base_, bits_base_ + (i & ~std::uint64_t(63)) +
+                                                  std::uint64_t(std::countr_zero(alive)));
+        s = bits_base_ + (i & ~std::uint64_t(63)) + 64;
+    }
+    return hot_base_;
+}
+
 void MessageIndex::advance_first() {
-    // Drop deleted entries at the front: they cost memory and tell nothing.
-    while (!entries_.empty() && entries_.front().size == 0 && base_ <= last_) {
-        entries_.pop_front();
-        ++base_;
+    // Dead sequences at the front tell nothing: the first live one becomes the base.
+    if (base_ < hot_base_) {
+        base_ = next_cold_live(base_);
+        while (!dead_.empty() && bits_base_ + 64 <= base_) {
+            dead_.pop_front();
+            bits_base_ += 64;
+        }
+        if (base_ >= hot_base_) {
+            dead_.clear();
+            bits_base_ = 0;
+        }
+    }
+    if (base_ == hot_base_) {
+        while (!entries_.empty() && entries_.front().size == 0) {
+            entries_.pop_front();
+            ++hot_base_;
+        }
+        base_ = hot_base_;
     }
     first_ = msgs_ ? base_ : 0;
 }
 
 void MessageIndex::reset_first(std::uint64_t seq) {
-    for (std::uint64_t s = base_; s < seq && s < base_ + entries_.size(); ++s) remove(s);
-    if (seq > last_ + 1) {
-        // Nothing stored up to seq: the next sequence continues from there.
+    if (seq > last_) {
+        // Everything goes: no need to visit each message.
+        removals_ += msgs_;
+        msgs_ = bytes_ = 0;
+        for (auto& st : subjects_) st = {};
+        live_subjects_ = 0;
         entries_.clear();
-        base_ = seq;
-        last_ = seq - 1;
+        dead_.clear();
+        bits_base_ = 0;
+        if (seq > last_ + 1) last_ = seq - 1;
+        base_ = hot_base_ = last_ + 1;
+        first_ = 0;
+        return;
     }
+    for (std::uint64_t s = base_; s < seq; ++s) remove(s);
     advance_first();
 }
 
@@ -121,17 +191,19 @@ std::uint64_t MessageIndex::next_match(std::string_view filter, std::uint64_t st
     if (literal) {
         auto it = ids_.find(filter);
         if (it == ids_.end()) return 0;
-        const auto& st = subjects_[it->second].st;
+        const auto& st = subjects_[it->second];
         if (st.msgs == 0 || start > st.last) return 0;
         if (start <= st.first) return st.first;
         for (std::uint64_t s = start; s <= st.last; ++s) {
-            const Entry* e = live(s);
+            if (!is_live(s)) continue;
+            const auto e = live(s);
             if (e && e->subject_id == it->second) return s;
         }
         return 0;
     }
     for (std::uint64_t s = start; s <= last_; ++s) {
-        const Entry* e = live(s);
+        if (!is_live(s)) continue;
+        const auto e = live(s);
         if (e && filter_matches(filter, names_[e->subject_id])) return s;
     }
     return 0;
@@ -140,9 +212,11 @@ std::uint64_t MessageIndex::next_match(std::string_view filter, std::uint64_t st
 std::vector<std::uint64_t> MessageIndex::with_headers_since(std::int64_t ts) const {
     std::vector<std::uint64_t> out;
     for (std::uint64_t s = last_; s >= base_ && s > 0; --s) {
-        const Entry& e = entries_[s - base_];
-        if (e.size && e.ts < ts) break;
-        if (e.size && e.has_hdr) out.push_back(s);
+        if (!is_live(s)) continue;
+        const auto e = live(s);
+        if (!e) continue;
+        if (e->ts < ts) break;
+        if (e->has_hdr) out.push_back(s);
     }
     return out;
 }
@@ -152,10 +226,11 @@ std::uint64_t MessageIndex::last_match(std::string_view filter) const {
     if (!filter.empty() && !subjects::has_wildcard(filter)) {
         auto it = ids_.find(filter);
         if (it == ids_.end()) return 0;
-        return subjects_[it->second].st.last;
+        return subjects_[it->second].last;
     }
     for (std::uint64_t s = last_; s >= base_ && s > 0; --s) {
-        const Entry* e = live(s);
+        if (!is_live(s)) continue;
+        const auto e = live(s);
         if (e && filter_matches(filter, names_[e->subject_id])) return s;
     }
     return 0;
@@ -165,8 +240,14 @@ std::vector<std::uint64_t> MessageIndex::matching(std::string_view filter,
                                                   std::uint64_t below) const {
     std::vector<std::uint64_t> out;
     const std::uint64_t end = below ? std::min(below, last_ + 1) : last_ + 1;
+    const bool all = filter.empty() || filter == ">";
     for (std::uint64_t s = base_; s < end; ++s) {
-        const Entry* e = live(s);
+        if (!is_live(s)) continue;
+        if (all) {
+            out.push_back(s);
+            continue;
+        }
+        const auto e = live(s);
         if (e && filter_matches(filter, names_[e->subject_id])) out.push_back(s);
     }
     return out;
@@ -176,19 +257,20 @@ std::uint64_t MessageIndex::count_after(std::string_view filter, std::uint64_t s
     if (filter.empty() || filter == ">") {
         if (seq < base_) return msgs_;
         std::uint64_t n = 0;
-        for (std::uint64_t s = seq + 1; s <= last_; ++s) n += live(s) ? 1 : 0;
+        for (std::uint64_t s = seq + 1; s <= last_; ++s) n += is_live(s) ? 1 : 0;
         return n;
     }
     if (!subjects::has_wildcard(filter)) {
         auto it = ids_.find(filter);
         if (it == ids_.end()) return 0;
-        const auto& st = subjects_[it->second].st;
+        const auto& st = subjects_[it->second];
         if (st.msgs == 0 || st.last <= seq) return 0;
         if (seq < st.first) return st.msgs;
     }
     std::uint64_t n = 0;
     for (std::uint64_t s = std::max(seq + 1, base_); s <= last_; ++s) {
-        const Entry* e = live(s);
+        if (!is_live(s)) continue;
+        const auto e = live(s);
         if (e && filter_matches(filter, names_[e->subject_id])) ++n;
     }
     return n;
@@ -203,7 +285,8 @@ StoreState MessageIndex::state() const {
     st.num_subjects = live_subjects_;
     if (msgs_) {
         st.first_seq = first_;
-        st.first_ts = live(first_)->ts;
+        const auto e = live(first_);
+        st.first_ts = e ? e->ts : 0;
         st.num_deleted = (last_ - first_ + 1) - msgs_;
     } else {
         st.first_seq = last_ ? last_ + 1 : 0;
@@ -214,14 +297,13 @@ StoreState MessageIndex::state() const {
 SubjectState MessageIndex::subject_state(std::string_view subject) const {
     auto it = ids_.find(subject);
     if (it == ids_.end()) return {};
-    return subjects_[it->second].st;
+    return subjects_[it->second];
 }
 
 std::map<std::string, std::uint64_t> MessageIndex::subject_totals(std::string_view filter) const {
     std::map<std::string, std::uint64_t> out;
     for (std::size_t i = 0; i < names_.size(); ++i) {
-        if (subjects_[i].st.msgs && filter_matches(filter, names_[i]))
-            out[names_[i]] = subjects_[i].st.msgs;
+        if (subjects_[i].msgs && filter_matches(filter, names_[i])) out[names_[i]] = subjects_[i].msgs;
     }
     return out;
 }
@@ -230,8 +312,113 @@ std::vector<std::uint64_t> MessageIndex::deleted() const {
     std::vector<std::uint64_t> out;
     if (!msgs_) return out;
     for (std::uint64_t s = first_; s <= last_; ++s)
-        if (!live(s)) out.push_back(s);
+        if (!is_live(s)) out.push_back(s);
     return out;
+}
+
+// ---- the whole index as bytes (nothing hot) ----
+
+namespace {
+void put64(std::string& out, std::uint64_t v) { out.append(reinterpret_cast<const char*>(&v), 8); }
+struct Reader {
+    std::string_view in;
+    bool ok = true;
+    std::uint64_t u64() {
+        if (in.size() < 8) {
+            ok = false;
+            return 0;
+        }
+        std::uint64_t v;
+        std::memcpy(&v, in.data(), 8);
+        in.remove_prefix(8);
+        return v;
+    }
+    std::string_view bytes(std::uint64_t n) {
+        if (in.size() < n) {
+            ok = false;
+            return {};
+        }
+        auto v = in.substr(0, std::size_t(n));
+        in.remove_prefix(std::size_t(n));
+        return v;
+    }
+};
+// Dead-bit words, run-length coded: a fresh stream is all zeros, a drained one mostly ones.
+constexpr std::uint64_t kZeros = 0, kOnes = 1, kLiteral = 2;
+}  // namespace
+
+void MessageIndex::encode(std::string& out) const {
+    for (std::uint64_t v : {base_, hot_base_, bits_base_, first_, last_, msgs_, bytes_, removals_,
+                            std::uint64_t(last_ts_), live_subjects_})
+        put64(out, v);
+    put64(out, names_.size());
+    for (std::size_t i = 0; i < names_.size(); ++i) {
+        put64(out, names_[i].size());
+        out.append(names_[i]);
+        put64(out, subjects_[i].msgs);
+        put64(out, subjects_[i].first);
+        put64(out, subjects_[i].last);
+    }
+    put64(out, dead_.size());
+    for (std::size_t i = 0; i < dead_.size();) {
+        const std::uint64_t w = dead_[i];
+        std::size_t j = i + 1;
+        if (w == 0 || w == ~std::uint64_t(0)) {
+            while (j < dead_.size() && dead_[j] == w) ++j;
+            put64(out, ((w ? kOnes : kZeros) << 62) | (j - i));
+        } else {
+            while (j < dead_.size() && dead_[j] != 0 && dead_[j] != ~std::uint64_t(0)) ++j;
+            put64(out, (kLiteral << 62) | (j - i));
+            for (std::size_t k = i; k < j; ++k) put64(out, dead_[k]);
+        }
+        i = j;
+    }
+}
+
+bool MessageIndex::decode(std::string_view in) {
+    MessageIndex x;
+    x.cold_ = cold_;
+    Reader r{in};
+    x.base_ = r.u64();
+    x.hot_base_ = r.u64();
+    x.bits_base_ = r.u64();
+    x.first_ = r.u64();
+    x.last_ = r.u64();
+    x.msgs_ = r.u64();
+    x.bytes_ = r.u64();
+    x.removals_ = r.u64();
+    x.last_ts_ = std::int64_t(r.u64());
+    x.live_subjects_ = r.u64();
+    const std::uint64_t names = r.u64();
+    if (!r.ok || names > in.size()) return false;
+    for (std::uint64_t i = 0; i < names && r.ok; ++i) {
+        const std::uint64_t len = r.u64();
+        auto name = r.bytes(len);
+        SubjectState st;
+        st.msgs = r.u64();
+        st.first = r.u64();
+        st.last = r.u64();
+        if (!r.ok) return false;
+        x.names_.emplace_back(name);
+        x.subjects_.push_back(st);
+        x.ids_.emplace(x.names_.back(), std::uint32_t(i));
+    }
+    const std::uint64_t words = r.u64();
+    while (r.ok && x.dead_.size() < words) {
+        const std::uint64_t h = r.u64();
+        const std::uint64_t kind = h >> 62, n = h & ((std::uint64_t(1) << 62) - 1);
+        if (!r.ok || n == 0 || x.dead_.size() + n > words) return false;
+        for (std::uint64_t k = 0; k < n; ++k)
+            x.dead_.push_back(kind == kLiteral ? r.u64() : kind == kOnes ? ~std::uint64_t(0) : 0);
+    }
+    // What the rest of the class takes for granted.
+    if (!r.ok || !r.in.empty() || x.hot_base_ != x.last_ + 1 || x.base_ > x.hot_base_ ||
+        (x.base_ < x.hot_base_ &&
+         (x.bits_base_ > x.base_ || x.bits_base_ + 64 * x.dead_.size() < x.hot_base_)) ||
+        x.msgs_ > x.last_)
+        return false;
+    *this = std::move(x);
+    return true;
 }
 
 }  // namespace osprey::jetstream

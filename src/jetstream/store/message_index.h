@@ -1,10 +1,17 @@
-// The in-memory index shared by both stores: per sequence its subject, time, size and where
-// the bytes are; per subject its count and first/last sequence; totals. Not thread-safe (the
-// owning store locks).
+// The index shared by both stores: per sequence its subject, time, size and where the bytes
+// are; per subject its count and first/last sequence; totals. Not thread-safe (the owning
+// store locks).
+//
+// Two tiers. The hot tier is an in-memory array of entries for the newest sequences. A file
+// store seals the older ones into a cold tier (`seal()`): their entries then live on disk
+// (read through `ColdEntries`, the store's index files) and memory keeps one bit per sealed
+// sequence (dead or not), so memory does not grow with the number of stored messages.
+// Per-subject state and totals stay in memory for both tiers. A memory store never seals.
 #pragma once
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -14,15 +21,29 @@
 
 namespace osprey::jetstream {
 
+struct IndexEntry {
+    std::int64_t ts = 0;
+    std::uint64_t loc = 0;        // store-specific location
+    std::uint32_t subject_id = 0;
+    std::uint32_t size : 31 = 0;  // accounted bytes; 0 marks a deleted entry (or a gap)
+    std::uint32_t has_hdr : 1 = 0;
+};
+static_assert(sizeof(IndexEntry) == 24);
+
+// Where sealed entries are read from (the file store's index files).
+class ColdEntries {
+public:
+    virtual ~ColdEntries() = default;
+    // The entry of `seq` as it was sealed (size 0: a gap or already deleted then); false if
+    // it cannot be read.
+    virtual bool read(std::uint64_t seq, IndexEntry& out) const = 0;
+};
+
 class MessageIndex {
 public:
-    struct Entry {
-        std::int64_t ts = 0;
-        std::uint64_t loc = 0;        // store-specific location
-        std::uint32_t subject_id = 0;
-        std::uint32_t size : 31 = 0;  // accounted bytes; 0 marks a deleted entry
-        std::uint32_t has_hdr : 1 = 0;
-    };
+    using Entry = IndexEntry;
+
+    void set_cold(const ColdEntries* cold) { cold_ = cold; }
 
     // Adds `seq` (> last). Gaps before it become deleted entries.
     void add(std::uint64_t seq, std::string_view subject, std::int64_t ts, std::uint32_t size,
@@ -34,11 +55,28 @@ public:
     // Everything below `seq` is gone (a full purge): first becomes seq.
     void reset_first(std::uint64_t seq);
 
-    const Entry* live(std::uint64_t seq) const;
+    std::optional<Entry> live(std::uint64_t seq) const;
+    bool is_live(std::uint64_t seq) const;  // as live(), without reading a sealed entry
     void set_loc(std::uint64_t seq, std::uint64_t loc) {
-        if (seq >= base_ && seq < base_ + entries_.size()) entries_[seq - base_].loc = loc;
+        if (seq >= hot_base_ && seq < hot_base_ + entries_.size()) entries_[seq - hot_base_].loc = loc;
     }
     const std::string& subject_of(const Entry& e) const { return names_[e.subject_id]; }
+    std::optional<std::uint32_t> subject_id(std::string_view subject) const {
+        auto it = ids_.find(subject);
+        if (it == ids_.end()) return std::nullopt;
+        return it->second;
+    }
+
+    // Moves every hot entry to the cold tier: returns them (sequence `hot_base()` first) for
+    // the store to write; memory keeps a bit per sequence. The store must be able to read
+    // them back through ColdEntries before the next call.
+    std::vector<Entry> seal();
+    std::uint64_t hot_base() const { return hot_base_; }
+    std::size_t hot_entries() const { return entries_.size(); }
+
+    // The whole index when nothing is hot (a store's summary at shutdown), and back.
+    void encode(std::string& out) const;
+    bool decode(std::string_view in);
 
     std::uint64_t next_match(std::string_view filter, std::uint64_t start) const;  // 0: none
     std::uint64_t last_match(std::string_view filter) const;                        // 0: none
@@ -53,11 +91,9 @@ public:
     std::uint64_t last_seq() const { return last_; }
     std::uint64_t first_seq() const { return first_; }
     std::uint64_t msgs() const { return msgs_; }
+    std::uint64_t removals() const { return removals_; }
 
 private:
-    struct SubjectInfo {
-        SubjectState st;
-    };
     struct Hash {
         using is_transparent = void;
         std::size_t operator()(std::string_view s) const noexcept {
@@ -66,20 +102,30 @@ private:
     };
     std::uint32_t intern(std::string_view subject);
     void advance_first();
+    bool cold_dead(std::uint64_t seq) const {
+        const std::uint64_t i = seq - bits_base_;
+        return (dead_[std::size_t(i >> 6)] >> (i & 63)) & 1;
+    }
+    void set_dead(std::uint64_t seq) {
+        const std::uint64_t i = seq - bits_base_;
+        dead_[std::size_t(i >> 6)] |= std::uint64_t(1) << (i & 63);
+    }
+    // The first sealed sequence at or after `seq` whose bit says live (hot_base_ if none).
+    std::uint64_t next_cold_live(std::uint64_t seq) const;
 
-    std::deque<Entry> entries_;  // entries_[i] is seq base_ + i
-    std::uint64_t base_ = 1;
+    const ColdEntries* cold_ = nullptr;
+    // Sequences [base_, hot_base_) are sealed (cold), [hot_base_, last_] are entries_.
+    std::deque<Entry> entries_;
+    std::uint64_t base_ = 1, hot_base_ = 1;
+    // One bit per sealed sequence from bits_base_ (a multiple of 64): 1 = not live.
+    std::deque<std::uint64_t> dead_;
+    std::uint64_t bits_base_ = 0;
     std::uint64_t first_ = 0, last_ = 0;  // first live (0: empty), last assigned
     std::uint64_t msgs_ = 0, bytes_ = 0;
     std::uint64_t removals_ = 0;  // live messages removed so far (any reason)
-
-public:
-    std::uint64_t removals() const { return removals_; }
-
-private:
     std::int64_t last_ts_ = 0;
     std::vector<std::string> names_;
-    std::vector<SubjectInfo> subjects_;
+    std::vector<SubjectState> subjects_;
     std::unordered_map<std::string, std::uint32_t, Hash, std::equal_to<>> ids_;
     std::uint64_t live_subjects_ = 0;
 };
