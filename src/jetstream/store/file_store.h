@@ -1,5 +1,5 @@
-// File storage: an append-only log of checksummed records in segment files, an in-memory
-// index rebuilt from them at start, and a writer thread that group-commits.
+// File storage: an append-only log of checksummed records in segment files, an index whose
+// sealed part lives in per-segment index files, and writer threads that group-commit.
 //
 // Durability contract (see store.h): with sync_interval 0 ("always", the default) a
 // when_durable() callback runs only after fdatasync covered the message, and one fdatasync

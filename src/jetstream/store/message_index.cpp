@@ -77,13 +77,16 @@ std::vector<MessageIndex::Entry> MessageIndex::seal() {
     std::vector<Entry> out(entries_.begin(), entries_.end());
     if (out.empty()) return out;
     if (base_ == hot_base_) {
-        dead_.clear();
+        bits_.clear();
         bits_base_ = hot_base_ & ~std::uint64_t(63);
     }
     const std::uint64_t end = hot_base_ + entries_.size();
-    while (bits_base_ + 64 * dead_.size() < end) dead_.push_back(0);
-    for (std::size_t i = 0; i < out.size(); ++i)
-        if (!out[i].size) set_dead(hot_base_ + i);
+    while (bits_base_ + 64 * bits_.size() < end) bits_.push_back({});
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        const std::uint64_t k = hot_base_ + i - bits_base_;
+        if (!out[i].size) bits_[std::size_t(k >> 6)].dead |= std::uint64_t(1) << (k & 63);
+        else if (out[i].has_hdr) bits_[std::size_t(k >> 6)].hdr |= std::uint64_t(1) << (k & 63);
+    }
     hot_base_ = end;
     entries_.clear();
     entries_.shrink_to_fit();
@@ -135,7 +138,7 @@ std::uint64_t MessageIndex::next_cold_live(std::uint64_t seq) const {
     std::uint64_t s = seq;
     while (s < hot_base_) {
         const std::uint64_t i = s - bits_base_;
-        std::uint64_t alive = ~dead_[std::size_t(i >> 6)] & (~std::uint64_t(0) << (i & 63));
+        std::uint64_t alive = ~bits_[std::size_t(i >> 6)].dead & (~std::uint64_t(0) << (i & 63));
         if (alive) return std::min(hot_base_, bits_base_ + (i & ~std::uint64_t(63)) +
                                                   std::uint64_t(std::countr_zero(alive)));
         s = bits_base_ + (i & ~std::uint64_t(63)) + 64;
@@ -147,12 +150,12 @@ void MessageIndex::advance_first() {
     // Dead sequences at the front tell nothing: the first live one becomes the base.
     if (base_ < hot_base_) {
         base_ = next_cold_live(base_);
-        while (!dead_.empty() && bits_base_ + 64 <= base_) {
-            dead_.pop_front();
+        while (!bits_.empty() && bits_base_ + 64 <= base_) {
+            bits_.pop_front();
             bits_base_ += 64;
         }
         if (base_ >= hot_base_) {
-            dead_.clear();
+            bits_.clear();
             bits_base_ = 0;
         }
     }
@@ -174,7 +177,7 @@ void MessageIndex::reset_first(std::uint64_t seq) {
         for (auto& st : subjects_) st = {};
         live_subjects_ = 0;
         entries_.clear();
-        dead_.clear();
+        bits_.clear();
         bits_base_ = 0;
         if (seq > last_ + 1) last_ = seq - 1;
         base_ = hot_base_ = last_ + 1;
@@ -211,12 +214,26 @@ std::uint64_t MessageIndex::next_match(std::string_view filter, std::uint64_t st
 
 std::vector<std::uint64_t> MessageIndex::with_headers_since(std::int64_t ts) const {
     std::vector<std::uint64_t> out;
-    for (std::uint64_t s = last_; s >= base_ && s > 0; --s) {
-        if (!is_live(s)) continue;
+    auto visit = [&](std::uint64_t s) {  // false: older than ts, stop
         const auto e = live(s);
-        if (!e) continue;
-        if (e->ts < ts) break;
+        if (!e) return true;
+        if (e->ts < ts) return false;
         if (e->has_hdr) out.push_back(s);
+        return true;
+    };
+    for (std::uint64_t s = last_; s >= hot_base_ && s >= base_ && s > 0; --s)
+        if (is_live(s) && !visit(s)) return out;
+    // Sealed: only the live ones with headers are read (a bit each says so).
+    if (base_ >= hot_base_) return out;
+    for (std::size_t w = bits_.size(); w-- > 0;) {
+        std::uint64_t m = bits_[w].hdr & ~bits_[w].dead;
+        while (m) {
+            const int b = 63 - std::countl_zero(m);
+            m &= ~(std::uint64_t(1) << b);
+            const std::uint64_t s = bits_base_ + 64 * w + std::uint64_t(b);
+            if (s < base_) return out;
+            if (s < hot_base_ && !visit(s)) return out;
+        }
     }
     return out;
 }
@@ -343,8 +360,39 @@ struct Reader {
         return v;
     }
 };
-// Dead-bit words, run-length coded: a fresh stream is all zeros, a drained one mostly ones.
+// Bit words, run-length coded: a fresh stream is all zeros, a drained one mostly ones.
 constexpr std::uint64_t kZeros = 0, kOnes = 1, kLiteral = 2;
+constexpr std::uint64_t kAll = ~std::uint64_t(0);
+
+template <typename Words, typename Get>
+void put_words(std::string& out, const Words& words, Get get) {
+    for (std::size_t i = 0; i < words.size();) {
+        const std::uint64_t w = get(words[i]);
+        std::size_t j = i + 1;
+        if (w == 0 || w == kAll) {
+            while (j < words.size() && get(words[j]) == w) ++j;
+            put64(out, ((w ? kOnes : kZeros) << 62) | (j - i));
+        } else {
+            while (j < words.size() && get(words[j]) != 0 && get(words[j]) != kAll) ++j;
+            put64(out, (kLiteral << 62) | (j - i));
+            for (std::size_t k = i; k < j; ++k) put64(out, get(words[k]));
+        }
+        i = j;
+    }
+}
+
+template <typename Words, typename Ref>
+bool get_words(Reader& r, Words& words, Ref ref) {
+    std::size_t at = 0;
+    while (r.ok && at < words.size()) {
+        const std::uint64_t h = r.u64();
+        const std::uint64_t kind = h >> 62, n = h & ((std::uint64_t(1) << 62) - 1);
+        if (!r.ok || n == 0 || n > words.size() - at) return false;
+        for (std::uint64_t k = 0; k < n; ++k, ++at)
+            ref(words[at]) = kind == kLiteral ? r.u64() : kind == kOnes ? kAll : 0;
+    }
+    return r.ok;
+}
 }  // namespace
 
 void MessageIndex::encode(std::string& out) const {
@@ -359,20 +407,9 @@ void MessageIndex::encode(std::string& out) const {
         put64(out, subjects_[i].first);
         put64(out, subjects_[i].last);
     }
-    put64(out, dead_.size());
-    for (std::size_t i = 0; i < dead_.size();) {
-        const std::uint64_t w = dead_[i];
-        std::size_t j = i + 1;
-        if (w == 0 || w == ~std::uint64_t(0)) {
-            while (j < dead_.size() && dead_[j] == w) ++j;
-            put64(out, ((w ? kOnes : kZeros) << 62) | (j - i));
-        } else {
-            while (j < dead_.size() && dead_[j] != 0 && dead_[j] != ~std::uint64_t(0)) ++j;
-            put64(out, (kLiteral << 62) | (j - i));
-            for (std::size_t k = i; k < j; ++k) put64(out, dead_[k]);
-        }
-        i = j;
-    }
+    put64(out, bits_.size());
+    put_words(out, bits_, [](const Bits& b) { return b.dead; });
+    put_words(out, bits_, [](const Bits& b) { return b.hdr; });
 }
 
 bool MessageIndex::decode(std::string_view in) {
@@ -404,17 +441,16 @@ bool MessageIndex::decode(std::string_view in) {
         x.ids_.emplace(x.names_.back(), std::uint32_t(i));
     }
     const std::uint64_t words = r.u64();
-    while (r.ok && x.dead_.size() < words) {
-        const std::uint64_t h = r.u64();
-        const std::uint64_t kind = h >> 62, n = h & ((std::uint64_t(1) << 62) - 1);
-        if (!r.ok || n == 0 || x.dead_.size() + n > words) return false;
-        for (std::uint64_t k = 0; k < n; ++k)
-            x.dead_.push_back(kind == kLiteral ? r.u64() : kind == kOnes ? ~std::uint64_t(0) : 0);
-    }
+    // The bits cover bits_base_ up to hot_base_: any other count is not this index's.
+    if (!r.ok || x.hot_base_ < x.bits_base_ || words > (x.hot_base_ - x.bits_base_) / 64 + 1) return false;
+    x.bits_.resize(std::size_t(words));
+    if (!get_words(r, x.bits_, [](Bits& b) -> std::uint64_t& { return b.dead; }) ||
+        !get_words(r, x.bits_, [](Bits& b) -> std::uint64_t& { return b.hdr; }))
+        return false;
     // What the rest of the class takes for granted.
     if (!r.ok || !r.in.empty() || x.hot_base_ != x.last_ + 1 || x.base_ > x.hot_base_ ||
         (x.base_ < x.hot_base_ &&
-         (x.bits_base_ > x.base_ || x.bits_base_ + 64 * x.dead_.size() < x.hot_base_)) ||
+         (x.bits_base_ > x.base_ || x.bits_base_ + 64 * x.bits_.size() < x.hot_base_)) ||
         x.msgs_ > x.last_)
         return false;
     *this = std::move(x);

@@ -104,11 +104,11 @@ private:
     void advance_first();
     bool cold_dead(std::uint64_t seq) const {
         const std::uint64_t i = seq - bits_base_;
-        return (dead_[std::size_t(i >> 6)] >> (i & 63)) & 1;
+        return (bits_[std::size_t(i >> 6)].dead >> (i & 63)) & 1;
     }
     void set_dead(std::uint64_t seq) {
         const std::uint64_t i = seq - bits_base_;
-        dead_[std::size_t(i >> 6)] |= std::uint64_t(1) << (i & 63);
+        bits_[std::size_t(i >> 6)].dead |= std::uint64_t(1) << (i & 63);
     }
     // The first sealed sequence at or after `seq` whose bit says live (hot_base_ if none).
     std::uint64_t next_cold_live(std::uint64_t seq) const;
@@ -117,8 +117,12 @@ private:
     // Sequences [base_, hot_base_) are sealed (cold), [hot_base_, last_] are entries_.
     std::deque<Entry> entries_;
     std::uint64_t base_ = 1, hot_base_ = 1;
-    // One bit per sealed sequence from bits_base_ (a multiple of 64): 1 = not live.
-    std::deque<std::uint64_t> dead_;
+    // Two bits per sealed sequence from bits_base_ (a multiple of 64): not live, and has
+    // headers (so rebuilding the deduplication window reads only messages that have them).
+    struct Bits {
+        std::uint64_t dead = 0, hdr = 0;
+    };
+    std::deque<Bits> bits_;
     std::uint64_t bits_base_ = 0;
     std::uint64_t first_ = 0, last_ = 0;  // first live (0: empty), last assigned
     std::uint64_t msgs_ = 0, bytes_ = 0;

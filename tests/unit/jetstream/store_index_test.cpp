@@ -263,3 +263,41 @@ TEST(IndexTier, LeftoversOfAKilledIndexWriteAreHarmless) {
     fs::remove_all(dir);
     fs::remove_all(copy);
 }
+
+// Default-sized segments, many messages: memory holds one segment's entries, a clean stop's
+// summary is used, and every message reads back after it.
+TEST(IndexTier, ALargeStoreStartsFromItsSummaryWithLittleInMemory) {
+    const std::string dir = temp_dir();
+    FileStoreConfig c;
+    c.dir = dir;
+    c.segment_bytes = 1 << 20;
+    constexpr int kMsgs = 100000;
+    {
+        FileStore f(c);
+        for (int i = 1; i <= kMsgs; ++i)
+            ASSERT_TRUE(f.append("orders." + std::to_string(i % 7), i % 10 ? "" : "NATS/1.0\r\n\r\n",
+                                 std::to_string(i), i));
+        EXPECT_LT(f.hot_entries(), 20000u);
+        ASSERT_TRUE(f.remove(5));
+        ASSERT_TRUE(f.remove(kMsgs / 2));
+    }
+    FileStore f(c);
+    ASSERT_TRUE(f.started_from_summary());
+    EXPECT_EQ(f.hot_entries(), 0u);
+    const auto st = f.state();
+    EXPECT_EQ(st.msgs, std::uint64_t(kMsgs - 2));
+    EXPECT_EQ(st.num_deleted, 2u);
+    EXPECT_EQ(f.with_headers_since(0).size(), std::size_t(kMsgs / 10 - 1));  // 50000 was one
+    for (int i = 1; i <= kMsgs; ++i) {
+        auto m = f.load(std::uint64_t(i));
+        if (i == 5 || i == kMsgs / 2) {
+            ASSERT_FALSE(m);
+            continue;
+        }
+        ASSERT_TRUE(m) << i;
+        ASSERT_EQ(m->data, std::to_string(i));
+        ASSERT_EQ(m->subject, "orders." + std::to_string(i % 7));
+    }
+    EXPECT_EQ(f.subject_state("orders.3").msgs, std::uint64_t(kMsgs / 7 + (kMsgs % 7 >= 3)));
+    fs::remove_all(dir);
+}
