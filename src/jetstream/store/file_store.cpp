@@ -669,7 +669,16 @@ std::uint64_t FileStore::drop_below_locked(std::uint64_t below) {
     // Each live message below `below` leaves its segment's live count, so a segment that still
     // holds later messages is never taken for empty.
     std::uint64_t n = 0;
-    for (std::uint64_t q = index_.first_seq(); q && q < below && q <= index_.last_seq(); ++q) {
+    std::uint64_t q = index_.first_seq();
+    // Sealed segments wholly below it: their live count says how many go, nothing is read.
+    for (auto& [id, sg] : segments_) {
+        if (!sg.idx_count || sg.idx_first + sg.idx_count > below) continue;
+        n += sg.live;
+        sg.live = 0;
+        q = std::max(q, sg.idx_first + sg.idx_count);
+    }
+    for (; q && q < below && q <= index_.last_seq(); ++q) {
+        if (!index_.is_live(q)) continue;
         const auto e = index_.live(q);
         if (!e) continue;
         const auto sid = seg_of(e->loc);

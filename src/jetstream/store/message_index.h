@@ -43,6 +43,11 @@ class MessageIndex {
 public:
     using Entry = IndexEntry;
 
+    MessageIndex() = default;
+    MessageIndex(MessageIndex&&) = default;
+    MessageIndex& operator=(MessageIndex&&) = default;
+    MessageIndex(const MessageIndex&) = delete;  // ids_ views names_' strings
+
     void set_cold(const ColdEntries* cold) { cold_ = cold; }
 
     // Adds `seq` (> last). Gaps before it become deleted entries.
@@ -128,9 +133,11 @@ private:
     std::uint64_t msgs_ = 0, bytes_ = 0;
     std::uint64_t removals_ = 0;  // live messages removed so far (any reason)
     std::int64_t last_ts_ = 0;
-    std::vector<std::string> names_;
+    // A deque: its strings never move, so the map's keys can be views of them (one copy of
+    // each subject, not two).
+    std::deque<std::string> names_;
     std::vector<SubjectState> subjects_;
-    std::unordered_map<std::string, std::uint32_t, Hash, std::equal_to<>> ids_;
+    std::unordered_map<std::string_view, std::uint32_t, Hash> ids_;
     std::uint64_t live_subjects_ = 0;
 };
 
