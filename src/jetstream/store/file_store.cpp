@@ -89,14 +89,16 @@ void FileStore::recover() {
     from_summary_ = !ids.empty() && load_summary(ids);
     if (!from_summary_) {
         for (std::size_t i = 0; i < ids.size(); ++i) recover_segment(ids[i], i + 1 == ids.size());
-        // Every index file is written again: subject ids are this run's.
-        seal_locked();
+        // Every index file is written again (subject ids are this run's), but for the last
+        // segment's: it stays hot and takes the appends.
+        const std::uint64_t last_first = ids.empty() ? 0 : segments_[ids.back()].first_seq;
+        seal_locked(last_first ? last_first : UINT64_MAX);
     }
     // The summary describes the store as it was at the last clean stop: gone before anything
     // changes, so a later start without a clean stop scans the segments.
     if (::unlink(summary_path().c_str()) == 0) ::fsync(dir_fd_);
-    // Appends go to a new segment (every old one is sealed), or to an empty last one.
-    if (!ids.empty() && segments_[ids.back()].size == 0 && !segments_[ids.back()].idx_count) {
+    // Appends go to the last segment unless it is sealed (after a summary), then to a new one.
+    if (!ids.empty() && !segments_[ids.back()].idx_count) {
         cur_ = ids.back();
     } else {
         cur_ = ids.empty() ? 1 : ids.back() + 1;

@@ -138,8 +138,9 @@ private:
 
     // ---- index tier (file_store_index.cpp) ----
     bool read(std::uint64_t seq, IndexEntry& out) const override;  // ColdEntries
-    // Every hot entry to the cold tier; each segment's index file is queued for the writer.
-    void seal_locked();
+    // The hot entries below `upto` (all by default) to the cold tier; each segment's index
+    // file is queued for the writer.
+    void seal_locked(std::uint64_t upto = UINT64_MAX);
     void roll_locked();  // seal, then a new segment for appends
     // Writes the index file of segment `id` (tmp, fdatasync, rename); false on I/O failure.
     bool write_idx(std::uint32_t id, const IdxJob& job, int& fd_out) const;

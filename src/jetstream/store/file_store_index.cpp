@@ -95,9 +95,9 @@ void FileStore::evict_blocks_locked(std::uint32_t id) const {
 
 // ---- sealing ----
 
-void FileStore::seal_locked() {
+void FileStore::seal_locked(std::uint64_t upto) {
     const std::uint64_t b = index_.hot_base();
-    auto all = std::make_shared<const std::vector<IndexEntry>>(index_.seal());
+    auto all = std::make_shared<const std::vector<IndexEntry>>(index_.seal(upto));
     if (all->empty()) return;
     const std::uint64_t end = b + all->size();
     // The segments holding them, in order: each takes the sequences up to the next one's
@@ -254,8 +254,11 @@ void FileStore::forget_idx_locked(std::uint32_t id) {
 // ---- the summary of a clean stop ----
 
 void FileStore::finish_index_locked() {
-    // Only a complete, synced log may be summarised.
+    // Only a complete, synced log may be summarised; and a store that never filled a segment
+    // is cheaper to scan at the next start than to summarise now (four syncs per store: a
+    // server with thousands of small streams and consumers must stop at once).
     if (!failed_.empty() || write_failing_ || !pending_.empty() || !inflight_.empty()) return;
+    if (cold_ranges_.empty() && idx_jobs_.empty()) return;
     seal_locked();
     auto jobs = idx_jobs_;
     for (auto& [id, job] : jobs) {

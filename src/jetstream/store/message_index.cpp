@@ -73,23 +73,29 @@ bool MessageIndex::is_live(std::uint64_t seq) const {
     return !cold_dead(seq);
 }
 
-std::vector<MessageIndex::Entry> MessageIndex::seal() {
-    std::vector<Entry> out(entries_.begin(), entries_.end());
-    if (out.empty()) return out;
+std::vector<MessageIndex::Entry> MessageIndex::seal(std::uint64_t upto) {
+    const std::size_t n = upto <= hot_base_ ? 0
+                          : std::size_t(std::min<std::uint64_t>(entries_.size(), upto - hot_base_));
+    std::vector<Entry> out;
+    if (n == 0) return out;
+    out.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {  // popped as copied: memory does not double
+        out.push_back(entries_.front());
+        entries_.pop_front();
+    }
     if (base_ == hot_base_) {
         bits_.clear();
         bits_base_ = hot_base_ & ~std::uint64_t(63);
     }
-    const std::uint64_t end = hot_base_ + entries_.size();
+    const std::uint64_t end = hot_base_ + n;
     while (bits_base_ + 64 * bits_.size() < end) bits_.push_back({});
-    for (std::size_t i = 0; i < out.size(); ++i) {
+    for (std::size_t i = 0; i < n; ++i) {
         const std::uint64_t k = hot_base_ + i - bits_base_;
         if (!out[i].size) bits_[std::size_t(k >> 6)].dead |= std::uint64_t(1) << (k & 63);
         else if (out[i].has_hdr) bits_[std::size_t(k >> 6)].hdr |= std::uint64_t(1) << (k & 63);
     }
     hot_base_ = end;
-    entries_.clear();
-    entries_.shrink_to_fit();
+    if (entries_.empty()) entries_.shrink_to_fit();
     return out;
 }
 

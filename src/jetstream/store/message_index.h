@@ -72,10 +72,10 @@ public:
         return it->second;
     }
 
-    // Moves every hot entry to the cold tier: returns them (sequence `hot_base()` first) for
-    // the store to write; memory keeps a bit per sequence. The store must be able to read
-    // them back through ColdEntries before the next call.
-    std::vector<Entry> seal();
+    // Moves the hot entries below `upto` (all by default) to the cold tier: returns them
+    // (sequence `hot_base()` first) for the store to write; memory keeps two bits per
+    // sequence. The store must be able to read them back through ColdEntries at once.
+    std::vector<Entry> seal(std::uint64_t upto = UINT64_MAX);
     std::uint64_t hot_base() const { return hot_base_; }
     std::size_t hot_entries() const { return entries_.size(); }
 
