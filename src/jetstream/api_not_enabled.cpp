@@ -91,12 +91,20 @@ std::optional<std::string> not_enabled_response(std::string_view api_subject, st
     return std::nullopt;
 }
 
+bool imports_api(const server::Account& account, std::string_view prefix) {
+    const std::string all = std::string(prefix) + ">";
+    for (const auto& im : account.imports())
+        if (im.service && subjects::is_subset(all, im.local)) return true;
+    return false;
+}
+
 std::vector<std::shared_ptr<server::Receiver>> answer_not_enabled(server::Account& account,
                                                                    const std::string& domain) {
     std::vector<std::string> prefixes{"$JS.API."};
     if (!domain.empty()) prefixes.push_back("$JS." + domain + ".API.");
     std::vector<std::shared_ptr<server::Receiver>> subs;
     for (const auto& p : prefixes) {
+        if (imports_api(account, p)) continue;
         auto in = std::make_shared<NotEnabledIntake>();
         in->account = &account;
         in->prefix_len = p.size();

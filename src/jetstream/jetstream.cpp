@@ -97,6 +97,7 @@ void JetStream::start(const std::vector<server::Server::JetStreamAccount>& accou
         std::vector<std::string> prefixes{"$JS.API."};
         if (!opts_.domain.empty()) prefixes.push_back("$JS." + opts_.domain + ".API.");
         for (const auto& p : prefixes) {
+            if (imports_api(*acc, p)) continue;  // the exporting account answers
             auto in = std::make_shared<ApiIntake>();
             in->js = this;
             in->acc = st.get();

@@ -1190,6 +1190,50 @@ it("JetStream-enabled account: every API request type", { timeout: 180000 }, asy
   }
 });
 
+// An account that imports another account's $JS.API.> is answered by the exporter only: its
+// own API (or its "not enabled" answer) stays silent, else every request gets two replies and
+// a client takes whichever comes first (found by a hostile-client audit: 503 first, then J's).
+it("an account importing another's $JS.API gets one reply, the exporter's", { timeout: 60000 }, async () => {
+  const conf = (dir) => {
+    const path = join(dir, "server.conf");
+    writeFileSync(path, `jetstream { store_dir: "${join(dir, "store")}" }
+accounts {
+  J: { jetstream: enabled, users: [{user: j, password: j}], exports: [{service: "$JS.API.>"}] }
+  C: { users: [{user: c, password: c}], imports: [{service: {account: J, subject: "$JS.API.>"}}] }
+  D: { jetstream: enabled, users: [{user: d, password: d}], imports: [{service: {account: J, subject: "$JS.API.>"}}] }
+}
+`);
+    return ["-c", path];
+  };
+  const pair = await startPair(conf, { j: { user: "j", pass: "j" }, c: { user: "c", pass: "c" }, d: { user: "d", pass: "d" } });
+  try {
+    const replies = async (nc, subject) => {
+      const inbox = createInbox();
+      const got = [];
+      const sub = nc.subscribe(inbox, { callback: (_e, m) => got.push(new TextDecoder().decode(m.data)) });
+      await nc.flush();
+      nc.publish(subject, new Uint8Array(), { reply: inbox });
+      await new Promise((r) => setTimeout(r, 600));  // every reply there is arrives by then
+      sub.unsubscribe();
+      return got;
+    };
+    const seen = {};
+    for (const who of ["nats", "osprey"]) {
+      const c = pair.conns[who];
+      await c.j.request("$JS.API.STREAM.CREATE.S", J({ name: "S", subjects: ["s.>"], storage: "memory" }));
+      seen[who] = { c: await replies(c.c, "$JS.API.STREAM.NAMES"), d: await replies(c.d, "$JS.API.STREAM.NAMES") };
+    }
+    for (const who of ["nats", "osprey"]) {
+      for (const acc of ["c", "d"]) {
+        assert.equal(seen[who][acc].length, 1, `${who} ${acc}: ${JSON.stringify(seen[who][acc])}`);
+        assert.deepEqual(JSON.parse(seen[who][acc][0]).streams, ["S"], `${who} ${acc}`);
+      }
+    }
+  } finally {
+    await pair.stop();
+  }
+});
+
 it("account without JetStream on a JetStream server", { timeout: 120000 }, async () => {
   const t0 = Date.now();
   const conf = (dir) => {
