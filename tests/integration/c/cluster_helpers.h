@@ -1,6 +1,8 @@
 // Clusters of real servers for the tests: any mix of osprey and nats-server 2.9.10 processes
 // on loopback, joined by routes, started and stopped by the test.
 #pragma once
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -41,8 +43,18 @@ public:
 
     explicit TestCluster(std::vector<std::string> bins) : TestCluster(std::move(bins), Options()) {}
     TestCluster(std::vector<std::string> bins, Options o) : bins_(std::move(bins)), o_(std::move(o)) {
-        for (std::size_t i = 0; i < bins_.size(); ++i) cports_.push_back(free_port());
-        for (std::size_t i = 0; i < bins_.size(); ++i) start(i);
+        // A route port found free can be taken (by a parallel test, or as a connection's
+        // ephemeral port) before its server binds it; that server then fails after "ready".
+        // Every node names the others' ports, so the whole cluster starts again on new ones
+        // (bounded).
+        for (int attempt = 1;; ++attempt) {
+            cports_.clear();
+            for (std::size_t i = 0; i < bins_.size(); ++i) cports_.push_back(free_port());
+            for (std::size_t i = 0; i < bins_.size(); ++i) start(i);
+            if (attempt == 3 || !a_route_port_was_taken()) break;
+            for (auto& n : nodes_) n->stop();
+            nodes_.clear();
+        }
     }
 
     void start(std::size_t i) {
@@ -117,6 +129,16 @@ public:
     }
 
 private:
+    bool a_route_port_was_taken() {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));  // route listeners start after "ready"
+        for (auto& n : nodes_) {
+            std::string l = n->log();
+            std::transform(l.begin(), l.end(), l.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+            if (l.find("address already in use") != std::string::npos) return true;
+        }
+        return false;
+    }
+
     std::vector<std::string> bins_;
     Options o_;
     std::vector<int> cports_;
