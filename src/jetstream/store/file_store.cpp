@@ -657,10 +657,7 @@ bool FileStore::compact_segment_locked(std::uint32_t id) {
         auto all = std::make_shared<std::vector<IndexEntry>>(std::size_t(seg.idx_count));
         for (auto& [sq, e] : moved)
             if (sq >= seg.idx_first && sq < seg.idx_first + seg.idx_count) (*all)[sq - seg.idx_first] = e;
-        IdxJob job{{id, seg.size, seg.idx_first, seg.idx_count}, std::move(all), 0};
-        int ifd = -1;
-        if (write_idx(id, job, ifd)) install_idx_locked(id, ifd);
-        else idx_jobs_[id] = std::make_shared<IdxJob>(std::move(job));
+        store_idx_locked(id, IdxJob{{id, seg.size, seg.idx_first, seg.idx_count}, std::move(all), 0});
     }
     rcache_.clear();
     ++compacted_segments_;

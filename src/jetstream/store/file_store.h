@@ -145,6 +145,7 @@ private:
     // Writes the index file of segment `id` (tmp, fdatasync, rename); false on I/O failure.
     bool write_idx(std::uint32_t id, const IdxJob& job, int& fd_out) const;
     void install_idx_locked(std::uint32_t id, int fd);
+    void store_idx_locked(std::uint32_t id, IdxJob job);  // written now, else kept in memory
     void write_queued_idx();          // on the writer thread, outside the lock
     bool rebuild_idx_locked(std::uint32_t id);  // from the segment's records
     bool idx_matches_locked(std::uint32_t id);  // its file exists and its header fits

@@ -12,6 +12,7 @@
 
 #include "jetstream/store/file_io.h"
 #include "jetstream/store/file_store.h"
+#include "jetstream/store/le_bytes.h"
 #include "jetstream/store/record.h"
 #include "util/log.h"
 
@@ -19,6 +20,7 @@ namespace osprey::jetstream {
 
 using file_io::read_at;
 using file_io::write_all;
+using le_bytes::put64;
 using segment_index::kBlock;
 using segment_index::kPerBlock;
 
@@ -26,17 +28,6 @@ namespace {
 constexpr std::size_t kMaxBlocks = 128;  // 512 KiB of index blocks cached per store
 constexpr std::uint64_t kSummaryMagic = 0x31304d5553505350ull;  // "PSPSUM01"
 
-void put64(std::string& out, std::uint64_t v) { out.append(reinterpret_cast<const char*>(&v), 8); }
-std::uint64_t get64(std::string_view& in, bool& ok) {
-    if (in.size() < 8) {
-        ok = false;
-        return 0;
-    }
-    std::uint64_t v;
-    std::memcpy(&v, in.data(), 8);
-    in.remove_prefix(8);
-    return v;
-}
 }  // namespace
 
 std::string FileStore::idx_path(std::uint32_t id) const {
@@ -144,6 +135,12 @@ bool FileStore::write_idx(std::uint32_t id, const IdxJob& job, int& fd_out) cons
     return true;
 }
 
+void FileStore::store_idx_locked(std::uint32_t id, IdxJob job) {
+    int fd = -1;
+    if (write_idx(id, job, fd)) install_idx_locked(id, fd);
+    else idx_jobs_[id] = std::make_shared<IdxJob>(std::move(job));  // served from memory, retried
+}
+
 void FileStore::install_idx_locked(std::uint32_t id, int fd) {
     auto it = segments_.find(id);
     if (it == segments_.end()) {  // dropped meanwhile
@@ -209,14 +206,8 @@ bool FileStore::rebuild_idx_locked(std::uint32_t id) {
         }
         pos += v.length;
     }
-    IdxJob job{{id, s.size, s.idx_first, s.idx_count}, std::move(all), 0};
     log::warn("JetStream store {}: index file of segment {} rebuilt from its records", cfg_.dir, id);
-    int fd = -1;
-    if (!write_idx(id, job, fd)) {
-        idx_jobs_[id] = std::make_shared<IdxJob>(std::move(job));  // served from memory
-        return true;
-    }
-    install_idx_locked(id, fd);
+    store_idx_locked(id, IdxJob{{id, s.size, s.idx_first, s.idx_count}, std::move(all), 0});
     return true;
 }
 
@@ -309,29 +300,28 @@ bool FileStore::load_summary(const std::vector<std::uint32_t>& ids) {
     std::uint64_t sum;
     std::memcpy(&sum, buf.data() + buf.size() - 8, 8);
     if (sum != XXH64(buf.data(), buf.size() - 8, 0)) return refuse("checksum");
-    std::string_view in(buf.data(), buf.size() - 8);
-    bool ok = true;
-    if (get64(in, ok) != kSummaryMagic) return refuse("not a summary");
-    const std::uint64_t n = get64(in, ok);
-    if (!ok || n != ids.size()) return refuse("segments differ");
+    le_bytes::Reader r{std::string_view(buf.data(), buf.size() - 8)};
+    if (r.u64() != kSummaryMagic) return refuse("not a summary");
+    const std::uint64_t n = r.u64();
+    if (!r.ok || n != ids.size()) return refuse("segments differ");
     std::map<std::uint32_t, Segment> seen;
-    for (std::uint64_t k = 0; k < n && ok; ++k) {
-        const auto id = std::uint32_t(get64(in, ok));
+    for (std::uint64_t k = 0; k < n && r.ok; ++k) {
+        const auto id = std::uint32_t(r.u64());
         Segment s;
-        s.size = get64(in, ok);
-        s.first_seq = get64(in, ok);
-        s.live = get64(in, ok);
-        s.msgs = get64(in, ok);
-        s.idx_first = get64(in, ok);
-        s.idx_count = get64(in, ok);
+        s.size = r.u64();
+        s.first_seq = r.u64();
+        s.live = r.u64();
+        s.msgs = r.u64();
+        s.idx_first = r.u64();
+        s.idx_count = r.u64();
         auto it = segments_.find(id);
         // Every segment as it was when the summary was written: any change since (an append,
         // a compaction) means the summary is stale.
-        if (!ok || it == segments_.end() || it->second.size != s.size) return refuse("segments differ");
+        if (!r.ok || it == segments_.end() || it->second.size != s.size) return refuse("segments differ");
         seen[id] = s;
     }
-    const std::uint64_t len = get64(in, ok);
-    if (!ok || len != in.size() || !index_.decode(in)) return refuse("index");
+    const std::uint64_t len = r.u64();
+    if (!r.ok || len != r.in.size() || !index_.decode(r.in)) return refuse("index");
     for (auto& [id, s] : seen) {
         Segment& seg = segments_[id];
         seg.first_seq = s.first_seq;

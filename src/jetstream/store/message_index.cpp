@@ -1,5 +1,7 @@
 #include "jetstream/store/message_index.h"
 
+#include "jetstream/store/le_bytes.h"
+
 #include <bit>
 #include <cstring>
 
@@ -342,30 +344,8 @@ std::vector<std::uint64_t> MessageIndex::deleted() const {
 // ---- the whole index as bytes (nothing hot) ----
 
 namespace {
-void put64(std::string& out, std::uint64_t v) { out.append(reinterpret_cast<const char*>(&v), 8); }
-struct Reader {
-    std::string_view in;
-    bool ok = true;
-    std::uint64_t u64() {
-        if (in.size() < 8) {
-            ok = false;
-            return 0;
-        }
-        std::uint64_t v;
-        std::memcpy(&v, in.data(), 8);
-        in.remove_prefix(8);
-        return v;
-    }
-    std::string_view bytes(std::uint64_t n) {
-        if (in.size() < n) {
-            ok = false;
-            return {};
-        }
-        auto v = in.substr(0, std::size_t(n));
-        in.remove_prefix(std::size_t(n));
-        return v;
-    }
-};
+using le_bytes::put64;
+using le_bytes::Reader;
 // Bit words, run-length coded: a fresh stream is all zeros, a drained one mostly ones.
 constexpr std::uint64_t kZeros = 0, kOnes = 1, kLiteral = 2;
 constexpr std::uint64_t kAll = ~std::uint64_t(0);
