@@ -10,6 +10,8 @@
 #include "jetstream/consumer.h"
 #include "jetstream/jetstream.h"
 #include "jetstream/jetstream_internal.h"
+#include "jetstream/store/config_log.h"
+#include "jetstream/stream.h"
 #include "jetstream/json_fields.h"
 #include "server/account.h"
 #include "subjects/subject.h"
@@ -138,8 +140,8 @@ std::optional<ApiError> check_update(const ConsumerConfig& a, const ConsumerConf
 
 }  // namespace
 
-std::string JetStream::consumer_create(AccountState& a, const std::vector<std::string>& t,
-                                       const std::string& body, const std::string& reply) {
+std::string JetStream::consumer_create(AccountState& a, const std::vector<std::string>& t, const Request& r) {
+    const std::string& body = r.payload;
     const std::string type = "consumer_create_response";
     auto fail = [&](ApiError e) { return typed_error(type, e); };
     // The request first (nats-server decodes it before anything else).
@@ -214,11 +216,14 @@ std::string JetStream::consumer_create(AccountState& a, const std::vector<std::s
                                   server::has_interest(*a.account->sublist().match_uncached(old.deliver_subject));
             if (auto e = check_update(old, *cfg, listened)) return fail(*e);
             if (existing->replicated())
-                return propose_consumer(a, stream, name, *cfg, existing->created(), reply, false);
+                return propose_consumer(a, stream, name, *cfg, existing->created(), r, false);
             existing->update_config(*cfg);
             stream->reindex_consumer(existing);  // the filter may have changed
-            if (cfg->durable()) persist_consumer(*stream, *existing, true);
-            return typed(type, consumer_info_json(a, *stream, *existing));
+            std::string answer = typed(type, consumer_info_json(a, *stream, *existing));
+            if (!cfg->durable()) return answer;
+            if (!record_consumer_config(*stream, *existing, r, answer))
+                return fail(ApiError{500, 10012, "consumer configuration could not be written"});
+            return {};  // answered once the configuration is durable
         }
     }
     // The stream's limit, or the account's where it is lower (nats-server's rule).
@@ -237,23 +242,40 @@ std::string JetStream::consumer_create(AccountState& a, const std::vector<std::s
     // A durable consumer of a replicated stream: through the stream's log, on every replica.
     // An ephemeral one lives on the stream's leader alone (nats-server's R1 ephemerals).
     if (stream->replicated() && cfg->durable())
-        return propose_consumer(a, stream, name, *cfg, std::chrono::system_clock::now(), reply, true);
+        return propose_consumer(a, stream, name, *cfg, std::chrono::system_clock::now(), r, true);
     auto c = std::make_shared<Consumer>(stream, *a.account, name, *cfg,
                                         std::chrono::system_clock::now());
     set_waker(*c);
+    std::string answer;
     if (cfg->durable()) {
+        const std::string dir = stream->dir() + "/consumers/" + name;
+        // A consumer of this name deleted just before a crash may have left its ack log: a
+        // new consumer starts with none.
+        std::error_code ec;
+        fs::remove_all(dir, ec);
         try {
-            c->attach_log(stream->dir() + "/consumers/" + name, opts_.sync_interval_ms);
+            c->attach_log(dir, opts_.sync_interval_ms);
         } catch (const std::exception& e) {
             return fail(ApiError{500, 10012, e.what()});
         }
-        persist_consumer(*stream, *c, true);
+        c->persisted_generation = c->state_generation();  // nothing to snapshot yet
+        answer = typed(type, consumer_info_json(a, *stream, *c));
+        if (!record_consumer_config(*stream, *c, r, answer))
+            return fail(ApiError{500, 10012, "consumer configuration could not be written"});
     }
     stream->add_consumer(c);
-    auto info = consumer_info_json(a, *stream, *c);
+    if (answer.empty()) answer = typed(type, consumer_info_json(a, *stream, *c));
     c->start();
     advise(a, stream_name, "create", name);
-    return typed(type, std::move(info));
+    // A durable one is answered once its configuration is durable (record_consumer_config).
+    return cfg->durable() ? std::string() : answer;
+}
+
+bool JetStream::record_consumer_config(Stream& s, const Consumer& c, const Request& r, std::string answer) {
+    // One append to the stream's consumer configuration log; the answer goes out once the
+    // writer's fdatasync covered it (one fdatasync for every create meanwhile).
+    return s.consumer_configs().put(c.name(), consumer_meta_text(c),
+                                    [this, r, answer = std::move(answer)] { finish_later(r, answer); });
 }
 
 std::string JetStream::consumer_info(AccountState& a, const std::string& stream_name,
@@ -267,20 +289,26 @@ std::string JetStream::consumer_info(AccountState& a, const std::string& stream_
 }
 
 std::string JetStream::consumer_delete(AccountState& a, const std::string& stream_name,
-                                       const std::string& name, const std::string& body,
-                                       const std::string& reply) {
+                                       const std::string& name, const Request& r) {
     const std::string type = "consumer_delete_response";
-    if (!is_empty_request(body)) return typed_error(type, errors::not_empty_request());
+    if (!is_empty_request(r.payload)) return typed_error(type, errors::not_empty_request());
     auto stream = find_stream(a, stream_name);
     if (!stream) return typed_error(type, errors::stream_not_found());
     if (auto c = stream->find_consumer(name); c && c->replicated())
-        return propose_consumer_delete(a, stream, name, reply);
+        return propose_consumer_delete(a, stream, name, r);
     if (!stream->remove_consumer(name))
         return typed_error(type, ApiError{404, 10014, "consumer not found"});
     advise(a, stream_name, "delete", name);
-    std::error_code ec;
-    fs::remove_all(stream->dir() + "/consumers/" + name, ec);
-    return typed(type, json::object{{"success", true}});
+    // Answered once the erasure is durable (a confirmed delete never comes back); its files
+    // go then (a crash before leaves them behind, unloaded, until a consumer of that name).
+    std::string answer = typed(type, json::object{{"success", true}});
+    if (!stream->consumer_configs().erase(name, [this, r, answer, dir = stream->dir() + "/consumers/" + name] {
+            std::error_code ec;
+            fs::remove_all(dir, ec);
+            finish_later(r, answer);
+        }))
+        return typed_error(type, ApiError{500, 10012, "consumer configuration could not be written"});
+    return {};
 }
 
 std::string JetStream::consumer_names(AccountState& a, const std::string& stream_name,
@@ -326,65 +354,85 @@ void JetStream::consumer_next(AccountState& a, const std::string& stream_name,
     c->pull(r.reply, r.payload);
 }
 
-void JetStream::persist_consumer(const Stream& s, Consumer& c, bool with_config) {
+void JetStream::persist_consumer_state(const Stream& s, Consumer& c) {
+    // The state only when it moved since the last snapshot (its configuration is in the
+    // stream's consumer configuration log).
+    const std::uint64_t gen = c.state_generation();
+    if (gen == c.persisted_generation) return;
     const std::string dir = s.dir() + "/consumers/" + c.name();
     std::error_code ec;
     fs::create_directories(dir, ec);
-    std::vector<std::pair<std::string, std::string>> files;
-    if (with_config) {
-        // Two copies, as for streams: a damaged meta.json falls back to its backup.
-        const std::string text = consumer_meta_text(c);
-        files.emplace_back("meta.json", text);
-        files.emplace_back("meta.json.bak", text);
-    }
-    // The state only when it moved since the last snapshot (a new consumer has none yet).
-    const std::uint64_t gen = c.state_generation();
-    std::uint64_t log_seq = 0;
-    const bool with_state = gen != c.persisted_generation && !(with_config && gen == 0);
-    if (with_state) {
-        auto st = c.state_json();
-        log_seq = st.contains("log_seq") ? st["log_seq"].to_number<std::uint64_t>() : 0;
-        files.emplace_back("state.json", json::serialize(st));
-    }
-    if (files.empty()) return;
-    if (!write_atomic_all(dir, files)) {
+    auto st = c.state_json();
+    const std::uint64_t log_seq = st.contains("log_seq") ? st["log_seq"].to_number<std::uint64_t>() : 0;
+    if (!write_atomic_all(dir, {{"state.json", json::serialize(st)}})) {
         log::error("JetStream consumer {}: cannot write its state in {}", c.name(), dir);
         return;
     }
-    if (with_state) {
-        c.persisted_generation = gen;
-        c.trim_log(log_seq);
-    } else if (c.persisted_generation == ~std::uint64_t(0)) {
-        c.persisted_generation = gen;
-    }
+    c.persisted_generation = gen;
+    c.trim_log(log_seq);
 }
 
-void JetStream::load_consumers(AccountState& a, Stream& s) {
-    std::error_code ec;
-    const std::string root = s.dir() + "/consumers";
-    for (const auto& e : fs::directory_iterator(root, ec)) {
-        if (!e.is_directory()) continue;
-        auto meta = read_json_file(e.path().string() + "/meta.json");
-        if (!meta || !meta->is_object() || !meta->get_object().contains("config")) {
-            meta = read_json_file(e.path().string() + "/meta.json.bak");
-            if (meta && meta->is_object() && meta->get_object().contains("config"))
-                log::warn("JetStream consumer {}: meta.json damaged, using its backup", e.path().string());
+namespace {
+
+// A consumer written before the configuration log: meta.json in its directory (meta.json.bak
+// when that is damaged).
+std::optional<json::value> legacy_meta(const std::string& dir) {
+    for (const char* f : {"/meta.json", "/meta.json.bak"}) {
+        auto meta = read_json_file(dir + f);
+        if (meta && meta->is_object() && meta->get_object().contains("config")) {
+            if (std::string_view(f).ends_with(".bak")) log::warn("JetStream consumer {}: meta.json damaged, using its backup", dir);
+            return meta;
         }
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+void JetStream::load_consumers(AccountState& a, Stream& s) {
+    const std::string root = s.dir() + "/consumers";
+    std::map<std::string, json::value> metas;
+    for (auto& [name, text] : s.consumer_configs().load()) {
+        auto meta = parse_body(text);
         if (!meta || !meta->is_object() || !meta->get_object().contains("config")) {
-            log::error("JetStream consumer {}: metadata unreadable, skipped", e.path().string());
+            log::error("JetStream consumer {}/{}: configuration unreadable, skipped", root, name);
             continue;
         }
-        auto cfg = parse_consumer_config(meta->get_object().at("config"));
+        metas.emplace(name, std::move(*meta));
+    }
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(root, ec)) {
+        if (!e.is_directory()) continue;
+        const std::string name = e.path().filename().string(), dir = e.path().string();
+        if (metas.contains(name)) continue;
+        auto meta = legacy_meta(dir);
+        if (!meta) {
+            // A consumer deleted just before a crash (its files go after its record), or one
+            // whose configuration is lost: its files stay until a consumer of that name is made.
+            log::warn("JetStream consumer {}: no configuration, not loaded", dir);
+            continue;
+        }
+        // Into the log; the old files go once the record is durable.
+        s.consumer_configs().put(name, json::serialize(*meta), [dir] {
+            std::error_code rc;
+            fs::remove(dir + "/meta.json", rc);
+            fs::remove(dir + "/meta.json.bak", rc);
+        });
+        metas.emplace(name, std::move(*meta));
+    }
+    for (auto& [name, meta] : metas) {
+        const std::string dir = root + "/" + name;
+        auto cfg = parse_consumer_config(meta.get_object().at("config"));
         if (!cfg) continue;
-        const std::int64_t created_ns = int_field(meta->get_object(), "created_ns");
+        const std::int64_t created_ns = int_field(meta.get_object(), "created_ns");
         auto c = std::make_shared<Consumer>(
-            s.shared_from_this(), *a.account, e.path().filename().string(), *cfg,
+            s.shared_from_this(), *a.account, name, *cfg,
             std::chrono::system_clock::time_point(
                 std::chrono::duration_cast<std::chrono::system_clock::duration>(
                     std::chrono::nanoseconds(created_ns))));
         set_waker(*c);
-        c->attach_log(e.path().string(), consumer_sync_ms(s));
-        if (auto st = read_json_file(e.path().string() + "/state.json"); st && st->is_object()) {
+        c->attach_log(dir, consumer_sync_ms(s));
+        if (auto st = read_json_file(dir + "/state.json"); st && st->is_object()) {
             c->restore_state(st->get_object());
         } else {
             c->restore_state(json::object{});  // no snapshot yet: the ack log alone

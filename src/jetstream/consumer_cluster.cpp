@@ -9,6 +9,8 @@
 #include "jetstream/consumer.h"
 #include "jetstream/jetstream.h"
 #include "jetstream/jetstream_internal.h"
+#include "jetstream/store/config_log.h"
+#include "jetstream/stream.h"
 #include "server/account.h"
 #include "util/log.h"
 
@@ -23,12 +25,11 @@ namespace {
 // disks, and is compacted only after the consumers' logs are synced.
 constexpr std::int64_t kReplicaSyncMs = 1000;
 
-void write_consumer_meta(const std::string& dir, const Consumer& c) {
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    const std::string text = consumer_meta_text(c);
-    if (!write_atomic_all(dir, {{"meta.json", text}, {"meta.json.bak", text}}))
-        log::error("JetStream consumer {}: cannot write its configuration in {}", c.name(), dir);
+// A replica's copy of a durable consumer's configuration: no one waits for it (the stream's
+// log already holds it on a majority).
+void write_consumer_meta(Stream& s, const Consumer& c) {
+    if (!s.consumer_configs().put(c.name(), consumer_meta_text(c)))
+        log::error("JetStream consumer {}: cannot write its configuration in {}", c.name(), s.dir());
 }
 
 }  // namespace
@@ -61,15 +62,16 @@ void JetStream::attach_consumer_hooks(AccountState& a, Stream& s) {
             log::error("JetStream consumer '{} > {} > {}': {}", account->name(), st->config().name, name, e.what());
             return nullptr;
         }
-        write_consumer_meta(dir, *c);
+        write_consumer_meta(*st, *c);
         return c;
     };
     h.updated = [weak](Consumer& c) {
-        if (auto st = weak.lock()) write_consumer_meta(st->dir() + "/consumers/" + c.name(), c);
+        if (auto st = weak.lock()) write_consumer_meta(*st, c);
     };
     h.removed = [weak](const std::string& name) {
         auto st = weak.lock();
         if (!st) return;
+        st->consumer_configs().erase(name);
         std::error_code ec;
         fs::remove_all(st->dir() + "/consumers/" + name, ec);
     };
@@ -93,18 +95,15 @@ json::object JetStream::consumer_info_json(AccountState& a, const Stream& s, Con
 
 std::string JetStream::propose_consumer(AccountState& a, const std::shared_ptr<Stream>& s, const std::string& name,
                                         const ConsumerConfig& cfg, std::chrono::system_clock::time_point created,
-                                        const std::string& reply, bool is_new) {
+                                        const Request& r, bool is_new) {
     std::weak_ptr<Stream> weak = s;
     const std::string stream_name = s->config().name;
-    s->propose_consumer(name, cfg, created, [this, ap = &a, weak, reply, stream_name, name, is_new](std::shared_ptr<Consumer> c) {
-        post([this, ap, weak, reply, stream_name, name, is_new, c] {
+    s->propose_consumer(name, cfg, created, [this, ap = &a, weak, r, stream_name, name, is_new](std::shared_ptr<Consumer> c) {
+        post([this, ap, weak, r, stream_name, name, is_new, c] {
             const std::string type = "consumer_create_response";
             auto st = weak.lock();
-            if (!c || !st) {
-                ++ap->api_errors;
-                return respond(*ap, reply, typed_error(type, ApiError{500, 10012, "consumer could not be created"}));
-            }
-            respond(*ap, reply, typed(type, consumer_info_json(*ap, *st, *c)));
+            if (!c || !st) return finish(r, typed_error(type, ApiError{500, 10012, "consumer could not be created"}));
+            finish(r, typed(type, consumer_info_json(*ap, *st, *c)));
             if (is_new) advise(*ap, stream_name, "create", name);
         });
     });
@@ -114,16 +113,13 @@ std::string JetStream::propose_consumer(AccountState& a, const std::shared_ptr<S
 }
 
 std::string JetStream::propose_consumer_delete(AccountState& a, const std::shared_ptr<Stream>& s,
-                                               const std::string& name, const std::string& reply) {
+                                               const std::string& name, const Request& r) {
     const std::string stream_name = s->config().name;
-    s->propose_consumer_delete(name, [this, ap = &a, reply, stream_name, name](bool removed) {
-        post([this, ap, reply, stream_name, name, removed] {
+    s->propose_consumer_delete(name, [this, ap = &a, r, stream_name, name](bool removed) {
+        post([this, ap, r, stream_name, name, removed] {
             const std::string type = "consumer_delete_response";
-            if (!removed) {
-                ++ap->api_errors;
-                return respond(*ap, reply, typed_error(type, ApiError{404, 10014, "consumer not found"}));
-            }
-            respond(*ap, reply, typed(type, json::object{{"success", true}}));
+            if (!removed) return finish(r, typed_error(type, ApiError{404, 10014, "consumer not found"}));
+            finish(r, typed(type, json::object{{"success", true}}));
             advise(*ap, stream_name, "delete", name);
         });
     });

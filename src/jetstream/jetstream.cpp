@@ -276,7 +276,7 @@ void JetStream::post(std::function<void()> fn) {
 
 void JetStream::persist_durable_consumers() {
     for_each_consumer([this](AccountState&, Stream& s, const std::shared_ptr<Consumer>& c) {
-        if (c->durable()) persist_consumer(s, *c, false);
+        if (c->durable()) persist_consumer_state(s, *c);
     });
     // Replicated streams this server leads: their consumers' states that moved, into the log.
     for (auto& a : accounts_) {
@@ -404,13 +404,13 @@ void JetStream::handle(Request& r) {
                                   : t[3] == "PEER"   ? "stream_remove_peer_response"
                                                      : "stream_leader_stepdown_response");
     } else if (n >= 5 && is({"CONSUMER", "CREATE"})) {
-        out = consumer_create(a, t, r.payload, r.reply);
+        out = consumer_create(a, t, r);
     } else if (n == 7 && is({"CONSUMER", "DURABLE", "CREATE"})) {
-        out = consumer_create(a, t, r.payload, r.reply);
+        out = consumer_create(a, t, r);
     } else if (n == 6 && is({"CONSUMER", "INFO"})) {
         out = consumer_info(a, t[4], t[5]);
     } else if (n == 6 && is({"CONSUMER", "DELETE"})) {
-        out = consumer_delete(a, t[4], t[5], r.payload, r.reply);
+        out = consumer_delete(a, t[4], t[5], r);
     } else if (n == 5 && is({"CONSUMER", "NAMES"})) {
         out = consumer_names(a, t[4], r.payload, false);
     } else if (n == 5 && is({"CONSUMER", "LIST"})) {
@@ -419,12 +419,21 @@ void JetStream::handle(Request& r) {
         return;  // nats-server does not answer unknown API subjects
     }
     if (!(n == 3 && t[2] == "INFO")) ++a.api_total;
-    if (out.empty()) return;  // answered later (through the stream's log)
+    if (out.empty()) return;  // answered later (a durable write, the stream's log)
+    finish(r, out);
+}
+
+void JetStream::finish(const Request& r, const std::string& out) {
+    AccountState& a = *r.acc;
     // nats-server does not count a delete of a missing message as an API error.
-    if (out.find("\"error\":{") != std::string::npos && !is({"STREAM", "MSG", "DELETE"}))
+    if (out.find("\"error\":{") != std::string::npos && !r.subject.starts_with("$JS.API.STREAM.MSG.DELETE."))
         ++a.api_errors;
     respond(a, r.reply, out);
     audit(a, r, out);
+}
+
+void JetStream::finish_later(const Request& r, std::string out) {
+    post([this, r, out = std::move(out)] { finish(r, out); });
 }
 
 void JetStream::audit(AccountState& a, const Request& r, const std::string& response) {

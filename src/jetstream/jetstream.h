@@ -85,6 +85,10 @@ private:
     void persist(const AccountState& a, const Stream& s);
     void respond(AccountState& a, const std::string& reply, const std::string& body);
     void audit(AccountState& a, const Request& r, const std::string& response);
+    // The answer to a request, on the API thread: counted (an error too), sent, audited.
+    void finish(const Request& r, const std::string& out);
+    // The same from any thread, for answers that wait (a durable write, a replicated change).
+    void finish_later(const Request& r, std::string out);
     std::string api_response(AccountState& a, const std::string& op, const std::string& body);
 
     // Handlers return the JSON body of the response.
@@ -107,25 +111,26 @@ private:
     std::uint64_t consumer_count(AccountState& a);
     // Consumers (consumer_api.cpp). An empty answer: it comes later (a replicated consumer's
     // create or delete answers once applied).
-    std::string consumer_create(AccountState& a, const std::vector<std::string>& t,
-                                const std::string& body, const std::string& reply);
+    std::string consumer_create(AccountState& a, const std::vector<std::string>& t, const Request& r);
     std::string consumer_info(AccountState& a, const std::string& stream, const std::string& name);
     std::string consumer_delete(AccountState& a, const std::string& stream, const std::string& name,
-                                const std::string& body, const std::string& reply);
+                                const Request& r);
     // In a cluster (consumer_cluster.cpp).
     std::int64_t consumer_sync_ms(const Stream& s) const;
     void attach_consumer_hooks(AccountState& a, Stream& s);
     boost::json::object consumer_info_json(AccountState& a, const Stream& s, class Consumer& c);
     std::string propose_consumer(AccountState& a, const std::shared_ptr<Stream>& s, const std::string& name,
                                  const ConsumerConfig& cfg, std::chrono::system_clock::time_point created,
-                                 const std::string& reply, bool is_new);
+                                 const Request& r, bool is_new);
     std::string propose_consumer_delete(AccountState& a, const std::shared_ptr<Stream>& s,
-                                        const std::string& name, const std::string& reply);
+                                        const std::string& name, const Request& r);
     std::string consumer_names(AccountState& a, const std::string& stream, const std::string& body,
                                bool list);
     void consumer_next(AccountState& a, const std::string& stream, const std::string& name,
                        const Request& r);
-    void persist_consumer(const Stream& s, class Consumer& c, bool with_config);
+    void persist_consumer_state(const Stream& s, class Consumer& c);  // state.json, when it moved
+    // Writes a durable consumer's configuration; `answer` finishes `r` once it is durable.
+    bool record_consumer_config(Stream& s, const class Consumer& c, const Request& r, std::string answer);
     void load_consumers(AccountState& a, Stream& s);
     void consumer_ticks();
     void consumer_wakes();  // paced deliveries whose time came

@@ -1,4 +1,6 @@
 #include "jetstream/stream.h"
+
+#include "jetstream/store/config_log.h"
 #include "jetstream/entry_codec.h"
 
 #include <algorithm>
@@ -329,6 +331,7 @@ std::expected<std::shared_ptr<Stream>, ApiError> Stream::open(
     std::shared_ptr<Stream> s(new Stream(account, std::move(cfg), std::move(store), created));
     s->usage_ = std::move(usage);
     s->dir_ = dir;
+    s->consumer_configs_ = std::make_unique<ConfigLog>(dir + "/consumer_configs", sync_interval_ms);
     s->set_domain(domain);
     {
         std::lock_guard lk(s->mu_);
@@ -399,6 +402,7 @@ void Stream::close(bool erase) {
     }
     unsubscribe();
     for (auto& c : consumers()) c->stop();
+    if (consumer_configs_) consumer_configs_->close(erase);
     if (erase) {
         store_->destroy();
     } else {

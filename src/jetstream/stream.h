@@ -31,6 +31,8 @@ class Account;
 
 namespace osprey::jetstream {
 
+class ConfigLog;
+
 namespace entry {
 struct Reader;
 }
@@ -125,6 +127,8 @@ public:
 
     std::chrono::system_clock::time_point created() const { return created_; }
     Store& store() { return *store_; }
+    // Its durable consumers' configurations (store/config_log.h).
+    ConfigLog& consumer_configs() { return *consumer_configs_; }
 
     // The publish path (any loop thread).
     void ingest(const server::Message& m);
@@ -232,6 +236,7 @@ private:
     std::string dir_;
     StreamConfig cfg_;
     std::unique_ptr<Store> store_;
+    std::unique_ptr<ConfigLog> consumer_configs_;
     std::chrono::system_clock::time_point created_;
     mutable std::mutex mu_;
     std::vector<std::shared_ptr<Intake>> intakes_;

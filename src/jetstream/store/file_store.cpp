@@ -31,6 +31,10 @@ std::string read_all(int fd, std::uint64_t size) { return read_at(fd, size, 0); 
 FileStore::FileStore(FileStoreConfig cfg) : cfg_(std::move(cfg)) {
     msgs_dir_ = cfg_.dir + "/msgs";
     std::error_code ec;
+    // The directories this creates: each one's entry in its parent must be durable before the
+    // first acknowledgement (a power cut could otherwise lose a whole new stream or ack log).
+    for (fs::path p = msgs_dir_; !p.empty() && p != p.parent_path() && !fs::exists(p, ec); p = p.parent_path())
+        parents_to_sync_.push_back(p.parent_path().string());
     fs::create_directories(msgs_dir_, ec);
     if (ec) throw std::runtime_error("cannot create " + msgs_dir_ + ": " + ec.message());
     dir_fd_ = ::open(msgs_dir_.c_str(), O_RDONLY | O_DIRECTORY);
@@ -310,7 +314,15 @@ void FileStore::run_batch() {
             if (std::none_of(fds.begin(), fds.end(), [&](auto& f) { return f.first == s.fd; }))
                 fds.emplace_back(s.fd, !s.synced_dir);
         }
+        std::vector<std::string> parents;
+        if (std::any_of(fds.begin(), fds.end(), [](auto& f) { return f.second; })) parents.swap(parents_to_sync_);
         lk.unlock();
+        for (const auto& d : parents) {
+            if (int pfd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); pfd >= 0) {
+                ::fsync(pfd);
+                ::close(pfd);
+            }
+        }
 
         bool ok = true, written = true;
         for (auto& c : inflight_) {

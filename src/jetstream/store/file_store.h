@@ -169,6 +169,7 @@ private:
     FileStoreConfig cfg_;
     std::string msgs_dir_;
     int dir_fd_ = -1;
+    std::vector<std::string> parents_to_sync_;  // directories whose new entries need an fsync
     RecoveryReport report_;
 
     std::condition_variable done_cv_;  // wakes sync() waiters

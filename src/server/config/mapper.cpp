@@ -31,7 +31,7 @@ void Mapper::fail(const conf::Value& v, const std::string& msg) const {
 
 void Mapper::unknown(const std::string& key, const conf::Value& v) const {
     if (v.used_as_variable) return;
-    throw ConfigError{fmt::format("{}: unknown field \"{}\"", key_position(file_, v), key)};
+    errors_.push_back(fmt::format("{}: unknown field \"{}\"", key_position(file_, v), key));
 }
 
 void Mapper::not_implemented(const std::string& key, const conf::Value& v, bool refuse) const {

@@ -21,7 +21,8 @@ public:
 
     [[noreturn]] void fail(const conf::Value& v, const std::string& msg) const;
     // nats-server refuses a key it does not know, naming its position; a key that only serves
-    // as a $variable is not a setting.
+    // as a $variable is not a setting. Collected, not thrown: nats-server reads the whole file
+    // and names every unknown key (one line each), so a user fixes them in one go.
     void unknown(const std::string& key, const conf::Value& v) const;
     // A nats-server key osprey does not implement yet: refused by name when running without
     // it could mislead (a port that would not listen, a check that would not happen), else a
@@ -43,6 +44,9 @@ public:
     void apply(const conf::Map& top);
 
 private:
+    void apply_key(const std::string& k, const conf::Value& v);  // one top-level key
+
+private:
     Permissions permissions(const conf::Value& v) const;
     SubjectPermission subject_permission(const conf::Value& v) const;
     // A users array: named users into `users`, nkey users into `nkeys`.
@@ -61,6 +65,7 @@ private:
 
     std::string file_;
     Options& o_;
+    mutable std::vector<std::string> errors_;  // one line per refused key, in file order
 };
 
 }  // namespace osprey::server::config

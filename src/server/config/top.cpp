@@ -174,153 +174,168 @@ void Mapper::cluster(const conf::Value& v) {
     (void)port_set;
 }
 
+void Mapper::apply_key(const std::string& k, const conf::Value& v) {
+    Options& o = o_;
+    auto key = lower(k);
+    if (key == "listen") {
+        hostport(v, o.host, o.port, k);
+    } else if (key == "host" || key == "net") {
+        o.host = str(v, k);
+    } else if (key == "port") {
+        o.port = int(integer(v, k));
+    } else if (key == "server_name") {
+        o.server_name = str(v, k);
+    } else if (key == "server_tags") {
+        for (std::string t : strings(v, k)) {
+            t.erase(0, t.find_first_not_of(" \t"));
+            t.erase(t.find_last_not_of(" \t") + 1);
+            t = lower(t);
+            if (!t.empty() && std::find(o.server_tags.begin(), o.server_tags.end(), t) == o.server_tags.end())
+                o.server_tags.push_back(t);
+        }
+    } else if (key == "http_port" || key == "monitor_port") {
+        o.http_port = int(integer(v, k));
+    } else if (key == "http") {
+        if (v.is_int()) {
+            o.http_port = int(v.integer());
+        } else {
+            hostport(v, o.http_host, o.http_port, k);
+        }
+    } else if (key == "pid_file" || key == "pidfile") {
+        o.pid_file = str(v, k);
+    } else if (key == "ports_file_dir") {
+        o.ports_file_dir = str(v, k);
+    } else if (key == "log_file" || key == "logfile") {
+        o.log_file = str(v, k);
+    } else if (key == "logtime") {
+        o.logtime = boolean(v, k);
+    } else if (key == "debug") {
+        o.debug = boolean(v, k);
+    } else if (key == "trace" || key == "trace_verbose") {
+        o.trace = boolean(v, k);
+    } else if (key == "max_payload") {
+        o.max_payload = integer(v, k);
+    } else if (key == "max_control_line") {
+        o.max_control_line = integer(v, k);
+    } else if (key == "max_connections" || key == "max_conn") {
+        o.max_connections = int(integer(v, k));
+    } else if (key == "max_pending") {
+        o.max_pending = integer(v, k);
+    } else if (key == "max_subscriptions" || key == "max_subs") {
+        o.max_subs = int(integer(v, k));
+    } else if (key == "ping_interval") {
+        o.ping_interval_ms = duration_ms(v, k);
+    } else if (key == "ping_max") {
+        o.ping_max = int(integer(v, k));
+    } else if (key == "write_deadline") {
+        o.write_deadline_ms = duration_ms(v, k);
+    } else if (key == "no_fast_producer_stall") {
+        o.no_fast_producer_stall = boolean(v, k);
+    } else if (key == "authorization") {
+        authorization(v);
+    } else if (key == "accounts") {
+        accounts(v);
+    } else if (key == "no_auth_user") {
+        o.no_auth_user = str(v, k);
+    } else if (key == "system_account" || key == "system") {
+        o.system_account = str(v, k);
+        system_set_ = true;
+    } else if (key == "operator" || key == "operators" || key == "roots" || key == "root" ||
+               key == "root_operators" || key == "root_operator") {
+        if (!v.is_string()) fail(v, "error parsing operators: unsupported type " + go_type(v));
+        auto jwt = read_operator_jwt(v.str());
+        if (!jwt) fail(v, "error parsing operator JWT: " + jwt.error());
+        o.trusted_operators = {*jwt};
+    } else if (key == "trusted" || key == "trusted_keys") {
+        if (!v.is_string() && !v.is_array()) fail(v, "error parsing trusted: unsupported type " + go_type(v));
+        o.trusted_keys.clear();
+        if (v.is_string()) {
+            o.trusted_keys.push_back(v.str());
+        } else {
+            for (const auto& e : v.array()) {
+                if (!e.is_string()) fail(e, "error parsing trusted: unsupported type in array " + go_type(e));
+                o.trusted_keys.push_back(e.str());
+            }
+        }
+        for (const auto& tk : o.trusted_keys)
+            if (!auth::is_valid_public(auth::kOperator, tk))
+                fail(v, "trust key \"" + tk + "\" required to be a valid public operator nkey");
+    } else if (key == "resolver" || key == "account_resolver" || key == "accounts_resolver") {
+        // nats-server's patterns, matched anywhere in the text (case-insensitive).
+        static const std::regex mem("(MEM|MEMORY)\\s*", std::regex::icase);
+        static const std::regex url("URL", std::regex::icase);
+        if (v.is_map()) {
+            // The nats based resolvers (type: full / cache) need the $SYS claims protocol.
+            fail(v, "\"" + k + "\": the nats based account resolvers (type full or cache) are not supported by osprey yet");
+        } else if (!v.is_string()) {
+            fail(v, "error parsing operator resolver, wrong type " + go_type(v));
+        } else if (std::regex_search(v.str(), mem)) {
+            o.resolver = "MEMORY";
+        } else if (std::regex_search(v.str(), url)) {
+            fail(v, "\"" + k + "\": URL account resolvers are not supported by osprey yet");
+        } else {
+            fail(v, "error parsing account resolver, should be MEM or  URL(\"url\") or a map containing dir and type state=[FULL|CACHE])");
+        }
+    } else if (key == "resolver_preload") {
+        if (!v.is_map()) fail(v, "preload should be a map of account_public_key:account_jwt");
+        o.resolver_preload.clear();
+        for (const auto& [pk, pv] : v.map()) {
+            if (!pv.is_string()) fail(pv, "preload map value should be a string JWT");
+            if (!auth::decode_account(pv.str())) fail(pv, "invalid account JWT");
+            o.resolver_preload.emplace_back(pk, pv.str());
+        }
+    } else if (key == "resolver_pinned_accounts") {
+        o.resolver_pinned_accounts.clear();
+        if (v.is_string()) {
+            o.resolver_pinned_accounts.push_back(v.str());
+        } else if (v.is_array()) {
+            for (const auto& e : v.array()) {
+                if (!e.is_string())
+                    fail(e, "error parsing resolver_pinned_accounts: unsupported type in array " + go_type(e));
+                o.resolver_pinned_accounts.push_back(e.str());
+            }
+        } else {
+            fail(v, "error parsing resolver_pinned_accounts: unsupported type " + go_type(v));
+        }
+    } else if (key == "jetstream") {
+        jetstream(v);
+    } else if (key == "store_dir" || key == "storedir") {
+        o.store_dir = str(v, k);
+    } else if (key == "cluster") {
+        cluster(v);
+    } else if (key == "lame_duck_duration") {
+        o.lame_duck_duration_ms = duration_ms(v, k);
+        if (o.lame_duck_duration_ms < 30000) fail(v, "lame_duck_duration should be at least 30s");
+    } else if (key == "lame_duck_grace_period") {
+        o.lame_duck_grace_ms = duration_ms(v, k);
+        if (o.lame_duck_grace_ms < 0) fail(v, "invalid lame_duck_grace_period, needs to be positive");
+    } else {
+        bool known = false;
+        for (const auto& m : kMissing) {
+            if (key == m.key) {
+                not_implemented(k, v, m.refuse);
+                known = true;
+                break;
+            }
+        }
+        if (!known) unknown(k, v);
+    }
+}
+
 void Mapper::apply(const conf::Map& top) {
     Options& o = o_;
+    // As nats-server: every key is read and every refusal reported, one line each.
     for (const auto& [k, v] : top) {
-        auto key = lower(k);
-        if (key == "listen") {
-            hostport(v, o.host, o.port, k);
-        } else if (key == "host" || key == "net") {
-            o.host = str(v, k);
-        } else if (key == "port") {
-            o.port = int(integer(v, k));
-        } else if (key == "server_name") {
-            o.server_name = str(v, k);
-        } else if (key == "server_tags") {
-            for (std::string t : strings(v, k)) {
-                t.erase(0, t.find_first_not_of(" \t"));
-                t.erase(t.find_last_not_of(" \t") + 1);
-                t = lower(t);
-                if (!t.empty() && std::find(o.server_tags.begin(), o.server_tags.end(), t) == o.server_tags.end())
-                    o.server_tags.push_back(t);
-            }
-        } else if (key == "http_port" || key == "monitor_port") {
-            o.http_port = int(integer(v, k));
-        } else if (key == "http") {
-            if (v.is_int()) {
-                o.http_port = int(v.integer());
-            } else {
-                hostport(v, o.http_host, o.http_port, k);
-            }
-        } else if (key == "pid_file" || key == "pidfile") {
-            o.pid_file = str(v, k);
-        } else if (key == "ports_file_dir") {
-            o.ports_file_dir = str(v, k);
-        } else if (key == "log_file" || key == "logfile") {
-            o.log_file = str(v, k);
-        } else if (key == "logtime") {
-            o.logtime = boolean(v, k);
-        } else if (key == "debug") {
-            o.debug = boolean(v, k);
-        } else if (key == "trace" || key == "trace_verbose") {
-            o.trace = boolean(v, k);
-        } else if (key == "max_payload") {
-            o.max_payload = integer(v, k);
-        } else if (key == "max_control_line") {
-            o.max_control_line = integer(v, k);
-        } else if (key == "max_connections" || key == "max_conn") {
-            o.max_connections = int(integer(v, k));
-        } else if (key == "max_pending") {
-            o.max_pending = integer(v, k);
-        } else if (key == "max_subscriptions" || key == "max_subs") {
-            o.max_subs = int(integer(v, k));
-        } else if (key == "ping_interval") {
-            o.ping_interval_ms = duration_ms(v, k);
-        } else if (key == "ping_max") {
-            o.ping_max = int(integer(v, k));
-        } else if (key == "write_deadline") {
-            o.write_deadline_ms = duration_ms(v, k);
-        } else if (key == "no_fast_producer_stall") {
-            o.no_fast_producer_stall = boolean(v, k);
-        } else if (key == "authorization") {
-            authorization(v);
-        } else if (key == "accounts") {
-            accounts(v);
-        } else if (key == "no_auth_user") {
-            o.no_auth_user = str(v, k);
-        } else if (key == "system_account" || key == "system") {
-            o.system_account = str(v, k);
-            system_set_ = true;
-        } else if (key == "operator" || key == "operators" || key == "roots" || key == "root" ||
-                   key == "root_operators" || key == "root_operator") {
-            if (!v.is_string()) fail(v, "error parsing operators: unsupported type " + go_type(v));
-            auto jwt = read_operator_jwt(v.str());
-            if (!jwt) fail(v, "error parsing operator JWT: " + jwt.error());
-            o.trusted_operators = {*jwt};
-        } else if (key == "trusted" || key == "trusted_keys") {
-            if (!v.is_string() && !v.is_array()) fail(v, "error parsing trusted: unsupported type " + go_type(v));
-            o.trusted_keys.clear();
-            if (v.is_string()) {
-                o.trusted_keys.push_back(v.str());
-            } else {
-                for (const auto& e : v.array()) {
-                    if (!e.is_string()) fail(e, "error parsing trusted: unsupported type in array " + go_type(e));
-                    o.trusted_keys.push_back(e.str());
-                }
-            }
-            for (const auto& tk : o.trusted_keys)
-                if (!auth::is_valid_public(auth::kOperator, tk))
-                    fail(v, "trust key \"" + tk + "\" required to be a valid public operator nkey");
-        } else if (key == "resolver" || key == "account_resolver" || key == "accounts_resolver") {
-            // nats-server's patterns, matched anywhere in the text (case-insensitive).
-            static const std::regex mem("(MEM|MEMORY)\\s*", std::regex::icase);
-            static const std::regex url("URL", std::regex::icase);
-            if (v.is_map()) {
-                // The nats based resolvers (type: full / cache) need the $SYS claims protocol.
-                fail(v, "\"" + k + "\": the nats based account resolvers (type full or cache) are not supported by osprey yet");
-            } else if (!v.is_string()) {
-                fail(v, "error parsing operator resolver, wrong type " + go_type(v));
-            } else if (std::regex_search(v.str(), mem)) {
-                o.resolver = "MEMORY";
-            } else if (std::regex_search(v.str(), url)) {
-                fail(v, "\"" + k + "\": URL account resolvers are not supported by osprey yet");
-            } else {
-                fail(v, "error parsing account resolver, should be MEM or  URL(\"url\") or a map containing dir and type state=[FULL|CACHE])");
-            }
-        } else if (key == "resolver_preload") {
-            if (!v.is_map()) fail(v, "preload should be a map of account_public_key:account_jwt");
-            o.resolver_preload.clear();
-            for (const auto& [pk, pv] : v.map()) {
-                if (!pv.is_string()) fail(pv, "preload map value should be a string JWT");
-                if (!auth::decode_account(pv.str())) fail(pv, "invalid account JWT");
-                o.resolver_preload.emplace_back(pk, pv.str());
-            }
-        } else if (key == "resolver_pinned_accounts") {
-            o.resolver_pinned_accounts.clear();
-            if (v.is_string()) {
-                o.resolver_pinned_accounts.push_back(v.str());
-            } else if (v.is_array()) {
-                for (const auto& e : v.array()) {
-                    if (!e.is_string())
-                        fail(e, "error parsing resolver_pinned_accounts: unsupported type in array " + go_type(e));
-                    o.resolver_pinned_accounts.push_back(e.str());
-                }
-            } else {
-                fail(v, "error parsing resolver_pinned_accounts: unsupported type " + go_type(v));
-            }
-        } else if (key == "jetstream") {
-            jetstream(v);
-        } else if (key == "store_dir" || key == "storedir") {
-            o.store_dir = str(v, k);
-        } else if (key == "cluster") {
-            cluster(v);
-        } else if (key == "lame_duck_duration") {
-            o.lame_duck_duration_ms = duration_ms(v, k);
-            if (o.lame_duck_duration_ms < 30000) fail(v, "lame_duck_duration should be at least 30s");
-        } else if (key == "lame_duck_grace_period") {
-            o.lame_duck_grace_ms = duration_ms(v, k);
-            if (o.lame_duck_grace_ms < 0) fail(v, "invalid lame_duck_grace_period, needs to be positive");
-        } else {
-            bool known = false;
-            for (const auto& m : kMissing) {
-                if (key == m.key) {
-                    not_implemented(k, v, m.refuse);
-                    known = true;
-                    break;
-                }
-            }
-            if (!known) unknown(k, v);
+        try {
+            apply_key(k, v);
+        } catch (const ConfigError& e) {
+            errors_.push_back(e.msg);
         }
+    }
+    if (!errors_.empty()) {
+        std::string all;
+        for (const auto& e : errors_) all += (all.empty() ? "" : "\n") + e;
+        throw ConfigError{all};
     }
     check_auth();
     check_operator();

@@ -334,3 +334,141 @@ TEST(Durability, KillNineKeepsEveryConfirmedConsumerAck) {
     EXPECT_GT(confirmed.size(), std::size_t(kMessages * 9 / 10));
     std::cout << "confirmed acks across 4 kills: " << confirmed.size() << "\n";
 }
+
+namespace {
+
+std::vector<std::string> consumer_names(const JsServer& srv, const std::string& stream) {
+    Conn nc = connect_retry(srv.url());
+    Js js = jetstream(nc.get());
+    jsConsumerNamesList* list = nullptr;
+    jsErrCode e;
+    std::vector<std::string> out;
+    if (js_ConsumerNames(&list, js.get(), stream.c_str(), nullptr, &e) == NATS_OK && list) {
+        for (int i = 0; i < list->Count; ++i) out.emplace_back(list->List[i]);
+        jsConsumerNamesList_Destroy(list);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+jsConsumerInfo* consumer_info(const JsServer& srv, const std::string& stream, const std::string& name) {
+    Conn nc = connect_retry(srv.url());
+    Js js = jetstream(nc.get());
+    jsConsumerInfo* ci = nullptr;
+    jsErrCode e;
+    js_GetConsumerInfo(&ci, js.get(), stream.c_str(), name.c_str(), nullptr, &e);
+    return ci;
+}
+
+}  // namespace
+
+// A durable consumer's configuration is one record (twice) in its stream's configuration
+// log: a confirmed create survives kill -9 at once, a confirmed delete never comes back, an
+// update keeps its new value, a flipped byte in either copy loses nothing, and consumers
+// written by an older osprey (meta.json in their directory) are read and moved into the log.
+TEST(Durability, ConsumerConfigurationsSurviveKillNineAndAFlippedByte) {
+    JsServer srv;
+    {
+        Conn nc = connect(srv.url());
+        Js js = jetstream(nc.get());
+        jsStreamInfo_Destroy(add_stream(js.get(), "CFG", {"cfg.>"}));
+        for (int i = 0; i < 20; ++i) {
+            jsConsumerConfig cc;
+            jsConsumerConfig_Init(&cc);
+            const std::string name = "d" + std::to_string(i), filter = "cfg." + std::to_string(i);
+            cc.Durable = name.c_str();
+            cc.FilterSubject = filter.c_str();
+            cc.AckPolicy = js_AckExplicit;
+            jsConsumerInfo* ci = nullptr;
+            jsErrCode e;
+            ASSERT_EQ(js_AddConsumer(&ci, js.get(), "CFG", &cc, nullptr, &e), NATS_OK) << name;
+            jsConsumerInfo_Destroy(ci);
+        }
+        jsErrCode e;
+        for (int i = 0; i < 20; i += 4) ASSERT_EQ(js_DeleteConsumer(js.get(), "CFG", ("d" + std::to_string(i)).c_str(), nullptr, &e), NATS_OK);
+        // An update: the new description must be what comes back.
+        jsConsumerConfig cc;
+        jsConsumerConfig_Init(&cc);
+        cc.Durable = "d1";
+        cc.FilterSubject = "cfg.1";
+        cc.AckPolicy = js_AckExplicit;
+        cc.Description = "updated";
+        jsConsumerInfo* ci = nullptr;
+        ASSERT_EQ(js_UpdateConsumer(&ci, js.get(), "CFG", &cc, nullptr, &e), NATS_OK);
+        jsConsumerInfo_Destroy(ci);
+    }
+    std::vector<std::string> want;
+    for (int i = 0; i < 20; ++i)
+        if (i % 4 != 0) want.push_back("d" + std::to_string(i));
+    std::sort(want.begin(), want.end());
+    srv.kill9();
+    srv.start();
+    EXPECT_EQ(consumer_names(srv, "CFG"), want) << "after kill -9";
+    if (jsConsumerInfo* ci = consumer_info(srv, "CFG", "d1")) {
+        EXPECT_STREQ(ci->Config->Description, "updated");
+        EXPECT_STREQ(ci->Config->FilterSubject, "cfg.1");
+        jsConsumerInfo_Destroy(ci);
+    } else {
+        ADD_FAILURE() << "d1 lost";
+    }
+
+    // Flip one byte inside each consumer's newest record in turn (first copy, then second):
+    // every consumer is still there, with its own filter.
+    ASSERT_EQ(srv.term(), 0);
+    const std::string seg_dir = stream_dir(srv, "CFG") + "/consumer_configs/msgs";
+    std::vector<fs::path> segs;
+    for (auto& e : fs::directory_iterator(seg_dir))
+        if (e.path().extension() == ".seg") segs.push_back(e.path());
+    ASSERT_FALSE(segs.empty());
+    std::sort(segs.begin(), segs.end());
+    const std::string pristine = read_file(segs.back().string());
+    for (int copy = 0; copy < 2; ++copy) {
+        std::string bad = pristine;
+        std::size_t at = 0;
+        int flipped = 0;
+        for (const auto& name : want) {
+            // The copies of a name's newest record: its last two occurrences of the filter.
+            const std::string key = "\"filter_subject\":\"cfg." + name.substr(1) + "\"";
+            std::size_t last = pristine.rfind(key), prev = last == std::string::npos ? last : pristine.rfind(key, last - 1);
+            at = copy == 0 ? prev : last;
+            if (at == std::string::npos) continue;
+            bad[at + key.size() - 3] ^= 0x01;  // inside the filter's value
+            ++flipped;
+        }
+        ASSERT_EQ(flipped, int(want.size()));
+        write_file(segs.back().string(), bad);
+        srv.start();
+        EXPECT_EQ(consumer_names(srv, "CFG"), want) << "copy " << copy << " damaged";
+        for (const auto& name : want) {
+            jsConsumerInfo* ci = consumer_info(srv, "CFG", name);
+            ASSERT_TRUE(ci) << name;
+            EXPECT_EQ(std::string(ci->Config->FilterSubject), "cfg." + name.substr(1)) << "copy " << copy;
+            jsConsumerInfo_Destroy(ci);
+        }
+        ASSERT_EQ(srv.term(), 0);
+        // The load rewrote nothing it did not have to: put the pristine log back.
+        for (auto& e : fs::directory_iterator(seg_dir)) fs::remove(e.path());
+        write_file(segs.back().string(), pristine);
+    }
+
+    // A consumer as an older osprey wrote it: meta.json (and its backup) in its directory.
+    const std::string legacy = stream_dir(srv, "CFG") + "/consumers/old";
+    fs::create_directories(legacy);
+    const std::string meta = R"({"config":{"durable_name":"old","deliver_policy":"all","ack_policy":"explicit",)"
+                             R"("ack_wait":30000000000,"max_deliver":-1,"filter_subject":"cfg.old","replay_policy":"instant",)"
+                             R"("max_ack_pending":1000},"created_ns":1700000000000000000})";
+    write_file(legacy + "/meta.json", meta);
+    write_file(legacy + "/meta.json.bak", meta);
+    srv.start();
+    want.push_back("old");
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(consumer_names(srv, "CFG"), want) << "the older layout";
+    ASSERT_EQ(srv.term(), 0);
+    EXPECT_FALSE(fs::exists(legacy + "/meta.json")) << "moved into the log";
+    srv.start();
+    EXPECT_EQ(consumer_names(srv, "CFG"), want) << "after the move";
+    if (jsConsumerInfo* ci = consumer_info(srv, "CFG", "old")) {
+        EXPECT_STREQ(ci->Config->FilterSubject, "cfg.old");
+        jsConsumerInfo_Destroy(ci);
+    }
+}

@@ -318,6 +318,14 @@ TEST(Operations, UnknownConfigKeysAreRefusedAsNatsServerDoes) {
                 EXPECT_NE(out.find(path + c.expect), std::string::npos) << out;
             }
         }
+        // Every unknown key is named, at any depth, not only the first one found.
+        SCOPED_TRACE(bin + " (several unknown keys)");
+        const std::string path = write_file("bogus_a: 1\nport: 4222\njetstream {\n  turbo: 1\n}\nbogus_b: 2\n");
+        auto [code, out] = check_config(bin, path);
+        EXPECT_NE(code, 0) << out;
+        for (const char* want : {":1:0: unknown field \"bogus_a\"", ":4:3: unknown field \"turbo\"",
+                                 ":6:1: unknown field \"bogus_b\""})
+            EXPECT_NE(out.find(path + want), std::string::npos) << want << "\n" << out;
     }
 }
 

@@ -8,21 +8,16 @@
 #include <fstream>
 #include <random>
 
+#include "temp_dir.h"
 #include "jetstream/store/file_store.h"
 #include "jetstream/store/mem_store.h"
 
 using namespace osprey::jetstream;
 namespace fs = std::filesystem;
 
-namespace {
+using osprey::testing::temp_dir;
 
-std::string temp_dir() {
-    static int n = 0;
-    auto d = fs::path(::testing::TempDir()) /
-             ("osprey-index-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
-    fs::remove_all(d);
-    return d.string();
-}
+namespace {
 
 FileStoreConfig tiny(const std::string& dir) {
     FileStoreConfig c;
@@ -117,7 +112,7 @@ std::size_t count_files(const std::string& dir, std::string_view suffix) {
 }  // namespace
 
 TEST(IndexTier, MatchesTheModelThroughCleanStopsAndCrashes) {
-    std::string dir = temp_dir();
+    std::string dir = temp_dir("osprey-index");
     MemStore model;
     std::mt19937 rng(7);
     std::int64_t ts = 1000;
@@ -139,7 +134,7 @@ TEST(IndexTier, MatchesTheModelThroughCleanStopsAndCrashes) {
             expect_same(f, model);
             f.sync();
             if (crash) {
-                next = temp_dir();
+                next = temp_dir("osprey-index");
                 fs::copy(dir, next, fs::copy_options::recursive);
                 dirs.push_back(next);
             }
@@ -156,7 +151,7 @@ TEST(IndexTier, MatchesTheModelThroughCleanStopsAndCrashes) {
 }
 
 TEST(IndexTier, MissingDamagedAndShortIndexFilesAreRebuiltFromTheirSegments) {
-    const std::string dir = temp_dir();
+    const std::string dir = temp_dir("osprey-index");
     MemStore model;
     std::mt19937 rng(11);
     std::int64_t ts = 1000;
@@ -196,7 +191,7 @@ TEST(IndexTier, MissingDamagedAndShortIndexFilesAreRebuiltFromTheirSegments) {
 }
 
 TEST(IndexTier, AStaleOrDamagedSummaryIsNotUsed) {
-    const std::string dir = temp_dir();
+    const std::string dir = temp_dir("osprey-index");
     MemStore model;
     std::mt19937 rng(5);
     std::int64_t ts = 1000;
@@ -239,7 +234,7 @@ TEST(IndexTier, AStaleOrDamagedSummaryIsNotUsed) {
 }
 
 TEST(IndexTier, LeftoversOfAKilledIndexWriteAreHarmless) {
-    const std::string dir = temp_dir();
+    const std::string dir = temp_dir("osprey-index");
     MemStore model;
     std::mt19937 rng(3);
     std::int64_t ts = 1000;
@@ -248,7 +243,7 @@ TEST(IndexTier, LeftoversOfAKilledIndexWriteAreHarmless) {
         FileStore f(tiny(dir));
         random_ops(f, model, rng, 500, ts);
         f.sync();
-        copy = temp_dir();
+        copy = temp_dir("osprey-index");
         fs::copy(dir, copy, fs::copy_options::recursive);  // killed here
     }
     // Killed while writing index files: half-written temporaries, and a summary temporary.
@@ -273,7 +268,7 @@ TEST(IndexTier, LeftoversOfAKilledIndexWriteAreHarmless) {
 // Default-sized segments, many messages: memory holds one segment's entries, a clean stop's
 // summary is used, and every message reads back after it.
 TEST(IndexTier, ALargeStoreStartsFromItsSummaryWithLittleInMemory) {
-    const std::string dir = temp_dir();
+    const std::string dir = temp_dir("osprey-index");
     FileStoreConfig c;
     c.dir = dir;
     c.segment_bytes = 1 << 20;
@@ -312,7 +307,7 @@ TEST(IndexTier, ALargeStoreStartsFromItsSummaryWithLittleInMemory) {
 // without writing anything (a server with thousands of them stops at once) and starts again
 // on the same segment.
 TEST(IndexTier, ASmallStoreStopsWithoutWritingAnIndex) {
-    const std::string dir = temp_dir();
+    const std::string dir = temp_dir("osprey-index");
     {
         FileStore f(tiny(dir));
         for (int i = 0; i < 5; ++i) ASSERT_TRUE(f.append("a", "", "x", i + 1));

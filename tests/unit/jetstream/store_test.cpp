@@ -7,6 +7,7 @@
 #include <fstream>
 #include <random>
 
+#include "temp_dir.h"
 #include "jetstream/store/file_store.h"
 #include "jetstream/store/mem_store.h"
 #include "jetstream/store/record.h"
@@ -14,15 +15,9 @@
 using namespace osprey::jetstream;
 namespace fs = std::filesystem;
 
-namespace {
+using osprey::testing::temp_dir;
 
-std::string temp_dir() {
-    static int n = 0;
-    auto d = fs::path(::testing::TempDir()) /
-             ("osprey-store-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
-    fs::remove_all(d);
-    return d.string();
-}
+namespace {
 
 FileStoreConfig small(const std::string& dir) {
     FileStoreConfig c;
@@ -70,7 +65,7 @@ TEST(Record, RoundTripAndDamage) {
 }
 
 TEST(FileStore, MatchesTheMemoryModelAcrossReopens) {
-    const std::string dir = temp_dir();
+    const std::string dir = temp_dir("osprey-store");
     MemStore model;
     std::mt19937 rng(99);
     const char* subjects[] = {"a", "b", "c.d", "c.e"};
@@ -123,7 +118,7 @@ TEST(FileStore, MatchesTheMemoryModelAcrossReopens) {
 // A bounded purge keeps what comes after it, across a restart, even where the dead segments
 // before it are dropped (recovery once took a bounded purge marker for a full one).
 TEST(FileStore, BoundedPurgeKeepsLaterMessagesAcrossRestart) {
-    const std::string dir = temp_dir();
+    const std::string dir = temp_dir("osprey-store");
     {
         FileStore fsx(small(dir));
         for (int i = 0; i < 300; ++i) ASSERT_TRUE(fsx.append("s", {}, std::string(100, 'x'), i));
@@ -144,7 +139,7 @@ TEST(FileStore, BoundedPurgeKeepsLaterMessagesAcrossRestart) {
 }
 
 TEST(FileStore, DurableCallbacksRunAfterSync) {
-    const std::string dir = temp_dir();
+    const std::string dir = temp_dir("osprey-store");
     FileStore fsx(small(dir));
     std::atomic<int> done{0};
     for (int i = 0; i < 100; ++i) {
@@ -160,7 +155,7 @@ TEST(FileStore, DurableCallbacksRunAfterSync) {
 }
 
 TEST(FileStore, RecoverySkipsDamageAndCutsTornTail) {
-    const std::string dir = temp_dir();
+    const std::string dir = temp_dir("osprey-store");
     {
         FileStoreConfig c;
         c.dir = dir;
@@ -202,7 +197,7 @@ TEST(FileStore, RecoverySkipsDamageAndCutsTornTail) {
 }
 
 TEST(FileStore, EraseOverwritesTheBytes) {
-    const std::string dir = temp_dir();
+    const std::string dir = temp_dir("osprey-store");
     {
         FileStoreConfig c;
         c.dir = dir;
@@ -229,7 +224,7 @@ TEST(FileStore, EraseOverwritesTheBytes) {
 }
 
 TEST(FileStore, CompactsSegmentsThatAreMostlyHoles) {
-    const std::string dir = temp_dir();
+    const std::string dir = temp_dir("osprey-store");
     auto dir_bytes = [&] {
         std::uintmax_t n = 0;
         for (auto& e : fs::directory_iterator(dir + "/msgs")) n += e.file_size();
@@ -268,7 +263,7 @@ TEST(FileStore, CompactsSegmentsThatAreMostlyHoles) {
 // is "durable" for this mode at once and survives the process (here: a second store reading
 // the files while the first never synced).
 TEST(FileStore, LazyModeWritesBeforeAppendReturns) {
-    const std::string dir = temp_dir();
+    const std::string dir = temp_dir("osprey-store");
     FileStoreConfig cfg = small(dir);
     cfg.sync_interval_ms = 60 * 60 * 1000;
     FileStore first(cfg);
