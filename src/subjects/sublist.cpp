@@ -264,11 +264,18 @@ MatchPtr Sublist::match(std::string_view subject) {
     }
     // Admission on the second sighting: one-shot subjects (reply inboxes, ack subjects) pass
     // through without an allocation or the write lock, and never push useful entries out.
-    // Two subjects sharing a slot only delay each other's admission.
+    // A sighting takes an occupied slot only half of the time: subjects sharing a slot and
+    // seen in turn (publishes cycling over many subjects) would otherwise evict each other's
+    // sighting forever and never be cached (about 60% of 1000 subjects cycled over 1024
+    // slots were recomputed on every publish).
     const std::size_t h = StringHash{}(subject);
     auto& seen = seen_[h % kSeenSlots];
-    if (seen.load(std::memory_order_relaxed) != h) {
-        seen.store(h, std::memory_order_relaxed);
+    if (const std::size_t was = seen.load(std::memory_order_relaxed); was != h) {
+        thread_local std::uint32_t coin = 0x9e3779b9u;
+        coin ^= coin << 13;
+        coin ^= coin >> 17;
+        coin ^= coin << 5;
+        if (was == 0 || (coin & 1)) seen.store(h, std::memory_order_relaxed);
         return result;
     }
     const std::uint64_t fanout = result->plain.size() + result->queues.size();

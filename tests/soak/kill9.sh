@@ -5,7 +5,8 @@
 #   tests/soak/kill9.sh build 50 2        # release
 #   tests/soak/kill9.sh build-asan 50 2   # ASan+UBSan
 # Prints one line per test with its pass count; exit code 1 if any run failed (its output
-# is kept in <build>/Testing/Temporary/LastTest.log).
+# is kept in <build>/Testing/Temporary/soak-fail-*.log). Do not rebuild meanwhile: a run that
+# starts while the binary is relinked fails with "server exited at start".
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 build="${1:-build}" runs="${2:-50}" hogs="${3:-2}"
@@ -15,10 +16,12 @@ tests=(
   'Durability.KillNineKeepsEveryConfirmedConsumerAck$'
   'KeyValue.SurvivesKill9$'
   'Consumers.DurableStateSurvivesRestarts$'
+  'Durability.ConsumerConfigurationsSurviveKillNineAndAFlippedByte$'
 )
 pids=()
 for ((i = 0; i < hogs; i++)); do (while :; do :; done) & pids+=($!); done
 trap 'kill "${pids[@]}" 2>/dev/null' EXIT
+trap 'exit 130' INT TERM
 failed=0
 for t in "${tests[@]}"; do
   pass=0 fail=0
