@@ -1,12 +1,15 @@
 #include "jetstream/jetstream.h"
 
+
 #include "jetstream/jetstream_internal.h"
 #include "jetstream/json_fields.h"
+
 
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <set>
 #include <boost/json.hpp>
 #include <filesystem>
 #include <shared_mutex>
@@ -92,6 +95,7 @@ void JetStream::start(const std::vector<server::Server::JetStreamAccount>& accou
         st->usage.count_new_message = true;
         st->dir = opts_.store_dir + "/jetstream/" + acc->name();
         fs::create_directories(st->dir + "/streams");
+        st->stream_configs = std::make_unique<ConfigLog>(st->dir + "/stream_configs", opts_.sync_interval_ms);
         if (!opts_.clustered) load_streams(*st);  // in a cluster the meta group opens them
         link(*st);
         std::vector<std::string> prefixes{"$JS.API."};
@@ -166,19 +170,74 @@ void JetStream::stop() {
         std::unique_lock lk(a->streams_mu);
         for (auto& [n, s] : a->streams) s->close(false);
         a->streams.clear();
+        if (a->stream_configs) a->stream_configs->close(false);
     }
 }
 
+namespace {
+
+// A deleted stream's directory until its erasure is durable (a stream name has no '.').
+constexpr std::string_view kDeletedPrefix = ".deleted-";
+
+void sync_dir(const std::string& dir) {
+    if (int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); fd >= 0) {
+        ::fsync(fd);
+        ::close(fd);
+    }
+}
+
+}  // namespace
+
 void JetStream::load_streams(AccountState& a) {
+    // Configurations: the account's log (store/config_log.h); a directory written by an older
+    // osprey has meta.json and meta.json.bak instead, moved into the log here.
+    std::map<std::string, json::object> metas;
+    for (auto& [name, text] : a.stream_configs->load()) {
+        auto v = parse_body(text);
+        if (v && v->is_object()) metas.emplace(name, std::move(v->get_object()));
+        else log::error("JetStream stream {}: configuration record unreadable", name);
+    }
+    std::set<std::string> dirs, deleted;
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(a.dir + "/streams", ec)) {
         if (!e.is_directory()) continue;
         const std::string name = e.path().filename().string();
-        const std::string dir = e.path().string();
-        std::optional<json::object> meta = read_meta(dir + "/meta.json");
-        if (!meta) {
-            meta = read_meta(dir + "/meta.json.bak");
-            if (meta) log::warn("JetStream stream {}: meta.json damaged, using its backup", name);
+        if (name.starts_with(kDeletedPrefix)) {
+            // A delete cut short by a crash: finish it.
+            deleted.insert(name.substr(kDeletedPrefix.size()));
+            std::error_code rc;
+            fs::remove_all(e.path(), rc);
+            continue;
+        }
+        dirs.insert(name);
+    }
+    for (const auto& name : deleted) {
+        if (dirs.contains(name)) continue;  // re-created since
+        metas.erase(name);
+        a.stream_configs->erase(name);
+    }
+    for (const auto& [name, meta] : metas) {
+        if (dirs.contains(name)) continue;
+        // A memory stream may have no directory (no durable consumers); a file stream's lost.
+        const auto* c = meta.if_contains("config");
+        const auto* storage = c && c->is_object() ? c->get_object().if_contains("storage") : nullptr;
+        if (!(storage && storage->is_string() && storage->get_string() == "memory"))
+            log::error("JetStream stream {}: its directory is missing; opened without messages", name);
+        dirs.insert(name);
+    }
+    for (const std::string& name : dirs) {
+        const std::string dir = stream_dir(a, name);
+        std::optional<json::object> meta;
+        bool legacy = false;
+        if (auto it = metas.find(name); it != metas.end()) {
+            meta = it->second;
+        } else {
+            meta = read_meta(dir + "/meta.json");
+            if (!meta) {
+                meta = read_meta(dir + "/meta.json.bak");
+                if (meta) log::warn("JetStream stream {}: meta.json damaged, using its backup", name);
+            }
+            legacy = meta.has_value();
         }
         StreamConfig cfg;
         std::int64_t created_ns = now_unix_ns();
@@ -214,7 +273,14 @@ void JetStream::load_streams(AccountState& a) {
                         ? fmt::format(" ({} damaged records skipped, {} bytes cut)",
                                       rep.bad_records, rep.truncated_bytes)
                         : "");
-        if (!meta) persist(a, **s);
+        if (!meta || legacy) {
+            // Into the log; an older layout's files go once the record is durable.
+            persist(a, **s, [dir] {
+                std::error_code rc;
+                fs::remove(dir + "/meta.json", rc);
+                fs::remove(dir + "/meta.json.bak", rc);
+            });
+        }
         {
             std::unique_lock lk(a.streams_mu);
             a.streams[name] = *s;
@@ -240,20 +306,16 @@ void JetStream::link(AccountState& a) {
     }
 }
 
-void JetStream::persist(const AccountState& a, const Stream& s) {
+bool JetStream::persist(AccountState& a, const Stream& s, std::function<void()> durable) {
     json::object meta{
         {"config", to_json(s.config())},
         {"created_ns", std::chrono::duration_cast<std::chrono::nanoseconds>(
                            s.created().time_since_epoch())
                            .count()},
     };
-    const std::string dir = stream_dir(a, s.config().name);
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    const std::string text = json::serialize(meta);
-    // Two copies: a damaged meta.json falls back to its backup.
-    write_atomic(dir + "/meta.json", text);
-    write_atomic(dir + "/meta.json.bak", text);
+    // One record (written twice) in the account's configuration log: one fdatasync, shared by
+    // every create meanwhile, where two files with two fsyncs and two renames each did before.
+    return a.stream_configs->put(s.config().name, json::serialize(meta), std::move(durable));
 }
 
 void JetStream::enqueue(Request r) {
@@ -372,13 +434,13 @@ void JetStream::handle(Request& r) {
         out = account_info(a);  // counts the calls before this one, as nats-server
         ++a.api_total;
     } else if (n == 5 && is({"STREAM", "CREATE"})) {
-        out = stream_create(a, t[4], r.payload);
+        out = stream_create(a, t[4], r);
     } else if (n == 5 && is({"STREAM", "UPDATE"})) {
-        out = stream_update(a, t[4], r.payload);
+        out = stream_update(a, t[4], r);
     } else if (n == 5 && is({"STREAM", "INFO"})) {
         out = stream_info(a, t[4], r.payload);
     } else if (n == 5 && is({"STREAM", "DELETE"})) {
-        out = stream_delete(a, t[4], r.payload);
+        out = stream_delete(a, t[4], r);
     } else if (n == 5 && is({"STREAM", "PURGE"})) {
         out = stream_purge(a, t[4], r.payload);
     } else if (n == 4 && is({"STREAM", "NAMES"})) {
@@ -487,8 +549,8 @@ std::string JetStream::clustering_required(const std::string& type) {
     return typed_error(type, ApiError{503, 10010, "JetStream clustering support required"});
 }
 
-std::string JetStream::stream_create(AccountState& a, const std::string& name,
-                                     const std::string& body) {
+std::string JetStream::stream_create(AccountState& a, const std::string& name, const Request& r) {
+    const std::string& body = r.payload;
     const std::string type = "stream_create_response";
     auto v = parse_body(body);
     if (!v) return typed_error(type, errors::invalid_json());
@@ -526,16 +588,22 @@ std::string JetStream::stream_create(AccountState& a, const std::string& name,
     auto s = Stream::open(*a.account, *cfg, stream_dir(a, cfg->name), created,
                           opts_.sync_interval_ms, {&usage_, &a.usage}, opts_.domain);
     if (!s) return typed_error(type, s.error());
+    auto o = (*s)->info_json(false, "", false);
+    o["did_create"] = true;
+    // Answered once its configuration is durable.
+    if (!persist(a, **s, [this, r, answer = typed(type, std::move(o))] { finish_later(r, answer); })) {
+        (*s)->close(true);
+        std::error_code ec;
+        fs::remove_all(stream_dir(a, cfg->name), ec);
+        return typed_error(type, ApiError{500, 10049, "stream configuration could not be written"});
+    }
     {
         std::unique_lock lk(a.streams_mu);
         a.streams[cfg->name] = *s;
     }
-    persist(a, **s);
     link(a);
     advise(a, cfg->name, "create");
-    auto o = (*s)->info_json(false, "", false);
-    o["did_create"] = true;
-    return typed(type, std::move(o));
+    return {};
 }
 
 StreamLookup JetStream::lookup_in(AccountState& a) {
@@ -557,8 +625,8 @@ std::optional<ApiError> JetStream::check_resources(const AccountState& a,
     return std::nullopt;
 }
 
-std::string JetStream::stream_update(AccountState& a, const std::string& name,
-                                     const std::string& body) {
+std::string JetStream::stream_update(AccountState& a, const std::string& name, const Request& r) {
+    const std::string& body = r.payload;
     const std::string type = "stream_update_response";
     // nats-server's order: the body, the configuration on its own, the name, the stream.
     auto v = parse_body(body);
@@ -579,10 +647,13 @@ std::string JetStream::stream_update(AccountState& a, const std::string& name,
     }
     if (auto e = check_resources(a, *cfg)) return typed_error(type, *e);
     if (auto e = it->second->update(*cfg)) return typed_error(type, *e);
-    persist(a, *it->second);
     link(a);  // sources added by the update start copying
     advise(a, name, "modify");
-    return typed(type, it->second->info_json(false, ""));
+    if (!persist(a, *it->second, [this, r, answer = typed(type, it->second->info_json(false, ""))] {
+            finish_later(r, answer);
+        }))
+        return typed_error(type, ApiError{500, 10049, "stream configuration could not be written"});
+    return {};  // answered once its configuration is durable
 }
 
 std::string JetStream::stream_info(AccountState& a, const std::string& name,
@@ -629,8 +700,8 @@ std::string JetStream::stream_info(AccountState& a, const std::string& name,
     return typed(type, std::move(o));
 }
 
-std::string JetStream::stream_delete(AccountState& a, const std::string& name,
-                                     const std::string& body) {
+std::string JetStream::stream_delete(AccountState& a, const std::string& name, const Request& r) {
+    const std::string& body = r.payload;
     const std::string type = "stream_delete_response";
     if (!is_empty_request(body)) return typed_error(type, errors::not_empty_request());
     auto it = a.streams.find(name);
@@ -641,10 +712,22 @@ std::string JetStream::stream_delete(AccountState& a, const std::string& name,
         a.streams.erase(it);
     }
     stream->close(true);
+    // Its directory out of the way first (durably), then its record erased; the answer and the
+    // directory's removal once the erasure is durable. A crash in between: the next start
+    // finds the renamed directory and finishes the delete.
+    const std::string dir = stream_dir(a, name), gone = a.dir + "/streams/" + std::string(kDeletedPrefix) + name;
     std::error_code ec;
-    fs::remove_all(stream_dir(a, name), ec);
+    fs::remove_all(gone, ec);
+    fs::rename(dir, gone, ec);
+    sync_dir(a.dir + "/streams");
     advise(a, name, "delete");
-    return typed(type, json::object{{"success", true}});
+    if (!a.stream_configs->erase(name, [this, r, gone, answer = typed(type, json::object{{"success", true}})] {
+            std::error_code rc;
+            fs::remove_all(gone, rc);
+            finish_later(r, answer);
+        }))
+        return typed_error(type, ApiError{500, 10049, "stream configuration could not be written"});
+    return {};
 }
 
 std::string JetStream::stream_purge(AccountState& a, const std::string& name,

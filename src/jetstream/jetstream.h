@@ -82,7 +82,8 @@ private:
     void load_streams(AccountState& a);
     void link(AccountState& a);
     std::string stream_dir(const AccountState& a, const std::string& name) const;
-    void persist(const AccountState& a, const Stream& s);
+    // Writes a stream's configuration; `durable` runs once it is (on a writer thread).
+    bool persist(AccountState& a, const Stream& s, std::function<void()> durable = {});
     void respond(AccountState& a, const std::string& reply, const std::string& body);
     void audit(AccountState& a, const Request& r, const std::string& response);
     // The answer to a request, on the API thread: counted (an error too), sent, audited.
@@ -94,10 +95,10 @@ private:
     // Handlers return the JSON body of the response.
     std::string account_info(AccountState& a);
     std::string clustering_required(const std::string& type);
-    std::string stream_create(AccountState& a, const std::string& name, const std::string& body);
-    std::string stream_update(AccountState& a, const std::string& name, const std::string& body);
+    std::string stream_create(AccountState& a, const std::string& name, const Request& r);
+    std::string stream_update(AccountState& a, const std::string& name, const Request& r);
     std::string stream_info(AccountState& a, const std::string& name, const std::string& body);
-    std::string stream_delete(AccountState& a, const std::string& name, const std::string& body);
+    std::string stream_delete(AccountState& a, const std::string& name, const Request& r);
     std::string stream_purge(AccountState& a, const std::string& name, const std::string& body);
     std::string stream_names(AccountState& a, const std::string& body, bool list);
     std::string msg_get(AccountState& a, const std::string& name, const std::string& body);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "jetstream/jetstream.h"
+#include "jetstream/store/config_log.h"
 #include "server/json_text.h"
 
 namespace osprey::jetstream {
@@ -26,6 +27,8 @@ struct JetStream::AccountState {
     server::Server::JetStreamAccount limits;
     JsUsage usage;  // against the account's own limits
     std::vector<std::shared_ptr<server::Receiver>> api_subs;
+    // Its streams' configurations (single server; in a cluster the meta group keeps them).
+    std::unique_ptr<ConfigLog> stream_configs;
 };
 
 namespace json = boost::json;

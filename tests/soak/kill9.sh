@@ -17,6 +17,7 @@ tests=(
   'KeyValue.SurvivesKill9$'
   'Consumers.DurableStateSurvivesRestarts$'
   'Durability.ConsumerConfigurationsSurviveKillNineAndAFlippedByte$'
+  'Durability.StreamConfigurationsSurviveKillNine$'
 )
 pids=()
 for ((i = 0; i < hogs; i++)); do (while :; do :; done) & pids+=($!); done

@@ -179,6 +179,30 @@ TEST(Durability, DamagedRecordsAreSkippedAndTornTailCut) {
     jsPubAck_Destroy(ack);
 }
 
+namespace {
+
+// The account's stream configuration log (one segment for a few streams).
+std::string stream_config_segment(const JsServer& s) {
+    std::vector<fs::path> segs;
+    for (auto& e : fs::directory_iterator(s.dir() + "/jetstream/$G/stream_configs/msgs"))
+        if (e.path().extension() == ".seg") segs.push_back(e.path());
+    std::sort(segs.begin(), segs.end());
+    return segs.empty() ? std::string() : segs.back().string();
+}
+
+// Flips a byte inside the `which`-th from last occurrence of `key` (0: the last).
+bool flip_in(std::string& bytes, const std::string& key, int which) {
+    std::size_t at = std::string::npos;
+    for (int i = 0; i <= which; ++i) {
+        at = bytes.rfind(key, at == std::string::npos ? std::string::npos : at - 1);
+        if (at == std::string::npos) return false;
+    }
+    bytes[at + key.size() - 1] ^= 0x01;
+    return true;
+}
+
+}  // namespace
+
 TEST(Durability, DamagedMetadataDoesNotLoseTheStream) {
     JsServer srv;
     {
@@ -193,34 +217,129 @@ TEST(Durability, DamagedMetadataDoesNotLoseTheStream) {
             jsPubAck_Destroy(ack);
         }
     }
-    const std::string dir = stream_dir(srv, "META");
-    // One copy damaged: the backup carries the configuration.
-    ASSERT_EQ(srv.term(), 0);
-    write_file(dir + "/meta.json", "{\"config\": garbage");
-    srv.start();
-    {
+    auto check = [&](bool config_kept) {
         Conn nc = connect(srv.url());
         Js js = jetstream(nc.get());
         jsStreamInfo* si = nullptr;
         jsErrCode e;
         ASSERT_EQ(js_GetStreamInfo(&si, js.get(), "META", nullptr, &e), NATS_OK);
         EXPECT_EQ(si->State.Msgs, 10u);
-        EXPECT_EQ(si->Config->MaxMsgs, 1000);
+        if (config_kept) {
+            EXPECT_EQ(si->Config->MaxMsgs, 1000);
+        }
         jsStreamInfo_Destroy(si);
+    };
+    ASSERT_EQ(srv.term(), 0);
+    const std::string seg = stream_config_segment(srv);
+    ASSERT_FALSE(seg.empty());
+    const std::string pristine = read_file(seg);
+    // One copy of the record damaged (either one): the other carries the configuration.
+    for (int which : {0, 1}) {
+        std::string bad = pristine;
+        ASSERT_TRUE(flip_in(bad, "\"max_msgs\":1000", which));
+        write_file(seg, bad);
+        srv.start();
+        check(true);
+        ASSERT_EQ(srv.term(), 0);
+        write_file(seg, pristine);
     }
     // Both copies damaged: the messages stay, under a default configuration.
-    ASSERT_EQ(srv.term(), 0);
-    write_file(dir + "/meta.json", "x");
-    write_file(dir + "/meta.json.bak", "y");
+    std::string bad = pristine;
+    ASSERT_TRUE(flip_in(bad, "\"max_msgs\":1000", 0));
+    ASSERT_TRUE(flip_in(bad, "\"max_msgs\":1000", 0));  // the other copy is the last one now
+    write_file(seg, bad);
     srv.start();
-    Conn nc = connect(srv.url());
-    Js js = jetstream(nc.get());
-    jsStreamInfo* si = nullptr;
-    jsErrCode e;
-    ASSERT_EQ(js_GetStreamInfo(&si, js.get(), "META", nullptr, &e), NATS_OK);
-    EXPECT_EQ(si->State.Msgs, 10u);
-    jsStreamInfo_Destroy(si);
+    check(false);
     EXPECT_NE(srv.proc().log().find("metadata unreadable"), std::string::npos);
+}
+
+// Streams as a client sees them across kill -9: a confirmed create, update and delete hold;
+// a stream an older osprey wrote (meta.json in its directory) is read and moved into the log.
+TEST(Durability, StreamConfigurationsSurviveKillNine) {
+    JsServer srv;
+    {
+        Conn nc = connect(srv.url());
+        Js js = jetstream(nc.get());
+        for (int i = 0; i < 12; ++i) {
+            const std::string name = "S" + std::to_string(i), subj = "s" + std::to_string(i) + ".>";
+            jsStreamInfo* si = add_stream(js.get(), name.c_str(), {subj.c_str()});
+            ASSERT_TRUE(si) << name;
+            jsStreamInfo_Destroy(si);
+        }
+        jsErrCode e;
+        for (int i = 0; i < 12; i += 3) ASSERT_EQ(js_DeleteStream(js.get(), ("S" + std::to_string(i)).c_str(), nullptr, &e), NATS_OK);
+        jsStreamConfig cfg;
+        jsStreamConfig_Init(&cfg);
+        cfg.Name = "S1";
+        const char* subjects[] = {"s1.>"};
+        cfg.Subjects = subjects;
+        cfg.SubjectsLen = 1;
+        cfg.MaxMsgs = 77;
+        jsStreamInfo* si = nullptr;
+        ASSERT_EQ(js_UpdateStream(&si, js.get(), &cfg, nullptr, &e), NATS_OK);
+        jsStreamInfo_Destroy(si);
+    }
+    auto names = [&] {
+        Conn nc = connect_retry(srv.url());
+        Js js = jetstream(nc.get());
+        jsStreamNamesList* list = nullptr;
+        jsErrCode e;
+        std::vector<std::string> out;
+        if (js_StreamNames(&list, js.get(), nullptr, &e) == NATS_OK && list) {
+            for (int i = 0; i < list->Count; ++i) out.emplace_back(list->List[i]);
+            jsStreamNamesList_Destroy(list);
+        }
+        std::sort(out.begin(), out.end());
+        return out;
+    };
+    std::vector<std::string> want;
+    for (int i = 0; i < 12; ++i)
+        if (i % 3 != 0) want.push_back("S" + std::to_string(i));
+    std::sort(want.begin(), want.end());
+    srv.kill9();
+    srv.start();
+    EXPECT_EQ(names(), want) << "after kill -9";
+    {
+        Conn nc = connect(srv.url());
+        Js js = jetstream(nc.get());
+        jsStreamInfo* si = nullptr;
+        jsErrCode e;
+        ASSERT_EQ(js_GetStreamInfo(&si, js.get(), "S1", nullptr, &e), NATS_OK);
+        EXPECT_EQ(si->Config->MaxMsgs, 77);
+        jsStreamInfo_Destroy(si);
+        // A deleted name can be created again, empty.
+        jsStreamInfo_Destroy(add_stream(js.get(), "S0", {"s0.>"}));
+        ASSERT_EQ(js_GetStreamInfo(&si, js.get(), "S0", nullptr, &e), NATS_OK);
+        EXPECT_EQ(si->State.Msgs, 0u);
+        jsStreamInfo_Destroy(si);
+    }
+    want.push_back("S0");
+    std::sort(want.begin(), want.end());
+    // A stream in the older layout.
+    ASSERT_EQ(srv.term(), 0);
+    const std::string legacy = stream_dir(srv, "OLD");
+    fs::create_directories(legacy);
+    const std::string meta = R"({"config":{"name":"OLD","subjects":["old.>"],"retention":"limits","max_consumers":-1,)"
+                             R"("max_msgs":-1,"max_bytes":-1,"max_age":0,"max_msgs_per_subject":-1,"max_msg_size":-1,)"
+                             R"("discard":"old","storage":"file","num_replicas":1,"duplicate_window":120000000000},)"
+                             R"("created_ns":1700000000000000000})";
+    write_file(legacy + "/meta.json", meta);
+    write_file(legacy + "/meta.json.bak", meta);
+    srv.start();
+    want.push_back("OLD");
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(names(), want) << "the older layout";
+    ASSERT_EQ(srv.term(), 0);
+    EXPECT_FALSE(fs::exists(legacy + "/meta.json")) << "moved into the log";
+    srv.start();
+    EXPECT_EQ(names(), want) << "after the move";
+    // A delete cut short by a crash (its directory renamed, the record still there): finished.
+    ASSERT_EQ(srv.term(), 0);
+    fs::rename(stream_dir(srv, "S2"), srv.dir() + "/jetstream/$G/streams/.deleted-S2");
+    srv.start();
+    std::erase(want, "S2");
+    EXPECT_EQ(names(), want) << "an interrupted delete";
+    EXPECT_FALSE(fs::exists(srv.dir() + "/jetstream/$G/streams/.deleted-S2"));
 }
 
 // A durable pull consumer acknowledged with AckSync while the server is killed -9 at random
