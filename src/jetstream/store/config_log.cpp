@@ -68,16 +68,14 @@ std::map<std::string, std::string> ConfigLog::load() {
 
 bool ConfigLog::append_locked(const std::string& name, const std::string& text, std::function<void()> durable) {
     if (!open_locked(true)) return false;
-    std::vector<std::uint64_t> fresh;
-    for (int copy = 0; copy < (text.empty() ? 1 : 2); ++copy) {
-        auto seq = store_->append(name, {}, text, 0);
-        if (!seq) {
-            log::error("JetStream: cannot write {} in {}: {}", name, dir_, seq.error());
-            for (std::uint64_t s : fresh) store_->remove(s);
-            return false;
-        }
-        fresh.push_back(*seq);
+    const int copies = text.empty() ? 1 : 2;
+    auto last = store_->append_copies(name, text, copies);
+    if (!last) {
+        log::error("JetStream: cannot write {} in {}: {}", name, dir_, last.error());
+        return false;
     }
+    std::vector<std::uint64_t> fresh;
+    for (int i = copies - 1; i >= 0; --i) fresh.push_back(*last - std::uint64_t(i));
     // The new records first, then the old ones go: a crash in between leaves both, and the
     // newest wins at the next load.
     auto& seqs = records_[name];

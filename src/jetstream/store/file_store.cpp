@@ -214,6 +214,28 @@ std::expected<std::uint64_t, std::string> FileStore::append(std::string_view sub
                                                             std::string_view data,
                                                             std::int64_t ts, std::uint64_t at_seq) {
     std::lock_guard lk(mu_);
+    return append_locked(subject, hdr, data, ts, at_seq);
+}
+
+std::expected<std::uint64_t, std::string> FileStore::append_copies(std::string_view subject, std::string_view data,
+                                                                   int copies) {
+    // Under one hold of the lock: the writer takes them in one batch, one fdatasync.
+    std::lock_guard lk(mu_);
+    std::expected<std::uint64_t, std::string> seq = std::unexpected(std::string("no copies"));
+    std::vector<std::uint64_t> done;
+    for (int i = 0; i < copies; ++i) {
+        if (!(seq = append_locked(subject, {}, data, 0, 0))) {
+            for (std::uint64_t d : done) remove_locked(d);  // all or none
+            break;
+        }
+        done.push_back(*seq);
+    }
+    return seq;
+}
+
+std::expected<std::uint64_t, std::string> FileStore::append_locked(std::string_view subject, std::string_view hdr,
+                                                                   std::string_view data, std::int64_t ts,
+                                                                   std::uint64_t at_seq) {
     if (stop_) return std::unexpected(std::string("store is closed"));
     if (!failed_.empty()) return std::unexpected("store failed: " + failed_);
     if (write_failing_) return std::unexpected(std::string("store write failed, retrying"));

@@ -55,6 +55,10 @@ public:
     std::expected<std::uint64_t, std::string> append(std::string_view subject,
                                                      std::string_view hdr, std::string_view data,
                                                      std::int64_t ts, std::uint64_t at_seq = 0) override;
+    // `copies` identical records (no headers, ts 0) appended together, so that one writer batch
+    // and one fdatasync take them all; the last one's sequence (the earlier ones precede it).
+    std::expected<std::uint64_t, std::string> append_copies(std::string_view subject, std::string_view data,
+                                                            int copies);
     void when_durable(std::uint64_t seq, std::function<void()> cb) override;
     void set_durable_listener(std::function<void(std::uint64_t)> fn) override;
     std::uint64_t durable_seq() const override {
@@ -126,6 +130,9 @@ private:
     std::uint32_t open_segment(std::uint32_t id, bool create);
     // Queues `rec` for the writer, or in lazy mode writes it at once; true when written.
     bool append_record_locked(std::string_view rec);
+    std::expected<std::uint64_t, std::string> append_locked(std::string_view subject, std::string_view hdr,
+                                                            std::string_view data, std::int64_t ts,
+                                                            std::uint64_t at_seq);
     std::optional<StoredMsg> load_locked(std::uint64_t seq) const;
     bool read_locked(std::uint64_t loc, std::string& out) const;
     bool remove_locked(std::uint64_t seq);
