@@ -323,10 +323,9 @@ struct ServiceImport : Receiver {
 }  // namespace
 
 std::string wire_import(Account& importer, Account& exporter, const ImportDef& imp) {
-    if (!exporter.exports_to(imp.service, imp.subject, importer.name())) {
-        return "import of \"" + imp.subject + "\" from account \"" + exporter.name() +
-               "\" is not exported to \"" + importer.name() + "\"";
-    }
+    // nats-server's texts (its config error adds `Error adding stream import "<subject>": `).
+    if (!exporter.exports_to(imp.service, imp.subject, importer.name()))
+        return imp.service ? "service import not authorized" : "stream import not authorized";
     const std::string local = imp.service ? (imp.to.empty() ? imp.subject : imp.to)
                               : !imp.to.empty()     ? imp.to
                               : !imp.prefix.empty() ? imp.prefix + "." + imp.subject

@@ -1,6 +1,8 @@
 // The authorization and accounts blocks of a nats-server config.
 #include "server/config/mapper.h"
 
+#include "server/account.h"
+
 #include <algorithm>
 
 #include "server/auth/nkey.h"
@@ -226,6 +228,7 @@ void Mapper::account_jetstream(const conf::Value& e, AccountDef& def) const {
 
 void Mapper::accounts(const conf::Value& v) {
     if (!v.is_map()) fail(v, "expected a map for \"accounts\"");
+    accounts_block_ = &v;
     for (const auto& [name, a] : v.map()) {
         AccountDef def;
         def.name = name;
@@ -233,6 +236,7 @@ void Mapper::accounts(const conf::Value& v) {
             for (const auto& [k, e] : a.map()) {
                 auto key = lower(k);
                 if (key == "users") {
+                    users_at_[name] = &e;
                     users(e, def.users, def.nkeys);
                 } else if (key == "exports") {
                     if (!e.is_array()) fail(e, "expected an array of exports");
@@ -274,17 +278,25 @@ void Mapper::check_auth() const {
         if (!o_.token.empty()) refuse("Can not have a token and accounts");
     }
     std::vector<std::string> names;
+    const conf::Value* users_at = nullptr;  // where the users being checked are (nats-server names it)
     auto check_user = [&](const User& u) {
-        if (std::find(names.begin(), names.end(), u.username) != names.end())
-            refuse("Duplicate user \"" + u.username + "\" detected");
+        if (std::find(names.begin(), names.end(), u.username) != names.end()) {
+            const std::string msg = "Duplicate user \"" + u.username + "\" detected";
+            if (users_at) fail(*users_at, msg);
+            refuse(msg);
+        }
         names.push_back(u.username);
         if (u.permissions)
             for (const auto* list : {&u.permissions->publish.allow, &u.permissions->publish.deny,
                                      &u.permissions->subscribe.allow, &u.permissions->subscribe.deny})
                 if (auto e = invalid_permission_subject(*list)) refuse(*e);
     };
-    for (const auto& a : o_.accounts)
+    for (const auto& a : o_.accounts) {
+        auto it = users_at_.find(a.name);
+        users_at = it == users_at_.end() ? nullptr : it->second;
         for (const auto& u : a.users) check_user(u);
+    }
+    users_at = nullptr;
     for (const auto& u : o_.users) check_user(u);
     std::vector<std::string> keys;
     auto check_nkey = [&](const NkeyUser& u) {
@@ -312,6 +324,30 @@ void Mapper::check_auth() const {
         if (std::find(names.begin(), names.end(), o_.no_auth_user) == names.end())
             throw ConfigError{"no_auth_user: \"" + o_.no_auth_user +
                               "\" not present as user in authorization block or account configuration"};
+    }
+}
+
+}  // namespace osprey::server::config
+
+namespace osprey::server::config {
+
+void Mapper::check_imports() const {
+    if (!accounts_block_) return;
+    std::map<std::string, std::unique_ptr<Account>> scratch;
+    for (const auto& def : o_.accounts) {
+        auto& a = scratch[def.name];
+        a = std::make_unique<Account>(def.name);
+        for (const auto& e : def.exports) a->add_export(e);
+    }
+    for (const auto& def : o_.accounts) {
+        for (const auto& imp : def.imports) {
+            auto ex = scratch.find(imp.account);
+            if (ex == scratch.end()) continue;  // refused at start, by name
+            const std::string err = wire_import(*scratch[def.name], *ex->second, imp);
+            if (!err.empty())
+                fail(*accounts_block_, std::string("Error adding ") + (imp.service ? "service" : "stream") +
+                                           " import \"" + imp.subject + "\": " + err);
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 // Internal to the config mapping: typed access to conf values with nats-server's error
 // texts ("file:line:col: ..."), and the rule for keys osprey does not take.
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -59,7 +60,12 @@ private:
     // nats-server's validateTrustedOperators and the system account lookup in operator mode.
     void check_operator();
     bool system_account_set() const { return system_set_; }
+    // nats-server's import wiring, done here on scratch accounts so that `-t` refuses what a
+    // start would: cycles, imports of what is not exported.
+    void check_imports() const;
     const conf::Value* auth_block_ = nullptr;  // where the authorization block is
+    const conf::Value* accounts_block_ = nullptr;  // where the accounts block is
+    std::map<std::string, const conf::Value*> users_at_;  // account -> its users array
     bool auth_users_array_ = false;            // it has a users array (even empty)
     bool system_set_ = false;                  // system_account given (or by the operator)
 

@@ -338,6 +338,7 @@ void Mapper::apply(const conf::Map& top) {
         throw ConfigError{all};
     }
     check_auth();
+    check_imports();
     check_operator();
     if (!o.operator_mode() && o.system_account != "$SYS" &&
         std::none_of(o.accounts.begin(), o.accounts.end(), [&](const AccountDef& a) { return a.name == o.system_account; }))

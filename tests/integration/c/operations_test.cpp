@@ -329,6 +329,38 @@ TEST(Operations, UnknownConfigKeysAreRefusedAsNatsServerDoes) {
     }
 }
 
+// Account configurations nats-server refuses, with its text and position, in `-t` as at
+// start: a user in two accounts, an import cycle, imports of what is not exported.
+TEST(Operations, AccountConfigRefusalsMatchNatsServer) {
+    struct Case {
+        std::string text, expect;
+    };
+    const std::vector<Case> cases = {
+        {"accounts {\n  A: { users: [{user: u, password: p}] }\n  B: { users: [{user: u, password: q}] }\n}\n",
+         ":3:8: Duplicate user \"u\" detected"},  // nats-server: :2:8 or :3:8 (Go's map order)
+        {"accounts {\n  A: { exports: [{stream: \"c.>\"}], imports: [{stream: {account: B, subject: \"c.>\"}}] }\n"
+         "  B: { exports: [{stream: \"c.>\"}], imports: [{stream: {account: A, subject: \"c.>\"}}] }\n}\n",
+         ":1:0: Error adding stream import \"c.>\": import forms a cycle"},
+        {"accounts {\n  A: { }\n  B: { imports: [{stream: {account: A, subject: \"c.>\"}}] }\n}\n",
+         ":1:0: Error adding stream import \"c.>\": stream import not authorized"},
+        {"accounts {\n  A: { }\n  B: { imports: [{service: {account: A, subject: \"q\"}}] }\n}\n",
+         ":1:0: Error adding service import \"q\": service import not authorized"},
+    };
+    for (const std::string& bin : {std::string(NATS_SERVER_BIN), std::string(OSPREY_BIN)}) {
+        if (!std::filesystem::exists(bin)) continue;
+        for (const auto& c : cases) {
+            SCOPED_TRACE(bin + "\n" + c.text);
+            const std::string path = write_file(c.text);
+            auto [code, out] = check_config(bin, path);
+            EXPECT_NE(code, 0) << out;
+            std::string want = c.expect;
+            if (bin == NATS_SERVER_BIN && want.starts_with(":3:8: Duplicate") && out.find(path + ":2:8:") != std::string::npos)
+                want.replace(1, 1, "2");  // it met the other account first
+            EXPECT_NE(out.find(path + want), std::string::npos) << out;
+        }
+    }
+}
+
 // What osprey does not implement yet is named, never silently ignored: refused where
 // running without it could mislead, else a warning (also in the -t check).
 TEST(Operations, UnimplementedConfigKeysAreNamed) {
