@@ -21,13 +21,13 @@ std::uint64_t JetStream::consumer_count(AccountState& a) {
 }
 
 // The limits in force: the configured ones, or what nats-server assumes without them (three
-// quarters of the memory, the free space of the store's file system).
+// quarters of the memory, three quarters of the free space of the store's file system).
 json::object JetStream::config_json() const {
     std::int64_t mem = opts_.max_memory, file = opts_.max_file;
     if (mem <= 0) mem = std::int64_t(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGE_SIZE) / 4 * 3;
     if (file <= 0) {
         struct statvfs fs{};
-        if (::statvfs(opts_.store_dir.c_str(), &fs) == 0) file = std::int64_t(fs.f_bavail) * std::int64_t(fs.f_frsize);
+        if (::statvfs(opts_.store_dir.c_str(), &fs) == 0) file = std::int64_t(fs.f_bavail) * std::int64_t(fs.f_frsize) / 4 * 3;
     }
     json::object cfg{{"max_memory", mem}, {"max_storage", file}, {"store_dir", opts_.store_dir + "/jetstream"}};
     if (!opts_.domain.empty()) cfg["domain"] = opts_.domain;

@@ -1,5 +1,7 @@
 // The JetStream API as raw JSON, against nats-server 2.9.10 and osprey side by side: the same
 // requests must get the same replies, byte for byte once timestamps are masked.
+#include <sys/statvfs.h>
+
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -577,4 +579,120 @@ TEST(Differential, ConsumerStateMatchesNatsServer) {
     const auto a = run(NATS_SERVER_BIN), b = run(OSPREY_BIN);
     ASSERT_EQ(a.size(), b.size());
     for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(b[i], a[i]) << "step " << i;
+}
+
+// Nats-Expected-Last-Msg-Id compares with the id of the stream's last message, which is empty
+// when that message had none: id m1, then a message without an id, then one expecting m1 is
+// refused with 10070 (issue 8.2: osprey stored it); expecting the id of a last message that has
+// one is accepted. nats.c sets the header from ExpectLastMsgId.
+TEST(Differential, ExpectedLastMsgIdIsTheLastMessagesId) {
+    for (const auto& bin : servers_to_compare()) {
+        SCOPED_TRACE(bin);
+        JsServer srv({}, bin);
+        Conn nc = connect(srv.url());
+        Js js = jetstream(nc.get());
+        jsStreamInfo_Destroy(add_stream(js.get(), "ELM", {"elm"}));
+        auto pub = [&](const char* id, const char* expect, jsErrCode* err) -> std::uint64_t {
+            jsPubOptions po;
+            jsPubOptions_Init(&po);
+            po.MsgId = id;
+            po.ExpectLastMsgId = expect;
+            jsPubAck* ack = nullptr;
+            jsErrCode e = jsErrCode(0);
+            std::uint64_t seq = 0;
+            if (js_Publish(&ack, js.get(), "elm", "x", 1, &po, &e) == NATS_OK) seq = ack->Sequence;
+            jsPubAck_Destroy(ack);
+            if (err) *err = e;
+            return seq;
+        };
+        jsErrCode e;
+        EXPECT_EQ(pub("m1", nullptr, &e), 1u);
+        EXPECT_EQ(pub("m1x", "m1", &e), 2u) << "the last message's id is m1";
+        EXPECT_EQ(pub(nullptr, nullptr, &e), 3u);
+        EXPECT_EQ(pub("m3", "m1x", &e), 0u) << "the last message has no id";
+        EXPECT_EQ(int(e), 10070);
+        EXPECT_EQ(pub("m4", "", &e), 4u) << "no expectation set";
+    }
+}
+
+// /varz's jetstream section as nats-server fills it (issue 8.2: it was {}): the limits in
+// force (three quarters of memory and of the store's free space when not configured), the
+// store directory, usage and API counts.
+TEST(Differential, VarzJetStreamSectionMatchesNatsServer) {
+    for (const auto& bin : servers_to_compare()) {
+        SCOPED_TRACE(bin);
+        JsServer srv({}, bin);
+        {
+            Conn nc = connect(srv.url());
+            Js js = jetstream(nc.get());
+            jsStreamInfo_Destroy(add_stream(js.get(), "VZ", {"vz"}));
+            jsPubAck* ack = nullptr;
+            jsErrCode e;
+            ASSERT_EQ(js_Publish(&ack, js.get(), "vz", "hello", 5, nullptr, &e), NATS_OK);
+            jsPubAck_Destroy(ack);
+            jsStreamInfo* si = nullptr;
+            js_GetStreamInfo(&si, js.get(), "NOPE", nullptr, &e);  // an API error
+        }
+        const std::string varz = http_get(srv.proc().http_port(), "/varz");
+        const auto j = varz.find("\"jetstream\"");
+        ASSERT_NE(j, std::string::npos) << varz;
+        const std::string js = varz.substr(j);
+        for (const char* f : {"\"config\"", "\"max_memory\"", "\"max_storage\"", "\"stats\"", "\"reserved_memory\"",
+                              "\"reserved_storage\"", "\"ha_assets\"", "\"api\""})
+            EXPECT_NE(js.find(f), std::string::npos) << f << "\n" << js;
+        EXPECT_NE(js.find("\"store_dir\": \"" + srv.dir() + "/jetstream\""), std::string::npos) << js;
+        EXPECT_NE(js.find("\"accounts\": 1"), std::string::npos) << js;
+        EXPECT_EQ(js.find("\"storage\": 0,"), std::string::npos) << "a message is stored\n" << js;
+        EXPECT_NE(js.find("\"errors\": 1"), std::string::npos) << js;
+        // The default file limit: 3/4 of the free space (both measure it at their own start).
+        struct statvfs fs{};
+        ASSERT_EQ(::statvfs(srv.dir().c_str(), &fs), 0);
+        const double free_bytes = double(fs.f_bavail) * double(fs.f_frsize);
+        const auto p = js.find("\"max_storage\": ");
+        const double max_storage = std::stod(js.substr(p + 15));
+        EXPECT_NEAR(max_storage / free_bytes, 0.75, 0.05) << js;
+    }
+}
+
+// Push deliveries follow the account's stream exports (issue 8.2): account B uses account A's
+// JetStream through an imported $JS.API.> and imports the stream export A makes of its deliver
+// subjects; a push consumer B creates on A's stream delivers to B's subscriber there.
+TEST(Differential, PushDeliveriesCrossAStreamExport) {
+    const std::string conf = "/tmp/osprey-xacc-" + std::to_string(::getpid()) + ".conf";
+    std::ofstream(conf) << "accounts {\n"
+                           "  A: { jetstream: enabled, users: [{user: a, password: a}],\n"
+                           "       exports: [{service: \"$JS.API.>\"}, {stream: \"deliver.b.>\"}] }\n"
+                           "  B: { users: [{user: b, password: b}],\n"
+                           "       imports: [{service: {account: A, subject: \"$JS.API.>\"}},\n"
+                           "                 {stream: {account: A, subject: \"deliver.b.>\"}}] }\n"
+                           "}\n";
+    for (const auto& bin : servers_to_compare()) {
+        SCOPED_TRACE(bin);
+        JsServer srv({"-c", conf}, bin);
+        const std::string port = srv.url().substr(srv.url().rfind(':') + 1);
+        Conn na = connect("nats://a:a@127.0.0.1:" + port), nb = connect("nats://b:b@127.0.0.1:" + port);
+        ASSERT_TRUE(na && nb);
+        Js ja = jetstream(na.get()), jb = jetstream(nb.get());
+        jsStreamInfo_Destroy(add_stream(ja.get(), "XS", {"xs.>"}));
+        natsSubscription* raw = nullptr;
+        ASSERT_EQ(natsConnection_SubscribeSync(&raw, nb.get(), "deliver.b.x"), NATS_OK);
+        Sub sub(raw);
+        natsConnection_Flush(nb.get());
+        jsConsumerConfig cc;
+        jsConsumerConfig_Init(&cc);
+        cc.Durable = "XB";
+        cc.DeliverSubject = "deliver.b.x";
+        cc.AckPolicy = js_AckNone;
+        jsConsumerInfo* ci = nullptr;
+        jsErrCode e;
+        ASSERT_EQ(js_AddConsumer(&ci, jb.get(), "XS", &cc, nullptr, &e), NATS_OK) << "B through A's API: " << int(e);
+        jsConsumerInfo_Destroy(ci);
+        jsPubAck* ack = nullptr;
+        ASSERT_EQ(js_Publish(&ack, ja.get(), "xs.1", "across", 6, nullptr, &e), NATS_OK);
+        jsPubAck_Destroy(ack);
+        Msg m = next(sub.get(), 3000);
+        ASSERT_TRUE(m) << "no delivery reached B's subscriber";
+        EXPECT_EQ(data(m.get()), "across");
+    }
+    std::filesystem::remove(conf);
 }
