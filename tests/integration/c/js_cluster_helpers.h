@@ -2,6 +2,7 @@
 // 2.9.10 processes on loopback, each with its own store directory that outlives restarts,
 // joined by routes; and reading /jsz's meta_cluster.
 #pragma once
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -46,9 +47,19 @@ public:
         : bin_(std::move(bin)), seed_only_(seed_only), extra_(std::move(extra)) {
         dir_ = "/tmp/osprey-jsmeta-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++);
         std::filesystem::remove_all(dir_);
-        for (int i = 0; i < n; ++i) cports_.push_back(free_port());
-        nodes_.resize(n);
-        for (int i = 0; i < (start_count < 0 ? n : start_count); ++i) start(i);
+        // A route port picked free can be taken by another test before its server binds it:
+        // then the whole cluster starts again on new ports (as TestCluster does), at most 3 times.
+        for (int attempt = 0; attempt < 3; ++attempt) {
+            cports_.clear();
+            for (int i = 0; i < n; ++i) cports_.push_back(free_port());
+            nodes_.clear();
+            nodes_.resize(n);
+            for (int i = 0; i < (start_count < 0 ? n : start_count); ++i) start(i);
+            if (!a_route_port_was_taken()) break;
+            for (auto& node : nodes_)
+                if (node) node->stop(SIGKILL);
+            std::filesystem::remove_all(dir_);
+        }
     }
     ~JsCluster() {
         for (auto& n : nodes_)
@@ -100,6 +111,16 @@ public:
     }
 
 private:
+    bool a_route_port_was_taken() {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));  // route listeners start after "ready"
+        for (auto& node : nodes_) {
+            if (!node) continue;
+            std::string l = node->log();
+            std::transform(l.begin(), l.end(), l.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+            if (l.find("address already in use") != std::string::npos) return true;
+        }
+        return false;
+    }
     static inline int counter_ = 0;
     std::string bin_, dir_;
     bool seed_only_ = false;
