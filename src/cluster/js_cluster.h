@@ -22,8 +22,8 @@
 #include "cluster/raft_host.h"
 #include "cluster/raft_transport.h"
 #include "cluster/stream_catchup.h"
-#include "jetstream/cluster_view.h"
-#include "jetstream/stream_replicator.h"
+#include "jetstream/api/cluster_view.h"
+#include "jetstream/stream/stream_replicator.h"
 
 namespace osprey::server {
 class Server;

@@ -6,8 +6,8 @@
 #include <boost/json.hpp>
 
 #include "cluster/js_cluster.h"
-#include "jetstream/consumer.h"
-#include "jetstream/stream.h"
+#include "jetstream/consumer/consumer.h"
+#include "jetstream/stream/stream.h"
 #include "server/account.h"
 #include "server/message.h"
 #include "server/server.h"

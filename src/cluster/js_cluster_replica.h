@@ -9,7 +9,7 @@
 #include <string>
 
 #include "cluster/js_cluster.h"
-#include "jetstream/stream.h"
+#include "jetstream/stream/stream.h"
 
 namespace osprey::cluster {
 

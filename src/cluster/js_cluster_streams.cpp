@@ -13,7 +13,7 @@
 #include "cluster/js_cluster_replica.h"
 #include "cluster/route_manager.h"
 #include "jetstream/jetstream.h"
-#include "jetstream/stream.h"
+#include "jetstream/stream/stream.h"
 #include "util/log.h"
 #include "util/random.h"
 #include "server/account.h"

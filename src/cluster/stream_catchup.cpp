@@ -3,8 +3,8 @@
 
 #include <fmt/format.h>
 
-#include "jetstream/entry_codec.h"
-#include "jetstream/stream.h"
+#include "jetstream/stream/entry_codec.h"
+#include "jetstream/stream/stream.h"
 #include "server/account.h"
 #include "server/client.h"
 #include "server/message.h"

@@ -1,8 +1,8 @@
 #include "jetstream/jetstream.h"
 
 
-#include "jetstream/jetstream_internal.h"
-#include "jetstream/json_fields.h"
+#include "jetstream/api/jetstream_internal.h"
+#include "jetstream/api/json_fields.h"
 
 
 #include <fcntl.h>
@@ -18,8 +18,8 @@
 
 #include <fmt/format.h>
 
-#include "jetstream/api_not_enabled.h"
-#include "jetstream/consumer.h"
+#include "jetstream/api/api_not_enabled.h"
+#include "jetstream/consumer/consumer.h"
 #include "server/account.h"
 #include "server/client.h"
 #include "server/server.h"

@@ -12,8 +12,8 @@
 #include <thread>
 #include <vector>
 
-#include "jetstream/cluster_view.h"
-#include "jetstream/stream.h"
+#include "jetstream/api/cluster_view.h"
+#include "jetstream/stream/stream.h"
 
 #include "server/server.h"
 

@@ -1,10 +1,10 @@
-#include "jetstream/consumer_config.h"
+#include "jetstream/consumer/consumer_config.h"
 
 #include <algorithm>
 
 #include <boost/json.hpp>
 
-#include "jetstream/json_fields.h"
+#include "jetstream/api/json_fields.h"
 #include "util/go_text.h"
 #include "util/rfc3339.h"
 

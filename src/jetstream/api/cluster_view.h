@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "jetstream/api_error.h"
-#include "jetstream/stream_config.h"
+#include "jetstream/api/api_error.h"
+#include "jetstream/stream/stream_config.h"
 
 namespace osprey::jetstream {
 

@@ -1,4 +1,4 @@
-#include "jetstream/headers.h"
+#include "jetstream/stream/headers.h"
 
 namespace osprey::jetstream {
 

@@ -6,11 +6,11 @@
 
 #include <boost/json.hpp>
 
-#include "jetstream/consumer.h"
+#include "jetstream/consumer/consumer.h"
 #include "jetstream/jetstream.h"
-#include "jetstream/jetstream_internal.h"
+#include "jetstream/api/jetstream_internal.h"
 #include "jetstream/store/config_log.h"
-#include "jetstream/stream.h"
+#include "jetstream/stream/stream.h"
 #include "server/account.h"
 #include "util/log.h"
 

@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-#include "jetstream/api_error.h"
+#include "jetstream/api/api_error.h"
 
 namespace osprey::jetstream {
 

@@ -10,11 +10,11 @@
 #include <boost/json.hpp>
 #include <unordered_set>
 
-#include "jetstream/consumer.h"
-#include "jetstream/entry_codec.h"
-#include "jetstream/headers.h"
-#include "jetstream/stream.h"
-#include "jetstream/stream_acks.h"
+#include "jetstream/consumer/consumer.h"
+#include "jetstream/stream/entry_codec.h"
+#include "jetstream/stream/headers.h"
+#include "jetstream/stream/stream.h"
+#include "jetstream/stream/stream_acks.h"
 #include "server/account.h"
 #include "server/client.h"
 #include "util/log.h"

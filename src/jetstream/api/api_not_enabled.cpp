@@ -2,11 +2,11 @@
 // API into every account and answers each request it knows with 503/10039, in the response
 // type of that request (with the zero-valued fields Go's encoder writes for it). Direct gets,
 // pull requests and unknown subjects get no answer at all.
-#include "jetstream/api_not_enabled.h"
+#include "jetstream/api/api_not_enabled.h"
 
 #include <array>
 
-#include "jetstream/jetstream_internal.h"
+#include "jetstream/api/jetstream_internal.h"
 #include "server/account.h"
 #include "server/client.h"
 #include "subjects/subject.h"

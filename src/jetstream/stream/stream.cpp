@@ -1,7 +1,7 @@
-#include "jetstream/stream.h"
+#include "jetstream/stream/stream.h"
 
 #include "jetstream/store/config_log.h"
-#include "jetstream/entry_codec.h"
+#include "jetstream/stream/entry_codec.h"
 
 #include <algorithm>
 #include <boost/json.hpp>
@@ -9,9 +9,9 @@
 
 #include <fmt/format.h>
 
-#include "jetstream/consumer.h"
-#include "jetstream/headers.h"
-#include "jetstream/stream_acks.h"
+#include "jetstream/consumer/consumer.h"
+#include "jetstream/stream/headers.h"
+#include "jetstream/stream/stream_acks.h"
 #include "jetstream/store/file_store.h"
 #include "jetstream/store/mem_store.h"
 #include "server/account.h"

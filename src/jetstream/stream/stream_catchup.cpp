@@ -4,11 +4,11 @@
 #include <boost/json/serialize.hpp>
 #include <set>
 
-#include "jetstream/consumer.h"
-#include "jetstream/consumer_config.h"
-#include "jetstream/entry_codec.h"
-#include "jetstream/headers.h"
-#include "jetstream/stream.h"
+#include "jetstream/consumer/consumer.h"
+#include "jetstream/consumer/consumer_config.h"
+#include "jetstream/stream/entry_codec.h"
+#include "jetstream/stream/headers.h"
+#include "jetstream/stream/stream.h"
 #include "server/account.h"
 #include "server/client.h"
 #include "util/log.h"

@@ -1,6 +1,6 @@
 // The consumer's delivery loop, its subscriptions, timers and info. Acks, pull requests,
 // pacing and durable state live in consumer_acks/_pull/_pacing/_state.cpp.
-#include "jetstream/consumer.h"
+#include "jetstream/consumer/consumer.h"
 
 #include <charconv>
 #include <functional>
@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 
 #include "jetstream/store/file_store.h"
-#include "jetstream/stream.h"
+#include "jetstream/stream/stream.h"
 #include "server/account.h"
 #include "server/client.h"
 #include "subjects/subject.h"

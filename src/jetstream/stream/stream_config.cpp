@@ -1,10 +1,10 @@
-#include "jetstream/stream_config.h"
+#include "jetstream/stream/stream_config.h"
 
 #include <boost/json.hpp>
 #include <algorithm>
 #include <set>
 
-#include "jetstream/json_fields.h"
+#include "jetstream/api/json_fields.h"
 #include "subjects/subject.h"
 #include "subjects/transform.h"
 

@@ -1,6 +1,6 @@
 // Acks arriving on $JS.ACK.<stream>.<consumer>.<deliveries>.<sseq>.<cseq>.<ts>.<pending>:
 // the ack floor, retention, max deliveries, ack sampling, interest questions from the stream.
-#include "jetstream/consumer.h"
+#include "jetstream/consumer/consumer.h"
 
 #include <algorithm>
 #include <array>
@@ -8,7 +8,7 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
-#include "jetstream/stream.h"
+#include "jetstream/stream/stream.h"
 #include "server/account.h"
 #include "subjects/subject.h"
 #include "util/coarse_clock.h"

@@ -6,8 +6,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "jetstream/jetstream_internal.h"
-#include "jetstream/json_fields.h"
+#include "jetstream/api/jetstream_internal.h"
+#include "jetstream/api/json_fields.h"
 #include "subjects/subject.h"
 
 #include <fmt/format.h>

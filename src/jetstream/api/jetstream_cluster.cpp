@@ -4,10 +4,10 @@
 #include <filesystem>
 #include <shared_mutex>
 
-#include "jetstream/consumer.h"
+#include "jetstream/consumer/consumer.h"
 #include "jetstream/jetstream.h"
-#include "jetstream/jetstream_internal.h"
-#include "jetstream/json_fields.h"
+#include "jetstream/api/jetstream_internal.h"
+#include "jetstream/api/json_fields.h"
 #include "server/account.h"
 #include "server/client.h"
 #include "util/log.h"

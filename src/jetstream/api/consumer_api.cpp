@@ -7,12 +7,12 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
-#include "jetstream/consumer.h"
+#include "jetstream/consumer/consumer.h"
 #include "jetstream/jetstream.h"
-#include "jetstream/jetstream_internal.h"
+#include "jetstream/api/jetstream_internal.h"
 #include "jetstream/store/config_log.h"
-#include "jetstream/stream.h"
-#include "jetstream/json_fields.h"
+#include "jetstream/stream/stream.h"
+#include "jetstream/api/json_fields.h"
 #include "server/account.h"
 #include "subjects/subject.h"
 #include "util/log.h"

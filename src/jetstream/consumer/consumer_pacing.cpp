@@ -1,10 +1,10 @@
 // Paced delivery (replay_policy original, rate_limit_bps) and the precise wake-ups it and
 // pull request expiry ask the JetStream thread for.
-#include "jetstream/consumer.h"
+#include "jetstream/consumer/consumer.h"
 
 #include <algorithm>
 
-#include "jetstream/stream.h"
+#include "jetstream/stream/stream.h"
 #include "server/client.h"
 
 namespace osprey::jetstream {

@@ -1,11 +1,11 @@
 // A durable consumer's state across restarts: the ack log (the messages' durability rule)
 // and the snapshot that trims it.
-#include "jetstream/consumer.h"
+#include "jetstream/consumer/consumer.h"
 
 #include <boost/json.hpp>
 
 #include "jetstream/store/file_store.h"
-#include "jetstream/stream.h"
+#include "jetstream/stream/stream.h"
 #include "server/account.h"
 #include "server/client.h"
 

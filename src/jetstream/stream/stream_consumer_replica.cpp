@@ -5,10 +5,10 @@
 // the leader's state snapshots bring the followers' copies up to what was delivered.
 #include <boost/json.hpp>
 
-#include "jetstream/consumer.h"
-#include "jetstream/consumer_config.h"
-#include "jetstream/entry_codec.h"
-#include "jetstream/stream.h"
+#include "jetstream/consumer/consumer.h"
+#include "jetstream/consumer/consumer_config.h"
+#include "jetstream/stream/entry_codec.h"
+#include "jetstream/stream/stream.h"
 #include "server/account.h"
 #include "server/client.h"
 #include "util/log.h"

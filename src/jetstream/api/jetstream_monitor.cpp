@@ -5,9 +5,9 @@
 
 #include <shared_mutex>
 
-#include "jetstream/consumer.h"
+#include "jetstream/consumer/consumer.h"
 #include "jetstream/jetstream.h"
-#include "jetstream/jetstream_internal.h"
+#include "jetstream/api/jetstream_internal.h"
 #include "server/account.h"
 #include "server/monitor.h"
 

@@ -2,9 +2,9 @@
 // passive elsewhere, its state following the stream's log on every replica.
 #include <boost/json.hpp>
 
-#include "jetstream/consumer.h"
+#include "jetstream/consumer/consumer.h"
 #include "jetstream/store/file_store.h"
-#include "jetstream/stream.h"
+#include "jetstream/stream/stream.h"
 #include "server/account.h"
 
 namespace osprey::jetstream {

@@ -1,6 +1,6 @@
 // Pull requests ($JS.API.CONSUMER.MSG.NEXT): the body as nats-server reads it, its checks
 // against the consumer's limits, and expiry.
-#include "jetstream/consumer.h"
+#include "jetstream/consumer/consumer.h"
 
 #include <cctype>
 #include <charconv>
@@ -8,7 +8,7 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
-#include "jetstream/stream.h"
+#include "jetstream/stream/stream.h"
 #include "util/go_json.h"
 #include "util/go_text.h"
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "jetstream/api_error.h"
+#include "jetstream/api/api_error.h"
 
 namespace boost::json {
 class object;

@@ -13,7 +13,7 @@
 #include <set>
 #include <string>
 
-#include "jetstream/consumer_config.h"
+#include "jetstream/consumer/consumer_config.h"
 #include "server/message.h"
 #include "subjects/sublist.h"
 

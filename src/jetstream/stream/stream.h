@@ -14,10 +14,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "jetstream/consumer_config.h"
+#include "jetstream/consumer/consumer_config.h"
 #include "jetstream/store/store.h"
-#include "jetstream/stream_config.h"
-#include "jetstream/stream_replicator.h"
+#include "jetstream/stream/stream_config.h"
+#include "jetstream/stream/stream_replicator.h"
 #include "subjects/sublist.h"
 #include "server/message.h"
 
