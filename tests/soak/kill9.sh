@@ -18,6 +18,7 @@ tests=(
   'Consumers.DurableStateSurvivesRestarts$'
   'Durability.ConsumerConfigurationsSurviveKillNineAndAFlippedByte$'
   'Durability.StreamConfigurationsSurviveKillNine$'
+  'Durability.ADeleteAndACreateOfOneNameInFlightKeepTheNewConsumersAcks$'
 )
 pids=()
 for ((i = 0; i < hogs; i++)); do (while :; do :; done) & pids+=($!); done

@@ -1,5 +1,7 @@
 // The $JS.API.CONSUMER.* handlers, and durable consumer persistence.
+#include <atomic>
 #include <filesystem>
+#include <set>
 #include <fstream>
 #include <shared_mutex>
 #include <sstream>
@@ -30,6 +32,9 @@ std::shared_ptr<Stream> JetStream::find_stream(AccountState& a, const std::strin
 }
 
 namespace {
+
+// A deleted consumer's directory until its erasure is durable (a consumer name has no '.').
+constexpr std::string_view kDeletedConsumerPrefix = ".deleted-";
 
 bool valid_consumer_name(const std::string& n) {
     if (n.empty()) return false;
@@ -299,12 +304,19 @@ std::string JetStream::consumer_delete(AccountState& a, const std::string& strea
     if (!stream->remove_consumer(name))
         return typed_error(type, ApiError{404, 10014, "consumer not found"});
     advise(a, stream_name, "delete", name);
-    // Answered once the erasure is durable (a confirmed delete never comes back); its files
-    // go then (a crash before leaves them behind, unloaded, until a consumer of that name).
+    // Its directory out of the way at once (a consumer of the same name created before the
+    // erasure is durable gets a fresh one, which the removal below must not touch), then the
+    // record erased; answered, and the files removed, once that is durable. A start that finds
+    // the renamed directory beside a record of the name finishes the delete.
+    static std::atomic<std::uint64_t> n{0};
+    const std::string root = stream->dir() + "/consumers/";
+    const std::string gone = root + std::string(kDeletedConsumerPrefix) + name + "." + std::to_string(++n);
+    std::error_code ec;
+    fs::rename(root + name, gone, ec);
     std::string answer = typed(type, json::object{{"success", true}});
-    if (!stream->consumer_configs().erase(name, [this, r, answer, dir = stream->dir() + "/consumers/" + name] {
-            std::error_code ec;
-            fs::remove_all(dir, ec);
+    if (!stream->consumer_configs().erase(name, [this, r, answer, gone] {
+            std::error_code rc;
+            fs::remove_all(gone, rc);
             finish_later(r, answer);
         }))
         return typed_error(type, ApiError{500, 10012, "consumer configuration could not be written"});
@@ -401,14 +413,33 @@ void JetStream::load_consumers(AccountState& a, Stream& s) {
         metas.emplace(name, std::move(*meta));
     }
     std::error_code ec;
+    std::set<std::string> dirs, deleted;
     for (const auto& e : fs::directory_iterator(root, ec)) {
         if (!e.is_directory()) continue;
-        const std::string name = e.path().filename().string(), dir = e.path().string();
+        const std::string name = e.path().filename().string();
+        if (name.starts_with(kDeletedConsumerPrefix)) {
+            // A delete not finished before a stop or crash: <prefix><consumer>.<n>.
+            const std::string who = name.substr(kDeletedConsumerPrefix.size(), name.rfind('.') - kDeletedConsumerPrefix.size());
+            deleted.insert(who);
+            std::error_code rc;
+            fs::remove_all(e.path(), rc);
+            continue;
+        }
+        dirs.insert(name);
+    }
+    for (const auto& who : deleted) {
+        if (dirs.contains(who) || !metas.contains(who)) continue;  // made again since, or erased
+        metas.erase(who);
+        s.consumer_configs().erase(who);
+    }
+    for (const std::string& name : dirs) {
+        const std::string dir = root + "/" + name;
         if (metas.contains(name)) continue;
         auto meta = legacy_meta(dir);
         if (!meta) {
-            // A consumer deleted just before a crash (its files go after its record), or one
-            // whose configuration is lost: its files stay until a consumer of that name is made.
+            // Its configuration is lost (both copies damaged, or a delete's rename lost in a
+            // power cut after its erasure was durable): its files stay until a consumer of that
+            // name is made.
             log::warn("JetStream consumer {}: no configuration, not loaded", dir);
             continue;
         }

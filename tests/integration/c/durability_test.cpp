@@ -590,4 +590,67 @@ TEST(Durability, ConsumerConfigurationsSurviveKillNineAndAFlippedByte) {
         EXPECT_STREQ(ci->Config->FilterSubject, "cfg.old");
         jsConsumerInfo_Destroy(ci);
     }
+    // A delete cut short (its directory renamed, its record not yet erased): finished at start.
+    ASSERT_EQ(srv.term(), 0);
+    const std::string consumers = stream_dir(srv, "CFG") + "/consumers/";
+    fs::rename(consumers + "d2", consumers + ".deleted-d2.7");
+    srv.start();
+    std::erase(want, "d2");
+    EXPECT_EQ(consumer_names(srv, "CFG"), want) << "an interrupted delete";
+    EXPECT_FALSE(fs::exists(consumers + ".deleted-d2.7"));
+}
+
+// A delete and a create of the same durable name in flight together (pipelined requests): the
+// delete's files go once its erasure is durable, which can be after the new consumer made its
+// ack log; the new consumer's confirmed acks must survive a restart (they went into a
+// removed directory before the delete renamed its own out of the way).
+TEST(Durability, ADeleteAndACreateOfOneNameInFlightKeepTheNewConsumersAcks) {
+    JsServer srv;
+    Conn nc = connect(srv.url());
+    Js js = jetstream(nc.get());
+    jsStreamInfo_Destroy(add_stream(js.get(), "RE", {"re"}));
+    const std::string create = R"({"stream_name":"RE","config":{"durable_name":"C","ack_policy":"explicit"}})";
+    for (int round = 0; round < 5; ++round) {
+        natsSubscription* raw = nullptr;
+        ASSERT_EQ(natsConnection_SubscribeSync(&raw, nc.get(), "re.replies"), NATS_OK);
+        Sub replies(raw);
+        ASSERT_EQ(natsConnection_PublishRequestString(nc.get(), "$JS.API.CONSUMER.DURABLE.CREATE.RE.C", "re.replies",
+                                                      create.c_str()), NATS_OK);
+        ASSERT_TRUE(next(replies.get(), 5000)) << "create";
+        // The delete and the new create back to back, without waiting in between.
+        ASSERT_EQ(natsConnection_PublishRequestString(nc.get(), "$JS.API.CONSUMER.DELETE.RE.C", "re.replies", ""), NATS_OK);
+        ASSERT_EQ(natsConnection_PublishRequestString(nc.get(), "$JS.API.CONSUMER.DURABLE.CREATE.RE.C", "re.replies",
+                                                      create.c_str()), NATS_OK);
+        for (int i = 0; i < 2; ++i) ASSERT_TRUE(next(replies.get(), 5000)) << "delete / create " << i;
+        jsPubAck* ack = nullptr;
+        jsErrCode e;
+        ASSERT_EQ(js_Publish(&ack, js.get(), "re", "m", 1, nullptr, &e), NATS_OK);
+        const std::uint64_t seq = ack->Sequence;
+        jsPubAck_Destroy(ack);
+        natsSubscription* ps = nullptr;
+        ASSERT_EQ(js_PullSubscribe(&ps, js.get(), "re", "C", nullptr, nullptr, &e), NATS_OK);
+        Sub pull(ps);
+        // A new consumer (deliver all) gets every message stored so far: seq 1 .. seq.
+        for (std::uint64_t got = 0; got < seq;) {
+            natsMsgList list{};
+            ASSERT_EQ(natsSubscription_Fetch(&list, pull.get(), int(seq - got), 5000, &e), NATS_OK);
+            for (int i = 0; i < list.Count; ++i) ASSERT_EQ(natsMsg_AckSync(list.Msgs[i], nullptr, &e), NATS_OK);
+            got += std::uint64_t(list.Count);
+            natsMsgList_Destroy(&list);
+        }
+        pull.reset();
+        // Give a late removal of the deleted consumer's files its chance, then restart.
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        srv.kill9();
+        srv.start();
+        js.reset();
+        nc = connect(srv.url());
+        js = jetstream(nc.get());
+        jsConsumerInfo* ci = nullptr;
+        ASSERT_EQ(js_GetConsumerInfo(&ci, js.get(), "RE", "C", nullptr, &e), NATS_OK);
+        EXPECT_EQ(ci->AckFloor.Stream, seq) << "round " << round << ": the confirmed ack was lost";
+        EXPECT_EQ(ci->NumAckPending, 0) << "round " << round;
+        jsConsumerInfo_Destroy(ci);
+        ASSERT_EQ(js_DeleteConsumer(js.get(), "RE", "C", nullptr, &e), NATS_OK);
+    }
 }
