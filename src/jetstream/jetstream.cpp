@@ -174,19 +174,6 @@ void JetStream::stop() {
     }
 }
 
-namespace {
-
-// A deleted stream's directory until its erasure is durable (a stream name has no '.').
-constexpr std::string_view kDeletedPrefix = ".deleted-";
-
-void sync_dir(const std::string& dir) {
-    if (int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); fd >= 0) {
-        ::fsync(fd);
-        ::close(fd);
-    }
-}
-
-}  // namespace
 
 void JetStream::load_streams(AccountState& a) {
     // Configurations: the account's log (store/config_log.h); a directory written by an older
@@ -197,20 +184,12 @@ void JetStream::load_streams(AccountState& a) {
         if (v && v->is_object()) metas.emplace(name, std::move(v->get_object()));
         else log::error("JetStream stream {}: configuration record unreadable", name);
     }
-    std::set<std::string> dirs, deleted;
+    // A delete cut short by a crash (its directory set aside, its record still there): finished.
+    const std::set<std::string> deleted = clear_set_aside(a.dir + "/streams");
+    std::set<std::string> dirs;
     std::error_code ec;
-    for (const auto& e : fs::directory_iterator(a.dir + "/streams", ec)) {
-        if (!e.is_directory()) continue;
-        const std::string name = e.path().filename().string();
-        if (name.starts_with(kDeletedPrefix)) {
-            // A delete cut short by a crash: finish it.
-            deleted.insert(name.substr(kDeletedPrefix.size()));
-            std::error_code rc;
-            fs::remove_all(e.path(), rc);
-            continue;
-        }
-        dirs.insert(name);
-    }
+    for (const auto& e : fs::directory_iterator(a.dir + "/streams", ec))
+        if (e.is_directory()) dirs.insert(e.path().filename().string());
     for (const auto& name : deleted) {
         if (dirs.contains(name)) continue;  // re-created since
         metas.erase(name);
@@ -487,7 +466,8 @@ void JetStream::handle(Request& r) {
 
 void JetStream::finish(const Request& r, const std::string& out) {
     AccountState& a = *r.acc;
-    // nats-server does not count a delete of a missing message as an API error.
+    // nats-server does not count a delete of a missing message as an API error (the intake
+    // has put every request, a domain's too, under "$JS.API.").
     if (out.find("\"error\":{") != std::string::npos && !r.subject.starts_with("$JS.API.STREAM.MSG.DELETE."))
         ++a.api_errors;
     respond(a, r.reply, out);
@@ -712,18 +692,14 @@ std::string JetStream::stream_delete(AccountState& a, const std::string& name, c
         a.streams.erase(it);
     }
     stream->close(true);
-    // Its directory out of the way first (durably), then its record erased; the answer and the
+    // Its directory set aside first (durably), then its record erased; the answer and the
     // directory's removal once the erasure is durable. A crash in between: the next start
-    // finds the renamed directory and finishes the delete.
-    const std::string dir = stream_dir(a, name), gone = a.dir + "/streams/" + std::string(kDeletedPrefix) + name;
-    std::error_code ec;
-    fs::remove_all(gone, ec);
-    fs::rename(dir, gone, ec);
-    sync_dir(a.dir + "/streams");
+    // finds the set-aside directory and finishes the delete.
+    const std::string gone = set_aside(a.dir + "/streams", name);
     advise(a, name, "delete");
     if (!a.stream_configs->erase(name, [this, r, gone, answer = typed(type, json::object{{"success", true}})] {
             std::error_code rc;
-            fs::remove_all(gone, rc);
+            if (!gone.empty()) fs::remove_all(gone, rc);
             finish_later(r, answer);
         }))
         return typed_error(type, ApiError{500, 10049, "stream configuration could not be written"});

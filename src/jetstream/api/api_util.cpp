@@ -2,11 +2,13 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "jetstream/api/jetstream_internal.h"
+#include "jetstream/store/file_io.h"
 #include "jetstream/api/json_fields.h"
 #include "subjects/subject.h"
 
@@ -122,11 +124,7 @@ bool write_atomic_all(const std::string& dir, const std::vector<std::pair<std::s
     }
     for (const auto& [name, text] : files)
         if (::rename((dir + "/" + name + ".tmp").c_str(), (dir + "/" + name).c_str()) != 0) return false;
-    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-        ::fsync(dfd);
-        ::close(dfd);
-    }
+    file_io::sync_dir(dir);
     return true;
 }
 
@@ -137,12 +135,32 @@ bool write_atomic(const std::string& path, const std::string& text) {
     bool ok = ::write(fd, text.data(), text.size()) == ssize_t(text.size()) && ::fsync(fd) == 0;
     ::close(fd);
     if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) return false;
-    int dfd = ::open(fs::path(path).parent_path().c_str(), O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-        ::fsync(dfd);
-        ::close(dfd);
-    }
+    file_io::sync_dir(fs::path(path).parent_path().string());
     return true;
+}
+
+std::string set_aside(const std::string& parent, const std::string& name) {
+    static std::atomic<std::uint64_t> n{0};
+    const std::string gone = parent + "/" + std::string(kSetAsidePrefix) + name + "." + std::to_string(++n);
+    std::error_code ec;
+    fs::rename(parent + "/" + name, gone, ec);
+    if (ec) return {};
+    file_io::sync_dir(parent);
+    return gone;
+}
+
+std::set<std::string> clear_set_aside(const std::string& parent) {
+    std::set<std::string> names;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(parent, ec)) {
+        const std::string f = e.path().filename().string();
+        if (!f.starts_with(kSetAsidePrefix)) continue;
+        const std::size_t dot = f.rfind('.');
+        if (dot > kSetAsidePrefix.size()) names.insert(f.substr(kSetAsidePrefix.size(), dot - kSetAsidePrefix.size()));
+        std::error_code rc;
+        fs::remove_all(e.path(), rc);
+    }
+    return names;
 }
 
 std::optional<json::value> read_json_file(const std::string& path) {

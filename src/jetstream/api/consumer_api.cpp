@@ -33,9 +33,6 @@ std::shared_ptr<Stream> JetStream::find_stream(AccountState& a, const std::strin
 
 namespace {
 
-// A deleted consumer's directory until its erasure is durable (a consumer name has no '.').
-constexpr std::string_view kDeletedConsumerPrefix = ".deleted-";
-
 bool valid_consumer_name(const std::string& n) {
     if (n.empty()) return false;
     for (char c : n)
@@ -251,11 +248,9 @@ std::string JetStream::consumer_create(AccountState& a, const std::vector<std::s
     auto c = std::make_shared<Consumer>(stream, *a.account, name, *cfg,
                                         std::chrono::system_clock::now());
     set_waker(*c);
-    std::string answer;
     if (cfg->durable()) {
         const std::string dir = stream->dir() + "/consumers/" + name;
-        // A consumer of this name deleted just before a crash may have left its ack log: a
-        // new consumer starts with none.
+        // Files under this name without a configuration (it was lost) are not this consumer's.
         std::error_code ec;
         fs::remove_all(dir, ec);
         try {
@@ -264,15 +259,14 @@ std::string JetStream::consumer_create(AccountState& a, const std::vector<std::s
             return fail(ApiError{500, 10012, e.what()});
         }
         c->persisted_generation = c->state_generation();  // nothing to snapshot yet
-        answer = typed(type, consumer_info_json(a, *stream, *c));
-        if (!record_consumer_config(*stream, *c, r, answer))
-            return fail(ApiError{500, 10012, "consumer configuration could not be written"});
     }
+    std::string answer = typed(type, consumer_info_json(a, *stream, *c));
+    // A durable one is answered once its configuration is durable.
+    if (cfg->durable() && !record_consumer_config(*stream, *c, r, answer))
+        return fail(ApiError{500, 10012, "consumer configuration could not be written"});
     stream->add_consumer(c);
-    if (answer.empty()) answer = typed(type, consumer_info_json(a, *stream, *c));
     c->start();
     advise(a, stream_name, "create", name);
-    // A durable one is answered once its configuration is durable (record_consumer_config).
     return cfg->durable() ? std::string() : answer;
 }
 
@@ -304,19 +298,14 @@ std::string JetStream::consumer_delete(AccountState& a, const std::string& strea
     if (!stream->remove_consumer(name))
         return typed_error(type, ApiError{404, 10014, "consumer not found"});
     advise(a, stream_name, "delete", name);
-    // Its directory out of the way at once (a consumer of the same name created before the
-    // erasure is durable gets a fresh one, which the removal below must not touch), then the
-    // record erased; answered, and the files removed, once that is durable. A start that finds
-    // the renamed directory beside a record of the name finishes the delete.
-    static std::atomic<std::uint64_t> n{0};
-    const std::string root = stream->dir() + "/consumers/";
-    const std::string gone = root + std::string(kDeletedConsumerPrefix) + name + "." + std::to_string(++n);
-    std::error_code ec;
-    fs::rename(root + name, gone, ec);
+    // Its directory set aside at once (a consumer of the same name created before the erasure
+    // is durable gets a fresh one, which the removal below never touches), then the record
+    // erased; answered, and the files removed, once that is durable.
+    const std::string gone = set_aside(stream->dir() + "/consumers", name);
     std::string answer = typed(type, json::object{{"success", true}});
     if (!stream->consumer_configs().erase(name, [this, r, answer, gone] {
             std::error_code rc;
-            fs::remove_all(gone, rc);
+            if (!gone.empty()) fs::remove_all(gone, rc);
             finish_later(r, answer);
         }))
         return typed_error(type, ApiError{500, 10012, "consumer configuration could not be written"});
@@ -412,21 +401,12 @@ void JetStream::load_consumers(AccountState& a, Stream& s) {
         }
         metas.emplace(name, std::move(*meta));
     }
+    // A delete cut short (its directory set aside, its record still there): finished.
+    const std::set<std::string> deleted = clear_set_aside(root);
+    std::set<std::string> dirs;
     std::error_code ec;
-    std::set<std::string> dirs, deleted;
-    for (const auto& e : fs::directory_iterator(root, ec)) {
-        if (!e.is_directory()) continue;
-        const std::string name = e.path().filename().string();
-        if (name.starts_with(kDeletedConsumerPrefix)) {
-            // A delete not finished before a stop or crash: <prefix><consumer>.<n>.
-            const std::string who = name.substr(kDeletedConsumerPrefix.size(), name.rfind('.') - kDeletedConsumerPrefix.size());
-            deleted.insert(who);
-            std::error_code rc;
-            fs::remove_all(e.path(), rc);
-            continue;
-        }
-        dirs.insert(name);
-    }
+    for (const auto& e : fs::directory_iterator(root, ec))
+        if (e.is_directory()) dirs.insert(e.path().filename().string());
     for (const auto& who : deleted) {
         if (dirs.contains(who) || !metas.contains(who)) continue;  // made again since, or erased
         metas.erase(who);

@@ -7,8 +7,10 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "jetstream/jetstream.h"
@@ -50,6 +52,14 @@ bool write_atomic(const std::string& path, const std::string& text);
 // A durable consumer's meta.json: its configuration and creation time.
 std::string consumer_meta_text(const class Consumer& c);
 bool write_atomic_all(const std::string& dir, const std::vector<std::pair<std::string, std::string>>& files);
+// A deleted stream's or consumer's directory, until its erasure from the configuration log is
+// durable: `parent/name` renamed (durably) to `parent/.deleted-<name>.<n>`, unique per call, so
+// a directory made again under the name meanwhile is never touched by the removal. Returns the
+// new path ("" when there was nothing to rename). A name never has a '.'.
+inline constexpr std::string_view kSetAsidePrefix = ".deleted-";
+std::string set_aside(const std::string& parent, const std::string& name);
+// At start: removes what a delete cut short left set aside in `parent`; the names it held.
+std::set<std::string> clear_set_aside(const std::string& parent);
 std::optional<json::value> read_json_file(const std::string& path);
 // Purge and message-delete requests, read and checked as nats-server does (in its order: the
 // request, then the stream, then its policies), for the single server and the replicated path.

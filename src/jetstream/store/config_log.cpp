@@ -37,13 +37,11 @@ std::map<std::string, std::string> ConfigLog::load() {
     std::map<std::string, std::string> out;
     records_.clear();
     if (!open_locked(false)) return out;
-    std::unordered_map<std::string, std::uint64_t> newest;
-    std::map<std::string, std::string> text;
+    std::map<std::string, std::string> text;  // each name's newest (the records come in order)
     for (std::uint64_t seq = 1;;) {
         auto m = store_->load_next({}, seq);
         if (!m) break;
         records_[m->subject].push_back(m->seq);
-        newest[m->subject] = m->seq;
         text[m->subject] = std::move(m->data);
         seq = m->seq + 1;
     }
@@ -51,7 +49,7 @@ std::map<std::string, std::string> ConfigLog::load() {
         auto& seqs = records_[name];
         // What an earlier run superseded but had not removed yet (a crash in between).
         std::vector<std::uint64_t> keep;
-        const std::uint64_t last = newest[name];
+        const std::uint64_t last = seqs.back();
         for (std::uint64_t s : seqs) {
             if (!t.empty() && last - s <= 1) keep.push_back(s);  // the newest pair
             else store_->remove(s);

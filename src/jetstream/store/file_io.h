@@ -1,5 +1,7 @@
-// Positional whole-buffer I/O for the file store's segments and index files.
+// Positional whole-buffer I/O for the file store's segments and index files, and the
+// directory sync every durable rename or creation needs.
 #pragma once
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -34,6 +36,15 @@ inline std::string read_at(int fd, std::uint64_t size, std::uint64_t off = 0) {
     }
     buf.resize(got);
     return buf;
+}
+
+// fsync of a directory: its entries (a created, renamed or removed file) are durable after it.
+inline bool sync_dir(const std::string& dir) {
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return false;
+    const bool ok = ::fsync(fd) == 0;
+    ::close(fd);
+    return ok;
 }
 
 }  // namespace osprey::jetstream::file_io

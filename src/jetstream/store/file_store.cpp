@@ -339,12 +339,7 @@ void FileStore::run_batch() {
         std::vector<std::string> parents;
         if (std::any_of(fds.begin(), fds.end(), [](auto& f) { return f.second; })) parents.swap(parents_to_sync_);
         lk.unlock();
-        for (const auto& d : parents) {
-            if (int pfd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); pfd >= 0) {
-                ::fsync(pfd);
-                ::close(pfd);
-            }
-        }
+        for (const auto& d : parents) file_io::sync_dir(d);
 
         bool ok = true, written = true;
         for (auto& c : inflight_) {

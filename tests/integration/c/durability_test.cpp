@@ -335,11 +335,11 @@ TEST(Durability, StreamConfigurationsSurviveKillNine) {
     EXPECT_EQ(names(), want) << "after the move";
     // A delete cut short by a crash (its directory renamed, the record still there): finished.
     ASSERT_EQ(srv.term(), 0);
-    fs::rename(stream_dir(srv, "S2"), srv.dir() + "/jetstream/$G/streams/.deleted-S2");
+    fs::rename(stream_dir(srv, "S2"), srv.dir() + "/jetstream/$G/streams/.deleted-S2.1");
     srv.start();
     std::erase(want, "S2");
     EXPECT_EQ(names(), want) << "an interrupted delete";
-    EXPECT_FALSE(fs::exists(srv.dir() + "/jetstream/$G/streams/.deleted-S2"));
+    EXPECT_FALSE(fs::exists(srv.dir() + "/jetstream/$G/streams/.deleted-S2.1"));
 }
 
 // A durable pull consumer acknowledged with AckSync while the server is killed -9 at random

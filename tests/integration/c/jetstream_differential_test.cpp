@@ -696,3 +696,33 @@ TEST(Differential, PushDeliveriesCrossAStreamExport) {
     }
     std::filesystem::remove(conf);
 }
+
+// nats-server does not count a STREAM.MSG.DELETE of a missing message as an API error, also
+// when the request comes through a domain's prefix ($JS.<domain>.API.; osprey's deferred
+// answers decide this from the request's subject, so it must be the same for both); other
+// errors count.
+TEST(Differential, MissingMessageDeleteIsNoApiErrorUnderADomain) {
+    const std::string conf = "/tmp/osprey-dom-" + std::to_string(::getpid()) + ".conf";
+    std::ofstream(conf) << "jetstream { domain: D }\n";
+    for (const auto& bin : servers_to_compare()) {
+        SCOPED_TRACE(bin);
+        JsServer srv({"-c", conf}, bin);
+        Conn nc = connect(srv.url());
+        Js js = jetstream(nc.get());
+        jsStreamInfo_Destroy(add_stream(js.get(), "DM", {"dm"}));
+        auto request = [&](const char* subject, const char* body) {
+            natsMsg* m = nullptr;
+            EXPECT_EQ(natsConnection_RequestString(&m, nc.get(), subject, body, 3000), NATS_OK) << subject;
+            std::string out = m ? data(m) : "";
+            natsMsg_Destroy(m);
+            return out;
+        };
+        EXPECT_NE(request("$JS.D.API.STREAM.MSG.DELETE.DM", R"({"seq":99})").find("\"error\""), std::string::npos);
+        EXPECT_NE(request("$JS.API.STREAM.MSG.DELETE.DM", R"({"seq":98})").find("\"error\""), std::string::npos);
+        const std::string info = request("$JS.API.INFO", "");
+        EXPECT_NE(info.find("\"errors\":0"), std::string::npos) << info;
+        request("$JS.D.API.STREAM.INFO.NOPE", "");  // this one counts
+        EXPECT_NE(request("$JS.API.INFO", "").find("\"errors\":1"), std::string::npos);
+    }
+    std::filesystem::remove(conf);
+}
