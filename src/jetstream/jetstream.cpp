@@ -317,7 +317,7 @@ void JetStream::post(std::function<void()> fn) {
 
 void JetStream::persist_durable_consumers() {
     for_each_consumer([this](AccountState&, Stream& s, const std::shared_ptr<Consumer>& c) {
-        if (c->durable()) persist_consumer_state(s, *c);
+        if (c->durable()) persist_consumer_state(s, c);
     });
     // Replicated streams this server leads: their consumers' states that moved, into the log.
     for (auto& a : accounts_) {

@@ -129,7 +129,7 @@ private:
                                bool list);
     void consumer_next(AccountState& a, const std::string& stream, const std::string& name,
                        const Request& r);
-    void persist_consumer_state(const Stream& s, class Consumer& c);  // state.json, when it moved
+    void persist_consumer_state(Stream& s, const std::shared_ptr<class Consumer>& c);  // when it moved
     // Writes a durable consumer's configuration; `answer` finishes `r` once it is durable.
     bool record_consumer_config(Stream& s, const class Consumer& c, const Request& r, std::string answer);
     void load_consumers(AccountState& a, Stream& s);

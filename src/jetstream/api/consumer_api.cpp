@@ -302,6 +302,7 @@ std::string JetStream::consumer_delete(AccountState& a, const std::string& strea
     // is durable gets a fresh one, which the removal below never touches), then the record
     // erased; answered, and the files removed, once that is durable.
     const std::string gone = set_aside(stream->dir() + "/consumers", name);
+    stream->consumer_states().erase(name);  // a record left by a crash is dropped at load too
     std::string answer = typed(type, json::object{{"success", true}});
     if (!stream->consumer_configs().erase(name, [this, r, answer, gone] {
             std::error_code rc;
@@ -355,22 +356,34 @@ void JetStream::consumer_next(AccountState& a, const std::string& stream_name,
     c->pull(r.reply, r.payload);
 }
 
-void JetStream::persist_consumer_state(const Stream& s, Consumer& c) {
-    // The state only when it moved since the last snapshot (its configuration is in the
-    // stream's consumer configuration log).
-    const std::uint64_t gen = c.state_generation();
-    if (gen == c.persisted_generation) return;
-    const std::string dir = s.dir() + "/consumers/" + c.name();
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    auto st = c.state_json();
+namespace {
+
+std::int64_t created_ns_of(const Consumer& c) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(c.created().time_since_epoch()).count();
+}
+
+}  // namespace
+
+void JetStream::persist_consumer_state(Stream& s, const std::shared_ptr<Consumer>& c) {
+    // The state only when it moved since the last snapshot. It is one record of the stream's
+    // consumer state log: the API thread only appends, and one fdatasync on the log's writer
+    // covers every consumer that moved this second (a file, two fsyncs and a rename each did,
+    // on this thread, answering nothing meanwhile). The ack log is trimmed once the record
+    // is durable. The record names the consumer's creation time, so that a consumer made
+    // again under the same name never takes an older one's state.
+    const std::uint64_t gen = c->state_generation();
+    if (gen == c->persisted_generation) return;
+    auto st = c->state_json();
     const std::uint64_t log_seq = st.contains("log_seq") ? st["log_seq"].to_number<std::uint64_t>() : 0;
-    if (!write_atomic_all(dir, {{"state.json", json::serialize(st)}})) {
-        log::error("JetStream consumer {}: cannot write its state in {}", c.name(), dir);
+    st["created_ns"] = created_ns_of(*c);
+    std::weak_ptr<Consumer> weak = c;
+    if (!s.consumer_states().put(c->name(), json::serialize(st), [weak, log_seq] {
+            if (auto live = weak.lock()) live->trim_log(log_seq);
+        })) {
+        log::error("JetStream consumer {}: cannot write its state in {}", c->name(), s.dir());
         return;
     }
-    c.persisted_generation = gen;
-    c.trim_log(log_seq);
+    c->persisted_generation = gen;
 }
 
 namespace {
@@ -386,6 +399,38 @@ std::optional<json::value> legacy_meta(const std::string& dir) {
         }
     }
     return std::nullopt;
+}
+
+// A loaded durable consumer's newest snapshot: its record in the stream's state log when that
+// is this consumer's (same creation time), else a state.json written by an older osprey (moved
+// into the log), else none (the ack log alone). `states` loses the names it used.
+void restore_consumer_state(Stream& s, const std::shared_ptr<Consumer>& c, const std::string& dir,
+                            std::map<std::string, std::string>& states) {
+    if (auto it = states.find(c->name()); it != states.end()) {
+        auto st = parse_body(it->second);
+        if (st && st->is_object() && int_field(st->get_object(), "created_ns") == created_ns_of(*c)) {
+            states.erase(it);
+            c->restore_state(st->get_object());
+            return;
+        }
+    }
+    auto legacy = read_json_file(dir + "/state.json");
+    if (!legacy || !legacy->is_object()) {
+        c->restore_state(json::object{});
+        return;
+    }
+    c->restore_state(legacy->get_object());
+    json::object& st = legacy->get_object();
+    const std::uint64_t log_seq = st.contains("log_seq") && st["log_seq"].is_number()
+                                      ? st["log_seq"].to_number<std::uint64_t>() : 0;
+    st["created_ns"] = created_ns_of(*c);
+    states.erase(c->name());
+    std::weak_ptr<Consumer> weak = c;
+    s.consumer_states().put(c->name(), json::serialize(st), [weak, log_seq, dir] {
+        std::error_code ec;
+        fs::remove(dir + "/state.json", ec);
+        if (auto live = weak.lock()) live->trim_log(log_seq);
+    });
 }
 
 }  // namespace
@@ -431,6 +476,7 @@ void JetStream::load_consumers(AccountState& a, Stream& s) {
         });
         metas.emplace(name, std::move(*meta));
     }
+    std::map<std::string, std::string> states = s.consumer_states().load();
     for (auto& [name, meta] : metas) {
         const std::string dir = root + "/" + name;
         auto cfg = parse_consumer_config(meta.get_object().at("config"));
@@ -443,11 +489,7 @@ void JetStream::load_consumers(AccountState& a, Stream& s) {
                     std::chrono::nanoseconds(created_ns))));
         set_waker(*c);
         c->attach_log(dir, consumer_sync_ms(s));
-        if (auto st = read_json_file(dir + "/state.json"); st && st->is_object()) {
-            c->restore_state(st->get_object());
-        } else {
-            c->restore_state(json::object{});  // no snapshot yet: the ack log alone
-        }
+        restore_consumer_state(s, c, dir, states);
         if (s.replicated()) {
             s.adopt_replicated_consumer(c);  // passive until this replica leads
             continue;
@@ -455,6 +497,9 @@ void JetStream::load_consumers(AccountState& a, Stream& s) {
         s.add_consumer(c);
         c->start();
     }
+    // Records no loaded consumer took: of deleted consumers whose erasure was cut short, or of
+    // an older consumer of a name made again.
+    for (const auto& [name, text] : states) s.consumer_states().erase(name);
 }
 
 void JetStream::set_waker(Consumer& c) {

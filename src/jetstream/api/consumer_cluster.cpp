@@ -72,6 +72,7 @@ void JetStream::attach_consumer_hooks(AccountState& a, Stream& s) {
         auto st = weak.lock();
         if (!st) return;
         st->consumer_configs().erase(name);
+        st->consumer_states().erase(name);
         std::error_code ec;
         fs::remove_all(st->dir() + "/consumers/" + name, ec);
     };

@@ -83,9 +83,10 @@ public:
     std::uint64_t ack_floor() const;  // stream sequence everything up to which is acknowledged
     bool inactive_for_too_long() const;  // ephemeral past inactive_threshold
 
-    // State for durable consumers across restarts: a snapshot (state.json, every second and
-    // at shutdown) plus an ack log with the messages' durability rule (group-committed
-    // fdatasync; an ack that asks for confirmation is confirmed once logged).
+    // State for durable consumers across restarts: a snapshot (a record of the stream's
+    // consumer state log, every second when it moved, and at shutdown) plus an ack log with
+    // the messages' durability rule (group-committed fdatasync; an ack that asks for
+    // confirmation is confirmed once logged).
     void attach_log(const std::string& dir, std::int64_t sync_interval_ms);  // before start()
     boost::json::object state_json();
     // Bumped by every change a snapshot would show: periodic snapshots skip consumers whose

@@ -332,6 +332,7 @@ std::expected<std::shared_ptr<Stream>, ApiError> Stream::open(
     s->usage_ = std::move(usage);
     s->dir_ = dir;
     s->consumer_configs_ = std::make_unique<ConfigLog>(dir + "/consumer_configs", sync_interval_ms);
+    s->consumer_states_ = std::make_unique<ConfigLog>(dir + "/consumer_states", sync_interval_ms);
     s->set_domain(domain);
     {
         std::lock_guard lk(s->mu_);
@@ -401,6 +402,9 @@ void Stream::close(bool erase) {
         accounted_bytes_ = 0;
     }
     unsubscribe();
+    // The last snapshots flushed first: their durable callbacks trim the consumers' ack logs,
+    // which stop next.
+    if (consumer_states_) consumer_states_->close(erase);
     for (auto& c : consumers()) c->stop();
     if (consumer_configs_) consumer_configs_->close(erase);
     if (erase) {

@@ -129,6 +129,8 @@ public:
     Store& store() { return *store_; }
     // Its durable consumers' configurations (store/config_log.h).
     ConfigLog& consumer_configs() { return *consumer_configs_; }
+    // The durable consumers' state snapshots (one record per consumer, newest wins).
+    ConfigLog& consumer_states() { return *consumer_states_; }
 
     // The publish path (any loop thread).
     void ingest(const server::Message& m);
@@ -237,6 +239,7 @@ private:
     StreamConfig cfg_;
     std::unique_ptr<Store> store_;
     std::unique_ptr<ConfigLog> consumer_configs_;
+    std::unique_ptr<ConfigLog> consumer_states_;
     std::chrono::system_clock::time_point created_;
     mutable std::mutex mu_;
     std::vector<std::shared_ptr<Intake>> intakes_;

@@ -654,3 +654,113 @@ TEST(Durability, ADeleteAndACreateOfOneNameInFlightKeepTheNewConsumersAcks) {
         ASSERT_EQ(js_DeleteConsumer(js.get(), "RE", "C", nullptr, &e), NATS_OK);
     }
 }
+
+namespace {
+
+jsConsumerInfo* must_info(const JsServer& srv, const std::string& stream, const std::string& name) {
+    for (int i = 0; i < 50; ++i) {
+        if (jsConsumerInfo* ci = consumer_info(srv, stream, name)) return ci;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return nullptr;
+}
+
+void make_pull_durable(jsCtx* js, const char* stream, const char* name) {
+    jsConsumerConfig cc;
+    jsConsumerConfig_Init(&cc);
+    cc.Durable = name;
+    cc.AckPolicy = js_AckExplicit;
+    jsConsumerInfo* ci = nullptr;
+    jsErrCode e;
+    ASSERT_EQ(js_AddConsumer(&ci, js, stream, &cc, nullptr, &e), NATS_OK) << e;
+    jsConsumerInfo_Destroy(ci);
+}
+
+}  // namespace
+
+// A durable consumer's state snapshot is a record of its stream's consumer state log (one
+// fdatasync per second for all that moved, written off the API's way), not a state.json each:
+// the snapshot brings the state back after a restart; a record left by a deleted consumer of
+// the same name (an erasure lost) is never taken by the new one; a state.json written by an
+// older osprey is read and moved into the log.
+TEST(Durability, ConsumerStatesAreLogRecordsThatANewConsumerOfTheNameNeverTakes) {
+    JsServer srv;
+    const std::string sdir = stream_dir(srv, "ST");
+    {
+        Conn nc = connect(srv.url());
+        Js js = jetstream(nc.get());
+        jsStreamInfo_Destroy(add_stream(js.get(), "ST", {"st"}));
+        jsErrCode e;
+        for (int i = 0; i < 10; ++i) {
+            jsPubAck* pa = nullptr;
+            ASSERT_EQ(js_Publish(&pa, js.get(), "st", "m", 1, nullptr, &e), NATS_OK);
+            jsPubAck_Destroy(pa);
+        }
+        make_pull_durable(js.get(), "ST", "A");
+        natsSubscription* ps = nullptr;
+        ASSERT_EQ(js_PullSubscribe(&ps, js.get(), "st", "A", nullptr, nullptr, &e), NATS_OK);
+        Sub pull(ps);
+        natsMsgList list{};
+        ASSERT_EQ(natsSubscription_Fetch(&list, pull.get(), 10, 5000, &e), NATS_OK);
+        ASSERT_EQ(list.Count, 10);
+        for (int i = 0; i < 6; ++i) ASSERT_EQ(natsMsg_AckSync(list.Msgs[i], nullptr, &e), NATS_OK);
+        natsMsgList_Destroy(&list);
+        // Past the once-a-second snapshot, so that the ack log is trimmed by a record.
+        std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    }
+    ASSERT_EQ(srv.term(), 0);
+    EXPECT_TRUE(fs::exists(sdir + "/consumer_states")) << "the snapshot is a log record";
+    EXPECT_FALSE(fs::exists(sdir + "/consumers/A/state.json"));
+    srv.start();
+    if (jsConsumerInfo* ci = must_info(srv, "ST", "A")) {
+        EXPECT_EQ(ci->AckFloor.Stream, 6u);
+        EXPECT_EQ(ci->NumAckPending, 4);
+        jsConsumerInfo_Destroy(ci);
+    } else {
+        ADD_FAILURE() << "A lost";
+    }
+    ASSERT_EQ(srv.term(), 0);
+    const std::string saved = srv.dir() + "/saved_states";
+    fs::copy(sdir + "/consumer_states", saved, fs::copy_options::recursive);
+
+    // A deleted, made again; then the old record comes back as if its erasure were lost.
+    srv.start();
+    {
+        Conn nc = connect_retry(srv.url());
+        Js js = jetstream(nc.get());
+        jsErrCode e;
+        ASSERT_EQ(js_DeleteConsumer(js.get(), "ST", "A", nullptr, &e), NATS_OK);
+        make_pull_durable(js.get(), "ST", "A");
+    }
+    ASSERT_EQ(srv.term(), 0);
+    fs::remove_all(sdir + "/consumer_states");
+    fs::copy(saved, sdir + "/consumer_states", fs::copy_options::recursive);
+    srv.start();
+    if (jsConsumerInfo* ci = must_info(srv, "ST", "A")) {
+        EXPECT_EQ(ci->AckFloor.Stream, 0u) << "the new A took the deleted A's state";
+        EXPECT_EQ(ci->NumPending, 10u);
+        EXPECT_EQ(ci->NumAckPending, 0);
+        jsConsumerInfo_Destroy(ci);
+    } else {
+        ADD_FAILURE() << "the new A lost";
+    }
+
+    // The older layout: state.json in the consumer's directory, no state log.
+    ASSERT_EQ(srv.term(), 0);
+    fs::remove_all(sdir + "/consumer_states");
+    write_file(sdir + "/consumers/A/state.json",
+               R"({"next_sseq":4,"dseq":3,"delivered_sseq":3,"floor_cseq":3,"floor_sseq":3,)"
+               R"("pending":[],"acked_ahead":[],"log_seq":0})");
+    for (int round = 0; round < 2; ++round) {
+        srv.start();
+        if (jsConsumerInfo* ci = must_info(srv, "ST", "A")) {
+            EXPECT_EQ(ci->AckFloor.Stream, 3u) << "round " << round;
+            EXPECT_EQ(ci->NumPending, 7u) << "round " << round;
+            jsConsumerInfo_Destroy(ci);
+        } else {
+            ADD_FAILURE() << "A lost, round " << round;
+        }
+        ASSERT_EQ(srv.term(), 0);
+        EXPECT_FALSE(fs::exists(sdir + "/consumers/A/state.json")) << "moved into the log";
+    }
+}
