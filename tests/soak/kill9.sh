@@ -19,6 +19,7 @@ tests=(
   'Durability.ConsumerConfigurationsSurviveKillNineAndAFlippedByte$'
   'Durability.StreamConfigurationsSurviveKillNine$'
   'Durability.ADeleteAndACreateOfOneNameInFlightKeepTheNewConsumersAcks$'
+  'Durability.ConsumerStatesAreLogRecordsThatANewConsumerOfTheNameNeverTakes$'
 )
 pids=()
 for ((i = 0; i < hogs; i++)); do (while :; do :; done) & pids+=($!); done
