@@ -84,7 +84,45 @@ void JetStream::start(const std::vector<server::Server::JetStreamAccount>& accou
                                                ? std::string("always (fdatasync before each ack)")
                                                : fmt::format("every {}ms", opts_.sync_interval_ms));
     if (!opts_.domain.empty()) log::notice("    Domain:          {}", opts_.domain);
-    for (const auto& ja : accounts) {
+    for (const auto& ja : accounts) open_account(ja);
+    // Every other account (but the system account, which nats-server serves differently)
+    // hears that it has no JetStream.
+    for (server::Account* acc : srv_.accounts()) {
+        if (acc->name() == srv_.options().system_account) continue;
+        if (std::any_of(accounts_.begin(), accounts_.end(),
+                        [&](const auto& st) { return st->account == acc; }))
+            continue;
+        auto subs = answer_not_enabled(*acc, opts_.domain);
+        for (auto& s : subs) not_enabled_subs_.emplace_back(acc, std::move(s));
+    }
+    // Operator mode: an account JWT pushed while running may grant JetStream to an account.
+    srv_.set_jetstream_account_hook([this](const server::Server::JetStreamAccount& ja) {
+        post([this, ja] {
+            if (std::any_of(accounts_.begin(), accounts_.end(), [&](const auto& st) { return st->account == ja.account; }))
+                return;  // limits of an account that has JetStream change at the next start
+            for (auto it = not_enabled_subs_.begin(); it != not_enabled_subs_.end();) {
+                if (it->first == ja.account) {
+                    it->first->sublist().remove(it->second);
+                    it = not_enabled_subs_.erase(it);
+                } else {
+                    ++it;
+                }
+            }
+            open_account(ja);
+            log::notice("JetStream enabled for account [{}]", ja.account->name());
+        });
+    });
+    srv_.add_monitor_endpoint("/jsz", [this](const std::map<std::string, std::string>& q) {
+        return jsz(q);
+    });
+    srv_.add_varz_section("jetstream", [this](const std::map<std::string, std::string>&) {
+        return varz_section();
+    });
+    worker_ = std::thread([this] { worker(); });
+}
+
+void JetStream::open_account(const server::Server::JetStreamAccount& ja) {
+    {
         server::Account* acc = ja.account;
         auto st = std::make_unique<AccountState>();
         st->account = acc;
@@ -111,25 +149,10 @@ void JetStream::start(const std::vector<server::Server::JetStreamAccount>& accou
             acc->sublist().insert(in);
             st->api_subs.push_back(in);
         }
+        // Threads other than the API's read the list under the lock (monitoring).
+        std::unique_lock lk(accounts_mu_);
         accounts_.push_back(std::move(st));
     }
-    // Every other account (but the system account, which nats-server serves differently)
-    // hears that it has no JetStream.
-    for (server::Account* acc : srv_.accounts()) {
-        if (acc->name() == srv_.options().system_account) continue;
-        if (std::any_of(accounts_.begin(), accounts_.end(),
-                        [&](const auto& st) { return st->account == acc; }))
-            continue;
-        auto subs = answer_not_enabled(*acc, opts_.domain);
-        for (auto& s : subs) not_enabled_subs_.emplace_back(acc, std::move(s));
-    }
-    srv_.add_monitor_endpoint("/jsz", [this](const std::map<std::string, std::string>& q) {
-        return jsz(q);
-    });
-    srv_.add_varz_section("jetstream", [this](const std::map<std::string, std::string>&) {
-        return varz_section();
-    });
-    worker_ = std::thread([this] { worker(); });
 }
 
 void JetStream::advise(AccountState& a, const std::string& stream, const char* action,

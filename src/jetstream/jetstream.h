@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -81,6 +82,7 @@ private:
     std::deque<std::function<void()>> tasks_;  // under mu_
     void load_streams(AccountState& a);
     void link(AccountState& a);
+    void open_account(const server::Server::JetStreamAccount& ja);
     std::string stream_dir(const AccountState& a, const std::string& name) const;
     // Writes a stream's configuration; `durable` runs once it is (on a writer thread).
     bool persist(AccountState& a, const Stream& s, std::function<void()> durable = {});
@@ -150,6 +152,9 @@ private:
     server::Server& srv_;
     JetStreamOptions opts_;
     std::atomic<ClusterView*> cluster_{nullptr};
+    // Added to by the API thread (at start, and when an account JWT grants JetStream), which
+    // reads it freely; other threads (monitoring, the cluster layer) read under the lock.
+    mutable std::shared_mutex accounts_mu_;
     std::vector<std::unique_ptr<AccountState>> accounts_;
     std::vector<std::pair<server::Account*, std::shared_ptr<server::Receiver>>> not_enabled_subs_;
     JsUsage usage_;

@@ -345,7 +345,7 @@ std::string wire_import(Account& importer, Account& exporter, const ImportDef& i
         std::set<std::string> visited{importer.name()};
         if (forms_cycle(exporter, imp.service, local, visited)) return "import forms a cycle";
     }
-    importer.add_import({imp.service, &exporter, imp.subject, local});
+    Account::ImportRecord rec{imp.service, &exporter, imp.subject, local, nullptr, nullptr};
     if (imp.service) {
         auto s = std::make_shared<ServiceImport>();
         s->importer = &importer;
@@ -355,6 +355,8 @@ std::string wire_import(Account& importer, Account& exporter, const ImportDef& i
         s->subject = s->local;
         s->response_type = exporter.service_response(imp.subject);
         importer.sublist().insert(s);
+        rec.wired = s;
+        rec.wired_in = &importer;
     } else {
         auto s = std::make_shared<StreamImport>();
         s->importer = &importer;
@@ -368,8 +370,17 @@ std::string wire_import(Account& importer, Account& exporter, const ImportDef& i
         }
         s->subject = imp.subject;
         exporter.sublist().insert(s);
+        rec.wired = s;
+        rec.wired_in = &exporter;
     }
+    importer.add_import(std::move(rec));
     return {};
+}
+
+void Account::unwire_imports() {
+    for (auto& r : imports_)
+        if (r.wired && r.wired_in) r.wired_in->sublist().remove(r.wired);
+    imports_.clear();
 }
 
 }  // namespace osprey::server

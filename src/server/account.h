@@ -32,6 +32,9 @@ public:
     int deliver(const subjects::MatchResult& r, const Message& m);
 
     void add_export(const ExportDef& e) { exports_.push_back(e); }
+    // Operator mode, an account JWT updated: its exports as the new claims say. (Exports are
+    // read only while imports are wired: at start, and under the server's JWT lock.)
+    void set_exports(std::vector<ExportDef> e) { exports_ = std::move(e); }
     // Is `subject` exported (as a service or a stream) to account `importer`?
     bool exports_to(bool service, std::string_view subject, const std::string& importer) const;
     // The response type of the service export covering `subject` (singleton, stream, chunked).
@@ -44,23 +47,30 @@ public:
         bool service;
         Account* from;
         std::string remote, local;
+        // The subscription that carries it, and the account whose sublist holds it (the
+        // importer's for a service, the exporter's for a stream): what unwiring removes.
+        subjects::SubPtr wired;
+        Account* wired_in = nullptr;
     };
     const std::vector<ImportRecord>& imports() const { return imports_; }
     void add_import(ImportRecord r) { imports_.push_back(std::move(r)); }
+    // Removes every import of this account from the sublists (an account JWT update rewires).
+    void unwire_imports();
 
     std::atomic<std::uint64_t> in_msgs{0}, in_bytes{0}, out_msgs{0}, out_bytes{0};
     std::atomic<int> connections{0};
-    // Operator mode: the limits of the account's JWT (-1: none), set before the server starts.
-    std::int64_t max_connections = -1, max_subs = -1, max_payload = -1;
+    // Operator mode: the account JWT's connection limit (-1: none); an update changes it live.
+    std::atomic<std::int64_t> max_connections{-1};
     // Counts a new connection unless the account is at max_connections (false then).
     bool add_connection() {
-        if (max_connections < 0) {
+        const std::int64_t max = max_connections.load(std::memory_order_relaxed);
+        if (max < 0) {
             connections.fetch_add(1, std::memory_order_relaxed);
             return true;
         }
         int n = connections.load(std::memory_order_relaxed);
         do {
-            if (n >= max_connections) return false;
+            if (n >= max) return false;
         } while (!connections.compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
         return true;
     }

@@ -54,6 +54,7 @@ const char* reason_text(CloseReason r) {
         case CloseReason::AuthExpired: return "Authentication Expired";
         case CloseReason::MaxAccountConnections: return "Maximum Account Connections Exceeded";
         case CloseReason::MaxSubscriptions: return "Maximum Subscriptions Exceeded";
+        case CloseReason::Revocation: return "Credentials Revoked";
     }
     return "Unknown";
 }
@@ -307,6 +308,7 @@ void Client::apply_auth(Server::Auth& a) {
     perms_.store(a.permissions, std::memory_order_release);
     deny_filter_ = false;
     user_ = a.user;
+    jwt_iat_ = a.user_iat;
     if (a.jwt) {
         // applyAccountLimits: the connection's subs and payload limits (Server computed them).
         max_subs_ = a.max_subs;
@@ -830,6 +832,17 @@ void Client::on_writable() {
 void Client::close(CloseReason reason) {
     asio::post(socket_.get_executor(),
                [self = shared_from_this(), reason] { self->close_now(reason); });
+}
+
+void Client::recheck(std::function<std::optional<Verdict>(const Client&)> check) {
+    asio::post(socket_.get_executor(), [self = shared_from_this(), check = std::move(check)] {
+        if (self->closing_ || !self->connect_received_) return;
+        auto v = check(*self);
+        if (!v) return;
+        log::debug("{} - {}", self->tag(), v->err);
+        self->send_err(v->err);
+        self->close_now(v->reason);
+    });
 }
 
 void Client::close_now(CloseReason reason) {

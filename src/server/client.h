@@ -60,6 +60,7 @@ enum class CloseReason {
     AuthExpired,             // a user JWT (or its account) expired while connected
     MaxAccountConnections,   // the account JWT's conn limit
     MaxSubscriptions,        // a JWT's subs limit reached at CONNECT
+    Revocation,              // an account JWT update revoked the user's JWT
 };
 const char* reason_text(CloseReason r);
 
@@ -95,6 +96,17 @@ public:
     static void add_flush_hook(void (*fn)());
     // Close from any thread; the work happens on the client's loop.
     void close(CloseReason reason);
+    // Operator mode, an account JWT was updated: `check` runs on the client's loop and names
+    // the -ERR to send and the reason to close for, or nothing (the connection stays).
+    struct Verdict {
+        std::string err;
+        CloseReason reason;
+    };
+    void recheck(std::function<std::optional<Verdict>(const Client&)> check);
+    // What the recheck looks at (the client's loop only).
+    Account* account() const { return account_; }
+    const std::string& auth_user() const { return user_; }  // a JWT user: its public key
+    std::int64_t jwt_iat() const { return jwt_iat_; }       // the user JWT's issue time
 
     // Delivery, from any thread. Returns false if the client is closing.
     bool enqueue_msg(std::string_view subject, std::string_view sid, std::string_view reply,
@@ -212,6 +224,7 @@ private:
     std::atomic<bool> deny_filter_{false};
     std::atomic<bool> headers_ok_{false};  // the CONNECT said headers: true
     std::string user_;
+    std::int64_t jwt_iat_ = 0;
     std::string auth_label_ = "User \"N/A\"";  // for violation log lines (getAuthUser)
     std::string nonce_;                     // sent in INFO when the server needs one
     // Permissions of earlier CONNECTs stay alive: deliveries on other threads may still read

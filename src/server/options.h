@@ -129,11 +129,15 @@ struct Options {
     std::string system_account = "$SYS";
 
     // Operator (JWT) mode: the operators' JWTs (as read from their files, or inline), or bare
-    // trusted operator keys; accounts then come from the resolver ("MEMORY", the only kind
-    // osprey has) with its preloaded account JWTs (account public key -> JWT).
+    // trusted operator keys; accounts then come from the resolver ("MEMORY", or "FULL": the
+    // nats based resolver keeping every account JWT in `resolver_dir`) with its preloaded
+    // account JWTs (account public key -> JWT).
     std::vector<std::string> trusted_operators;
     std::vector<std::string> trusted_keys;
-    std::string resolver;  // "" (none) or "MEMORY"
+    std::string resolver;  // "" (none), "MEMORY" or "FULL"
+    std::string resolver_dir;
+    bool resolver_allow_delete = false;
+    std::int64_t resolver_limit = 0;  // FULL: at most this many JWTs (0: no limit)
     std::vector<std::pair<std::string, std::string>> resolver_preload;
     std::vector<std::string> resolver_pinned_accounts;  // empty: any account
 

@@ -21,6 +21,7 @@
 #include "server/client.h"
 #include "server/connect_opts.h"
 #include "server/monitor.h"
+#include "server/operator_state.h"
 #include "server/system_services.h"
 #include "subjects/subject.h"
 #include "util/log.h"
@@ -76,11 +77,6 @@ std::int64_t now_unix() {
 
 }  // namespace
 
-struct Server::Operator {
-    auth::Trust trust;
-    std::vector<auth::OperatorClaims> operators;
-    std::map<std::string, std::string> jwts;  // the MEMORY resolver: account key -> JWT
-};
 
 bool check_secret(const std::string& given, const std::string& stored) {
     if (is_bcrypt(stored)) {
@@ -179,8 +175,16 @@ void Server::build_accounts() {
 }
 
 Account* Server::find_account(const std::string& name) const {
+    std::shared_lock lk(accounts_mu_);
     auto it = accounts_.find(name);
     return it == accounts_.end() ? nullptr : it->second.get();
+}
+
+Account* Server::add_account(const std::string& name) {
+    std::unique_lock lk(accounts_mu_);
+    auto& slot = accounts_[name];
+    if (!slot) slot = std::make_unique<Account>(name);
+    return slot.get();
 }
 
 std::vector<Server::JetStreamAccount> Server::jetstream_accounts() const {
@@ -192,17 +196,12 @@ std::vector<Server::JetStreamAccount> Server::jetstream_accounts() const {
     if (op_) {
         // Accounts whose JWT grants JetStream (storage limits not 0), with its limits; tiered
         // limits are taken from the R1 tier (a single server).
+        std::lock_guard lk(op_->mu);
         for (const auto& [name, jwt] : op_->jwts) {
             auto a = auth::decode_account(jwt);
-            if (!a || !a->limits.jetstream_enabled() || name == opts_.system_account) continue;
-            auth::JetStreamLimits l = a->limits.jetstream;
-            if (!a->limits.tiered.empty()) {
-                auto it = a->limits.tiered.find("R1");
-                if (it == a->limits.tiered.end()) continue;
-                l = it->second;
-            }
-            if (Account* acc = find_account(name))
-                v.push_back({acc, l.mem_storage, l.disk_storage, l.streams, l.consumer});
+            if (!a || name == opts_.system_account) continue;
+            Account* acc = find_account(name);
+            if (auto ja = jetstream_of(acc, *a)) v.push_back(*ja);
         }
     }
     return v;
@@ -210,108 +209,9 @@ std::vector<Server::JetStreamAccount> Server::jetstream_accounts() const {
 
 std::vector<Account*> Server::accounts() const {
     std::vector<Account*> v;
+    std::shared_lock lk(accounts_mu_);
     for (auto& [n, a] : accounts_) v.push_back(a.get());
     return v;
-}
-
-void Server::build_jwt_accounts() {
-    if (!opts_.operator_mode()) return;
-    op_ = std::make_unique<Operator>();
-    for (const auto& j : opts_.trusted_operators)
-        if (auto c = auth::decode_operator(j)) op_->operators.push_back(std::move(*c));
-    op_->trust = auth::trusted_keys(op_->operators);
-    op_->trust.keys.insert(op_->trust.keys.end(), opts_.trusted_keys.begin(), opts_.trusted_keys.end());
-    if (opts_.resolver.empty()) return;  // trusted keys alone: no account can be found
-    for (const auto& [name, jwt] : opts_.resolver_preload) op_->jwts[name] = jwt;
-    // The MEMORY resolver knows every account from the start: they are created here, with
-    // their exports, imports and limits, before any connection routes a message. Whether an
-    // account may be used (trust, expiry) is checked at each CONNECT, as nats-server's lookup.
-    const std::int64_t now = now_unix();
-    struct Loaded {
-        Account* account;
-        auth::AccountClaims claims;
-        std::vector<ExportDef> exports;
-    };
-    std::vector<Loaded> loaded;
-    for (const auto& [name, jwt] : op_->jwts) {
-        auto a = auth::decode_account(jwt);
-        if (!a) continue;
-        const auth::ValidationResults vr = auth::validate(*a, now);
-        if (vr.is_blocking(true)) {
-            log::warn("Account [{}] has validation issues:", name);
-            for (const auto& i : vr.issues) log::warn("  - {}", i.description);
-        }
-        auto& slot = accounts_[name];
-        if (!slot) slot = std::make_unique<Account>(name);
-        Account* acc = slot.get();
-        acc->max_connections = a->limits.conn;
-        acc->max_subs = a->limits.subs;
-        acc->max_payload = a->limits.payload;
-        Loaded l{acc, std::move(*a), {}};
-        for (const auto& e : l.claims.exports) {
-            if (e.is_null || e.type == auth::ExportType::Unknown) continue;
-            ExportDef d;
-            d.service = e.type == auth::ExportType::Service;
-            d.subject = e.subject;
-            d.token_required = e.token_req;
-            d.response = e.response_type == "Stream" ? "stream" : e.response_type == "Chunked" ? "chunked" : "singleton";
-            l.exports.push_back(std::move(d));
-        }
-        loaded.push_back(std::move(l));
-    }
-    auto find_loaded = [&](const std::string& name) -> Loaded* {
-        for (auto& l : loaded)
-            if (l.account->name() == name) return &l;
-        return nullptr;
-    };
-    // Imports of token-required exports: the importer is admitted by a valid activation.
-    std::vector<std::pair<Loaded*, ImportDef>> wires;
-    for (auto& l : loaded) {
-        for (const auto& i : l.claims.imports) {
-            if (i.is_null || i.type == auth::ExportType::Unknown) continue;
-            Loaded* exp = find_loaded(i.account);
-            if (!exp) {
-                log::error("Can't locate account [{}] for import of [{}] {} (err=account missing)", i.account,
-                           i.subject, auth::export_type_name(i.type));
-                continue;
-            }
-            const bool service = i.type == auth::ExportType::Service;
-            ImportDef d;
-            d.service = service;
-            d.account = i.account;
-            if (service) {
-                d.subject = i.local_subject.empty() ? (i.to.empty() ? i.subject : i.to) : i.subject;
-                d.to = i.local_subject.empty() ? i.subject : i.local_subject;
-            } else {
-                d.subject = i.subject;
-                if (!i.local_subject.empty()) d.to = i.local_subject;
-                else d.prefix = i.to;
-            }
-            bool ok = true;
-            for (std::size_t k = 0; k < exp->exports.size(); ++k) {
-                const auto& e = exp->claims.exports[k];
-                auto& ed = exp->exports[k];
-                if (ed.service != service || !subjects::is_subset(d.subject, ed.subject)) continue;
-                if (e.account_token_position > 0 &&
-                    !auth::account_token_position_ok(e, d.subject, l.account->name()))
-                    ok = false;
-                if (ed.token_required && !i.token.empty()) {
-                    auto act = auth::check_activation(i, l.account->name(), i.account,
-                                                      auth::account_signing_keys(exp->claims, false), &e, now);
-                    if (act) ed.accounts.push_back(l.account->name());
-                    else log::debug("Activation of import {} for {} refused: {}", i.subject, l.account->name(), act.error());
-                }
-            }
-            if (ok) wires.emplace_back(&l, std::move(d));
-        }
-    }
-    for (auto& l : loaded)
-        for (const auto& e : l.exports) l.account->add_export(e);
-    for (auto& [l, d] : wires) {
-        Account* exporter = find_account(d.account);
-        std::string err = wire_import(*l->account, *exporter, d);
-        if (!err.empty()) log::debug("Error adding import to account [{}]: {}", l->account->name(), err);
-    }
 }
 
 std::expected<Server::Auth, Server::AuthFailure> Server::authenticate(const ConnectOpts& o,
@@ -380,6 +280,7 @@ std::expected<Server::Auth, Server::AuthFailure> Server::authenticate_jwt(
         // fetchAccount: only account keys are fetched; a MEMORY resolver has what was preloaded.
         if (!auth::is_valid_public(auth::kAccount, name))
             return std::unexpected(std::string("will only fetch valid account keys"));
+        std::lock_guard lk(op_->mu);
         auto it = op_->jwts.find(name);
         if (it == op_->jwts.end() || !find_account(name))
             return std::unexpected(std::string("account missing"));
@@ -393,6 +294,7 @@ std::expected<Server::Auth, Server::AuthFailure> Server::authenticate_jwt(
     if (r->permissions) a.owned = std::make_shared<const Permissions>(std::move(*r->permissions));
     a.permissions = a.owned.get();
     a.user = r->user.claims.sub;
+    a.user_iat = r->user.claims.iat;
     // applyAccountLimits: the user's, the account's, then the server's (0 subs: unlimited).
     a.max_subs = auth::min_limit(r->max_subs, r->account.limits.subs);
     a.max_subs = auth::min_limit(a.max_subs, opts_.max_subs > 0 ? opts_.max_subs : -1);

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,6 +26,9 @@ class Account;
 class Monitor;
 class SystemServices;
 struct ConnectOpts;
+namespace auth {
+struct AccountClaims;
+}
 
 // Message counters live in each client (no shared cache line per message); the server keeps
 // what closed clients counted and adds the live ones when asked.
@@ -103,6 +107,7 @@ public:
         bool payload_overridden = false;  // the server's max_payload cut a JWT limit
         std::optional<std::chrono::nanoseconds> expires_in, account_expires_in;
         std::string log;  // the debug line of a JWT authentication
+        std::int64_t user_iat = 0;  // the user JWT's iat (revocations compare with it)
     };
     struct AuthFailure {
         std::string log;     // nats-server's debug (or error) line for the failed check, or ""
@@ -117,7 +122,7 @@ public:
     bool operator_mode() const { return opts_.operator_mode(); }
 
     Account& global_account() { return *global_; }
-    Account* find_account(const std::string& name) const;
+    Account* find_account(const std::string& name) const;  // any thread
     // The accounts that have JetStream (the global one, and those configured with it), with
     // their account limits (-1: none).
     struct JetStreamAccount {
@@ -126,6 +131,24 @@ public:
     };
     std::vector<JetStreamAccount> jetstream_accounts() const;
     std::vector<Account*> accounts() const;
+
+    // Operator mode with a resolver that takes updates (jwt_accounts.cpp): an account JWT
+    // pushed to `$SYS.REQ.CLAIMS.UPDATE` / `$SYS.REQ.ACCOUNT.<key>.CLAIMS.UPDATE` (`account`
+    // then names the key; empty for the former). The answer as nats-server's respondToUpdate
+    // gives it (code 200 with `message`, else 500 with `message - error`).
+    struct ClaimsReply {
+        int code = 200;
+        std::string account, message, error;
+    };
+    ClaimsReply update_claims(std::string_view jwt, const std::string& account);
+    std::optional<std::string> lookup_claims(const std::string& account) const;  // FULL
+    std::vector<std::string> list_claims() const;                               // FULL
+    // "" (none), "MEMORY" or "FULL".
+    const std::string& resolver() const { return opts_.resolver; }
+    // JetStream learns of an account whose JWT (pushed while running) grants it.
+    void set_jetstream_account_hook(std::function<void(const JetStreamAccount&)> fn) {
+        js_account_hook_ = std::move(fn);
+    }
 
     void client_closed(Client* c);
     std::vector<std::shared_ptr<Client>> clients() const;
@@ -140,6 +163,12 @@ public:
 private:
     void build_accounts();
     void build_jwt_accounts();
+    Account* add_account(const std::string& name);  // new or existing; any thread
+    // Every JWT account's exports and imports as the JWTs in force say (op_->mu held).
+    void wire_jwt_accounts_locked(std::int64_t now, bool at_start);
+    // An update took effect for `acc`: its connections checked against the new claims.
+    void recheck_clients(Account& acc, const auth::AccountClaims& claims);
+    std::optional<JetStreamAccount> jetstream_of(Account* acc, const auth::AccountClaims& claims) const;
     std::expected<Auth, AuthFailure> authenticate_jwt(const ConnectOpts& o, std::string_view nonce,
                                                       std::string_view host) const;
     void build_info_prefix();
@@ -164,7 +193,9 @@ private:
     std::atomic<unsigned> next_loop_{0};
     std::atomic<std::uint64_t> next_cid_{0};
 
+    mutable std::shared_mutex accounts_mu_;  // accounts_: JWT accounts are added while running
     std::map<std::string, std::unique_ptr<Account>> accounts_;
+    std::function<void(const JetStreamAccount&)> js_account_hook_;
     Account* global_ = nullptr;
     std::vector<User> users_;  // every user of every account, with its account filled in
     bool has_users_ = false;   // users from a users array (not the single user/password)

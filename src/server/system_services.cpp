@@ -72,6 +72,7 @@ SystemServices::SystemServices(Server& server) : server_(server) {
             const auto dot = rest.find('.');
             account_request(*sys, m, std::string(rest.substr(0, dot)), rest.substr(dot + 1));
         });
+        add_claims_handlers(*sys);
     }
     // Every other account may ask about itself (nats-server's service imports from the system
     // account).

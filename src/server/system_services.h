@@ -6,7 +6,8 @@
 //            GATEWAYZ LEAFZ ACCOUNTZ JSZ HEALTHZ), $SYS.REQ.ACCOUNT.<acc>.<EP> (SUBSZ CONNZ LEAFZ
 //            JSZ INFO STATZ CONNS), answered as {"server":{...},"data":{...}} with the HTTP
 //            monitoring bodies; every other account may ask $SYS.REQ.ACCOUNT.PING.CONNZ,
-//            $SYS.REQ.SERVER.PING.CONNZ and $SYS.REQ.ACCOUNT.PING.STATZ about itself.
+//            $SYS.REQ.SERVER.PING.CONNZ and $SYS.REQ.ACCOUNT.PING.STATZ about itself;
+//   operator mode: the resolver's claims requests (claims_services.cpp).
 // Requests are answered on the requester's loop; the bodies come from Monitor.
 #pragma once
 #include <atomic>
@@ -40,6 +41,12 @@ public:
                          std::string_view endpoint);
 
 private:
+    // The resolver's subjects (claims_services.cpp): CLAIMS.UPDATE in both forms (and the old
+    // $SYS.ACCOUNT.<key>.CLAIMS.UPDATE), and with the full resolver CLAIMS.LOOKUP, LIST and
+    // DELETE.
+    void add_claims_handlers(Account& sys);
+    void claims_reply(Account& to, const Message& m, int code, const std::string& account,
+                      const std::string& text);
     std::string server_info();  // the "server" object of every message
     std::string statsz_json();
     // The body of `endpoint` with the request's options, or nullopt when its filter does not

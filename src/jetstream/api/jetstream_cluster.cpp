@@ -19,6 +19,7 @@ namespace osprey::jetstream {
 namespace fs = std::filesystem;
 
 JetStream::AccountState* JetStream::account_state(const std::string& name) {
+    std::shared_lock lk(accounts_mu_);
     for (auto& a : accounts_)
         if (a->account->name() == name) return a.get();
     return nullptr;

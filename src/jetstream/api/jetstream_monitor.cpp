@@ -55,6 +55,7 @@ void JetStream::set_cluster(ClusterView* c) {
 
 std::string JetStream::varz_section() {
     std::uint64_t mem = 0, store = 0, total = 0, errs = 0;
+    std::shared_lock alk(accounts_mu_);
     for (auto& a : accounts_) {
         std::shared_lock lk(a->streams_mu);
         for (auto& [n, s] : a->streams)
@@ -80,6 +81,7 @@ std::string JetStream::jsz(const std::map<std::string, std::string>& q) {
     const bool with_accounts = flag("accounts") || with_streams;
     std::uint64_t mem = 0, store = 0, streams = 0, consumers = 0, msgs = 0, bytes = 0, total = 0, errs = 0;
     json::array details;
+    std::shared_lock alk(accounts_mu_);
     for (auto& a : accounts_) {
         std::uint64_t amem = 0, astore = 0;
         json::array sd;

@@ -4,11 +4,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
 
 #include "server/auth/checks.h"
+#include "server/config.h"
 #include "server/auth/connect.h"
 #include "server/auth/nkey.h"
 
@@ -265,8 +267,7 @@ void Mapper::apply_key(const std::string& k, const conf::Value& v) {
         static const std::regex mem("(MEM|MEMORY)\\s*", std::regex::icase);
         static const std::regex url("URL", std::regex::icase);
         if (v.is_map()) {
-            // The nats based resolvers (type: full / cache) need the $SYS claims protocol.
-            fail(v, "\"" + k + "\": the nats based account resolvers (type full or cache) are not supported by osprey yet");
+            resolver_map(v, k);
         } else if (!v.is_string()) {
             fail(v, "error parsing operator resolver, wrong type " + go_type(v));
         } else if (std::regex_search(v.str(), mem)) {
@@ -347,6 +348,57 @@ void Mapper::apply(const conf::Map& top) {
     if (o.max_payload > 64LL * 1024 * 1024) throw ConfigError{"max_payload cannot exceed 64 MB"};
 }
 
+void Mapper::resolver_map(const conf::Value& v, const std::string& key) {
+    // nats-server's map form: type FULL or CACHE (any case), dir, allow_delete, limit, ttl,
+    // interval, timeout. A value of another type is Go's failed type assertion.
+    auto want_string = [&](const conf::Value& x) -> const std::string& {
+        if (!x.is_string()) fail(x, "interface conversion: interface {} is " + go_type(x) + ", not string");
+        return x.str();
+    };
+    std::string type, dir;
+    bool has_ttl = false, has_interval = false, has_timeout = false;
+    for (const auto& [name, x] : v.map()) {
+        const std::string n = lower(name);
+        if (n == "type") {
+            type = want_string(x);
+        } else if (n == "dir") {
+            dir = want_string(x);
+        } else if (n == "allow_delete") {
+            if (!x.is_bool()) fail(x, "interface conversion: interface {} is " + go_type(x) + ", not bool");
+            o_.resolver_allow_delete = x.boolean();
+            if (o_.resolver_allow_delete)
+                fail(x, "\"allow_delete\": deleting accounts through the resolver is not supported by osprey yet");
+        } else if (n == "limit") {
+            if (!x.is_int()) fail(x, "interface conversion: interface {} is " + go_type(x) + ", not int64");
+            o_.resolver_limit = x.integer();
+        } else if (n == "ttl" || n == "interval" || n == "timeout") {
+            auto d = parse_duration_ms(want_string(x));
+            if (!d) fail(x, d.error());
+            if (n == "timeout" && *d <= 0) fail(x, "Fetch timeout " + want_string(x) + " is too smal");
+            (n == "ttl" ? has_ttl : n == "interval" ? has_interval : has_timeout) = true;
+        } else {
+            // nats-server ignores other keys; osprey names them.
+            o_.config_warnings.push_back("resolver: unknown key \"" + name + "\" ignored");
+        }
+    }
+    const std::string t = lower(type);
+    if (t != "full" && t != "cache")
+        fail(v, "error parsing account resolver, should be MEM or  URL(\"url\") or a map containing dir and type state=[FULL|CACHE])");
+    if (dir.empty()) fail(v, "dir has no value and needs to point to a directory");
+    std::error_code ec;
+    if (std::filesystem::exists(dir, ec) && !std::filesystem::is_directory(dir, ec))
+        fail(v, "dir needs to point to an accessible directory");
+    if (t == "cache")
+        fail(v, "\"" + key + "\": the nats based account resolver of type cache is not supported by osprey yet (type full is)");
+    if (has_ttl) fail(v, "FULL does not accept ttl");
+    if (has_interval || has_timeout)
+        o_.config_warnings.push_back(
+            "resolver: osprey's full resolver keeps its own directory and does not exchange JWTs with "
+            "other servers yet (no PACK sync, no lookup of a missing account): \"interval\" and \"timeout\" are not used");
+    o_.resolver = "FULL";
+    o_.resolver_dir = dir;
+}
+
 void Mapper::check_operator() {
     Options& o = o_;
     if (!o.trusted_operators.empty()) {
@@ -375,6 +427,8 @@ void Mapper::check_operator() {
         if (auto e = auth::check_server_version(*op, 2, 9, 10)) throw ConfigError{*e};
     }
     if (!o.operator_mode()) return;
+    if (o.resolver == "FULL" && !system_set_)
+        throw ConfigError{"using nats based account resolver - the system account needs to be specified in configuration or the operator jwt"};
     if (!o.no_auth_user.empty() && !o.trusted_operators.empty())
         throw ConfigError{"no_auth_user not compatible with Trusted Operator"};
     for (const auto& a : o.resolver_pinned_accounts)
@@ -393,6 +447,15 @@ void Mapper::check_operator() {
         if (!o.resolver.empty())
             for (const auto& [name, j] : o.resolver_preload)
                 if (name == o.system_account) jwt = &j;
+        std::string stored;
+        if (!jwt && o.resolver == "FULL") {
+            // In the directory, or not yet: nats-server then starts with a bootstrapping
+            // system account and takes its JWT when one is pushed.
+            std::ifstream f(o.resolver_dir + "/" + o.system_account + ".jwt", std::ios::binary);
+            stored.assign(std::istreambuf_iterator<char>(f), {});
+            if (stored.empty()) return;
+            jwt = &stored;
+        }
         if (!jwt) throw ConfigError{"error resolving system account: account missing"};
         const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                              std::chrono::system_clock::now().time_since_epoch()).count();

@@ -304,6 +304,13 @@ TEST(Operations, UnknownConfigKeysAreRefusedAsNatsServerDoes) {
         {"cluster {\n  name: c\n  pool_size: 3\n}\n", ":3:3: unknown field \"pool_size\""},  // 2.10's
         {"SECRET: s3cret\nauthorization { token: $SECRET }\n", ""},
         {"max_payload: 1MB\nwrite_deadline: \"3s\"\n", ""},
+        // The nats based account resolver's map.
+        {"resolver {\n  type: full\n}\n", ":1:0: dir has no value and needs to point to a directory"},
+        {"resolver {\n  type: bogus\n  dir: /tmp/x\n}\n",
+         ":1:0: error parsing account resolver, should be MEM or  URL(\"url\") or a map containing dir and type state=[FULL|CACHE])"},
+        {"resolver {\n  type: full\n  dir: \"/tmp/x\"\n  ttl: \"1h\"\n}\n", ":1:0: FULL does not accept ttl"},
+        {"resolver {\n  type: full\n  dir: \"/tmp/x\"\n  interval: 2\n}\n",
+         ":4:3: interface conversion: interface {} is int64, not string"},
     };
     for (const std::string& bin : {std::string(NATS_SERVER_BIN), std::string(OSPREY_BIN)}) {
         if (!std::filesystem::exists(bin)) continue;
@@ -367,7 +374,8 @@ TEST(Operations, UnimplementedConfigKeysAreNamed) {
     for (const char* key : {"websocket { port: 8080 }",
                             "tls { cert_file: x }", "leafnodes { port: 7422 }", "mqtt { port: 1883 }",
                             "gateway { name: g }", "resolver: URL(\"http://127.0.0.1:1/jwt/v1/accounts/\")",
-                            "resolver { type: full, dir: /tmp/jwt }"}) {
+                            "resolver { type: cache, dir: /tmp/jwt }",
+                            "resolver { type: full, dir: /tmp/jwt, allow_delete: true }"}) {
         SCOPED_TRACE(key);
         auto [code, out] = check_config(OSPREY_BIN, write_file(std::string(key) + "\n"));
         EXPECT_NE(code, 0) << out;

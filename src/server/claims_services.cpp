@@ -1,0 +1,108 @@
+// The account resolver's requests in the system account, as nats-server 2.9.10 answers them
+// (accounts.go: DirAccResolver.Start, respondToUpdate; events.go: accountClaimUpdate):
+//   $SYS.REQ.CLAIMS.UPDATE                 an account JWT (nsc push); the account is its subject
+//   $SYS.REQ.ACCOUNT.<key>.CLAIMS.UPDATE   the same for <key> (and the old $SYS.ACCOUNT.<key>...)
+//   $SYS.REQ.ACCOUNT.<key>.CLAIMS.LOOKUP   the stored JWT, raw (full resolver)
+//   $SYS.REQ.CLAIMS.LIST                   {"data":[keys...]} (full resolver)
+//   $SYS.REQ.CLAIMS.DELETE                 refused: osprey's full resolver does not delete yet
+// Replies: {"data":{"account","code":200,"message"},"server":{...}} or
+// {"error":{"account","code":500,"description":"<message> - <error>"},"server":{...}}.
+#include <boost/json.hpp>
+
+#include "server/account.h"
+#include "server/client.h"
+#include "server/server.h"
+#include "server/system_services.h"
+#include "subjects/sublist.h"
+#include "util/log.h"
+
+namespace osprey::server {
+
+namespace json = boost::json;
+
+namespace {
+
+struct ClaimsHandler : Receiver {
+    std::function<void(const Message&)> fn;
+    bool deliver(const Message& m) override {
+        Client::StallExempt internal;
+        fn(m);
+        return true;
+    }
+};
+
+// The <key> of $SYS.REQ.ACCOUNT.<key>.CLAIMS.X (6 tokens) or $SYS.ACCOUNT.<key>.CLAIMS.UPDATE
+// (5); empty when the subject has another shape.
+std::string account_token(std::string_view subject, std::size_t index, std::size_t tokens) {
+    std::vector<std::string_view> t;
+    std::size_t start = 0;
+    while (true) {
+        const auto dot = subject.find('.', start);
+        t.push_back(subject.substr(start, dot == std::string_view::npos ? dot : dot - start));
+        if (dot == std::string_view::npos) break;
+        start = dot + 1;
+    }
+    return t.size() == tokens ? std::string(t[index]) : std::string();
+}
+
+}  // namespace
+
+void SystemServices::claims_reply(Account& to, const Message& m, int code, const std::string& account,
+                                  const std::string& text) {
+    if (m.reply.empty()) return;  // nats-server only logs then
+    json::object body{{"code", code}};
+    if (!account.empty()) body["account"] = account;
+    body[code == 200 ? "message" : "description"] = text;
+    reply(to, m, "{\"" + std::string(code == 200 ? "data" : "error") + "\":" + json::serialize(body) +
+                     ",\"server\":" + server_info() + "}");
+}
+
+void SystemServices::add_claims_handlers(Account& sys) {
+    if (server_.resolver().empty()) return;
+    const bool full = server_.resolver() == "FULL";
+    auto add = [&](std::string subject, std::function<void(const Message&)> fn) {
+        auto h = std::make_shared<ClaimsHandler>();
+        h->subject = std::move(subject);
+        h->fn = std::move(fn);
+        sys.sublist().insert(h);
+        subs_.emplace_back(&sys, h);
+    };
+    auto update = [this, &sys](const Message& m, const std::string& account) {
+        const Server::ClaimsReply r = server_.update_claims(m.payload, account);
+        if (r.code == 200) {
+            log::debug("{} - {}", r.message, r.account);
+            claims_reply(sys, m, 200, r.account, r.message);
+        } else {
+            log::error("{} - {} - {}", r.message, r.account, r.error);
+            claims_reply(sys, m, 500, r.account, r.message + " - " + r.error);
+        }
+    };
+    add("$SYS.REQ.ACCOUNT.*.CLAIMS.UPDATE", [update](const Message& m) {
+        const std::string key = account_token(m.subject, 3, 6);
+        if (!key.empty()) update(m, key);
+    });
+    add("$SYS.ACCOUNT.*.CLAIMS.UPDATE", [update](const Message& m) {
+        const std::string key = account_token(m.subject, 2, 5);
+        if (!key.empty()) update(m, key);
+    });
+    if (!full) return;  // the MEMORY resolver takes updates of the accounts it has, no more
+    add("$SYS.REQ.CLAIMS.UPDATE", [update](const Message& m) { update(m, ""); });
+    add("$SYS.REQ.ACCOUNT.*.CLAIMS.LOOKUP", [this, &sys](const Message& m) {
+        const std::string key = account_token(m.subject, 3, 6);
+        if (key.empty() || m.reply.empty()) return;
+        auto jwt = server_.lookup_claims(key);
+        if (!jwt) return;  // nats-server answers nothing (another full server may)
+        reply(sys, m, *jwt);
+    });
+    add("$SYS.REQ.CLAIMS.LIST", [this, &sys](const Message& m) {
+        json::array keys;
+        for (auto& k : server_.list_claims()) keys.push_back(json::value(k));
+        reply(sys, m, "{\"data\":" + json::serialize(keys) + ",\"server\":" + server_info() + "}");
+    });
+    add("$SYS.REQ.CLAIMS.DELETE", [this, &sys](const Message& m) {
+        // allow_delete is refused at start; without it nats-server says this too.
+        claims_reply(sys, m, 500, "", "delete accounts request by  failed - delete must be enabled in server config");
+    });
+}
+
+}  // namespace osprey::server

@@ -1,0 +1,272 @@
+// Operator mode's accounts (nats-server's accounts from JWTs): built from the resolver at
+// start, and changed while running when an account JWT is pushed (`nsc push`): limits,
+// exports and imports, JetStream for an account that had none, and the connections of the
+// account checked again (revoked users and connections over a lowered limit are closed).
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "server/account.h"
+#include "server/auth/checks.h"
+#include "server/auth/nkey.h"
+#include "server/client.h"
+#include "server/operator_state.h"
+#include "subjects/subject.h"
+#include "util/log.h"
+
+namespace osprey::server {
+
+namespace {
+
+std::int64_t now_unix() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+}  // namespace
+
+void Server::build_jwt_accounts() {
+    if (!opts_.operator_mode()) return;
+    op_ = std::make_unique<Operator>();
+    for (const auto& j : opts_.trusted_operators)
+        if (auto c = auth::decode_operator(j)) op_->operators.push_back(std::move(*c));
+    op_->trust = auth::trusted_keys(op_->operators);
+    op_->trust.keys.insert(op_->trust.keys.end(), opts_.trusted_keys.begin(), opts_.trusted_keys.end());
+    if (opts_.resolver.empty()) return;  // trusted keys alone: no account can be found
+    std::lock_guard lk(op_->mu);
+    if (opts_.resolver == "FULL") {
+        // The directory holds every account; preloads go into it unless it has a newer JWT
+        // of that account (nats-server's saveIfNewer).
+        op_->dir = std::make_unique<auth::JwtDirStore>(opts_.resolver_dir, opts_.resolver_limit);
+        for (const auto& [name, jwt] : opts_.resolver_preload)
+            if (auto err = op_->dir->save_if_newer(name, jwt); !err.empty())
+                log::warn("Preloaded account [{}] not stored: {}", name, err);
+        log::notice("Managing all jwt in exclusive directory {}", opts_.resolver_dir);
+        for (const auto& name : op_->dir->list())
+            if (auto jwt = op_->dir->load(name)) op_->jwts[name] = *jwt;
+    } else {
+        for (const auto& [name, jwt] : opts_.resolver_preload) op_->jwts[name] = jwt;
+    }
+    // Every account the resolver knows exists from the start, with its exports, imports and
+    // limits, before any connection routes a message. Whether an account may be used
+    // (trust, expiry) is checked at each CONNECT, as nats-server's lookup.
+    wire_jwt_accounts_locked(now_unix(), true);
+}
+
+void Server::wire_jwt_accounts_locked(std::int64_t now, bool at_start) {
+    struct Loaded {
+        Account* account;
+        auth::AccountClaims claims;
+        std::vector<ExportDef> exports;
+    };
+    std::vector<Loaded> loaded;
+    for (const auto& [name, jwt] : op_->jwts) {
+        auto a = auth::decode_account(jwt);
+        if (!a) continue;
+        if (at_start) {
+            const auth::ValidationResults vr = auth::validate(*a, now);
+            if (vr.is_blocking(true)) {
+                log::warn("Account [{}] has validation issues:", name);
+                for (const auto& i : vr.issues) log::warn("  - {}", i.description);
+            }
+        }
+        Account* acc = add_account(name);
+        acc->max_connections.store(a->limits.conn, std::memory_order_relaxed);
+        Loaded l{acc, std::move(*a), {}};
+        for (const auto& e : l.claims.exports) {
+            if (e.is_null || e.type == auth::ExportType::Unknown) continue;
+            ExportDef d;
+            d.service = e.type == auth::ExportType::Service;
+            d.subject = e.subject;
+            d.token_required = e.token_req;
+            d.response = e.response_type == "Stream" ? "stream" : e.response_type == "Chunked" ? "chunked" : "singleton";
+            l.exports.push_back(std::move(d));
+        }
+        loaded.push_back(std::move(l));
+    }
+    auto find_loaded = [&](const std::string& name) -> Loaded* {
+        for (auto& l : loaded)
+            if (l.account->name() == name) return &l;
+        return nullptr;
+    };
+    // Imports of token-required exports: the importer is admitted by a valid activation.
+    std::vector<std::pair<Loaded*, ImportDef>> wires;
+    for (auto& l : loaded) {
+        for (const auto& i : l.claims.imports) {
+            if (i.is_null || i.type == auth::ExportType::Unknown) continue;
+            Loaded* exp = find_loaded(i.account);
+            if (!exp) {
+                log::error("Can't locate account [{}] for import of [{}] {} (err=account missing)", i.account,
+                           i.subject, auth::export_type_name(i.type));
+                continue;
+            }
+            const bool service = i.type == auth::ExportType::Service;
+            ImportDef d;
+            d.service = service;
+            d.account = i.account;
+            if (service) {
+                d.subject = i.local_subject.empty() ? (i.to.empty() ? i.subject : i.to) : i.subject;
+                d.to = i.local_subject.empty() ? i.subject : i.local_subject;
+            } else {
+                d.subject = i.subject;
+                if (!i.local_subject.empty()) d.to = i.local_subject;
+                else d.prefix = i.to;
+            }
+            bool ok = true;
+            for (std::size_t k = 0; k < exp->exports.size(); ++k) {
+                const auto& e = exp->claims.exports[k];
+                auto& ed = exp->exports[k];
+                if (ed.service != service || !subjects::is_subset(d.subject, ed.subject)) continue;
+                if (e.account_token_position > 0 &&
+                    !auth::account_token_position_ok(e, d.subject, l.account->name()))
+                    ok = false;
+                if (ed.token_required && !i.token.empty()) {
+                    auto act = auth::check_activation(i, l.account->name(), i.account,
+                                                      auth::account_signing_keys(exp->claims, false), &e, now);
+                    if (act) ed.accounts.push_back(l.account->name());
+                    else log::debug("Activation of import {} for {} refused: {}", i.subject, l.account->name(), act.error());
+                }
+            }
+            if (ok) wires.emplace_back(&l, std::move(d));
+        }
+    }
+    // All at once, as the exports and imports of one JWT may concern any other: the old
+    // wiring goes, then the new one comes (a message crossing an import at that instant may
+    // miss it, as one crossing nats-server's removal and re-adding of an account's imports).
+    for (auto& l : loaded) l.account->unwire_imports();
+    for (auto& l : loaded) l.account->set_exports(l.exports);
+    for (auto& [l, d] : wires) {
+        Account* exporter = find_account(d.account);
+        std::string err = wire_import(*l->account, *exporter, d);
+        if (!err.empty()) log::debug("Error adding import to account [{}]: {}", l->account->name(), err);
+    }
+}
+
+std::optional<Server::JetStreamAccount> Server::jetstream_of(Account* acc, const auth::AccountClaims& a) const {
+    // JetStream when the JWT grants storage; tiered limits are taken from the R1 tier.
+    if (!acc || !a.limits.jetstream_enabled()) return std::nullopt;
+    auth::JetStreamLimits l = a.limits.jetstream;
+    if (!a.limits.tiered.empty()) {
+        auto it = a.limits.tiered.find("R1");
+        if (it == a.limits.tiered.end()) return std::nullopt;
+        l = it->second;
+    }
+    return JetStreamAccount{acc, l.mem_storage, l.disk_storage, l.streams, l.consumer};
+}
+
+Server::ClaimsReply Server::update_claims(std::string_view jwt, const std::string& subject_account) {
+    ClaimsReply r;
+    auto fail = [&](std::string account, std::string message, std::string error) {
+        r.code = 500;
+        r.account = std::move(account);
+        r.message = std::move(message);
+        r.error = std::move(error);
+        return r;
+    };
+    if (!op_ || opts_.resolver.empty()) return fail(subject_account, "jwt update resulted in error", "no resolver");
+    const bool full = opts_.resolver == "FULL";
+    const std::string na = subject_account.empty() ? "n/a" : subject_account;
+    if (!full) {
+        // nats-server's accountClaimUpdate (the MEMORY resolver): only accounts it has.
+        if (jwt.empty()) return fail(subject_account, "jwt update error", "request body is empty");
+        auto c = auth::decode_account(jwt);
+        if (!c) return fail(subject_account, "jwt update resulted in error", c.error());
+        if (c->claims.sub != subject_account)
+            return fail(subject_account, "jwt update resulted in error", "subject does not match jwt content");
+        std::lock_guard lk(op_->mu);
+        if (!op_->jwts.contains(subject_account)) {
+            r.account = subject_account;
+            r.message = "jwt update skipped";
+            return r;
+        }
+        auto v = auth::verify_account(jwt, subject_account, op_->trust, now_unix());
+        if (!v) return fail(subject_account, "jwt update resulted in error", "account validation failed");
+    }
+    auto c = auth::decode_account(jwt);
+    if (!c) return fail(subject_account.empty() ? "n/a" : na, "jwt update resulted in error", c.error());
+    const std::string account = subject_account.empty() ? c->claims.sub : subject_account;
+    const std::int64_t now = now_unix();
+    if (full) {
+        // DirAccResolver's checks: the claim's own validation (time checks do not block),
+        // its subject, a strict operator's own key.
+        const auth::ValidationResults vr = auth::validate(*c, now);
+        if (vr.is_blocking(false)) {
+            std::string list;
+            for (const auto& e : vr.errors()) list += (list.empty() ? "" : " ") + e;
+            return fail(c->claims.sub, "jwt validation failed", "validation errors: [" + list + "]");
+        }
+        if (!subject_account.empty() && c->claims.sub != subject_account)
+            return fail(subject_account, "jwt update resulted in error", "subject does not match jwt content");
+        for (const auto& op : op_->operators)
+            if (op.strict_signing_key_usage && op.claims.sub == c->claims.iss)
+                return fail(account, "jwt update resulted in error", "operator requires issuer to be a signing key");
+    }
+    std::lock_guard lk(op_->mu);
+    if (full) {
+        if (auto err = op_->dir->save(account, std::string(jwt)); !err.empty())
+            return fail(account, "jwt update resulted in error", err);
+    }
+    r.account = account;
+    r.message = "jwt updated";
+    // In force only once it verifies (trusted issuer, not expired); else it stays stored and
+    // the accounts keep what they had (nats-server: "update resulted in error").
+    auto v = auth::verify_account(jwt, account, op_->trust, now);
+    if (!v) {
+        log::error("update resulted in error {}", v.error());
+        return r;
+    }
+    const bool is_new = !op_->jwts.contains(account);
+    op_->jwts[account] = std::string(jwt);
+    wire_jwt_accounts_locked(now, false);
+    Account* acc = find_account(account);
+    if (!acc) return r;
+    if (account != opts_.system_account && js_account_hook_)
+        if (auto ja = jetstream_of(acc, *v)) js_account_hook_(*ja);
+    if (!is_new) recheck_clients(*acc, *v);
+    log::debug("{} - {}", r.message, account);
+    return r;
+}
+
+void Server::recheck_clients(Account& acc, const auth::AccountClaims& claims) {
+    // updateAccountClaimsWithRefresh on the local clients: over a lowered connection limit the
+    // oldest go ("maximum account active connections exceeded"); a revoked user goes ("User
+    // Authentication Revoked").
+    struct Held {
+        std::shared_ptr<Client> c;
+        std::chrono::system_clock::time_point start;
+    };
+    std::vector<Held> held;
+    for (auto& c : clients()) {
+        auto i = c->info(false);
+        if (i.account == acc.name()) held.push_back({c, i.start});
+    }
+    std::sort(held.begin(), held.end(), [](const Held& a, const Held& b) { return a.start > b.start; });
+    const std::int64_t max = claims.limits.conn;
+    auto revocations = claims.revocations;
+    Account* target = &acc;
+    for (std::size_t k = 0; k < held.size(); ++k) {
+        const bool over = max >= 0 && std::int64_t(k) >= max;
+        held[k].c->recheck([over, revocations, target](const Client& c) -> std::optional<Client::Verdict> {
+            if (c.account() != target) return std::nullopt;
+            if (over) return Client::Verdict{"maximum account active connections exceeded", CloseReason::MaxAccountConnections};
+            if (auth::is_revoked(revocations, c.auth_user(), c.jwt_iat()))
+                return Client::Verdict{"User Authentication Revoked", CloseReason::Revocation};
+            return std::nullopt;
+        });
+    }
+}
+
+std::optional<std::string> Server::lookup_claims(const std::string& account) const {
+    if (!op_ || !op_->dir) return std::nullopt;
+    return op_->dir->load(account);
+}
+
+std::vector<std::string> Server::list_claims() const {
+    if (!op_ || !op_->dir) return {};
+    return op_->dir->list();
+}
+
+}  // namespace osprey::server

@@ -1,0 +1,283 @@
+// The nats based account resolver (`resolver { type: full, dir }`), as nsc-made setups use it:
+// account JWTs pushed while the server runs (`nsc push` sends them to $SYS.REQ.CLAIMS.UPDATE),
+// stored in the directory (a restart keeps them), answered as nats-server answers (LOOKUP,
+// LIST, errors), and taking effect at once: a new account's users log in, an account that
+// imports a new export reaches it, a revoked user and connections over a lowered limit are
+// closed, an account granted JetStream creates a stream. The MEMORY resolver takes updates of
+// the accounts it has. Keys and JWTs are made here (@nats-io/nkeys, @nats-io/jwt). Run with
+// OSPREY_BIN set to osprey or (the differential run) to nats-server: the same expectations.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect, credsAuthenticator } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { createOperator, createAccount, createUser } from "@nats-io/nkeys";
+import { encodeOperator, encodeAccount, encodeUser, fmtCreds } from "@nats-io/jwt";
+import { startServer, writeConfig } from "./server.mjs";
+
+const enc = (s) => new TextEncoder().encode(s);
+const dec = (b) => new TextDecoder().decode(b);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// An account JWT without limits allows no connections (jwt v2's reading): these allow all.
+const open = { conn: -1, subs: -1, data: -1, payload: -1, imports: -1, exports: -1, wildcards: true, leaf: -1 };
+
+async function world() {
+  const op = createOperator();
+  const sys = createAccount();
+  const opJwt = await encodeOperator("OP", op, { system_account: sys.getPublicKey() });
+  const sysJwt = await encodeAccount("SYS", sys, { limits: open }, { signer: op });
+  const account = async (name, kp, extra = {}) =>
+    encodeAccount(name, kp, { limits: { ...open, ...(extra.limits ?? {}) }, ...extra, limits: { ...open, ...(extra.limits ?? {}) } }, { signer: op });
+  const creds = async (acc, perms = {}) => {
+    const u = createUser();
+    return { pub: u.getPublicKey(), creds: fmtCreds(await encodeUser("u", u, acc, perms), u) };
+  };
+  return { op, sys, opJwt, sysJwt, account, creds };
+}
+
+async function login(srv, c, opts = {}) {
+  return connect({ servers: srv.url, authenticator: credsAuthenticator(c.creds ?? c), reconnect: false, timeout: 3000, ...opts });
+}
+async function loginError(srv, c) {
+  try {
+    const nc = await login(srv, c);
+    await nc.close();
+    return null;
+  } catch (e) {
+    return e;
+  }
+}
+// Every reply to one request within `ms` (nsc push collects them all).
+async function requestAll(nc, subject, body, ms = 1000) {
+  const inbox = `_INBOX.${Math.random().toString(36).slice(2)}`;
+  const got = [];
+  const sub = nc.subscribe(inbox, { callback: (_, m) => got.push(m) });
+  await nc.flush();
+  nc.publish(subject, typeof body === "string" ? enc(body) : body, { reply: inbox });
+  for (let t = 0; t < ms / 50 && got.length === 0; t++) await sleep(50);
+  await sleep(100);
+  sub.unsubscribe();
+  return got;
+}
+async function push(sysNc, jwt, subject = "$SYS.REQ.CLAIMS.UPDATE") {
+  const r = await requestAll(sysNc, subject, jwt);
+  assert.equal(r.length, 1, `one reply to ${subject}`);
+  return JSON.parse(dec(r[0].data));
+}
+// Waits (bounded) until the connection is closed; its error text, or "".
+async function closedWith(nc, ms = 5000) {
+  const err = await Promise.race([nc.closed(), sleep(ms).then(() => "still open")]);
+  return err === "still open" ? err : String(err?.message ?? err ?? "");
+}
+
+test("full resolver: pushed accounts log in at once, are stored, looked up and listed; errors as nats-server", async () => {
+  const w = await world();
+  const dir = mkdtempSync(join(tmpdir(), "osprey-resolver-"));
+  const conf = writeConfig(`operator: "${w.opJwt}"
+system_account: ${w.sys.getPublicKey()}
+resolver: { type: full, dir: "${dir}/jwt" }
+resolver_preload: { ${w.sys.getPublicKey()}: "${w.sysJwt}" }
+`);
+  let srv = await startServer(["-c", conf]);
+  const conns = [];
+  try {
+    const sysUser = await w.creds(w.sys);
+    const sysNc = await login(srv, sysUser);
+    conns.push(sysNc);
+    const a = createAccount();
+    const aUser = await w.creds(a);
+    assert.match(String((await loginError(srv, aUser))?.message), /Authorization Violation/i, "A is not known yet");
+
+    const aJwt = await w.account("A", a);
+    const r = await push(sysNc, aJwt);
+    assert.deepEqual(r.data, { account: a.getPublicKey(), code: 200, message: "jwt updated" });
+    assert.ok(r.server?.name, "the reply names its server (nsc push needs it)");
+    assert.equal(readFileSync(join(dir, "jwt", `${a.getPublicKey()}.jwt`), "utf8"), aJwt, "stored as <key>.jwt");
+
+    const a1 = await login(srv, aUser);
+    conns.push(a1);
+    const sub = a1.subscribe("hello", { max: 1 });
+    await a1.flush();
+    a1.publish("hello", enc("world"));
+    for await (const m of sub) assert.equal(dec(m.data), "world");
+
+    // LOOKUP answers the raw JWT; LIST the stored keys.
+    const look = await requestAll(sysNc, `$SYS.REQ.ACCOUNT.${a.getPublicKey()}.CLAIMS.LOOKUP`, "");
+    assert.equal(look.length, 1);
+    assert.equal(dec(look[0].data), aJwt);
+    assert.equal((await requestAll(sysNc, `$SYS.REQ.ACCOUNT.${createAccount().getPublicKey()}.CLAIMS.LOOKUP`, "", 500)).length, 0,
+      "an unknown account gets no answer");
+    const list = JSON.parse(dec((await requestAll(sysNc, "$SYS.REQ.CLAIMS.LIST", ""))[0].data));
+    assert.deepEqual([...list.data].sort(), [a.getPublicKey(), w.sys.getPublicKey()].sort());
+
+    // Refusals, in nats-server's words.
+    const bad = await push(sysNc, "not a jwt");
+    assert.deepEqual(bad.error, { account: "n/a", code: 500, description: "jwt update resulted in error - expected 3 chunks" });
+    assert.deepEqual(Object.keys(bad.server), ["name", "host", "id", "ver", "seq", "jetstream", "time"]);
+    const other = createAccount();
+    const mismatch = await push(sysNc, aJwt, `$SYS.REQ.ACCOUNT.${other.getPublicKey()}.CLAIMS.UPDATE`);
+    assert.deepEqual(mismatch.error, { account: other.getPublicKey(), code: 500,
+      description: "jwt update resulted in error - subject does not match jwt content" });
+    // A user JWT is not an account JWT.
+    const notAccount = await push(sysNc, dec(aUser.creds).split("\n")[1]);
+    assert.deepEqual(notAccount.error, { account: "n/a", code: 500, description: "jwt update resulted in error - not account claim" });
+
+    // The per-account subject works too; an account from another operator is stored but never
+    // let in (nats-server checks the issuer only when it uses the JWT).
+    const stranger = createOperator();
+    const f = createAccount();
+    const fJwt = await encodeAccount("F", f, { limits: open }, { signer: stranger });
+    const fr = await push(sysNc, fJwt, `$SYS.REQ.ACCOUNT.${f.getPublicKey()}.CLAIMS.UPDATE`);
+    assert.equal(fr.data?.message, "jwt updated", JSON.stringify(fr));
+    assert.match(String((await loginError(srv, await w.creds(f)))?.message), /Authorization Violation/i);
+
+    // A restart keeps what was pushed.
+    for (const c of conns.splice(0)) await c.close().catch(() => {});
+    await srv.stop();
+    srv = await startServer(["-c", conf]);
+    const again = await login(srv, aUser);
+    conns.push(again);
+    await again.flush();
+  } finally {
+    for (const c of conns) await c.close().catch(() => {});
+    await srv.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("full resolver: an update takes effect at once: imports of a new export, revocations, a lowered connection limit", async () => {
+  const w = await world();
+  const dir = mkdtempSync(join(tmpdir(), "osprey-resolver-"));
+  const conf = writeConfig(`operator: "${w.opJwt}"
+system_account: ${w.sys.getPublicKey()}
+resolver: { type: full, dir: "${dir}/jwt" }
+resolver_preload: { ${w.sys.getPublicKey()}: "${w.sysJwt}" }
+`);
+  const srv = await startServer(["-c", conf]);
+  const conns = [];
+  try {
+    const sysNc = await login(srv, await w.creds(w.sys));
+    conns.push(sysNc);
+    const a = createAccount();
+    const b = createAccount();
+    assert.equal((await push(sysNc, await w.account("A", a))).data?.code, 200);
+    assert.equal((await push(sysNc, await w.account("B", b))).data?.code, 200);
+    const aUser = await w.creds(a), bUser = await w.creds(b);
+    const a1 = await login(srv, aUser), b1 = await login(srv, bUser);
+    conns.push(a1, b1);
+    b1.subscribe("svc.time", { callback: (_, m) => m.respond(enc("noon")) });
+    await b1.flush();
+    await assert.rejects(a1.request("svc.time", enc(""), { timeout: 500 }), "no import yet");
+
+    // B exports the service, A imports it: a request from A is answered by B's responder.
+    assert.equal((await push(sysNc, await w.account("B", b, { exports: [{ name: "t", subject: "svc.>", type: "service" }] }))).data?.code, 200);
+    assert.equal((await push(sysNc, await w.account("A", a, { imports: [{ name: "t", subject: "svc.time", account: b.getPublicKey(), type: "service" }] }))).data?.code, 200);
+    let answer = null;
+    for (let t = 0; t < 20 && !answer; t++) answer = await a1.request("svc.time", enc(""), { timeout: 500 }).catch(() => null);
+    assert.ok(answer, "the import works without a restart");
+    assert.equal(dec(answer.data), "noon");
+
+    // Revoking one user of A closes its connection (and refuses it again); the other stays.
+    const a2User = await w.creds(a);
+    const a2 = await login(srv, a2User);
+    conns.push(a2);
+    const now = Math.floor(Date.now() / 1000);
+    const revoked = await w.account("A", a, {
+      imports: [{ name: "t", subject: "svc.time", account: b.getPublicKey(), type: "service" }],
+      revocations: { [a2User.pub]: now + 1 },
+    });
+    assert.equal((await push(sysNc, revoked)).data?.code, 200);
+    assert.match(await closedWith(a2), /revoked/i);
+    assert.match(String((await loginError(srv, a2User))?.message), /Authorization Violation/i);
+    await a1.flush();  // still open
+
+    // A's connection limit lowered to 1 with two open: the older one goes.
+    const a3 = await login(srv, await w.creds(a));
+    conns.push(a3);
+    await a3.flush();
+    const limited = await w.account("A", a, {
+      imports: [{ name: "t", subject: "svc.time", account: b.getPublicKey(), type: "service" }],
+      revocations: { [a2User.pub]: now + 1 },
+      limits: { conn: 1 },
+    });
+    assert.equal((await push(sysNc, limited)).data?.code, 200);
+    assert.match(await closedWith(a1), /maximum account active connections exceeded/i);
+    await a3.flush();  // the newest stays
+  } finally {
+    for (const c of conns) await c.close().catch(() => {});
+    await srv.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("full resolver: an account pushed with JetStream limits gets JetStream", async () => {
+  const w = await world();
+  const dir = mkdtempSync(join(tmpdir(), "osprey-resolver-"));
+  const conf = writeConfig(`operator: "${w.opJwt}"
+system_account: ${w.sys.getPublicKey()}
+resolver: { type: full, dir: "${dir}/jwt" }
+resolver_preload: { ${w.sys.getPublicKey()}: "${w.sysJwt}" }
+jetstream { store_dir: "${dir}/js" }
+`);
+  const srv = await startServer(["-c", conf]);
+  const conns = [];
+  try {
+    const sysNc = await login(srv, await w.creds(w.sys));
+    conns.push(sysNc);
+    const c = createAccount();
+    const js = { mem_storage: -1, disk_storage: -1, streams: -1, consumer: -1 };
+    assert.equal((await push(sysNc, await w.account("C", c, { limits: js }))).data?.code, 200);
+    const nc = await login(srv, await w.creds(c));
+    conns.push(nc);
+    let si = null;
+    for (let t = 0; t < 20 && !si; t++) {
+      si = await (await jetstreamManager(nc)).streams.add({ name: "S", subjects: ["s.>"] }).catch(() => null);
+      if (!si) await sleep(100);
+    }
+    assert.ok(si, "the stream is created");
+    const pa = await (await import("@nats-io/jetstream")).jetstream(nc).publish("s.1", enc("x"));
+    assert.equal(pa.seq, 1);
+  } finally {
+    for (const c of conns) await c.close().catch(() => {});
+    await srv.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("MEMORY resolver: an update of a preloaded account takes effect; an unknown account is skipped", async () => {
+  const w = await world();
+  const a = createAccount();
+  const aJwt = await w.account("A", a);
+  const conf = writeConfig(`operator: "${w.opJwt}"
+system_account: ${w.sys.getPublicKey()}
+resolver: MEMORY
+resolver_preload: {
+  ${w.sys.getPublicKey()}: "${w.sysJwt}"
+  ${a.getPublicKey()}: "${aJwt}"
+}
+`);
+  const srv = await startServer(["-c", conf]);
+  const conns = [];
+  try {
+    const sysNc = await login(srv, await w.creds(w.sys));
+    conns.push(sysNc);
+    const u = await w.creds(a);
+    const a1 = await login(srv, u);
+    conns.push(a1);
+    const revoked = await w.account("A", a, { revocations: { [u.pub]: Math.floor(Date.now() / 1000) + 1 } });
+    const r = await push(sysNc, revoked, `$SYS.REQ.ACCOUNT.${a.getPublicKey()}.CLAIMS.UPDATE`);
+    assert.deepEqual(r.data, { account: a.getPublicKey(), code: 200, message: "jwt updated" });
+    assert.match(await closedWith(a1), /revoked/i);
+    const x = createAccount();
+    const skipped = await push(sysNc, await w.account("X", x), `$SYS.REQ.ACCOUNT.${x.getPublicKey()}.CLAIMS.UPDATE`);
+    assert.deepEqual(skipped.data, { account: x.getPublicKey(), code: 200, message: "jwt update skipped" });
+    const viaClaims = await requestAll(sysNc, "$SYS.REQ.CLAIMS.UPDATE", aJwt, 500);
+    // Nobody serves it under MEMORY: the requester hears "no responders" (a 503 status).
+    assert.deepEqual(viaClaims.map((m) => [dec(m.data), m.headers?.code]), [["", 503]]);
+  } finally {
+    for (const c of conns) await c.close().catch(() => {});
+    await srv.stop();
+  }
+});
