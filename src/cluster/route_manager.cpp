@@ -75,14 +75,17 @@ RouteManager::RouteManager(server::Server& srv)
         server::Client::add_flush_hook(&Route::flush_scheduled);
         hooked = true;
     }
-    // Local interest, as it is now and as it changes, for every account.
-    for (server::Account* acc : srv_.accounts()) {
+    // Local interest, as it is now and as it changes, for every account (also those made
+    // while running, from account JWTs).
+    auto watch = [this](server::Account* acc) {
         const std::string name = acc->name();
         for (const auto& s : acc->sublist().all()) local_interest(s, true, name);
         acc->sublist().set_observer([this, name](const subjects::SubPtr& s, bool inserted) {
             local_interest(s, inserted, name);
         });
-    }
+    };
+    for (server::Account* acc : srv_.accounts()) watch(acc);
+    srv_.add_account_hook([watch](server::Account& acc) { watch(&acc); });
     srv_.add_shutdown_hook([this] { stop(); });
     srv_.add_lame_duck_hook([this] { lame_duck(); });
     srv_.add_monitor_endpoint("/routez", [this](const std::map<std::string, std::string>& q) { return routez(q); });

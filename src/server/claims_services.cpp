@@ -2,8 +2,8 @@
 // (accounts.go: DirAccResolver.Start, respondToUpdate; events.go: accountClaimUpdate):
 //   $SYS.REQ.CLAIMS.UPDATE                 an account JWT (nsc push); the account is its subject
 //   $SYS.REQ.ACCOUNT.<key>.CLAIMS.UPDATE   the same for <key> (and the old $SYS.ACCOUNT.<key>...)
-//   $SYS.REQ.ACCOUNT.<key>.CLAIMS.LOOKUP   the stored JWT, raw (full resolver)
-//   $SYS.REQ.CLAIMS.LIST                   {"data":[keys...]} (full resolver)
+//   $SYS.REQ.ACCOUNT.<key>.CLAIMS.LOOKUP   the stored JWT, raw (full resolver only)
+//   $SYS.REQ.CLAIMS.LIST                   {"data":[keys...]} (full and cache)
 //   $SYS.REQ.CLAIMS.DELETE                 refused: osprey's full resolver does not delete yet
 // Replies: {"data":{"account","code":200,"message"},"server":{...}} or
 // {"error":{"account","code":500,"description":"<message> - <error>"},"server":{...}}.
@@ -59,12 +59,13 @@ void SystemServices::claims_reply(Account& to, const Message& m, int code, const
 
 void SystemServices::add_claims_handlers(Account& sys) {
     if (server_.resolver().empty()) return;
-    const bool full = server_.resolver() == "FULL";
+    const bool full = server_.resolver() == "FULL", cache = server_.resolver() == "CACHE";
     auto add = [&](std::string subject, std::function<void(const Message&)> fn) {
         auto h = std::make_shared<ClaimsHandler>();
         h->subject = std::move(subject);
         h->fn = std::move(fn);
         sys.sublist().insert(h);
+        std::lock_guard lk(subs_mu_);
         subs_.emplace_back(&sys, h);
     };
     auto update = [this, &sys](const Message& m, const std::string& account) {
@@ -85,9 +86,9 @@ void SystemServices::add_claims_handlers(Account& sys) {
         const std::string key = account_token(m.subject, 2, 5);
         if (!key.empty()) update(m, key);
     });
-    if (!full) return;  // the MEMORY resolver takes updates of the accounts it has, no more
+    if (!full && !cache) return;  // the MEMORY resolver takes updates of the accounts it has
     add("$SYS.REQ.CLAIMS.UPDATE", [update](const Message& m) { update(m, ""); });
-    add("$SYS.REQ.ACCOUNT.*.CLAIMS.LOOKUP", [this, &sys](const Message& m) {
+    if (full) add("$SYS.REQ.ACCOUNT.*.CLAIMS.LOOKUP", [this, &sys](const Message& m) {
         const std::string key = account_token(m.subject, 3, 6);
         if (key.empty() || m.reply.empty()) return;
         auto jwt = server_.lookup_claims(key);

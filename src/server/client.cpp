@@ -191,7 +191,7 @@ void Client::on_read(const boost::system::error_code& ec, std::size_t n) {
     last_activity_ns_.store(now_ns(), std::memory_order_relaxed);
     process_buffer();
     flush_scheduled();
-    if (closing_) return;
+    if (closing_ || fetching_) return;  // a fetch resumes reading when it ends
     // Adapt the buffer: grow when reads fill it, shrink back when the client is quiet.
     if (filled && rbuf_.size() < kMaxReadBuf) {
         rbuf_.resize(std::max(rbuf_.size() * 2, rlen_ + 1));
@@ -209,7 +209,36 @@ void Client::on_read(const boost::system::error_code& ec, std::size_t n) {
     do_read();
 }
 
+void Client::start_fetch(std::string json) {
+    // The user's account is asked of the other servers; this connection reads nothing more
+    // until the answer (or the timeout), then its CONNECT is judged again and the bytes after
+    // it are parsed. The loop serves the others meanwhile.
+    fetching_ = true;
+    const std::string account = std::exchange(fetch_, std::string());
+    std::weak_ptr<Client> weak = weak_from_this();
+    auto ex = socket_.get_executor();
+    server_.fetch_account(account, [weak, ex, json = std::move(json)] {
+        asio::post(ex, [weak, json] {
+            if (auto self = weak.lock()) self->finish_fetch(json);
+        });
+    });
+}
+
+void Client::finish_fetch(const std::string& json) {
+    fetching_ = false;
+    if (closing_) return;
+    fetched_ = true;
+    const bool ok = on_connect(json);
+    fetched_ = false;  // a later CONNECT may fetch again
+    if (!ok || closing_) return;
+    process_buffer();
+    flush_scheduled();
+    if (closing_ || fetching_ || pause_reading()) return;
+    do_read();
+}
+
 void Client::process_buffer() {
+    if (fetching_) return;  // the rest waits for the CONNECT's account
     auto r = protocol::parse(std::string_view(rbuf_.data(), rlen_), limits_, *this);
     if (r.error != protocol::Error::None) {
         using protocol::Error;
@@ -264,7 +293,11 @@ bool Client::authorize(ConnectOpts& o) {
         account_ = &server_.global_account();
         return true;
     }
-    auto a = server_.authenticate(o, nonce_, ip_);
+    auto a = server_.authenticate(o, nonce_, ip_, !fetched_);
+    if (!a && !a.error().fetch.empty()) {
+        fetch_ = a.error().fetch;  // on_connect fetches it, then authenticates again
+        return false;
+    }
     if (!a) {
         if (!a.error().log.empty()) {
             if (a.error().error) log::error("{} - {}", tag(), a.error().log);
@@ -382,7 +415,10 @@ bool Client::on_connect(std::string_view json) {
     }
     // Every CONNECT authenticates, a second one on an open connection too (nats-server
     // re-checks it and closes the connection on bad credentials).
-    if (!authorize(o)) return false;
+    if (!authorize(o)) {
+        if (!fetch_.empty() && !closing_) start_fetch(std::string(json));
+        return false;
+    }
     if (!connect_received_) {
         auth_timer_.cancel();
         // nats-server's first estimate of the round trip: from accept to CONNECT.

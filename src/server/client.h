@@ -190,6 +190,8 @@ private:
     // Authenticates a CONNECT and switches to its account, permissions and limits; false when
     // the connection was closed (the replies and log lines are nats-server's).
     bool authorize(ConnectOpts& o);
+    void start_fetch(std::string json);         // the CONNECT's account is fetched first
+    void finish_fetch(const std::string& json);
     void apply_auth(Server::Auth& a);
     void start_expiry_timer(std::chrono::nanoseconds in, bool account);
     void move_subs_to(Account& next);  // a second CONNECT changed the account
@@ -225,6 +227,9 @@ private:
     std::atomic<bool> headers_ok_{false};  // the CONNECT said headers: true
     std::string user_;
     std::int64_t jwt_iat_ = 0;
+    std::string fetch_;      // the account authorize() wants fetched
+    bool fetching_ = false;  // waiting for it: nothing more is read or parsed
+    bool fetched_ = false;   // judging the CONNECT again after the fetch
     std::string auth_label_ = "User \"N/A\"";  // for violation log lines (getAuthUser)
     std::string nonce_;                     // sent in INFO when the server needs one
     // Permissions of earlier CONNECTs stay alive: deliveries on other threads may still read

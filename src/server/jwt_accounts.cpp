@@ -6,6 +6,8 @@
 #include <chrono>
 #include <set>
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 
 #include "server/account.h"
@@ -15,6 +17,7 @@
 #include "server/operator_state.h"
 #include "subjects/subject.h"
 #include "util/log.h"
+#include "util/random.h"
 
 namespace osprey::server {
 
@@ -45,6 +48,14 @@ void Server::build_jwt_accounts() {
             if (auto err = op_->dir->save_if_newer(name, jwt); !err.empty())
                 log::warn("Preloaded account [{}] not stored: {}", name, err);
         log::notice("Managing all jwt in exclusive directory {}", opts_.resolver_dir);
+        for (const auto& name : op_->dir->list())
+            if (auto jwt = op_->dir->load(name)) op_->jwts[name] = *jwt;
+    } else if (opts_.resolver == "CACHE") {
+        // What was fetched before (within its ttl); the rest is fetched when a user logs in.
+        op_->dir = std::make_unique<auth::JwtDirStore>(opts_.resolver_dir, opts_.resolver_limit, true,
+                                                       opts_.resolver_ttl_ms);
+        for (const auto& [name, jwt] : opts_.resolver_preload) op_->dir->save_if_newer(name, jwt);
+        log::notice("Managing some jwt in exclusive directory {}", opts_.resolver_dir);
         for (const auto& name : op_->dir->list())
             if (auto jwt = op_->dir->load(name)) op_->jwts[name] = *jwt;
     } else {
@@ -167,50 +178,54 @@ Server::ClaimsReply Server::update_claims(std::string_view jwt, const std::strin
         return r;
     };
     if (!op_ || opts_.resolver.empty()) return fail(subject_account, "jwt update resulted in error", "no resolver");
-    const bool full = opts_.resolver == "FULL";
-    const std::string na = subject_account.empty() ? "n/a" : subject_account;
-    if (!full) {
-        // nats-server's accountClaimUpdate (the MEMORY resolver): only accounts it has.
+    const std::int64_t now = now_unix();
+    if (opts_.resolver == "MEMORY") {
+        // nats-server's accountClaimUpdate: only the accounts it has; the issuer is checked.
         if (jwt.empty()) return fail(subject_account, "jwt update error", "request body is empty");
         auto c = auth::decode_account(jwt);
         if (!c) return fail(subject_account, "jwt update resulted in error", c.error());
         if (c->claims.sub != subject_account)
             return fail(subject_account, "jwt update resulted in error", "subject does not match jwt content");
         std::lock_guard lk(op_->mu);
+        r.account = subject_account;
         if (!op_->jwts.contains(subject_account)) {
-            r.account = subject_account;
             r.message = "jwt update skipped";
             return r;
         }
-        auto v = auth::verify_account(jwt, subject_account, op_->trust, now_unix());
+        auto v = auth::verify_account(jwt, subject_account, op_->trust, now);
         if (!v) return fail(subject_account, "jwt update resulted in error", "account validation failed");
+        install_locked(subject_account, std::string(jwt), *v, now);
+        r.message = "jwt updated";
+        return r;
     }
+    // DirAccResolver / CacheDirAccResolver: the claim's own validation (time checks do not
+    // block), its subject, a strict operator's own key; the cache only for accounts it has.
+    const bool cache = opts_.resolver == "CACHE";
+    const std::string err_text = cache ? "jwt update cache resulted in error" : "jwt update resulted in error";
     auto c = auth::decode_account(jwt);
-    if (!c) return fail(subject_account.empty() ? "n/a" : na, "jwt update resulted in error", c.error());
+    if (!c) return fail(cache && !subject_account.empty() ? subject_account : "n/a", err_text, c.error());
     const std::string account = subject_account.empty() ? c->claims.sub : subject_account;
-    const std::int64_t now = now_unix();
-    if (full) {
-        // DirAccResolver's checks: the claim's own validation (time checks do not block),
-        // its subject, a strict operator's own key.
-        const auth::ValidationResults vr = auth::validate(*c, now);
-        if (vr.is_blocking(false)) {
-            std::string list;
-            for (const auto& e : vr.errors()) list += (list.empty() ? "" : " ") + e;
-            return fail(c->claims.sub, "jwt validation failed", "validation errors: [" + list + "]");
-        }
-        if (!subject_account.empty() && c->claims.sub != subject_account)
-            return fail(subject_account, "jwt update resulted in error", "subject does not match jwt content");
-        for (const auto& op : op_->operators)
-            if (op.strict_signing_key_usage && op.claims.sub == c->claims.iss)
-                return fail(account, "jwt update resulted in error", "operator requires issuer to be a signing key");
-    }
+    if (!subject_account.empty() && c->claims.sub != subject_account)
+        return fail(subject_account, err_text, "subject does not match jwt content");
+    for (const auto& op : op_->operators)
+        if (op.strict_signing_key_usage && op.claims.sub == c->claims.iss)
+            return fail(account, err_text, "operator requires issuer to be a signing key");
     std::lock_guard lk(op_->mu);
-    if (full) {
-        if (auto err = op_->dir->save(account, std::string(jwt)); !err.empty())
-            return fail(account, "jwt update resulted in error", err);
+    if (cache && !op_->jwts.contains(account)) {
+        r.account = account;
+        r.message = "jwt update cache skipped";
+        return r;
     }
+    const auth::ValidationResults vr = auth::validate(*c, now);
+    if (vr.is_blocking(false)) {
+        std::string list;
+        for (const auto& e : vr.errors()) list += (list.empty() ? "" : " ") + e;
+        return fail(c->claims.sub, cache ? "jwt update cache validation failed" : "jwt validation failed",
+                    "validation errors: [" + list + "]");
+    }
+    if (auto err = op_->dir->save(account, std::string(jwt)); !err.empty()) return fail(account, err_text, err);
     r.account = account;
-    r.message = "jwt updated";
+    r.message = cache ? "jwt updated cache" : "jwt updated";
     // In force only once it verifies (trusted issuer, not expired); else it stays stored and
     // the accounts keep what they had (nats-server: "update resulted in error").
     auto v = auth::verify_account(jwt, account, op_->trust, now);
@@ -218,16 +233,20 @@ Server::ClaimsReply Server::update_claims(std::string_view jwt, const std::strin
         log::error("update resulted in error {}", v.error());
         return r;
     }
+    install_locked(account, std::string(jwt), *v, now);
+    return r;
+}
+
+void Server::install_locked(const std::string& account, std::string jwt, const auth::AccountClaims& claims,
+                            std::int64_t now) {
     const bool is_new = !op_->jwts.contains(account);
-    op_->jwts[account] = std::string(jwt);
+    op_->jwts[account] = std::move(jwt);
     wire_jwt_accounts_locked(now, false);
     Account* acc = find_account(account);
-    if (!acc) return r;
+    if (!acc) return;
     if (account != opts_.system_account && js_account_hook_)
-        if (auto ja = jetstream_of(acc, *v)) js_account_hook_(*ja);
-    if (!is_new) recheck_clients(*acc, *v);
-    log::debug("{} - {}", r.message, account);
-    return r;
+        if (auto ja = jetstream_of(acc, claims)) js_account_hook_(*ja);
+    if (!is_new) recheck_clients(*acc, claims);
 }
 
 void Server::recheck_clients(Account& acc, const auth::AccountClaims& claims) {
@@ -257,6 +276,75 @@ void Server::recheck_clients(Account& acc, const auth::AccountClaims& claims) {
             return std::nullopt;
         });
     }
+}
+
+namespace {
+
+// The one-shot inbox of a fetch: the first answer wins.
+struct FetchReply : Receiver {
+    std::function<void(const Message&)> fn;
+    bool deliver(const Message& m) override {
+        Client::StallExempt internal;
+        fn(m);
+        return true;
+    }
+};
+
+}  // namespace
+
+void Server::fetch_account(const std::string& account, std::function<void()> done) {
+    Account* sys = system_account();
+    if (!sys || loops_.empty()) {
+        done();
+        return;
+    }
+    struct State {
+        std::atomic<bool> over{false};
+        std::function<void()> done;
+        std::shared_ptr<FetchReply> inbox;
+        std::unique_ptr<boost::asio::steady_timer> timer;
+    };
+    auto st = std::make_shared<State>();
+    st->done = std::move(done);
+    st->inbox = std::make_shared<FetchReply>();
+    st->inbox->subject = "$SYS._INBOX." + server_id_ + "." + util::random_token(8);
+    st->timer = std::make_unique<boost::asio::steady_timer>(*loops_[0]);
+    // Ends the fetch once: the inbox leaves the sublist and the timer stops on loop 0 (not on
+    // the delivering thread), then `done`. The timer's handler owns the state until it runs.
+    auto finish = [](Server* srv, Account* acc, const std::shared_ptr<State>& s) {
+        boost::asio::post(*srv->loops_[0], [acc, s] {
+            acc->sublist().remove(s->inbox);
+            s->timer->cancel();
+        });
+        s->done();
+    };
+    std::weak_ptr<State> weak = st;
+    st->inbox->fn = [this, sys, account, weak, finish](const Message& m) {
+        auto s = weak.lock();
+        if (!s || s->over.exchange(true)) return;
+        const std::int64_t now = now_unix();
+        {
+            std::lock_guard lk(op_->mu);
+            if (auto v = auth::verify_account(m.payload, account, op_->trust, now)) {
+                // Stored as nats-server's Store does (saveIfNewer), then in force.
+                if (op_->dir) op_->dir->save_if_newer(account, std::string(m.payload));
+                install_locked(account, std::string(m.payload), *v, now);
+            } else {
+                log::debug("Account fetch of {} resulted in error: {}", account, v.error());
+            }
+        }
+        finish(this, sys, s);
+    };
+    sys->sublist().insert(st->inbox);
+    st->timer->expires_after(std::chrono::milliseconds(opts_.resolver_timeout_ms));
+    st->timer->async_wait([this, sys, st, finish](const boost::system::error_code& ec) {
+        if (ec || st->over.exchange(true)) return;
+        log::debug("fetching jwt timed out");
+        finish(this, sys, st);
+    });
+    const std::string subject = "$SYS.REQ.ACCOUNT." + account + ".CLAIMS.LOOKUP";
+    Message req{subject, st->inbox->subject, {}, {}, nullptr};
+    sys->route(req);
 }
 
 std::optional<std::string> Server::lookup_claims(const std::string& account) const {

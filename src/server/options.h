@@ -134,10 +134,12 @@ struct Options {
     // account JWTs (account public key -> JWT).
     std::vector<std::string> trusted_operators;
     std::vector<std::string> trusted_keys;
-    std::string resolver;  // "" (none), "MEMORY" or "FULL"
+    std::string resolver;  // "" (none), "MEMORY", "FULL" or "CACHE"
     std::string resolver_dir;
     bool resolver_allow_delete = false;
-    std::int64_t resolver_limit = 0;  // FULL: at most this many JWTs (0: no limit)
+    std::int64_t resolver_limit = 0;  // FULL: at most this many JWTs (0: no limit); CACHE: 1000
+    std::int64_t resolver_ttl_ms = 0;        // CACHE: a cached JWT older than this is fetched again
+    std::int64_t resolver_timeout_ms = 1900; // fetching a missing account from the other servers
     std::vector<std::pair<std::string, std::string>> resolver_preload;
     std::vector<std::string> resolver_pinned_accounts;  // empty: any account
 

@@ -95,6 +95,7 @@ Server::Server(Options opts) : opts_(std::move(opts)) {
     server_name_ = opts_.server_name.empty() ? server_id_ : opts_.server_name;
     build_accounts();
     build_jwt_accounts();
+    accounts_built_ = true;
     auth_required_ = opts_.auth_required();
     nonce_required_ = opts_.nonce_required();
     build_info_prefix();
@@ -181,10 +182,17 @@ Account* Server::find_account(const std::string& name) const {
 }
 
 Account* Server::add_account(const std::string& name) {
-    std::unique_lock lk(accounts_mu_);
-    auto& slot = accounts_[name];
-    if (!slot) slot = std::make_unique<Account>(name);
-    return slot.get();
+    Account* made = nullptr;
+    {
+        std::unique_lock lk(accounts_mu_);
+        auto& slot = accounts_[name];
+        if (slot) return slot.get();
+        slot = std::make_unique<Account>(name);
+        made = slot.get();
+    }
+    if (accounts_built_)
+        for (auto& h : account_hooks_) h(*made);
+    return made;
 }
 
 std::vector<Server::JetStreamAccount> Server::jetstream_accounts() const {
@@ -216,9 +224,10 @@ std::vector<Account*> Server::accounts() const {
 
 std::expected<Server::Auth, Server::AuthFailure> Server::authenticate(const ConnectOpts& o,
                                                                       std::string_view nonce,
-                                                                      std::string_view host) const {
-    if (op_) return authenticate_jwt(o, nonce, host);
-    const auto fail = [](std::string log = {}) { return std::unexpected(AuthFailure{std::move(log)}); };
+                                                                      std::string_view host,
+                                                                      bool may_fetch) const {
+    if (op_) return authenticate_jwt(o, nonce, host, may_fetch);
+    const auto fail = [](std::string log = {}) { return std::unexpected(AuthFailure{std::move(log), false, {}}); };
     // processClientOrLeafAuthentication without an operator: an nkey when nkey users exist and
     // the client sent one, else the users (the no_auth_user standing in for a client that sent
     // no credentials), else the token or the single user.
@@ -270,7 +279,18 @@ std::expected<Server::Auth, Server::AuthFailure> Server::authenticate(const Conn
 }
 
 std::expected<Server::Auth, Server::AuthFailure> Server::authenticate_jwt(
-    const ConnectOpts& o, std::string_view nonce, std::string_view host) const {
+    const ConnectOpts& o, std::string_view nonce, std::string_view host, bool may_fetch) const {
+    if (may_fetch && (opts_.resolver == "FULL" || opts_.resolver == "CACHE") && system_account()) {
+        // DirAccResolver.Fetch: an account not in the directory is asked of the other servers
+        // before the user is judged (the connection waits, its loop does not).
+        if (auto u = auth::decode_user(o.jwt)) {
+            const std::string& issuer = u->issuer_account.empty() ? u->claims.iss : u->issuer_account;
+            if (auth::is_valid_public(auth::kAccount, issuer)) {
+                std::lock_guard lk(op_->mu);
+                if (!op_->jwts.contains(issuer)) return std::unexpected(AuthFailure{{}, false, issuer});
+            }
+        }
+    }
     auth::JwtConnect jc;
     jc.jwt = o.jwt;
     jc.sig = o.sig;
@@ -287,7 +307,7 @@ std::expected<Server::Auth, Server::AuthFailure> Server::authenticate_jwt(
         return it->second;
     };
     auto r = auth::authenticate_jwt(jc, op_->trust, opts_.resolver_pinned_accounts, lookup);
-    if (!r) return std::unexpected(AuthFailure{r.error().log, r.error().error});
+    if (!r) return std::unexpected(AuthFailure{r.error().log, r.error().error, {}});
     Auth a;
     a.jwt = true;
     a.account = find_account(r->account_name);

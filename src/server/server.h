@@ -112,9 +112,17 @@ public:
     struct AuthFailure {
         std::string log;     // nats-server's debug (or error) line for the failed check, or ""
         bool error = false;  // logged as an error
+        // The user's account is not known yet: fetch it (fetch_account) and authenticate again.
+        std::string fetch;
     };
+    // `may_fetch`: an unknown account may be fetched from the other servers first (the nats
+    // based resolvers); false once that was tried.
     std::expected<Auth, AuthFailure> authenticate(const ConnectOpts& o, std::string_view nonce,
-                                                  std::string_view host) const;
+                                                  std::string_view host, bool may_fetch = false) const;
+    // Asks the other servers for `account`'s JWT ($SYS.REQ.ACCOUNT.<key>.CLAIMS.LOOKUP, first
+    // answer within the resolver's timeout); a verified one is stored and takes effect. `done`
+    // runs once, on some thread, either way.
+    void fetch_account(const std::string& account, std::function<void()> done);
     // authViolation's log line: "authentication error" with nats-server's suffix.
     std::string auth_error_line(const ConnectOpts& o) const;
     bool auth_required() const { return auth_required_; }
@@ -145,6 +153,10 @@ public:
     std::vector<std::string> list_claims() const;                               // FULL
     // "" (none), "MEMORY" or "FULL".
     const std::string& resolver() const { return opts_.resolver; }
+    // Runs for every account made while the server runs (an account JWT pushed or fetched):
+    // the layers that set something up per account (routes, system services) add it there.
+    // Hooks are added before start().
+    void add_account_hook(std::function<void(Account&)> fn) { account_hooks_.push_back(std::move(fn)); }
     // JetStream learns of an account whose JWT (pushed while running) grants it.
     void set_jetstream_account_hook(std::function<void(const JetStreamAccount&)> fn) {
         js_account_hook_ = std::move(fn);
@@ -168,9 +180,12 @@ private:
     void wire_jwt_accounts_locked(std::int64_t now, bool at_start);
     // An update took effect for `acc`: its connections checked against the new claims.
     void recheck_clients(Account& acc, const auth::AccountClaims& claims);
+    // A verified account JWT takes effect (op_->mu held).
+    void install_locked(const std::string& account, std::string jwt, const auth::AccountClaims& claims,
+                        std::int64_t now);
     std::optional<JetStreamAccount> jetstream_of(Account* acc, const auth::AccountClaims& claims) const;
     std::expected<Auth, AuthFailure> authenticate_jwt(const ConnectOpts& o, std::string_view nonce,
-                                                      std::string_view host) const;
+                                                      std::string_view host, bool may_fetch) const;
     void build_info_prefix();
     void do_accept();
     void write_ports_file();
@@ -196,6 +211,8 @@ private:
     mutable std::shared_mutex accounts_mu_;  // accounts_: JWT accounts are added while running
     std::map<std::string, std::unique_ptr<Account>> accounts_;
     std::function<void(const JetStreamAccount&)> js_account_hook_;
+    std::vector<std::function<void(Account&)>> account_hooks_;
+    bool accounts_built_ = false;  // after the start's accounts, new ones run the hooks
     Account* global_ = nullptr;
     std::vector<User> users_;  // every user of every account, with its account filled in
     bool has_users_ = false;   // users from a users array (not the single user/password)

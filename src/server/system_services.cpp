@@ -52,12 +52,7 @@ std::string compact(const std::string& pretty) {
 SystemServices::SystemServices(Server& server) : server_(server) {
     Account* sys = server_.system_account();
     auto add = [&](Account& acc, std::string subject, std::function<void(const Message&)> fn) {
-        auto h = std::make_shared<Handler>();
-        h->local = &acc != sys;
-        h->subject = std::move(subject);
-        h->fn = std::move(fn);
-        acc.sublist().insert(h);
-        subs_.emplace_back(&acc, h);
+        add_handler(acc, std::move(subject), std::move(fn), &acc != sys);
     };
     if (sys) {
         add(*sys, "$SYS.REQ.SERVER.PING", [this, sys](const Message& m) { server_request(*sys, m, "STATSZ"); });
@@ -76,16 +71,33 @@ SystemServices::SystemServices(Server& server) : server_(server) {
     }
     // Every other account may ask about itself (nats-server's service imports from the system
     // account).
-    for (Account* acc : server_.accounts()) {
-        if (acc == sys) continue;
-        for (const char* s : {"$SYS.REQ.ACCOUNT.PING.CONNZ", "$SYS.REQ.SERVER.PING.CONNZ"})
-            add(*acc, s, [this, acc](const Message& m) { account_request(*acc, m, acc->name(), "CONNZ"); });
-        add(*acc, "$SYS.REQ.ACCOUNT.PING.STATZ",
-            [this, acc](const Message& m) { account_request(*acc, m, acc->name(), "STATZ"); });
-    }
+    for (Account* acc : server_.accounts())
+        if (acc != sys) add_account_handlers(*acc);
+    // Accounts made while running (account JWTs) may ask too.
+    server_.add_account_hook([this](Account& acc) { add_account_handlers(acc); });
+}
+
+void SystemServices::add_handler(Account& acc, std::string subject, std::function<void(const Message&)> fn,
+                                 bool local) {
+    auto h = std::make_shared<Handler>();
+    h->local = local;
+    h->subject = std::move(subject);
+    h->fn = std::move(fn);
+    acc.sublist().insert(h);
+    std::lock_guard lk(subs_mu_);
+    subs_.emplace_back(&acc, h);
+}
+
+void SystemServices::add_account_handlers(Account& acc) {
+    Account* a = &acc;
+    for (const char* s : {"$SYS.REQ.ACCOUNT.PING.CONNZ", "$SYS.REQ.SERVER.PING.CONNZ"})
+        add_handler(acc, s, [this, a](const Message& m) { account_request(*a, m, a->name(), "CONNZ"); }, true);
+    add_handler(acc, "$SYS.REQ.ACCOUNT.PING.STATZ",
+                [this, a](const Message& m) { account_request(*a, m, a->name(), "STATZ"); }, true);
 }
 
 SystemServices::~SystemServices() {
+    std::lock_guard lk(subs_mu_);
     for (auto& [acc, sub] : subs_) acc->sublist().remove(sub);
 }
 

@@ -11,7 +11,9 @@
 // Requests are answered on the requester's loop; the bodies come from Monitor.
 #pragma once
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string_view>
 #include <string>
@@ -45,6 +47,8 @@ private:
     // $SYS.ACCOUNT.<key>.CLAIMS.UPDATE), and with the full resolver CLAIMS.LOOKUP, LIST and
     // DELETE.
     void add_claims_handlers(Account& sys);
+    void add_handler(Account& acc, std::string subject, std::function<void(const Message&)> fn, bool local);
+    void add_account_handlers(Account& acc);  // what every account may ask about itself
     void claims_reply(Account& to, const Message& m, int code, const std::string& account,
                       const std::string& text);
     std::string server_info();  // the "server" object of every message
@@ -60,6 +64,7 @@ private:
 
     Server& server_;
     std::atomic<std::uint64_t> seq_{0};
+    std::mutex subs_mu_;  // accounts made while running add theirs
     std::vector<std::pair<Account*, std::shared_ptr<Receiver>>> subs_;
 };
 

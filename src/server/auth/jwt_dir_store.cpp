@@ -36,7 +36,8 @@ bool fsync_path(const std::string& p, int flags) {
 
 }  // namespace
 
-JwtDirStore::JwtDirStore(std::string dir, std::int64_t limit) : dir_(std::move(dir)), limit_(limit) {
+JwtDirStore::JwtDirStore(std::string dir, std::int64_t limit, bool evict, std::int64_t ttl_ms)
+    : dir_(std::move(dir)), limit_(limit), evict_(evict) {
     std::error_code ec;
     if (fs::exists(dir_, ec)) {
         struct stat st{};
@@ -48,6 +49,27 @@ JwtDirStore::JwtDirStore(std::string dir, std::int64_t limit) : dir_(std::move(d
         if (ec) throw std::runtime_error("dir needs to point to an accessible directory");
         ::chmod(dir_.c_str(), 0750);
     }
+    if (!evict_) return;
+    // The cache's order: oldest file first; past their ttl they are not kept.
+    std::vector<std::pair<fs::file_time_type, std::string>> files;
+    const auto now = fs::file_time_type::clock::now();
+    for (const auto& e : fs::directory_iterator(dir_, ec)) {
+        if (e.path().extension() != ".jwt") continue;
+        const auto t = e.last_write_time(ec);
+        if (ttl_ms > 0 && now - t > std::chrono::milliseconds(ttl_ms)) {
+            fs::remove(e.path(), ec);
+            continue;
+        }
+        files.emplace_back(t, e.path().stem().string());
+    }
+    std::sort(files.begin(), files.end());
+    for (auto& [t, pub] : files) lru_.push_back(pub);
+}
+
+void JwtDirStore::touch_locked(const std::string& pub) const {
+    if (!evict_) return;
+    std::erase(lru_, pub);
+    lru_.push_back(pub);
 }
 
 std::optional<std::string> JwtDirStore::load(const std::string& pub) const {
@@ -55,6 +77,7 @@ std::optional<std::string> JwtDirStore::load(const std::string& pub) const {
     std::lock_guard lk(mu_);
     auto t = read_all(path(pub));
     if (!t || t->empty()) return std::nullopt;
+    touch_locked(pub);
     return t;
 }
 
@@ -65,7 +88,12 @@ std::string JwtDirStore::write_locked(const std::string& pub, const std::string&
         std::int64_t n = 0;
         for (const auto& e : fs::directory_iterator(dir_, ec))
             if (e.path().extension() == ".jwt") ++n;
-        if (n >= limit_) return "jwt store is full";
+        if (n >= limit_ && !evict_) return "jwt store is full";
+        while (n >= limit_ && !lru_.empty()) {
+            fs::remove(path(lru_.front()), ec);
+            lru_.erase(lru_.begin());
+            --n;
+        }
     }
     {
         const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
@@ -86,6 +114,7 @@ std::string JwtDirStore::write_locked(const std::string& pub, const std::string&
     }
     if (::rename(tmp.c_str(), p.c_str()) != 0) return "rename " + tmp + ": " + std::strerror(errno);
     if (!fsync_path(dir_, O_RDONLY | O_DIRECTORY)) return "fsync " + dir_ + ": " + std::strerror(errno);
+    touch_locked(pub);
     return {};
 }
 

@@ -4,7 +4,8 @@
 // plain WriteFile, a save is durable before it is acknowledged: temporary file, fsync,
 // rename, directory fsync (an `nsc push` that was answered "jwt updated" survives a crash).
 // Deletes (allow_delete) rename the file to `<key>.jwt.deleted`, as nats-server does.
-// Thread-safe.
+// The cache resolver's store evicts: past `limit` JWTs the least recently used file goes, and
+// at start files older than `ttl` are dropped (fetched again when needed). Thread-safe.
 #pragma once
 #include <cstdint>
 #include <mutex>
@@ -18,7 +19,7 @@ class JwtDirStore {
 public:
     // Creates `dir` when missing; throws std::runtime_error with nats-server's text when it
     // cannot be used.
-    JwtDirStore(std::string dir, std::int64_t limit);
+    JwtDirStore(std::string dir, std::int64_t limit, bool evict = false, std::int64_t ttl_ms = 0);
 
     std::optional<std::string> load(const std::string& pub) const;
     // Overwrites (nats-server's save). Error text, or "" on success; `changed`: whether the
@@ -36,9 +37,13 @@ private:
     std::string path(const std::string& pub) const { return dir_ + "/" + pub + ".jwt"; }
     std::string write_locked(const std::string& pub, const std::string& jwt);
 
+    void touch_locked(const std::string& pub) const;
+
     mutable std::mutex mu_;
     std::string dir_;
     std::int64_t limit_;  // 0: none
+    bool evict_;          // cache: the least recently used goes when full
+    mutable std::vector<std::string> lru_;  // cache: least recently used first
 };
 
 }  // namespace osprey::server::auth

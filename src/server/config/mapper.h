@@ -42,7 +42,7 @@ public:
     void accounts(const conf::Value& v);
     void jetstream(const conf::Value& v);
     void cluster(const conf::Value& v);
-    void resolver_map(const conf::Value& v, const std::string& key);  // resolver { type: full ... }
+    void resolver_map(const conf::Value& v);  // resolver { type: full ... }
     void apply(const conf::Map& top);
 
 private:

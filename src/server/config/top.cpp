@@ -267,7 +267,7 @@ void Mapper::apply_key(const std::string& k, const conf::Value& v) {
         static const std::regex mem("(MEM|MEMORY)\\s*", std::regex::icase);
         static const std::regex url("URL", std::regex::icase);
         if (v.is_map()) {
-            resolver_map(v, k);
+            resolver_map(v);
         } else if (!v.is_string()) {
             fail(v, "error parsing operator resolver, wrong type " + go_type(v));
         } else if (std::regex_search(v.str(), mem)) {
@@ -348,7 +348,7 @@ void Mapper::apply(const conf::Map& top) {
     if (o.max_payload > 64LL * 1024 * 1024) throw ConfigError{"max_payload cannot exceed 64 MB"};
 }
 
-void Mapper::resolver_map(const conf::Value& v, const std::string& key) {
+void Mapper::resolver_map(const conf::Value& v) {
     // nats-server's map form: type FULL or CACHE (any case), dir, allow_delete, limit, ttl,
     // interval, timeout. A value of another type is Go's failed type assertion.
     auto want_string = [&](const conf::Value& x) -> const std::string& {
@@ -366,7 +366,7 @@ void Mapper::resolver_map(const conf::Value& v, const std::string& key) {
         } else if (n == "allow_delete") {
             if (!x.is_bool()) fail(x, "interface conversion: interface {} is " + go_type(x) + ", not bool");
             o_.resolver_allow_delete = x.boolean();
-            if (o_.resolver_allow_delete)
+            if (o_.resolver_allow_delete && lower(type) != "cache")
                 fail(x, "\"allow_delete\": deleting accounts through the resolver is not supported by osprey yet");
         } else if (n == "limit") {
             if (!x.is_int()) fail(x, "interface conversion: interface {} is " + go_type(x) + ", not int64");
@@ -375,6 +375,8 @@ void Mapper::resolver_map(const conf::Value& v, const std::string& key) {
             auto d = parse_duration_ms(want_string(x));
             if (!d) fail(x, d.error());
             if (n == "timeout" && *d <= 0) fail(x, "Fetch timeout " + want_string(x) + " is too smal");
+            if (n == "timeout") o_.resolver_timeout_ms = *d;
+            if (n == "ttl") o_.resolver_ttl_ms = *d;
             (n == "ttl" ? has_ttl : n == "interval" ? has_interval : has_timeout) = true;
         } else {
             // nats-server ignores other keys; osprey names them.
@@ -388,15 +390,21 @@ void Mapper::resolver_map(const conf::Value& v, const std::string& key) {
     std::error_code ec;
     if (std::filesystem::exists(dir, ec) && !std::filesystem::is_directory(dir, ec))
         fail(v, "dir needs to point to an accessible directory");
-    if (t == "cache")
-        fail(v, "\"" + key + "\": the nats based account resolver of type cache is not supported by osprey yet (type full is)");
-    if (has_ttl) fail(v, "FULL does not accept ttl");
-    if (has_interval || has_timeout)
-        o_.config_warnings.push_back(
-            "resolver: osprey's full resolver keeps its own directory and does not exchange JWTs with "
-            "other servers yet (no PACK sync, no lookup of a missing account): \"interval\" and \"timeout\" are not used");
-    o_.resolver = "FULL";
     o_.resolver_dir = dir;
+    if (t == "cache") {
+        if (has_interval) fail(v, "CACHE does not accept sync");
+        if (o_.resolver_allow_delete) fail(v, "CACHE does not accept allow_delete");
+        if (o_.resolver_limit <= 0) o_.resolver_limit = 1000;
+        o_.resolver = "CACHE";
+        return;
+    }
+    (void)has_timeout;
+    if (has_ttl) fail(v, "FULL does not accept ttl");
+    if (has_interval)
+        o_.config_warnings.push_back(
+            "resolver: osprey's full resolver does not run nats-server's periodic sync with the other "
+            "full resolvers yet ($SYS.REQ.CLAIMS.PACK): \"interval\" is not used");
+    o_.resolver = "FULL";
 }
 
 void Mapper::check_operator() {
@@ -427,7 +435,7 @@ void Mapper::check_operator() {
         if (auto e = auth::check_server_version(*op, 2, 9, 10)) throw ConfigError{*e};
     }
     if (!o.operator_mode()) return;
-    if (o.resolver == "FULL" && !system_set_)
+    if ((o.resolver == "FULL" || o.resolver == "CACHE") && !system_set_)
         throw ConfigError{"using nats based account resolver - the system account needs to be specified in configuration or the operator jwt"};
     if (!o.no_auth_user.empty() && !o.trusted_operators.empty())
         throw ConfigError{"no_auth_user not compatible with Trusted Operator"};
@@ -448,7 +456,7 @@ void Mapper::check_operator() {
             for (const auto& [name, j] : o.resolver_preload)
                 if (name == o.system_account) jwt = &j;
         std::string stored;
-        if (!jwt && o.resolver == "FULL") {
+        if (!jwt && (o.resolver == "FULL" || o.resolver == "CACHE")) {
             // In the directory, or not yet: nats-server then starts with a bootstrapping
             // system account and takes its JWT when one is pushed.
             std::ifstream f(o.resolver_dir + "/" + o.system_account + ".jwt", std::ios::binary);

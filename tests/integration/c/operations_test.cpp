@@ -374,7 +374,6 @@ TEST(Operations, UnimplementedConfigKeysAreNamed) {
     for (const char* key : {"websocket { port: 8080 }",
                             "tls { cert_file: x }", "leafnodes { port: 7422 }", "mqtt { port: 1883 }",
                             "gateway { name: g }", "resolver: URL(\"http://127.0.0.1:1/jwt/v1/accounts/\")",
-                            "resolver { type: cache, dir: /tmp/jwt }",
                             "resolver { type: full, dir: /tmp/jwt, allow_delete: true }"}) {
         SCOPED_TRACE(key);
         auto [code, out] = check_config(OSPREY_BIN, write_file(std::string(key) + "\n"));

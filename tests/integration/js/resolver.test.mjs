@@ -15,7 +15,7 @@ import { connect, credsAuthenticator } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { createOperator, createAccount, createUser } from "@nats-io/nkeys";
 import { encodeOperator, encodeAccount, encodeUser, fmtCreds } from "@nats-io/jwt";
-import { startServer, writeConfig } from "./server.mjs";
+import { freePort, startServer, writeConfig } from "./server.mjs";
 
 const enc = (s) => new TextEncoder().encode(s);
 const dec = (b) => new TextDecoder().decode(b);
@@ -279,5 +279,75 @@ resolver_preload: {
   } finally {
     for (const c of conns) await c.close().catch(() => {});
     await srv.stop();
+  }
+});
+
+test("cache resolver beside a full one: an unknown account is fetched from the full server at login; updates reach it once it has the account", async () => {
+  const w = await world();
+  const dir = mkdtempSync(join(tmpdir(), "osprey-resolver-"));
+  const cports = [await freePort(), await freePort()];
+  const routes = cports.map((p) => `nats://127.0.0.1:${p}`).join(", ");
+  const conf = (i, resolver) => writeConfig(`server_name: r${i}
+operator: "${w.opJwt}"
+system_account: ${w.sys.getPublicKey()}
+resolver: ${resolver}
+resolver_preload: { ${w.sys.getPublicKey()}: "${w.sysJwt}" }
+cluster { name: RC, listen: 127.0.0.1:${cports[i]}, routes: [${routes}] }
+`);
+  const full = await startServer(["-c", conf(0, `{ type: full, dir: "${dir}/full" }`)]);
+  const cache = await startServer(["-c", conf(1, `{ type: cache, dir: "${dir}/cache", ttl: "1h" }`)]);
+  const conns = [];
+  try {
+    const sysNc = await login(full, await w.creds(w.sys));
+    conns.push(sysNc);
+    // Bounded wait for the route: a system request answered by both servers.
+    let names = [];
+    for (let t = 0; t < 100 && names.length < 2; t++) {
+      const r = await requestAll(sysNc, "$SYS.REQ.CLAIMS.LIST", "", 300);
+      names = r.map((m) => JSON.parse(dec(m.data)).server.name).sort();
+    }
+    assert.deepEqual(names, ["r0", "r1"], "both servers answer the system account");
+
+    // nsc push: every server answers; the cache one skips an account it does not have.
+    const a = createAccount();
+    const aJwt = await w.account("A", a);
+    const replies = (await requestAll(sysNc, "$SYS.REQ.CLAIMS.UPDATE", aJwt))
+      .map((m) => JSON.parse(dec(m.data))).sort((x, y) => x.server.name.localeCompare(y.server.name));
+    assert.deepEqual(replies.map((r) => [r.server.name, r.data]), [
+      ["r0", { account: a.getPublicKey(), code: 200, message: "jwt updated" }],
+      ["r1", { account: a.getPublicKey(), code: 200, message: "jwt update cache skipped" }],
+    ]);
+    assert.ok(!existsSync(join(dir, "cache", `${a.getPublicKey()}.jwt`)));
+
+    // A user of A logs in at the cache server: it fetches A from the full one and caches it.
+    const u1 = await w.creds(a), u2 = await w.creds(a);
+    const onCache = await login(cache, u1);
+    conns.push(onCache);
+    assert.equal(readFileSync(join(dir, "cache", `${a.getPublicKey()}.jwt`), "utf8"), aJwt, "cached as <key>.jwt");
+    const onFull = await login(full, u2);
+    conns.push(onFull);
+    const got = [];
+    onFull.subscribe("x", { callback: (_, m) => got.push(dec(m.data)) });
+    await onFull.flush();
+    for (let t = 0; t < 50 && !got.length; t++) {
+      onCache.publish("x", enc("across"));
+      await onCache.flush();
+      await sleep(100);
+    }
+    assert.equal(got[0], "across", "the account's messages cross the route");
+    // An account nobody knows: refused after the fetch finds nothing.
+    assert.match(String((await loginError(cache, await w.creds(createAccount())))?.message), /Authorization Violation/i);
+
+    // Now the cache has A: an update revoking u1 reaches it and closes u1's connection there.
+    const revoked = await w.account("A", a, { revocations: { [u1.pub]: Math.floor(Date.now() / 1000) + 1 } });
+    const up = (await requestAll(sysNc, "$SYS.REQ.CLAIMS.UPDATE", revoked))
+      .map((m) => JSON.parse(dec(m.data))).sort((x, y) => x.server.name.localeCompare(y.server.name));
+    assert.deepEqual(up.map((r) => r.data?.message), ["jwt updated", "jwt updated cache"]);
+    assert.match(await closedWith(onCache), /revoked/i);
+  } finally {
+    for (const c of conns) await c.close().catch(() => {});
+    await cache.stop();
+    await full.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
