@@ -4,7 +4,8 @@
 //   $SYS.REQ.ACCOUNT.<key>.CLAIMS.UPDATE   the same for <key> (and the old $SYS.ACCOUNT.<key>...)
 //   $SYS.REQ.ACCOUNT.<key>.CLAIMS.LOOKUP   the stored JWT, raw (full resolver only)
 //   $SYS.REQ.CLAIMS.LIST                   {"data":[keys...]} (full and cache)
-//   $SYS.REQ.CLAIMS.DELETE                 refused: osprey's full resolver does not delete yet
+//   $SYS.REQ.CLAIMS.DELETE                 an operator-signed list of accounts (allow_delete)
+//   $SYS.REQ.CLAIMS.PACK                   the full resolvers' sync (queue "responder")
 // Replies: {"data":{"account","code":200,"message"},"server":{...}} or
 // {"error":{"account","code":500,"description":"<message> - <error>"},"server":{...}}.
 #include <boost/json.hpp>
@@ -101,9 +102,28 @@ void SystemServices::add_claims_handlers(Account& sys) {
         reply(sys, m, "{\"data\":" + json::serialize(keys) + ",\"server\":" + server_info() + "}");
     });
     add("$SYS.REQ.CLAIMS.DELETE", [this, &sys](const Message& m) {
-        // allow_delete is refused at start; without it nats-server says this too.
-        claims_reply(sys, m, 500, "", "delete accounts request by  failed - delete must be enabled in server config");
+        const Server::ClaimsReply r = server_.delete_claims(m.payload);
+        if (r.code == 200) {
+            claims_reply(sys, m, 200, "", r.message);
+        } else {
+            log::error("{} - {}", r.message, r.error);
+            claims_reply(sys, m, 500, "", r.message + " - " + r.error);
+        }
     });
+    if (!full) return;
+    // The full resolvers' sync: one of them (queue "responder") answers a peer's store hash
+    // with what it has when the hashes differ, a line per JWT, then an empty message.
+    auto h = std::make_shared<ClaimsHandler>();
+    h->subject = "$SYS.REQ.CLAIMS.PACK";
+    h->queue = "responder";
+    h->fn = [this, &sys](const Message& m) {
+        if (m.reply.empty()) return;
+        for (const auto& line : server_.pack_claims(m.payload)) reply(sys, m, line);
+        reply(sys, m, "");
+    };
+    sys.sublist().insert(h);
+    std::lock_guard lk(subs_mu_);
+    subs_.emplace_back(&sys, h);
 }
 
 }  // namespace osprey::server

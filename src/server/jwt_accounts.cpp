@@ -347,6 +347,125 @@ void Server::fetch_account(const std::string& account, std::function<void()> don
     sys->route(req);
 }
 
+Server::ClaimsReply Server::delete_claims(std::string_view jwt) {
+    // handleDeleteRequest, in its order of checks.
+    ClaimsReply r;
+    auto c = auth::decode_generic(jwt);
+    const std::string by = c ? c->sub : std::string();
+    auto fail = [&](std::string error) {
+        r.code = 500;
+        r.message = "delete accounts request by " + by + " failed";
+        r.error = std::move(error);
+        return r;
+    };
+    if (!op_ || !op_->dir) return fail("no resolver");
+    if (opts_.resolver == "FULL" && !opts_.resolver_allow_delete) return fail("delete must be enabled in server config");
+    if (!c) return fail(c.error());
+    if (c->sub != c->iss) return fail("not self signed");
+    if (!auth::is_trusted_issuer(op_->trust, c->iss)) return fail("not trusted");
+    std::vector<std::string> keys;
+    auto it = c->nats.find("accounts");
+    if (it == c->nats.end() || !it->value().is_array()) return fail("malformed request");
+    for (const auto& v : it->value().get_array()) {
+        if (!v.is_string() || !auth::is_valid_public(auth::kAccount, v.get_string())) return fail("malformed request");
+        keys.emplace_back(v.get_string());
+    }
+    for (const auto& k : keys)
+        if (k == opts_.system_account) return fail("not allowed to delete system account");
+    std::lock_guard lk(op_->mu);
+    std::string errs;
+    int deleted = 0;
+    for (const auto& k : keys) {
+        if (auto err = op_->dir->remove(k); !err.empty()) {
+            errs += (errs.empty() ? "" : "\n") + err;
+            continue;
+        }
+        ++deleted;
+        // removeCb: the account takes no connection, and those it has go as expired.
+        op_->jwts.erase(k);
+        Account* acc = find_account(k);
+        if (!acc) continue;
+        acc->max_connections.store(0, std::memory_order_relaxed);
+        acc->unwire_imports();
+        acc->set_exports({});
+        for (auto& cl : clients())
+            cl->recheck([acc](const Client& x) -> std::optional<Client::Verdict> {
+                if (x.account() != acc) return std::nullopt;
+                return Client::Verdict{"Account Authentication Expired", CloseReason::AuthExpired};
+            });
+    }
+    wire_jwt_accounts_locked(now_unix(), false);  // imports from what was deleted go
+    if (!errs.empty())
+        return fail(fmt::format("deleted {} accounts, failed for {}\n{}", deleted, keys.size() - std::size_t(deleted), errs));
+    r.message = fmt::format("deleted {} accounts", deleted);
+    return r;
+}
+
+std::vector<std::string> Server::pack_claims(std::string_view their_hash) const {
+    if (!op_ || !op_->dir) return {};
+    if (their_hash == op_->dir->hash()) return {};
+    return op_->dir->pack();
+}
+
+std::string Server::claims_hash() const { return op_ && op_->dir ? op_->dir->hash() : std::string(32, '\0'); }
+
+void Server::merge_claims(std::string_view line) {
+    // Merge: `<key>|<jwt>`, kept when newer (saveIfNewer), in force when it verifies.
+    const auto bar = line.find('|');
+    if (bar == std::string_view::npos || line.find('|', bar + 1) != std::string_view::npos) {
+        log::error("line in package didn't contain 2 entries: \"{}\"", line);
+        return;
+    }
+    const std::string key(line.substr(0, bar)), jwt(line.substr(bar + 1));
+    if (!auth::is_valid_public(auth::kAccount, key)) {
+        log::error("key to merge is not a valid public account key");
+        return;
+    }
+    if (!op_ || !op_->dir) return;
+    std::lock_guard lk(op_->mu);
+    bool written = false;
+    if (auto err = op_->dir->save_if_newer(key, jwt, &written); !err.empty() || !written) return;
+    const std::int64_t now = now_unix();
+    if (auto v = auth::verify_account(jwt, key, op_->trust, now)) install_locked(key, jwt, *v, now);
+}
+
+void Server::start_claims_sync() {
+    // DirAccResolver's sync: every interval, our store's hash to $SYS.REQ.CLAIMS.PACK; the one
+    // full resolver that answers (queue "responder") sends what differs, line by line, then
+    // an empty message; each line is merged (the newer JWT wins).
+    Account* sys = system_account();
+    if (!sys || opts_.resolver != "FULL" || loops_.empty()) return;
+    struct Sync {
+        std::shared_ptr<FetchReply> inbox;
+        std::unique_ptr<boost::asio::steady_timer> timer;
+        std::function<void()> arm;
+    };
+    auto st = std::make_shared<Sync>();
+    st->inbox = std::make_shared<FetchReply>();
+    st->inbox->subject = "$SYS._INBOX." + server_id_ + "." + util::random_token(8);
+    st->inbox->fn = [this](const Message& m) {
+        if (!m.payload.empty()) merge_claims(m.payload);
+    };
+    sys->sublist().insert(st->inbox);
+    st->timer = std::make_unique<boost::asio::steady_timer>(*loops_[0]);
+    std::weak_ptr<Sync> weak = st;
+    st->arm = [this, sys, weak] {
+        auto s = weak.lock();
+        if (!s) return;
+        s->timer->expires_after(std::chrono::milliseconds(opts_.resolver_interval_ms));
+        s->timer->async_wait([this, sys, weak](const boost::system::error_code& ec) {
+            auto s2 = weak.lock();
+            if (ec || !s2 || shutting_down_) return;
+            const std::string hash = claims_hash();
+            Message req{"$SYS.REQ.CLAIMS.PACK", s2->inbox->subject, {}, hash, nullptr};
+            sys->route(req);
+            s2->arm();
+        });
+    };
+    st->arm();
+    claims_sync_ = st;
+}
+
 std::optional<std::string> Server::lookup_claims(const std::string& account) const {
     if (!op_ || !op_->dir) return std::nullopt;
     return op_->dir->load(account);

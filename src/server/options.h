@@ -140,6 +140,7 @@ struct Options {
     std::int64_t resolver_limit = 0;  // FULL: at most this many JWTs (0: no limit); CACHE: 1000
     std::int64_t resolver_ttl_ms = 0;        // CACHE: a cached JWT older than this is fetched again
     std::int64_t resolver_timeout_ms = 1900; // fetching a missing account from the other servers
+    std::int64_t resolver_interval_ms = 60000;  // FULL: the sync with the other full resolvers
     std::vector<std::pair<std::string, std::string>> resolver_preload;
     std::vector<std::string> resolver_pinned_accounts;  // empty: any account
 

@@ -470,6 +470,7 @@ void Server::start() {
         if (opts_.system_account == "$SYS") log::warn("Trusted Operators should utilize a System Account");
     }
 
+    start_claims_sync();
     if (opts_.http_port != 0) {
         monitor_->start(opts_.http_host.empty() ? opts_.host : opts_.http_host, opts_.http_port);
     }

@@ -150,6 +150,15 @@ public:
     };
     ClaimsReply update_claims(std::string_view jwt, const std::string& account);
     std::optional<std::string> lookup_claims(const std::string& account) const;  // FULL
+    // $SYS.REQ.CLAIMS.DELETE: an operator-signed list of accounts to delete (allow_delete);
+    // `account` stays empty in the reply.
+    ClaimsReply delete_claims(std::string_view jwt);
+    // The full resolvers' sync ($SYS.REQ.CLAIMS.PACK): our pack for a peer whose store hash is
+    // `their_hash` (nothing when equal), our own hash, and a `<key>|<jwt>` line of a peer's.
+    std::vector<std::string> pack_claims(std::string_view their_hash) const;
+    std::string claims_hash() const;
+    void merge_claims(std::string_view line);
+    void start_claims_sync();  // at start() (full resolver): the periodic PACK request
     std::vector<std::string> list_claims() const;                               // FULL
     // "" (none), "MEMORY" or "FULL".
     const std::string& resolver() const { return opts_.resolver; }
@@ -213,6 +222,7 @@ private:
     std::function<void(const JetStreamAccount&)> js_account_hook_;
     std::vector<std::function<void(Account&)>> account_hooks_;
     bool accounts_built_ = false;  // after the start's accounts, new ones run the hooks
+    std::shared_ptr<void> claims_sync_;  // the full resolver's sync (jwt_accounts.cpp)
     Account* global_ = nullptr;
     std::vector<User> users_;  // every user of every account, with its account filled in
     bool has_users_ = false;   // users from a users array (not the single user/password)

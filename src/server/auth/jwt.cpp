@@ -234,6 +234,40 @@ std::expected<Claims, std::string> decode(std::string_view token) {
     return claims;
 }
 
+std::expected<Claims, std::string> decode_generic(std::string_view token) {
+    std::vector<std::string_view> chunks;
+    for (std::size_t start = 0;;) {
+        const std::size_t dot = token.find('.', start);
+        chunks.push_back(token.substr(
+            start, dot == std::string_view::npos ? std::string_view::npos : dot - start));
+        if (dot == std::string_view::npos) break;
+        start = dot + 1;
+    }
+    if (chunks.size() != 3) return std::unexpected(std::string("expected 3 chunks"));
+    if (auto err = check_header(chunks[0])) return std::unexpected(*err);
+    auto payload = base64_raw_url_decode(chunks[1]);
+    if (!payload) return std::unexpected(payload.error());
+    auto claims = load_claims(
+        std::string_view(reinterpret_cast<const char*>(payload->data()), payload->size()));
+    if (!claims) return claims;
+    auto sig = base64_raw_url_decode(chunks[2]);
+    if (!sig) return std::unexpected(sig.error());
+    // DecodeGeneric: the header's algorithm says which part is signed.
+    auto header = base64_raw_url_decode(chunks[0]);
+    bool v1 = false;
+    if (header) {
+        if (auto node = gojson::parse(std::string_view(reinterpret_cast<const char*>(header->data()), header->size()))) {
+            json::value h = json::object();
+            if (!gojson::unmarshal(*node, schema::header(), h)) v1 = lower(text_of(h.as_object(), "alg")) == "ed25519";
+        }
+    }
+    if (v1 ? !verify_by(claims->iss, chunks[1], *sig)
+           : !verify_by(claims->iss, token.substr(0, chunks[0].size() + chunks[1].size() + 1), *sig))
+        return std::unexpected(std::string(v1 ? "claim failed V1 signature verification"
+                                              : "claim failed V2 signature verification"));
+    return claims;
+}
+
 std::expected<Claims, std::string> decode(std::string_view token, ClaimKind want) {
     auto c = decode(token);
     if (c && c->kind != want)

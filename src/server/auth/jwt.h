@@ -41,6 +41,8 @@ struct Claims {
 // "claim failed V1 signature verification", "claim failed V2 signature verification",
 // "unable to validate expected prefixes - [account]".
 std::expected<Claims, std::string> decode(std::string_view token);
+// jwt.DecodeGeneric: any kind; the header's algorithm decides the signature's version.
+std::expected<Claims, std::string> decode_generic(std::string_view token);
 // jwt.Decode{User,Account,Operator,Activation}Claims: also "not user claim" etc.
 std::expected<Claims, std::string> decode(std::string_view token, ClaimKind want);
 

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include <openssl/evp.h>
+
 #include "server/auth/jwt.h"
 #include "server/auth/nkey.h"
 
@@ -127,7 +129,8 @@ std::string JwtDirStore::save(const std::string& pub, const std::string& jwt, bo
     return write_locked(pub, jwt);
 }
 
-std::string JwtDirStore::save_if_newer(const std::string& pub, const std::string& jwt) {
+std::string JwtDirStore::save_if_newer(const std::string& pub, const std::string& jwt, bool* written) {
+    if (written) *written = false;
     if (!is_valid_public(kAccount, pub)) return "invalid public key";
     std::lock_guard lk(mu_);
     auto old = read_all(path(pub));
@@ -140,7 +143,9 @@ std::string JwtDirStore::save_if_newer(const std::string& pub, const std::string
             if (existing->sub != fresh->sub) return "subject of existing and new jwt do not match";
         }
     }
-    return write_locked(pub, jwt);
+    std::string err = write_locked(pub, jwt);
+    if (written) *written = err.empty();
+    return err;
 }
 
 std::string JwtDirStore::remove(const std::string& pub) {
@@ -149,9 +154,35 @@ std::string JwtDirStore::remove(const std::string& pub) {
     const std::string p = path(pub);
     std::error_code ec;
     if (!fs::exists(p, ec)) return {};
-    if (::rename(p.c_str(), (p + ".deleted").c_str()) != 0) return std::string("rename: ") + std::strerror(errno);
+    if (evict_) {
+        fs::remove(p, ec);
+        std::erase(lru_, pub);
+        if (ec) return "remove: " + ec.message();
+    } else if (::rename(p.c_str(), (p + ".deleted").c_str()) != 0) {
+        return std::string("rename: ") + std::strerror(errno);
+    }
     fsync_path(dir_, O_RDONLY | O_DIRECTORY);
     return {};
+}
+
+std::vector<std::string> JwtDirStore::pack() const {
+    std::vector<std::string> out;
+    for (const auto& pub : list())
+        if (auto t = read_all(path(pub))) out.push_back(pub + "|" + *t);
+    return out;
+}
+
+std::string JwtDirStore::hash() const {
+    std::string h(32, '\0');
+    for (const auto& pub : list()) {
+        auto t = read_all(path(pub));
+        if (!t) continue;
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int len = 0;
+        if (EVP_Digest(t->data(), t->size(), md, &len, EVP_sha256(), nullptr) != 1 || len != 32) continue;
+        for (std::size_t i = 0; i < 32; ++i) h[i] = char(h[i] ^ char(md[i]));
+    }
+    return h;
 }
 
 std::vector<std::string> JwtDirStore::list() const {

@@ -27,8 +27,13 @@ public:
     std::string save(const std::string& pub, const std::string& jwt, bool* changed = nullptr);
     // nats-server's saveIfNewer (preloads, fetched or merged JWTs): only when there is none,
     // or the new one is another JWT (jti) issued no earlier (iat).
-    std::string save_if_newer(const std::string& pub, const std::string& jwt);
-    std::string remove(const std::string& pub);  // rename to .jwt.deleted; no file: success
+    std::string save_if_newer(const std::string& pub, const std::string& jwt, bool* written = nullptr);
+    // full: rename to .jwt.deleted; cache: the file goes. No file: success.
+    std::string remove(const std::string& pub);
+    // nats-server's store hash: the XOR of every stored (unexpired) file's SHA-256 (32 bytes),
+    // and the pack of `<key>|<jwt>` lines the sync sends.
+    std::string hash() const;
+    std::vector<std::string> pack() const;
     // The stored account keys, sorted, without those whose JWT expired.
     std::vector<std::string> list() const;
     const std::string& dir() const { return dir_; }

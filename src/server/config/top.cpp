@@ -366,8 +366,7 @@ void Mapper::resolver_map(const conf::Value& v) {
         } else if (n == "allow_delete") {
             if (!x.is_bool()) fail(x, "interface conversion: interface {} is " + go_type(x) + ", not bool");
             o_.resolver_allow_delete = x.boolean();
-            if (o_.resolver_allow_delete && lower(type) != "cache")
-                fail(x, "\"allow_delete\": deleting accounts through the resolver is not supported by osprey yet");
+
         } else if (n == "limit") {
             if (!x.is_int()) fail(x, "interface conversion: interface {} is " + go_type(x) + ", not int64");
             o_.resolver_limit = x.integer();
@@ -376,6 +375,7 @@ void Mapper::resolver_map(const conf::Value& v) {
             if (!d) fail(x, d.error());
             if (n == "timeout" && *d <= 0) fail(x, "Fetch timeout " + want_string(x) + " is too smal");
             if (n == "timeout") o_.resolver_timeout_ms = *d;
+            if (n == "interval" && *d > 0) o_.resolver_interval_ms = *d;
             if (n == "ttl") o_.resolver_ttl_ms = *d;
             (n == "ttl" ? has_ttl : n == "interval" ? has_interval : has_timeout) = true;
         } else {
@@ -400,10 +400,6 @@ void Mapper::resolver_map(const conf::Value& v) {
     }
     (void)has_timeout;
     if (has_ttl) fail(v, "FULL does not accept ttl");
-    if (has_interval)
-        o_.config_warnings.push_back(
-            "resolver: osprey's full resolver does not run nats-server's periodic sync with the other "
-            "full resolvers yet ($SYS.REQ.CLAIMS.PACK): \"interval\" is not used");
     o_.resolver = "FULL";
 }
 

@@ -373,8 +373,7 @@ TEST(Operations, AccountConfigRefusalsMatchNatsServer) {
 TEST(Operations, UnimplementedConfigKeysAreNamed) {
     for (const char* key : {"websocket { port: 8080 }",
                             "tls { cert_file: x }", "leafnodes { port: 7422 }", "mqtt { port: 1883 }",
-                            "gateway { name: g }", "resolver: URL(\"http://127.0.0.1:1/jwt/v1/accounts/\")",
-                            "resolver { type: full, dir: /tmp/jwt, allow_delete: true }"}) {
+                            "gateway { name: g }", "resolver: URL(\"http://127.0.0.1:1/jwt/v1/accounts/\")"}) {
         SCOPED_TRACE(key);
         auto [code, out] = check_config(OSPREY_BIN, write_file(std::string(key) + "\n"));
         EXPECT_NE(code, 0) << out;

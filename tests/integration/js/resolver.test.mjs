@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { connect, credsAuthenticator } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { createOperator, createAccount, createUser } from "@nats-io/nkeys";
-import { encodeOperator, encodeAccount, encodeUser, fmtCreds } from "@nats-io/jwt";
+import { encodeOperator, encodeAccount, encodeUser, encodeGeneric, fmtCreds } from "@nats-io/jwt";
 import { freePort, startServer, writeConfig } from "./server.mjs";
 
 const enc = (s) => new TextEncoder().encode(s);
@@ -132,6 +132,12 @@ resolver_preload: { ${w.sys.getPublicKey()}: "${w.sysJwt}" }
     const fr = await push(sysNc, fJwt, `$SYS.REQ.ACCOUNT.${f.getPublicKey()}.CLAIMS.UPDATE`);
     assert.equal(fr.data?.message, "jwt updated", JSON.stringify(fr));
     assert.match(String((await loginError(srv, await w.creds(f)))?.message), /Authorization Violation/i);
+
+    // Deleting needs allow_delete.
+    const delToken = await encodeGeneric("delete", w.op, "generic", { accounts: [a.getPublicKey()] });
+    const noDelete = (await requestAll(sysNc, "$SYS.REQ.CLAIMS.DELETE", delToken)).map((m) => JSON.parse(dec(m.data)));
+    assert.deepEqual(noDelete.map((r) => r.error), [{ code: 500,
+      description: `delete accounts request by ${w.op.getPublicKey()} failed - delete must be enabled in server config` }]);
 
     // A restart keeps what was pushed.
     for (const c of conns.splice(0)) await c.close().catch(() => {});
@@ -348,6 +354,69 @@ cluster { name: RC, listen: 127.0.0.1:${cports[i]}, routes: [${routes}] }
     for (const c of conns) await c.close().catch(() => {});
     await cache.stop();
     await full.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("full resolver: an operator-signed delete (allow_delete) closes the account; full resolvers sync what they have", async () => {
+  const w = await world();
+  const dir = mkdtempSync(join(tmpdir(), "osprey-resolver-"));
+  const cports = [await freePort(), await freePort()];
+  const routes = cports.map((p) => `nats://127.0.0.1:${p}`).join(", ");
+  const conf = (i) => writeConfig(`server_name: s${i}
+operator: "${w.opJwt}"
+system_account: ${w.sys.getPublicKey()}
+resolver: { type: full, dir: "${dir}/s${i}", allow_delete: true, interval: "1s" }
+resolver_preload: { ${w.sys.getPublicKey()}: "${w.sysJwt}" }
+cluster { name: SC, listen: 127.0.0.1:${cports[i]}, routes: [${routes}] }
+`);
+  const s0 = await startServer(["-c", conf(0)]);
+  let s1 = null;
+  const conns = [];
+  try {
+    const sysNc = await login(s0, await w.creds(w.sys));
+    conns.push(sysNc);
+    const a = createAccount(), b = createAccount();
+    const aJwt = await w.account("A", a);
+    assert.equal((await push(sysNc, aJwt)).data?.code, 200);
+    assert.equal((await push(sysNc, await w.account("B", b))).data?.code, 200);
+
+    // A second full server starts without them: the sync brings both.
+    s1 = await startServer(["-c", conf(1)]);
+    const want = [a, b].map((k) => join(dir, "s1", `${k.getPublicKey()}.jwt`));
+    for (let t = 0; t < 100 && !want.every((f) => existsSync(f)); t++) await sleep(100);
+    assert.ok(want.every((f) => existsSync(f)), "synced from the other full resolver");
+    assert.equal(readFileSync(want[0], "utf8"), aJwt);
+
+    // Deletes: refused unless self-signed by a trusted operator key, never the system account.
+    const del = async (signer, accounts) => {
+      const token = await encodeGeneric("delete", signer, "generic", { accounts });
+      return (await requestAll(sysNc, "$SYS.REQ.CLAIMS.DELETE", token)).map((m) => JSON.parse(dec(m.data)));
+    };
+    const stranger = createOperator();
+    const notTrusted = await del(stranger, [a.getPublicKey()]);
+    assert.ok(notTrusted.length >= 1);
+    for (const r of notTrusted)
+      assert.deepEqual(r.error, { code: 500, description: `delete accounts request by ${stranger.getPublicKey()} failed - not trusted` });
+    const sysDel = await del(w.op, [w.sys.getPublicKey()]);
+    for (const r of sysDel)
+      assert.deepEqual(r.error, { code: 500, description: `delete accounts request by ${w.op.getPublicKey()} failed - not allowed to delete system account` });
+
+    const u = await w.creds(a);
+    const onA = await login(s0, u);
+    conns.push(onA);
+    await onA.flush();
+    const done = await del(w.op, [a.getPublicKey()]);
+    assert.deepEqual(done.map((r) => r.data).sort((x, y) => x.message.localeCompare(y.message)),
+      [{ code: 200, message: "deleted 1 accounts" }, { code: 200, message: "deleted 1 accounts" }], "both servers delete");
+    assert.match(await closedWith(onA), /expired/i);
+    assert.ok(existsSync(join(dir, "s0", `${a.getPublicKey()}.jwt.deleted`)), "renamed, as nats-server does");
+    assert.ok(!existsSync(join(dir, "s0", `${a.getPublicKey()}.jwt`)));
+    assert.match(String((await loginError(s0, u))?.message), /Authorization Violation/i);
+  } finally {
+    for (const c of conns) await c.close().catch(() => {});
+    if (s1) await s1.stop();
+    await s0.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 });
