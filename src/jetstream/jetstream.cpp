@@ -98,8 +98,14 @@ void JetStream::start(const std::vector<server::Server::JetStreamAccount>& accou
     // Operator mode: an account JWT pushed while running may grant JetStream to an account.
     srv_.set_jetstream_account_hook([this](const server::Server::JetStreamAccount& ja) {
         post([this, ja] {
-            if (std::any_of(accounts_.begin(), accounts_.end(), [&](const auto& st) { return st->account == ja.account; }))
-                return;  // limits of an account that has JetStream change at the next start
+            for (auto& st : accounts_) {
+                if (st->account != ja.account) continue;
+                // An account that has JetStream: its new limits, for what comes next.
+                st->limits = ja;
+                st->usage.max_file = ja.max_file;
+                st->usage.max_memory = ja.max_memory;
+                return;
+            }
             for (auto it = not_enabled_subs_.begin(); it != not_enabled_subs_.end();) {
                 if (it->first == ja.account) {
                     it->first->sublist().remove(it->second);

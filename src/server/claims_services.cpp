@@ -5,7 +5,7 @@
 //   $SYS.REQ.ACCOUNT.<key>.CLAIMS.LOOKUP   the stored JWT, raw (full resolver only)
 //   $SYS.REQ.CLAIMS.LIST                   {"data":[keys...]} (full and cache)
 //   $SYS.REQ.CLAIMS.DELETE                 an operator-signed list of accounts (allow_delete)
-//   $SYS.REQ.CLAIMS.PACK                   the full resolvers' sync (queue "responder")
+//   $SYS.REQ.CLAIMS.PACK                   the full resolvers' sync
 // Replies: {"data":{"account","code":200,"message"},"server":{...}} or
 // {"error":{"account","code":500,"description":"<message> - <error>"},"server":{...}}.
 #include <boost/json.hpp>
@@ -111,13 +111,16 @@ void SystemServices::add_claims_handlers(Account& sys) {
         }
     });
     if (!full) return;
-    // The full resolvers' sync: one of them (queue "responder") answers a peer's store hash
-    // with what it has when the hashes differ, a line per JWT, then an empty message.
+    // The full resolvers' sync: a peer's store hash is answered with what this server has when
+    // the hashes differ, a line per JWT, then an empty message. nats-server's responders form
+    // the queue group "responder" (one answers); osprey's answers every peer's request but
+    // its own, since a queue group's local member would take this server's own request
+    // every time, and its peers' stores would never reach it. Merging twice is harmless.
     auto h = std::make_shared<ClaimsHandler>();
     h->subject = "$SYS.REQ.CLAIMS.PACK";
-    h->queue = "responder";
-    h->fn = [this, &sys](const Message& m) {
-        if (m.reply.empty()) return;
+    const std::string own = "$SYS._INBOX." + server_.server_id() + ".";
+    h->fn = [this, &sys, own](const Message& m) {
+        if (m.reply.empty() || m.reply.starts_with(own)) return;
         for (const auto& line : server_.pack_claims(m.payload)) reply(sys, m, line);
         reply(sys, m, "");
     };

@@ -342,6 +342,8 @@ void Client::apply_auth(Server::Auth& a) {
     deny_filter_ = false;
     user_ = a.user;
     jwt_iat_ = a.user_iat;
+    user_max_subs_ = a.user_max_subs;
+    user_max_payload_ = a.user_max_payload;
     if (a.jwt) {
         // applyAccountLimits: the connection's subs and payload limits (Server computed them).
         max_subs_ = a.max_subs;
@@ -870,7 +872,18 @@ void Client::close(CloseReason reason) {
                [self = shared_from_this(), reason] { self->close_now(reason); });
 }
 
-void Client::recheck(std::function<std::optional<Verdict>(const Client&)> check) {
+void Client::set_jwt_limits(std::int64_t max_subs, std::int64_t max_payload) {
+    max_subs_ = max_subs;
+    max_payload_ = max_payload;
+    limits_.max_payload = max_payload < 0 ? server_.options().max_payload : max_payload;
+}
+
+std::size_t Client::num_subs() const {
+    std::lock_guard lk(subs_mu_);
+    return subs_.size();
+}
+
+void Client::recheck(std::function<std::optional<Verdict>(Client&)> check) {
     asio::post(socket_.get_executor(), [self = shared_from_this(), check = std::move(check)] {
         if (self->closing_ || !self->connect_received_) return;
         auto v = check(*self);

@@ -102,9 +102,14 @@ public:
         std::string err;
         CloseReason reason;
     };
-    void recheck(std::function<std::optional<Verdict>(const Client&)> check);
+    void recheck(std::function<std::optional<Verdict>(Client&)> check);
+    // The connection's subs and payload limits after an account update (the loop only).
+    void set_jwt_limits(std::int64_t max_subs, std::int64_t max_payload);
+    std::int64_t user_max_subs() const { return user_max_subs_; }
+    std::int64_t user_max_payload() const { return user_max_payload_; }
+    std::size_t num_subs() const;
     // What the recheck looks at (the client's loop only).
-    Account* account() const { return account_; }
+    Account* current_account() const { return account_; }
     const std::string& auth_user() const { return user_; }  // a JWT user: its public key
     std::int64_t jwt_iat() const { return jwt_iat_; }       // the user JWT's issue time
 
@@ -227,6 +232,7 @@ private:
     std::atomic<bool> headers_ok_{false};  // the CONNECT said headers: true
     std::string user_;
     std::int64_t jwt_iat_ = 0;
+    std::int64_t user_max_subs_ = -1, user_max_payload_ = -1;
     std::string fetch_;      // the account authorize() wants fetched
     bool fetching_ = false;  // waiting for it: nothing more is read or parsed
     bool fetched_ = false;   // judging the CONNECT again after the fetch

@@ -12,6 +12,7 @@
 
 #include "server/account.h"
 #include "server/auth/checks.h"
+#include "server/auth/connect.h"
 #include "server/auth/nkey.h"
 #include "server/client.h"
 #include "server/operator_state.h"
@@ -266,13 +267,21 @@ void Server::recheck_clients(Account& acc, const auth::AccountClaims& claims) {
     const std::int64_t max = claims.limits.conn;
     auto revocations = claims.revocations;
     Account* target = &acc;
+    const std::int64_t acc_subs = claims.limits.subs, acc_payload = claims.limits.payload;
+    const std::int64_t srv_subs = opts_.max_subs > 0 ? opts_.max_subs : -1, srv_payload = opts_.max_payload;
     for (std::size_t k = 0; k < held.size(); ++k) {
         const bool over = max >= 0 && std::int64_t(k) >= max;
-        held[k].c->recheck([over, revocations, target](const Client& c) -> std::optional<Client::Verdict> {
-            if (c.account() != target) return std::nullopt;
+        held[k].c->recheck([=](Client& c) -> std::optional<Client::Verdict> {
+            if (c.current_account() != target) return std::nullopt;
             if (over) return Client::Verdict{"maximum account active connections exceeded", CloseReason::MaxAccountConnections};
             if (auth::is_revoked(revocations, c.auth_user(), c.jwt_iat()))
                 return Client::Verdict{"User Authentication Revoked", CloseReason::Revocation};
+            // applyAccountLimits: the user's, the account's and the server's, the least.
+            const std::int64_t subs = auth::min_limit(auth::min_limit(c.user_max_subs(), acc_subs), srv_subs);
+            const std::int64_t payload = auth::min_limit(auth::min_limit(c.user_max_payload(), acc_payload), srv_payload);
+            c.set_jwt_limits(subs, payload);
+            if (subs >= 0 && std::int64_t(c.num_subs()) >= subs)
+                return Client::Verdict{"maximum subscriptions exceeded", CloseReason::MaxSubscriptions};
             return std::nullopt;
         });
     }
@@ -389,8 +398,8 @@ Server::ClaimsReply Server::delete_claims(std::string_view jwt) {
         acc->unwire_imports();
         acc->set_exports({});
         for (auto& cl : clients())
-            cl->recheck([acc](const Client& x) -> std::optional<Client::Verdict> {
-                if (x.account() != acc) return std::nullopt;
+            cl->recheck([acc](Client& x) -> std::optional<Client::Verdict> {
+                if (x.current_account() != acc) return std::nullopt;
                 return Client::Verdict{"Account Authentication Expired", CloseReason::AuthExpired};
             });
     }

@@ -39,7 +39,8 @@ struct Reader;
 
 // Server-wide JetStream resource limits and what the streams use of them (bytes).
 struct JsUsage {
-    std::int64_t max_file = -1, max_memory = -1;  // <= 0: no limit
+    // <= 0: no limit. Atomic: an account JWT update changes an account's while it publishes.
+    std::atomic<std::int64_t> max_file{-1}, max_memory{-1};
     std::atomic<std::int64_t> file{0}, memory{0};
     ApiError exceeded;  // what a publish over the limit gets
     // nats-server checks an account limit with the new message counted, the server limit

@@ -211,6 +211,17 @@ resolver_preload: { ${w.sys.getPublicKey()}: "${w.sysJwt}" }
     assert.equal((await push(sysNc, limited)).data?.code, 200);
     assert.match(await closedWith(a1), /maximum account active connections exceeded/i);
     await a3.flush();  // the newest stays
+
+    // A subscription limit below what a connection holds closes it.
+    for (const s of ["s.1", "s.2", "s.3"]) a3.subscribe(s);
+    await a3.flush();
+    const fewSubs = await w.account("A", a, {
+      imports: [{ name: "t", subject: "svc.time", account: b.getPublicKey(), type: "service" }],
+      revocations: { [a2User.pub]: now + 1 },
+      limits: { conn: 1, subs: 2 },
+    });
+    assert.equal((await push(sysNc, fewSubs)).data?.code, 200);
+    assert.match(await closedWith(a3), /maximum subscriptions exceeded/i);
   } finally {
     for (const c of conns) await c.close().catch(() => {});
     await srv.stop();
@@ -245,6 +256,17 @@ jetstream { store_dir: "${dir}/js" }
     assert.ok(si, "the stream is created");
     const pa = await (await import("@nats-io/jetstream")).jetstream(nc).publish("s.1", enc("x"));
     assert.equal(pa.seq, 1);
+    // Its limits lowered while running: one stream at most, so a second one is refused.
+    assert.equal((await push(sysNc, await w.account("C", c, { limits: { ...js, streams: 1 } }))).data?.code, 200);
+    let refused = null;
+    for (let t = 0; t < 20 && !refused; t++) {
+      refused = await (await jetstreamManager(nc)).streams.add({ name: "T", subjects: ["t.>"] }).then(() => null, (e) => e);
+      if (!refused) {
+        await (await jetstreamManager(nc)).streams.delete("T");
+        await sleep(100);
+      }
+    }
+    assert.match(String(refused?.message), /maximum number of streams reached/);
   } finally {
     for (const c of conns) await c.close().catch(() => {});
     await srv.stop();
