@@ -344,6 +344,7 @@ void Client::apply_auth(Server::Auth& a) {
     jwt_iat_ = a.user_iat;
     user_max_subs_ = a.user_max_subs;
     user_max_payload_ = a.user_max_payload;
+    user_signer_ = a.user_signer;
     if (a.jwt) {
         // applyAccountLimits: the connection's subs and payload limits (Server computed them).
         max_subs_ = a.max_subs;
@@ -888,8 +889,10 @@ void Client::recheck(std::function<std::optional<Verdict>(Client&)> check) {
         if (self->closing_ || !self->connect_received_) return;
         auto v = check(*self);
         if (!v) return;
-        log::debug("{} - {}", self->tag(), v->err);
-        self->send_err(v->err);
+        if (!v->err.empty()) {
+            log::debug("{} - {}", self->tag(), v->err);
+            self->send_err(v->err);
+        }
         self->close_now(v->reason);
     });
 }

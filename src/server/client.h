@@ -99,7 +99,7 @@ public:
     // Operator mode, an account JWT was updated: `check` runs on the client's loop and names
     // the -ERR to send and the reason to close for, or nothing (the connection stays).
     struct Verdict {
-        std::string err;
+        std::string err;  // "": closed without an -ERR
         CloseReason reason;
     };
     void recheck(std::function<std::optional<Verdict>(Client&)> check);
@@ -107,6 +107,7 @@ public:
     void set_jwt_limits(std::int64_t max_subs, std::int64_t max_payload);
     std::int64_t user_max_subs() const { return user_max_subs_; }
     std::int64_t user_max_payload() const { return user_max_payload_; }
+    const std::string& user_signer() const { return user_signer_; }
     std::size_t num_subs() const;
     // What the recheck looks at (the client's loop only).
     Account* current_account() const { return account_; }
@@ -233,6 +234,7 @@ private:
     std::string user_;
     std::int64_t jwt_iat_ = 0;
     std::int64_t user_max_subs_ = -1, user_max_payload_ = -1;
+    std::string user_signer_;
     std::string fetch_;      // the account authorize() wants fetched
     bool fetching_ = false;  // waiting for it: nothing more is read or parsed
     bool fetched_ = false;   // judging the CONNECT again after the fetch

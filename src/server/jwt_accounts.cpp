@@ -269,6 +269,8 @@ void Server::recheck_clients(Account& acc, const auth::AccountClaims& claims) {
     Account* target = &acc;
     const std::int64_t acc_subs = claims.limits.subs, acc_payload = claims.limits.payload;
     const std::int64_t srv_subs = opts_.max_subs > 0 ? opts_.max_subs : -1, srv_payload = opts_.max_payload;
+    auto signers = std::make_shared<const auth::SigningKeys>(
+        auth::account_signing_keys(claims, op_->trust.strict_signing_keys.contains(claims.claims.iss)));
     for (std::size_t k = 0; k < held.size(); ++k) {
         const bool over = max >= 0 && std::int64_t(k) >= max;
         held[k].c->recheck([=](Client& c) -> std::optional<Client::Verdict> {
@@ -276,6 +278,10 @@ void Server::recheck_clients(Account& acc, const auth::AccountClaims& claims) {
             if (over) return Client::Verdict{"maximum account active connections exceeded", CloseReason::MaxAccountConnections};
             if (auth::is_revoked(revocations, c.auth_user(), c.jwt_iat()))
                 return Client::Verdict{"User Authentication Revoked", CloseReason::Revocation};
+            // A user issued by a signing key the account no longer has (nats-server closes
+            // it without an -ERR).
+            if (!c.user_signer().empty() && !auth::find_signing_key(*signers, c.user_signer()))
+                return Client::Verdict{"", CloseReason::AuthViolation};
             // applyAccountLimits: the user's, the account's and the server's, the least.
             const std::int64_t subs = auth::min_limit(auth::min_limit(c.user_max_subs(), acc_subs), srv_subs);
             const std::int64_t payload = auth::min_limit(auth::min_limit(c.user_max_payload(), acc_payload), srv_payload);

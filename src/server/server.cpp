@@ -317,6 +317,7 @@ std::expected<Server::Auth, Server::AuthFailure> Server::authenticate_jwt(
     a.user_iat = r->user.claims.iat;
     a.user_max_subs = r->max_subs;
     a.user_max_payload = r->max_payload;
+    if (!r->user.issuer_account.empty()) a.user_signer = r->user.claims.iss;
     // applyAccountLimits: the user's, the account's, then the server's (0 subs: unlimited).
     a.max_subs = auth::min_limit(r->max_subs, r->account.limits.subs);
     a.max_subs = auth::min_limit(a.max_subs, opts_.max_subs > 0 ? opts_.max_subs : -1);

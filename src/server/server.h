@@ -109,6 +109,7 @@ public:
         std::string log;  // the debug line of a JWT authentication
         std::int64_t user_iat = 0;  // the user JWT's iat (revocations compare with it)
         std::int64_t user_max_subs = -1, user_max_payload = -1;  // the user JWT's own limits
+        std::string user_signer;  // the account signing key that issued the user JWT, or ""
     };
     struct AuthFailure {
         std::string log;     // nats-server's debug (or error) line for the failed check, or ""

@@ -442,3 +442,35 @@ cluster { name: SC, listen: 127.0.0.1:${cports[i]}, routes: [${routes}] }
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("full resolver: a signing key removed by an update closes the users it issued; the others stay", async () => {
+  const w = await world();
+  const dir = mkdtempSync(join(tmpdir(), "osprey-resolver-"));
+  const conf = writeConfig(`operator: "${w.opJwt}"
+system_account: ${w.sys.getPublicKey()}
+resolver: { type: full, dir: "${dir}/jwt" }
+resolver_preload: { ${w.sys.getPublicKey()}: "${w.sysJwt}" }
+`);
+  const srv = await startServer(["-c", conf]);
+  const conns = [];
+  try {
+    const sysNc = await login(srv, await w.creds(w.sys));
+    conns.push(sysNc);
+    const s = createAccount(), sk = createAccount();
+    assert.equal((await push(sysNc, await w.account("S", s, { signing_keys: [sk.getPublicKey()] }))).data?.code, 200);
+    const viaKey = createUser();
+    const viaKeyCreds = fmtCreds(await encodeUser("k", viaKey, s, {}, { signer: sk }), viaKey);
+    const byKey = await login(srv, viaKeyCreds);
+    const byAccount = await login(srv, await w.creds(s));
+    conns.push(byKey, byAccount);
+    await byKey.flush();
+    assert.equal((await push(sysNc, await w.account("S", s))).data?.code, 200);
+    assert.notEqual(await closedWith(byKey), "still open", "the signing key's user is closed");
+    await byAccount.flush();  // the account's own user stays
+    assert.match(String((await loginError(srv, viaKeyCreds))?.message), /Authorization Violation/i);
+  } finally {
+    for (const c of conns) await c.close().catch(() => {});
+    await srv.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
