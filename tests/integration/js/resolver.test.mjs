@@ -5,7 +5,8 @@
 // imports a new export reaches it, a revoked user and connections over a lowered limit are
 // closed, an account granted JetStream creates a stream. The MEMORY resolver takes updates of
 // the accounts it has. Keys and JWTs are made here (@nats-io/nkeys, @nats-io/jwt). Run with
-// OSPREY_BIN set to osprey or (the differential run) to nats-server: the same expectations.
+// OSPREY_BIN set to osprey or (the differential run) to nats-server: the same expectations; the
+// cluster cases also run mixed (an osprey and a nats-server 2.9.10 resolver side by side).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -310,7 +311,15 @@ resolver_preload: {
   }
 });
 
-test("cache resolver beside a full one: an unknown account is fetched from the full server at login; updates reach it once it has the account", async () => {
+// Mixed clusters too: osprey's cache resolver fetching from nats-server's full one, and the
+// other way round (when both binaries are there and OSPREY_BIN is osprey).
+const NATS = "/usr/sbin/nats-server";
+const pairs = [["same", process.env.OSPREY_BIN, process.env.OSPREY_BIN]];
+if (!/nats-server/.test(process.env.OSPREY_BIN ?? "") && existsSync(NATS))
+  pairs.push(["nats-server full, osprey cache", NATS, process.env.OSPREY_BIN],
+             ["osprey full, nats-server cache", process.env.OSPREY_BIN, NATS]);
+for (const [label, fullBin, cacheBin] of pairs)
+test(`cache resolver beside a full one (${label}): an unknown account is fetched from the full server at login; updates reach it once it has the account`, async () => {
   const w = await world();
   const dir = mkdtempSync(join(tmpdir(), "osprey-resolver-"));
   const cports = [await freePort(), await freePort()];
@@ -322,8 +331,8 @@ resolver: ${resolver}
 resolver_preload: { ${w.sys.getPublicKey()}: "${w.sysJwt}" }
 cluster { name: RC, listen: 127.0.0.1:${cports[i]}, routes: [${routes}] }
 `);
-  const full = await startServer(["-c", conf(0, `{ type: full, dir: "${dir}/full" }`)]);
-  const cache = await startServer(["-c", conf(1, `{ type: cache, dir: "${dir}/cache", ttl: "1h" }`)]);
+  const full = await startServer(["-c", conf(0, `{ type: full, dir: "${dir}/full" }`)], fullBin);
+  const cache = await startServer(["-c", conf(1, `{ type: cache, dir: "${dir}/cache", ttl: "1h" }`)], cacheBin);
   const conns = [];
   try {
     const sysNc = await login(full, await w.creds(w.sys));
@@ -380,7 +389,11 @@ cluster { name: RC, listen: 127.0.0.1:${cports[i]}, routes: [${routes}] }
   }
 });
 
-test("full resolver: an operator-signed delete (allow_delete) closes the account; full resolvers sync what they have", async () => {
+const syncPairs = [["same", process.env.OSPREY_BIN, process.env.OSPREY_BIN]];
+if (!/nats-server/.test(process.env.OSPREY_BIN ?? "") && existsSync(NATS))
+  syncPairs.push(["nats-server first", NATS, process.env.OSPREY_BIN], ["osprey first", process.env.OSPREY_BIN, NATS]);
+for (const [label, firstBin, secondBin] of syncPairs)
+test(`full resolver (${label}): an operator-signed delete (allow_delete) closes the account; full resolvers sync what they have`, async () => {
   const w = await world();
   const dir = mkdtempSync(join(tmpdir(), "osprey-resolver-"));
   const cports = [await freePort(), await freePort()];
@@ -392,7 +405,7 @@ resolver: { type: full, dir: "${dir}/s${i}", allow_delete: true, interval: "1s" 
 resolver_preload: { ${w.sys.getPublicKey()}: "${w.sysJwt}" }
 cluster { name: SC, listen: 127.0.0.1:${cports[i]}, routes: [${routes}] }
 `);
-  const s0 = await startServer(["-c", conf(0)]);
+  const s0 = await startServer(["-c", conf(0)], firstBin);
   let s1 = null;
   const conns = [];
   try {
@@ -404,7 +417,7 @@ cluster { name: SC, listen: 127.0.0.1:${cports[i]}, routes: [${routes}] }
     assert.equal((await push(sysNc, await w.account("B", b))).data?.code, 200);
 
     // A second full server starts without them: the sync brings both.
-    s1 = await startServer(["-c", conf(1)]);
+    s1 = await startServer(["-c", conf(1)], secondBin);
     const want = [a, b].map((k) => join(dir, "s1", `${k.getPublicKey()}.jwt`));
     for (let t = 0; t < 100 && !want.every((f) => existsSync(f)); t++) await sleep(100);
     assert.ok(want.every((f) => existsSync(f)), "synced from the other full resolver");

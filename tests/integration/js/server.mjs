@@ -44,18 +44,18 @@ export function writeConfig(text) {
 // Another process (the other JS suite runs beside this one) may take a port between the
 // check and the server's bind: then the server exits at start, and it starts again on fresh
 // client and monitor ports (bounded).
-export async function startServer(args = []) {
+// `bin`: another server binary than OSPREY_BIN (mixed clusters with nats-server).
+export async function startServer(args = [], bin = process.env.OSPREY_BIN) {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startServerOnce(args);
+      return await startServerOnce(args, bin);
     } catch (e) {
       if (attempt >= 3 || !/address already in use/i.test(String(e.message))) throw e;
     }
   }
 }
 
-async function startServerOnce(args) {
-  const bin = process.env.OSPREY_BIN;
+async function startServerOnce(args, bin) {
   if (!bin) throw new Error("OSPREY_BIN is not set");
   const port = await freePort();
   const httpPort = await freePort();
