@@ -19,6 +19,7 @@ namespace json = boost::json;
 
 namespace {
 constexpr std::size_t kReadBuf = 64 * 1024;
+constexpr std::size_t kMaxPendingSubs = 100000;  // interest kept for accounts not known yet
 // Routes queued for a flush on this thread during its current batch.
 thread_local std::vector<std::shared_ptr<Route>> t_flush;
 }  // namespace
@@ -233,14 +234,42 @@ bool Route::on_err(std::string_view text) {
 bool Route::on_sub(std::string_view account, std::string_view subject, std::string_view queue,
                    std::int32_t weight) {
     if (!info_received_) return true;  // nats-server takes interest once the route is registered
+    std::string key = std::string(account) + " " + std::string(subject);
+    if (!queue.empty()) key += " " + std::string(queue);
     server::Account* acc = mgr_.server().find_account(std::string(account));
     if (!acc) {
+        // nats-server looks the account up (fetching its JWT); here it is remembered until the
+        // account is made from its JWT (a user logs in, a push), when it takes effect.
+        const std::string& r = mgr_.server().resolver();
+        if (r == "FULL" || r == "CACHE") {
+            std::lock_guard lk(subs_mu_);
+            if (pending_count_ < kMaxPendingSubs &&
+                pending_[std::string(account)].emplace(key, PendingSub{std::string(subject), std::string(queue), weight}).second)
+                ++pending_count_;
+        }
         log::debug("{} - Unknown account \"{}\" for remote subject \"{}\"", mgr_.tag(*this), std::string(account),
                    std::string(subject));
         return true;
     }
-    std::string key = std::string(account) + " " + std::string(subject);
-    if (!queue.empty()) key += " " + std::string(queue);
+    take_interest(acc, key, subject, queue, weight);
+    return true;
+}
+
+void Route::adopt_account(server::Account& acc) {
+    std::unordered_map<std::string, PendingSub> subs;
+    {
+        std::lock_guard lk(subs_mu_);
+        auto it = pending_.find(acc.name());
+        if (it == pending_.end()) return;
+        subs = std::move(it->second);
+        pending_.erase(it);
+        pending_count_ -= subs.size();
+    }
+    for (auto& [key, p] : subs) take_interest(&acc, key, p.subject, p.queue, p.weight);
+}
+
+void Route::take_interest(server::Account* acc, const std::string& key, std::string_view subject,
+                          std::string_view queue, std::int32_t weight) {
     std::shared_ptr<RouteSub> sub;
     {
         std::lock_guard lk(subs_mu_);
@@ -248,7 +277,7 @@ bool Route::on_sub(std::string_view account, std::string_view subject, std::stri
         if (it != subs_.end()) {
             // A plain one again is nothing; a queue group's count replaces the weight.
             if (!queue.empty()) it->second->queue_weight = weight;
-            return true;
+            return;
         }
         sub = std::make_shared<RouteSub>();
         sub->subject = std::string(subject);
@@ -257,10 +286,9 @@ bool Route::on_sub(std::string_view account, std::string_view subject, std::stri
         sub->keep = shared_from_this();
         sub->account = acc;
         sub->queue_weight = queue.empty() ? 1 : weight;
-        subs_.emplace(std::move(key), sub);
+        subs_.emplace(key, sub);
     }
     acc->sublist().insert(sub);
-    return true;
 }
 
 bool Route::on_unsub(std::string_view account, std::string_view subject, std::string_view queue) {
@@ -270,7 +298,10 @@ bool Route::on_unsub(std::string_view account, std::string_view subject, std::st
     {
         std::lock_guard lk(subs_mu_);
         auto it = subs_.find(key);
-        if (it == subs_.end()) return true;
+        if (it == subs_.end()) {
+            if (auto p = pending_.find(std::string(account)); p != pending_.end() && p->second.erase(key)) --pending_count_;
+            return true;
+        }
         sub = it->second;
         subs_.erase(it);
     }

@@ -21,6 +21,10 @@
 #include "protocol/route_parser.h"
 #include "server/message.h"
 
+namespace osprey::server {
+class Account;
+}
+
 namespace osprey::cluster {
 
 class RouteManager;
@@ -63,6 +67,9 @@ public:
     std::int64_t rtt_ns() const { return rtt_ns_.load(); }
     std::size_t pending_bytes() const;
     std::vector<std::string> subscriptions() const;  // "<acc> <subject>[ <queue>]"
+    // An account this server did not have when the peer announced interest in it (operator
+    // mode: made later from its JWT): that interest takes effect now.
+    void adopt_account(server::Account& acc);
 
 private:
     // RouteHandler
@@ -107,6 +114,16 @@ private:
     // The peer's subscriptions, by nats-server's key "<acc> <subject>[ <queue>]".
     mutable std::mutex subs_mu_;
     std::unordered_map<std::string, std::shared_ptr<RouteSub>> subs_;
+    // Interest in accounts not (yet) known here, by account then key, as subject, queue and
+    // weight; bounded, kept only where accounts appear while running (a nats based resolver).
+    struct PendingSub {
+        std::string subject, queue;
+        std::int32_t weight;
+    };
+    std::unordered_map<std::string, std::unordered_map<std::string, PendingSub>> pending_;
+    std::size_t pending_count_ = 0;
+    void take_interest(server::Account* acc, const std::string& key, std::string_view subject,
+                       std::string_view queue, std::int32_t weight);
 
     // Write side: any thread.
     mutable std::mutex out_mu_;

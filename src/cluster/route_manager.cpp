@@ -85,7 +85,16 @@ RouteManager::RouteManager(server::Server& srv)
         });
     };
     for (server::Account* acc : srv_.accounts()) watch(acc);
-    srv_.add_account_hook([watch](server::Account& acc) { watch(&acc); });
+    srv_.add_account_hook([this, watch](server::Account& acc) {
+        watch(&acc);
+        // What the peers announced for it before it existed here.
+        std::vector<std::shared_ptr<Route>> routes;
+        {
+            std::lock_guard lk(mu_);
+            routes.assign(routes_.begin(), routes_.end());
+        }
+        for (auto& r : routes) r->adopt_account(acc);
+    });
     srv_.add_shutdown_hook([this] { stop(); });
     srv_.add_lame_duck_hook([this] { lame_duck(); });
     srv_.add_monitor_endpoint("/routez", [this](const std::map<std::string, std::string>& q) { return routez(q); });

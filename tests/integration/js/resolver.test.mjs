@@ -372,6 +372,26 @@ cluster { name: RC, listen: 127.0.0.1:${cports[i]}, routes: [${routes}] }
       await sleep(100);
     }
     assert.equal(got[0], "across", "the account's messages cross the route");
+    // Interest announced before the cache server has the account: a subscriber of A2 on the
+    // full server first, then a publisher of A2 logs in at the cache server (which fetches A2).
+    const a2 = createAccount();
+    assert.equal(JSON.parse(dec((await requestAll(sysNc, "$SYS.REQ.CLAIMS.UPDATE", await w.account("A2", a2)))
+      .find((m) => JSON.parse(dec(m.data)).server.name === "r0").data)).data?.code, 200);
+    const early = await login(full, await w.creds(a2));
+    conns.push(early);
+    const early_got = [];
+    early.subscribe("y", { callback: (_, m) => early_got.push(dec(m.data)) });
+    await early.flush();
+    await sleep(200);  // the route carries the interest to the cache server, which has no A2 yet
+    const late = await login(cache, await w.creds(a2));
+    conns.push(late);
+    for (let t = 0; t < 50 && !early_got.length; t++) {
+      late.publish("y", enc("earlier interest"));
+      await late.flush();
+      await sleep(100);
+    }
+    assert.equal(early_got[0], "earlier interest", "interest announced before the account existed there");
+
     // An account nobody knows: refused after the fetch finds nothing.
     assert.match(String((await loginError(cache, await w.creds(createAccount())))?.message), /Authorization Violation/i);
 
