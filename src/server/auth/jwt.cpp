@@ -167,6 +167,36 @@ bool verify_by(std::string_view issuer, std::string_view signed_part, const Byte
     return key && verify(*key, sig, signed_part);
 }
 
+// A token's three parts, its claims loaded (not yet verified) and its signature.
+struct Parsed {
+    std::vector<std::string_view> chunks;
+    Claims claims;
+    Bytes sig;
+};
+
+std::expected<Parsed, std::string> parse_token(std::string_view token) {
+    Parsed p;
+    for (std::size_t start = 0;;) {
+        const std::size_t dot = token.find('.', start);
+        p.chunks.push_back(token.substr(
+            start, dot == std::string_view::npos ? std::string_view::npos : dot - start));
+        if (dot == std::string_view::npos) break;
+        start = dot + 1;
+    }
+    if (p.chunks.size() != 3) return std::unexpected(std::string("expected 3 chunks"));
+    if (auto err = check_header(p.chunks[0])) return std::unexpected(*err);
+    auto payload = base64_raw_url_decode(p.chunks[1]);
+    if (!payload) return std::unexpected(payload.error());
+    auto claims = load_claims(
+        std::string_view(reinterpret_cast<const char*>(payload->data()), payload->size()));
+    if (!claims) return std::unexpected(claims.error());
+    p.claims = std::move(*claims);
+    auto sig = base64_raw_url_decode(p.chunks[2]);
+    if (!sig) return std::unexpected(sig.error());
+    p.sig = std::move(*sig);
+    return p;
+}
+
 }  // namespace
 
 const char* kind_name(ClaimKind k) {
@@ -185,33 +215,19 @@ const char* kind_name(ClaimKind k) {
 }
 
 std::expected<Claims, std::string> decode(std::string_view token) {
-    std::vector<std::string_view> chunks;
-    for (std::size_t start = 0;;) {
-        const std::size_t dot = token.find('.', start);
-        chunks.push_back(token.substr(
-            start, dot == std::string_view::npos ? std::string_view::npos : dot - start));
-        if (dot == std::string_view::npos) break;
-        start = dot + 1;
-    }
-    if (chunks.size() != 3) return std::unexpected(std::string("expected 3 chunks"));
-    if (auto err = check_header(chunks[0])) return std::unexpected(*err);
-    auto payload = base64_raw_url_decode(chunks[1]);
-    if (!payload) return std::unexpected(payload.error());
-    auto claims = load_claims(
-        std::string_view(reinterpret_cast<const char*>(payload->data()), payload->size()));
-    if (!claims) return claims;
-    auto sig = base64_raw_url_decode(chunks[2]);
-    if (!sig) return std::unexpected(sig.error());
-    if (claims->version <= 1) {
-        if (!verify_by(claims->iss, chunks[1], *sig))
+    auto p = parse_token(token);
+    if (!p) return std::unexpected(p.error());
+    auto claims = std::move(p->claims);
+    const auto& chunks = p->chunks;
+    if (claims.version <= 1) {
+        if (!verify_by(claims.iss, chunks[1], p->sig))
             return std::unexpected(std::string("claim failed V1 signature verification"));
-    } else if (!verify_by(claims->iss, token.substr(0, chunks[0].size() + chunks[1].size() + 1),
-                          *sig)) {
+    } else if (!verify_by(claims.iss, token.substr(0, chunks[0].size() + chunks[1].size() + 1), p->sig)) {
         return std::unexpected(std::string("claim failed V2 signature verification"));
     }
     // ExpectedPrefixes: who may issue each kind.
-    const auto& iss = claims->iss;
-    switch (claims->kind) {
+    const auto& iss = claims.iss;
+    switch (claims.kind) {
         case ClaimKind::User:
             if (!is_valid_public(kAccount, iss))
                 return std::unexpected(
@@ -235,37 +251,22 @@ std::expected<Claims, std::string> decode(std::string_view token) {
 }
 
 std::expected<Claims, std::string> decode_generic(std::string_view token) {
-    std::vector<std::string_view> chunks;
-    for (std::size_t start = 0;;) {
-        const std::size_t dot = token.find('.', start);
-        chunks.push_back(token.substr(
-            start, dot == std::string_view::npos ? std::string_view::npos : dot - start));
-        if (dot == std::string_view::npos) break;
-        start = dot + 1;
-    }
-    if (chunks.size() != 3) return std::unexpected(std::string("expected 3 chunks"));
-    if (auto err = check_header(chunks[0])) return std::unexpected(*err);
-    auto payload = base64_raw_url_decode(chunks[1]);
-    if (!payload) return std::unexpected(payload.error());
-    auto claims = load_claims(
-        std::string_view(reinterpret_cast<const char*>(payload->data()), payload->size()));
-    if (!claims) return claims;
-    auto sig = base64_raw_url_decode(chunks[2]);
-    if (!sig) return std::unexpected(sig.error());
+    auto p = parse_token(token);
+    if (!p) return std::unexpected(p.error());
+    const auto& chunks = p->chunks;
     // DecodeGeneric: the header's algorithm says which part is signed.
-    auto header = base64_raw_url_decode(chunks[0]);
     bool v1 = false;
-    if (header) {
+    if (auto header = base64_raw_url_decode(chunks[0])) {
         if (auto node = gojson::parse(std::string_view(reinterpret_cast<const char*>(header->data()), header->size()))) {
             json::value h = json::object();
             if (!gojson::unmarshal(*node, schema::header(), h)) v1 = lower(text_of(h.as_object(), "alg")) == "ed25519";
         }
     }
-    if (v1 ? !verify_by(claims->iss, chunks[1], *sig)
-           : !verify_by(claims->iss, token.substr(0, chunks[0].size() + chunks[1].size() + 1), *sig))
+    const std::string_view signed_part = v1 ? chunks[1] : token.substr(0, chunks[0].size() + chunks[1].size() + 1);
+    if (!verify_by(p->claims.iss, signed_part, p->sig))
         return std::unexpected(std::string(v1 ? "claim failed V1 signature verification"
                                               : "claim failed V2 signature verification"));
-    return claims;
+    return std::move(p->claims);
 }
 
 std::expected<Claims, std::string> decode(std::string_view token, ClaimKind want) {

@@ -73,6 +73,30 @@ async function closedWith(nc, ms = 5000) {
   return err === "still open" ? err : String(err?.message ?? err ?? "");
 }
 
+// A server with a full resolver (plus `extra(dir)` in its config), a connection of the system
+// account, and the connections a test opens; close() stops it all.
+async function fullResolverServer(w, extra = () => "") {
+  const dir = mkdtempSync(join(tmpdir(), "osprey-resolver-"));
+  const conf = writeConfig(`operator: "${w.opJwt}"
+system_account: ${w.sys.getPublicKey()}
+resolver: { type: full, dir: "${dir}/jwt" }
+resolver_preload: { ${w.sys.getPublicKey()}: "${w.sysJwt}" }
+${extra(dir)}
+`);
+  const srv = await startServer(["-c", conf]);
+  const conns = [];
+  const sysNc = await login(srv, await w.creds(w.sys));
+  conns.push(sysNc);
+  return {
+    srv, dir, sysNc, conns,
+    async close() {
+      for (const c of conns) await c.close().catch(() => {});
+      await srv.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 test("full resolver: pushed accounts log in at once, are stored, looked up and listed; errors as nats-server", async () => {
   const w = await world();
   const dir = mkdtempSync(join(tmpdir(), "osprey-resolver-"));
@@ -156,17 +180,9 @@ resolver_preload: { ${w.sys.getPublicKey()}: "${w.sysJwt}" }
 
 test("full resolver: an update takes effect at once: imports of a new export, revocations, a lowered connection limit", async () => {
   const w = await world();
-  const dir = mkdtempSync(join(tmpdir(), "osprey-resolver-"));
-  const conf = writeConfig(`operator: "${w.opJwt}"
-system_account: ${w.sys.getPublicKey()}
-resolver: { type: full, dir: "${dir}/jwt" }
-resolver_preload: { ${w.sys.getPublicKey()}: "${w.sysJwt}" }
-`);
-  const srv = await startServer(["-c", conf]);
-  const conns = [];
+  const h = await fullResolverServer(w);
+  const { srv, sysNc, conns } = h;
   try {
-    const sysNc = await login(srv, await w.creds(w.sys));
-    conns.push(sysNc);
     const a = createAccount();
     const b = createAccount();
     assert.equal((await push(sysNc, await w.account("A", a))).data?.code, 200);
@@ -224,26 +240,15 @@ resolver_preload: { ${w.sys.getPublicKey()}: "${w.sysJwt}" }
     assert.equal((await push(sysNc, fewSubs)).data?.code, 200);
     assert.match(await closedWith(a3), /maximum subscriptions exceeded/i);
   } finally {
-    for (const c of conns) await c.close().catch(() => {});
-    await srv.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await h.close();
   }
 });
 
 test("full resolver: an account pushed with JetStream limits gets JetStream", async () => {
   const w = await world();
-  const dir = mkdtempSync(join(tmpdir(), "osprey-resolver-"));
-  const conf = writeConfig(`operator: "${w.opJwt}"
-system_account: ${w.sys.getPublicKey()}
-resolver: { type: full, dir: "${dir}/jwt" }
-resolver_preload: { ${w.sys.getPublicKey()}: "${w.sysJwt}" }
-jetstream { store_dir: "${dir}/js" }
-`);
-  const srv = await startServer(["-c", conf]);
-  const conns = [];
+  const h = await fullResolverServer(w, (dir) => `jetstream { store_dir: "${dir}/js" }`);
+  const { srv, sysNc, conns } = h;
   try {
-    const sysNc = await login(srv, await w.creds(w.sys));
-    conns.push(sysNc);
     const c = createAccount();
     const js = { mem_storage: -1, disk_storage: -1, streams: -1, consumer: -1 };
     assert.equal((await push(sysNc, await w.account("C", c, { limits: js }))).data?.code, 200);
@@ -269,9 +274,7 @@ jetstream { store_dir: "${dir}/js" }
     }
     assert.match(String(refused?.message), /maximum number of streams reached/);
   } finally {
-    for (const c of conns) await c.close().catch(() => {});
-    await srv.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await h.close();
   }
 });
 
@@ -478,17 +481,9 @@ cluster { name: SC, listen: 127.0.0.1:${cports[i]}, routes: [${routes}] }
 
 test("full resolver: a signing key removed by an update closes the users it issued; the others stay", async () => {
   const w = await world();
-  const dir = mkdtempSync(join(tmpdir(), "osprey-resolver-"));
-  const conf = writeConfig(`operator: "${w.opJwt}"
-system_account: ${w.sys.getPublicKey()}
-resolver: { type: full, dir: "${dir}/jwt" }
-resolver_preload: { ${w.sys.getPublicKey()}: "${w.sysJwt}" }
-`);
-  const srv = await startServer(["-c", conf]);
-  const conns = [];
+  const h = await fullResolverServer(w);
+  const { srv, sysNc, conns } = h;
   try {
-    const sysNc = await login(srv, await w.creds(w.sys));
-    conns.push(sysNc);
     const s = createAccount(), sk = createAccount();
     assert.equal((await push(sysNc, await w.account("S", s, { signing_keys: [sk.getPublicKey()] }))).data?.code, 200);
     const viaKey = createUser();
@@ -502,8 +497,6 @@ resolver_preload: { ${w.sys.getPublicKey()}: "${w.sysJwt}" }
     await byAccount.flush();  // the account's own user stays
     assert.match(String((await loginError(srv, viaKeyCreds))?.message), /Authorization Violation/i);
   } finally {
-    for (const c of conns) await c.close().catch(() => {});
-    await srv.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await h.close();
   }
 });
