@@ -96,27 +96,8 @@ void JetStream::start(const std::vector<server::Server::JetStreamAccount>& accou
         for (auto& s : subs) not_enabled_subs_.emplace_back(acc, std::move(s));
     }
     // Operator mode: an account JWT pushed while running may grant JetStream to an account.
-    srv_.set_jetstream_account_hook([this](const server::Server::JetStreamAccount& ja) {
-        post([this, ja] {
-            for (auto& st : accounts_) {
-                if (st->account != ja.account) continue;
-                // An account that has JetStream: its new limits, for what comes next.
-                st->limits = ja;
-                st->usage.max_file = ja.max_file;
-                st->usage.max_memory = ja.max_memory;
-                return;
-            }
-            for (auto it = not_enabled_subs_.begin(); it != not_enabled_subs_.end();) {
-                if (it->first == ja.account) {
-                    it->first->sublist().remove(it->second);
-                    it = not_enabled_subs_.erase(it);
-                } else {
-                    ++it;
-                }
-            }
-            open_account(ja);
-            log::notice("JetStream enabled for account [{}]", ja.account->name());
-        });
+    srv_.set_jetstream_account_hook([this](const server::Server::JetStreamAccount& ja, bool enabled) {
+        post([this, ja, enabled] { configure_account(ja, enabled); });
     });
     srv_.add_monitor_endpoint("/jsz", [this](const std::map<std::string, std::string>& q) {
         return jsz(q);
@@ -127,37 +108,93 @@ void JetStream::start(const std::vector<server::Server::JetStreamAccount>& accou
     worker_ = std::thread([this] { worker(); });
 }
 
-void JetStream::open_account(const server::Server::JetStreamAccount& ja) {
-    {
-        server::Account* acc = ja.account;
-        auto st = std::make_unique<AccountState>();
-        st->account = acc;
+void JetStream::configure_account(const server::Server::JetStreamAccount& ja, bool enabled) {
+    // nats-server's configJetStream after an account JWT update, on the API thread.
+    AccountState* st = nullptr;
+    for (auto& a : accounts_)
+        if (a->account == ja.account) st = a.get();
+    if (opts_.clustered && (!st || !enabled || st->disabled)) {
+        // In a cluster the meta group holds the account's streams: not changed while running.
+        log::warn("JetStream for account [{}] changes at the next start (clustered)", ja.account->name());
+        return;
+    }
+    if (!enabled) {
+        if (!st || st->disabled) return;
+        // DisableJetStream: the streams stop (their files stay), the API answers "not enabled".
+        for (auto& s : st->api_subs) st->account->sublist().remove(s);
+        st->api_subs.clear();
+        {
+            std::unique_lock lk(st->streams_mu);
+            for (auto& [n, s] : st->streams) s->close(false);
+            st->streams.clear();
+        }
+        if (st->stream_configs) st->stream_configs->close(false);
+        st->disabled = true;
+        for (auto& s : answer_not_enabled(*st->account, opts_.domain)) not_enabled_subs_.emplace_back(st->account, std::move(s));
+        log::notice("JetStream disabled for account [{}]", st->account->name());
+        return;
+    }
+    if (st && !st->disabled) {
+        // An account that has JetStream: its new limits, for what comes next.
         st->limits = ja;
         st->usage.max_file = ja.max_file;
         st->usage.max_memory = ja.max_memory;
-        st->usage.exceeded = ApiError{400, 10002, "resource limits exceeded for account"};
-        st->usage.count_new_message = true;
-        st->dir = opts_.store_dir + "/jetstream/" + acc->name();
-        fs::create_directories(st->dir + "/streams");
-        st->stream_configs = std::make_unique<ConfigLog>(st->dir + "/stream_configs", opts_.sync_interval_ms);
-        if (!opts_.clustered) load_streams(*st);  // in a cluster the meta group opens them
-        link(*st);
-        std::vector<std::string> prefixes{"$JS.API."};
-        if (!opts_.domain.empty()) prefixes.push_back("$JS." + opts_.domain + ".API.");
-        for (const auto& p : prefixes) {
-            if (imports_api(*acc, p)) continue;  // the exporting account answers
-            auto in = std::make_shared<ApiIntake>();
-            in->js = this;
-            in->acc = st.get();
-            in->prefix_len = p.size();
-            in->clustered = opts_.clustered;
-            in->subject = p + ">";
-            acc->sublist().insert(in);
-            st->api_subs.push_back(in);
+        return;
+    }
+    for (auto it = not_enabled_subs_.begin(); it != not_enabled_subs_.end();) {
+        if (it->first == ja.account) {
+            it->first->sublist().remove(it->second);
+            it = not_enabled_subs_.erase(it);
+        } else {
+            ++it;
         }
-        // Threads other than the API's read the list under the lock (monitoring).
-        std::unique_lock lk(accounts_mu_);
-        accounts_.push_back(std::move(st));
+    }
+    if (st) {
+        st->disabled = false;
+        st->limits = ja;
+        st->usage.max_file = ja.max_file;
+        st->usage.max_memory = ja.max_memory;
+        start_account(*st);
+    } else {
+        open_account(ja);
+    }
+    log::notice("JetStream enabled for account [{}]", ja.account->name());
+}
+
+void JetStream::open_account(const server::Server::JetStreamAccount& ja) {
+    server::Account* acc = ja.account;
+    auto st = std::make_unique<AccountState>();
+    st->account = acc;
+    st->limits = ja;
+    st->usage.max_file = ja.max_file;
+    st->usage.max_memory = ja.max_memory;
+    st->usage.exceeded = ApiError{400, 10002, "resource limits exceeded for account"};
+    st->usage.count_new_message = true;
+    st->dir = opts_.store_dir + "/jetstream/" + acc->name();
+    start_account(*st);
+    // Threads other than the API's read the list under the lock (monitoring).
+    std::unique_lock lk(accounts_mu_);
+    accounts_.push_back(std::move(st));
+}
+
+void JetStream::start_account(AccountState& st) {
+    server::Account* acc = st.account;
+    fs::create_directories(st.dir + "/streams");
+    st.stream_configs = std::make_unique<ConfigLog>(st.dir + "/stream_configs", opts_.sync_interval_ms);
+    if (!opts_.clustered) load_streams(st);  // in a cluster the meta group opens them
+    link(st);
+    std::vector<std::string> prefixes{"$JS.API."};
+    if (!opts_.domain.empty()) prefixes.push_back("$JS." + opts_.domain + ".API.");
+    for (const auto& p : prefixes) {
+        if (imports_api(*acc, p)) continue;  // the exporting account answers
+        auto in = std::make_shared<ApiIntake>();
+        in->js = this;
+        in->acc = &st;
+        in->prefix_len = p.size();
+        in->clustered = opts_.clustered;
+        in->subject = p + ">";
+        acc->sublist().insert(in);
+        st.api_subs.push_back(in);
     }
 }
 

@@ -83,6 +83,8 @@ private:
     void load_streams(AccountState& a);
     void link(AccountState& a);
     void open_account(const server::Server::JetStreamAccount& ja);
+    void start_account(AccountState& st);  // its streams, links and API subscriptions
+    void configure_account(const server::Server::JetStreamAccount& ja, bool enabled);
     std::string stream_dir(const AccountState& a, const std::string& name) const;
     // Writes a stream's configuration; `durable` runs once it is (on a writer thread).
     bool persist(AccountState& a, const Stream& s, std::function<void()> durable = {});

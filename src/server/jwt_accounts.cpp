@@ -245,8 +245,10 @@ void Server::install_locked(const std::string& account, std::string jwt, const a
     wire_jwt_accounts_locked(now, false);
     Account* acc = find_account(account);
     if (!acc) return;
-    if (account != opts_.system_account && js_account_hook_)
-        if (auto ja = jetstream_of(acc, claims)) js_account_hook_(*ja);
+    if (account != opts_.system_account && js_account_hook_) {
+        if (auto ja = jetstream_of(acc, claims)) js_account_hook_(*ja, true);
+        else js_account_hook_(JetStreamAccount{acc}, false);
+    }
     if (!is_new) recheck_clients(*acc, claims);
 }
 
@@ -403,6 +405,7 @@ Server::ClaimsReply Server::delete_claims(std::string_view jwt) {
         acc->max_connections.store(0, std::memory_order_relaxed);
         acc->unwire_imports();
         acc->set_exports({});
+        if (js_account_hook_) js_account_hook_(JetStreamAccount{acc}, false);
         for (auto& cl : clients())
             cl->recheck([acc](Client& x) -> std::optional<Client::Verdict> {
                 if (x.current_account() != acc) return std::nullopt;

@@ -168,8 +168,9 @@ public:
     // the layers that set something up per account (routes, system services) add it there.
     // Hooks are added before start().
     void add_account_hook(std::function<void(Account&)> fn) { account_hooks_.push_back(std::move(fn)); }
-    // JetStream learns of an account whose JWT (pushed while running) grants it.
-    void set_jetstream_account_hook(std::function<void(const JetStreamAccount&)> fn) {
+    // JetStream learns of an account whose JWT (pushed while running) grants it (`enabled`,
+    // with its limits) or no longer does, or that was deleted (not `enabled`).
+    void set_jetstream_account_hook(std::function<void(const JetStreamAccount&, bool enabled)> fn) {
         js_account_hook_ = std::move(fn);
     }
 
@@ -221,7 +222,7 @@ private:
 
     mutable std::shared_mutex accounts_mu_;  // accounts_: JWT accounts are added while running
     std::map<std::string, std::unique_ptr<Account>> accounts_;
-    std::function<void(const JetStreamAccount&)> js_account_hook_;
+    std::function<void(const JetStreamAccount&, bool)> js_account_hook_;
     std::vector<std::function<void(Account&)>> account_hooks_;
     bool accounts_built_ = false;  // after the start's accounts, new ones run the hooks
     std::shared_ptr<void> claims_sync_;  // the full resolver's sync (jwt_accounts.cpp)

@@ -31,6 +31,9 @@ struct JetStream::AccountState {
     std::vector<std::shared_ptr<server::Receiver>> api_subs;
     // Its streams' configurations (single server; in a cluster the meta group keeps them).
     std::unique_ptr<ConfigLog> stream_configs;
+    // Its account JWT took JetStream away (or the account was deleted): no streams, no API;
+    // kept (requests in flight point here) and opened again if a JWT grants it again.
+    bool disabled = false;
 };
 
 namespace json = boost::json;

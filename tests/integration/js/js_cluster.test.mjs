@@ -103,7 +103,9 @@ test("nats.js 2.x: an R3 stream through any server; every server holds every ack
     }
     assert.notEqual(after, before);
     let pa;
-    for (let t = 0; t < 50 && !pa; t++) pa = await js.publish("r3.e", sc.encode("after")).catch(() => sleep(100));
+    // A retried publish carries a message id: an attempt that timed out but was stored is then
+    // a duplicate (same sequence), not a second message.
+    for (let t = 0; t < 50 && !pa; t++) pa = await js.publish("r3.e", sc.encode("after"), { msgID: "after" }).catch(() => sleep(100));
     assert.equal(pa.seq, n + 1);
     await nc.close();
   } finally {
@@ -370,7 +372,9 @@ test("nats.js 2.x: an R3 durable push consumer delivers across routes under each
     const publish = async (n) => {
       const open = within(15000);
       for (let t = 0; t < 50 && open(); t++) {
-        const pa = await js.publish(subjectOf(n), sc.encode(`${subjectOf(n)} ${n}`), { timeout: 2000 }).catch(() => null);
+        // With a message id, so that an attempt that timed out but was stored (a slow commit
+        // right after the stepdown) makes the retry a duplicate, not a 41st message.
+        const pa = await js.publish(subjectOf(n), sc.encode(`${subjectOf(n)} ${n}`), { timeout: 2000, msgID: `p${n}` }).catch(() => null);
         if (pa) return pa;
         await sleep(100);
       }

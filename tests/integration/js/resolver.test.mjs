@@ -273,6 +273,23 @@ test("full resolver: an account pushed with JetStream limits gets JetStream", as
       }
     }
     assert.match(String(refused?.message), /maximum number of streams reached/);
+
+    // A JWT without JetStream takes it away (the stream's files stay); granting it again
+    // brings the stream back with its message.
+    assert.equal((await push(sysNc, await w.account("C", c))).data?.code, 200);
+    let off = null;
+    for (let t = 0; t < 20 && !off; t++) {
+      off = await jetstreamManager(nc).then((m) => m.streams.info("S")).then(() => null, (e) => e);
+      if (!off) await sleep(100);
+    }
+    assert.match(String(off?.message), /jetstream not enabled/i);
+    assert.equal((await push(sysNc, await w.account("C", c, { limits: js }))).data?.code, 200);
+    let back = null;
+    for (let t = 0; t < 30 && !back; t++) {
+      back = await jetstreamManager(nc).then((m) => m.streams.info("S")).catch(() => null);
+      if (!back) await sleep(100);
+    }
+    assert.equal(back?.state?.messages, 1, "the stream is back with its message");
   } finally {
     await h.close();
   }
