@@ -312,7 +312,13 @@ bool Route::on_unsub(std::string_view account, std::string_view subject, std::st
 bool Route::on_msg(const protocol::RouteMsg& rm) {
     stats.in_msgs.fetch_add(1, std::memory_order_relaxed);
     stats.in_bytes.fetch_add(rm.headers.size() + rm.payload.size(), std::memory_order_relaxed);
-    server::Account* acc = mgr_.server().find_account(std::string(rm.account));
+    // The account of the last message again, without the server's lookup (a lock and a
+    // string per message); accounts are never removed, so the pointer stays good.
+    if (rm.account != last_account_ || !last_acc_) {
+        last_acc_ = mgr_.server().find_account(std::string(rm.account));
+        last_account_.assign(rm.account);
+    }
+    server::Account* acc = last_acc_;
     if (!acc) return true;  // an account we do not have: dropped, as nats-server does
     server::Message m{rm.subject, rm.reply, rm.headers, rm.payload, nullptr};
     m.from_route = true;

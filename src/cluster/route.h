@@ -107,6 +107,9 @@ private:
     std::size_t rlen_ = 0;
     bool connect_received_ = false;
     bool info_received_ = false;
+    // on_msg's lookup of the last message's account (the route's loop only).
+    std::string last_account_;
+    server::Account* last_acc_ = nullptr;
     int pings_out_ = 0;
     std::chrono::steady_clock::time_point ping_sent_{};
     std::atomic<std::int64_t> rtt_ns_{0};

@@ -113,6 +113,11 @@ void JetStream::configure_account(const server::Server::JetStreamAccount& ja, bo
     AccountState* st = nullptr;
     for (auto& a : accounts_)
         if (a->account == ja.account) st = a.get();
+    auto take_limits = [&ja](AccountState& a) {
+        a.limits = ja;
+        a.usage.max_file = ja.max_file;
+        a.usage.max_memory = ja.max_memory;
+    };
     if (opts_.clustered && (!st || !enabled || st->disabled)) {
         // In a cluster the meta group holds the account's streams: not changed while running.
         log::warn("JetStream for account [{}] changes at the next start (clustered)", ja.account->name());
@@ -135,10 +140,7 @@ void JetStream::configure_account(const server::Server::JetStreamAccount& ja, bo
         return;
     }
     if (st && !st->disabled) {
-        // An account that has JetStream: its new limits, for what comes next.
-        st->limits = ja;
-        st->usage.max_file = ja.max_file;
-        st->usage.max_memory = ja.max_memory;
+        take_limits(*st);  // an account that has JetStream: its new limits, for what comes next
         return;
     }
     for (auto it = not_enabled_subs_.begin(); it != not_enabled_subs_.end();) {
@@ -151,9 +153,7 @@ void JetStream::configure_account(const server::Server::JetStreamAccount& ja, bo
     }
     if (st) {
         st->disabled = false;
-        st->limits = ja;
-        st->usage.max_file = ja.max_file;
-        st->usage.max_memory = ja.max_memory;
+        take_limits(*st);
         start_account(*st);
     } else {
         open_account(ja);

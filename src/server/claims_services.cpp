@@ -11,7 +11,7 @@
 #include <boost/json.hpp>
 
 #include "server/account.h"
-#include "server/client.h"
+#include "server/internal_handler.h"
 #include "server/server.h"
 #include "server/system_services.h"
 #include "subjects/sublist.h"
@@ -22,15 +22,6 @@ namespace osprey::server {
 namespace json = boost::json;
 
 namespace {
-
-struct ClaimsHandler : Receiver {
-    std::function<void(const Message&)> fn;
-    bool deliver(const Message& m) override {
-        Client::StallExempt internal;
-        fn(m);
-        return true;
-    }
-};
 
 // The <key> of $SYS.REQ.ACCOUNT.<key>.CLAIMS.X (6 tokens) or $SYS.ACCOUNT.<key>.CLAIMS.UPDATE
 // (5); empty when the subject has another shape.
@@ -48,13 +39,16 @@ std::string account_token(std::string_view subject, std::size_t index, std::size
 
 }  // namespace
 
-void SystemServices::claims_reply(Account& to, const Message& m, int code, const std::string& account,
-                                  const std::string& text) {
-    if (m.reply.empty()) return;  // nats-server only logs then
-    json::object body{{"code", code}};
-    if (!account.empty()) body["account"] = account;
-    body[code == 200 ? "message" : "description"] = text;
-    reply(to, m, "{\"" + std::string(code == 200 ? "data" : "error") + "\":" + json::serialize(body) +
+void SystemServices::claims_reply(Account& to, const Message& m, const Server::ClaimsReply& r) {
+    // respondToUpdate: logged, and answered unless there is no reply subject.
+    if (r.code == 200) log::debug("{} - {}", r.message, r.account);
+    else log::error("{} - {} - {}", r.message, r.account, r.error);
+    if (m.reply.empty()) return;
+    json::object body{{"code", r.code}};
+    if (!r.account.empty()) body["account"] = r.account;
+    if (r.code == 200) body["message"] = r.message;
+    else body["description"] = r.message + " - " + r.error;
+    reply(to, m, "{\"" + std::string(r.code == 200 ? "data" : "error") + "\":" + json::serialize(body) +
                      ",\"server\":" + server_info() + "}");
 }
 
@@ -62,22 +56,10 @@ void SystemServices::add_claims_handlers(Account& sys) {
     if (server_.resolver().empty()) return;
     const bool full = server_.resolver() == "FULL", cache = server_.resolver() == "CACHE";
     auto add = [&](std::string subject, std::function<void(const Message&)> fn) {
-        auto h = std::make_shared<ClaimsHandler>();
-        h->subject = std::move(subject);
-        h->fn = std::move(fn);
-        sys.sublist().insert(h);
-        std::lock_guard lk(subs_mu_);
-        subs_.emplace_back(&sys, h);
+        add_handler(sys, std::move(subject), std::move(fn), false);
     };
     auto update = [this, &sys](const Message& m, const std::string& account) {
-        const Server::ClaimsReply r = server_.update_claims(m.payload, account);
-        if (r.code == 200) {
-            log::debug("{} - {}", r.message, r.account);
-            claims_reply(sys, m, 200, r.account, r.message);
-        } else {
-            log::error("{} - {} - {}", r.message, r.account, r.error);
-            claims_reply(sys, m, 500, r.account, r.message + " - " + r.error);
-        }
+        claims_reply(sys, m, server_.update_claims(m.payload, account));
     };
     add("$SYS.REQ.ACCOUNT.*.CLAIMS.UPDATE", [update](const Message& m) {
         const std::string key = account_token(m.subject, 3, 6);
@@ -89,44 +71,31 @@ void SystemServices::add_claims_handlers(Account& sys) {
     });
     if (!full && !cache) return;  // the MEMORY resolver takes updates of the accounts it has
     add("$SYS.REQ.CLAIMS.UPDATE", [update](const Message& m) { update(m, ""); });
-    if (full) add("$SYS.REQ.ACCOUNT.*.CLAIMS.LOOKUP", [this, &sys](const Message& m) {
+    add("$SYS.REQ.CLAIMS.LIST", [this, &sys](const Message& m) {
+        json::array keys;
+        for (auto& k : server_.list_claims()) keys.push_back(json::value(k));
+        reply(sys, m, "{\"data\":" + json::serialize(keys) + ",\"server\":" + server_info() + "}");
+    });
+    add("$SYS.REQ.CLAIMS.DELETE", [this, &sys](const Message& m) { claims_reply(sys, m, server_.delete_claims(m.payload)); });
+    if (!full) return;
+    add("$SYS.REQ.ACCOUNT.*.CLAIMS.LOOKUP", [this, &sys](const Message& m) {
         const std::string key = account_token(m.subject, 3, 6);
         if (key.empty() || m.reply.empty()) return;
         auto jwt = server_.lookup_claims(key);
         if (!jwt) return;  // nats-server answers nothing (another full server may)
         reply(sys, m, *jwt);
     });
-    add("$SYS.REQ.CLAIMS.LIST", [this, &sys](const Message& m) {
-        json::array keys;
-        for (auto& k : server_.list_claims()) keys.push_back(json::value(k));
-        reply(sys, m, "{\"data\":" + json::serialize(keys) + ",\"server\":" + server_info() + "}");
-    });
-    add("$SYS.REQ.CLAIMS.DELETE", [this, &sys](const Message& m) {
-        const Server::ClaimsReply r = server_.delete_claims(m.payload);
-        if (r.code == 200) {
-            claims_reply(sys, m, 200, "", r.message);
-        } else {
-            log::error("{} - {}", r.message, r.error);
-            claims_reply(sys, m, 500, "", r.message + " - " + r.error);
-        }
-    });
-    if (!full) return;
     // The full resolvers' sync: a peer's store hash is answered with what this server has when
     // the hashes differ, a line per JWT, then an empty message. nats-server's responders form
     // the queue group "responder" (one answers); osprey's answers every peer's request but
     // its own, since a queue group's local member would take this server's own request
     // every time, and its peers' stores would never reach it. Merging twice is harmless.
-    auto h = std::make_shared<ClaimsHandler>();
-    h->subject = "$SYS.REQ.CLAIMS.PACK";
     const std::string own = "$SYS._INBOX." + server_.server_id() + ".";
-    h->fn = [this, &sys, own](const Message& m) {
+    add("$SYS.REQ.CLAIMS.PACK", [this, &sys, own](const Message& m) {
         if (m.reply.empty() || m.reply.starts_with(own)) return;
         for (const auto& line : server_.pack_claims(m.payload)) reply(sys, m, line);
         reply(sys, m, "");
-    };
-    sys.sublist().insert(h);
-    std::lock_guard lk(subs_mu_);
-    subs_.emplace_back(&sys, h);
+    });
 }
 
 }  // namespace osprey::server

@@ -15,22 +15,13 @@
 #include "server/auth/connect.h"
 #include "server/auth/nkey.h"
 #include "server/client.h"
+#include "server/internal_handler.h"
 #include "server/operator_state.h"
 #include "subjects/subject.h"
 #include "util/log.h"
 #include "util/random.h"
 
 namespace osprey::server {
-
-namespace {
-
-std::int64_t now_unix() {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
-}  // namespace
 
 void Server::build_jwt_accounts() {
     if (!opts_.operator_mode()) return;
@@ -41,22 +32,17 @@ void Server::build_jwt_accounts() {
     op_->trust.keys.insert(op_->trust.keys.end(), opts_.trusted_keys.begin(), opts_.trusted_keys.end());
     if (opts_.resolver.empty()) return;  // trusted keys alone: no account can be found
     std::lock_guard lk(op_->mu);
-    if (opts_.resolver == "FULL") {
-        // The directory holds every account; preloads go into it unless it has a newer JWT
-        // of that account (nats-server's saveIfNewer).
-        op_->dir = std::make_unique<auth::JwtDirStore>(opts_.resolver_dir, opts_.resolver_limit);
+    if (opts_.resolver == "FULL" || opts_.resolver == "CACHE") {
+        // The directory: every account (full), or what was fetched before within its ttl
+        // (cache; the rest is fetched when a user logs in). Preloads go into it unless it has
+        // a newer JWT of that account (nats-server's saveIfNewer).
+        const bool cache = opts_.resolver == "CACHE";
+        op_->dir = std::make_unique<auth::JwtDirStore>(opts_.resolver_dir, opts_.resolver_limit, cache,
+                                                       opts_.resolver_ttl_ms);
         for (const auto& [name, jwt] : opts_.resolver_preload)
             if (auto err = op_->dir->save_if_newer(name, jwt); !err.empty())
                 log::warn("Preloaded account [{}] not stored: {}", name, err);
-        log::notice("Managing all jwt in exclusive directory {}", opts_.resolver_dir);
-        for (const auto& name : op_->dir->list())
-            if (auto jwt = op_->dir->load(name)) op_->jwts[name] = *jwt;
-    } else if (opts_.resolver == "CACHE") {
-        // What was fetched before (within its ttl); the rest is fetched when a user logs in.
-        op_->dir = std::make_unique<auth::JwtDirStore>(opts_.resolver_dir, opts_.resolver_limit, true,
-                                                       opts_.resolver_ttl_ms);
-        for (const auto& [name, jwt] : opts_.resolver_preload) op_->dir->save_if_newer(name, jwt);
-        log::notice("Managing some jwt in exclusive directory {}", opts_.resolver_dir);
+        log::notice("Managing {} jwt in exclusive directory {}", cache ? "some" : "all", opts_.resolver_dir);
         for (const auto& name : op_->dir->list())
             if (auto jwt = op_->dir->load(name)) op_->jwts[name] = *jwt;
     } else {
@@ -65,7 +51,7 @@ void Server::build_jwt_accounts() {
     // Every account the resolver knows exists from the start, with its exports, imports and
     // limits, before any connection routes a message. Whether an account may be used
     // (trust, expiry) is checked at each CONNECT, as nats-server's lookup.
-    wire_jwt_accounts_locked(now_unix(), true);
+    wire_jwt_accounts_locked(unix_now(), true);
 }
 
 void Server::wire_jwt_accounts_locked(std::int64_t now, bool at_start) {
@@ -73,6 +59,7 @@ void Server::wire_jwt_accounts_locked(std::int64_t now, bool at_start) {
         Account* account;
         auth::AccountClaims claims;
         std::vector<ExportDef> exports;
+        std::vector<std::size_t> from;  // exports[k] is claims.exports[from[k]]
     };
     std::vector<Loaded> loaded;
     for (const auto& [name, jwt] : op_->jwts) {
@@ -87,9 +74,11 @@ void Server::wire_jwt_accounts_locked(std::int64_t now, bool at_start) {
         }
         Account* acc = add_account(name);
         acc->max_connections.store(a->limits.conn, std::memory_order_relaxed);
-        Loaded l{acc, std::move(*a), {}};
-        for (const auto& e : l.claims.exports) {
+        Loaded l{acc, std::move(*a), {}, {}};
+        for (std::size_t k = 0; k < l.claims.exports.size(); ++k) {
+            const auto& e = l.claims.exports[k];
             if (e.is_null || e.type == auth::ExportType::Unknown) continue;
+            l.from.push_back(k);
             ExportDef d;
             d.service = e.type == auth::ExportType::Service;
             d.subject = e.subject;
@@ -129,7 +118,7 @@ void Server::wire_jwt_accounts_locked(std::int64_t now, bool at_start) {
             }
             bool ok = true;
             for (std::size_t k = 0; k < exp->exports.size(); ++k) {
-                const auto& e = exp->claims.exports[k];
+                const auto& e = exp->claims.exports[exp->from[k]];
                 auto& ed = exp->exports[k];
                 if (ed.service != service || !subjects::is_subset(d.subject, ed.subject)) continue;
                 if (e.account_token_position > 0 &&
@@ -179,7 +168,7 @@ Server::ClaimsReply Server::update_claims(std::string_view jwt, const std::strin
         return r;
     };
     if (!op_ || opts_.resolver.empty()) return fail(subject_account, "jwt update resulted in error", "no resolver");
-    const std::int64_t now = now_unix();
+    const std::int64_t now = unix_now();
     if (opts_.resolver == "MEMORY") {
         // nats-server's accountClaimUpdate: only the accounts it has; the issuer is checked.
         if (jwt.empty()) return fail(subject_account, "jwt update error", "request body is empty");
@@ -295,19 +284,6 @@ void Server::recheck_clients(Account& acc, const auth::AccountClaims& claims) {
     }
 }
 
-namespace {
-
-// The one-shot inbox of a fetch: the first answer wins.
-struct FetchReply : Receiver {
-    std::function<void(const Message&)> fn;
-    bool deliver(const Message& m) override {
-        Client::StallExempt internal;
-        fn(m);
-        return true;
-    }
-};
-
-}  // namespace
 
 void Server::fetch_account(const std::string& account, std::function<void()> done) {
     Account* sys = system_account();
@@ -318,12 +294,12 @@ void Server::fetch_account(const std::string& account, std::function<void()> don
     struct State {
         std::atomic<bool> over{false};
         std::function<void()> done;
-        std::shared_ptr<FetchReply> inbox;
+        std::shared_ptr<InternalHandler> inbox;
         std::unique_ptr<boost::asio::steady_timer> timer;
     };
     auto st = std::make_shared<State>();
     st->done = std::move(done);
-    st->inbox = std::make_shared<FetchReply>();
+    st->inbox = std::make_shared<InternalHandler>();
     st->inbox->subject = "$SYS._INBOX." + server_id_ + "." + util::random_token(8);
     st->timer = std::make_unique<boost::asio::steady_timer>(*loops_[0]);
     // Ends the fetch once: the inbox leaves the sublist and the timer stops on loop 0 (not on
@@ -339,7 +315,7 @@ void Server::fetch_account(const std::string& account, std::function<void()> don
     st->inbox->fn = [this, sys, account, weak, finish](const Message& m) {
         auto s = weak.lock();
         if (!s || s->over.exchange(true)) return;
-        const std::int64_t now = now_unix();
+        const std::int64_t now = unix_now();
         {
             std::lock_guard lk(op_->mu);
             if (auto v = auth::verify_account(m.payload, account, op_->trust, now)) {
@@ -412,7 +388,7 @@ Server::ClaimsReply Server::delete_claims(std::string_view jwt) {
                 return Client::Verdict{"Account Authentication Expired", CloseReason::AuthExpired};
             });
     }
-    wire_jwt_accounts_locked(now_unix(), false);  // imports from what was deleted go
+    wire_jwt_accounts_locked(unix_now(), false);  // imports from what was deleted go
     if (!errs.empty())
         return fail(fmt::format("deleted {} accounts, failed for {}\n{}", deleted, keys.size() - std::size_t(deleted), errs));
     r.message = fmt::format("deleted {} accounts", deleted);
@@ -443,7 +419,7 @@ void Server::merge_claims(std::string_view line) {
     std::lock_guard lk(op_->mu);
     bool written = false;
     if (auto err = op_->dir->save_if_newer(key, jwt, &written); !err.empty() || !written) return;
-    const std::int64_t now = now_unix();
+    const std::int64_t now = unix_now();
     if (auto v = auth::verify_account(jwt, key, op_->trust, now)) install_locked(key, jwt, *v, now);
 }
 
@@ -454,12 +430,12 @@ void Server::start_claims_sync() {
     Account* sys = system_account();
     if (!sys || opts_.resolver != "FULL" || loops_.empty()) return;
     struct Sync {
-        std::shared_ptr<FetchReply> inbox;
+        std::shared_ptr<InternalHandler> inbox;
         std::unique_ptr<boost::asio::steady_timer> timer;
         std::function<void()> arm;
     };
     auto st = std::make_shared<Sync>();
-    st->inbox = std::make_shared<FetchReply>();
+    st->inbox = std::make_shared<InternalHandler>();
     st->inbox->subject = "$SYS._INBOX." + server_id_ + "." + util::random_token(8);
     st->inbox->fn = [this](const Message& m) {
         if (!m.payload.empty()) merge_claims(m.payload);

@@ -1,6 +1,8 @@
 // Operator mode's state inside the server (server.cpp, jwt_accounts.cpp): the trusted keys,
 // the account JWTs in force, and the resolver's directory.
 #pragma once
+#include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -13,6 +15,13 @@
 #include "server/server.h"
 
 namespace osprey::server {
+
+// Claims times are unix seconds.
+inline std::int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
 
 struct Server::Operator {
     auth::Trust trust;

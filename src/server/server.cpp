@@ -69,11 +69,6 @@ bool standard_allowed(const std::vector<std::string>& types) {
     return t.allowed.empty() ? !t.error : t.allowed.count(std::string(auth::kConnStandard)) > 0;
 }
 
-std::int64_t now_unix() {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 }  // namespace
 
@@ -327,7 +322,7 @@ std::expected<Server::Auth, Server::AuthFailure> Server::authenticate_jwt(
     a.payload_overridden = limited != -1 && a.max_payload != limited;
     a.expires_in = r->expires_in;
     if (r->account.claims.exp != 0) {
-        const std::int64_t left = r->account.claims.exp - now_unix();
+        const std::int64_t left = r->account.claims.exp - unix_now();
         a.account_expires_in = std::chrono::seconds(left > 0 ? left : 0);
     }
     a.log = std::move(r->log);

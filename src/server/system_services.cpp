@@ -10,6 +10,7 @@
 
 #include "server/account.h"
 #include "server/client.h"
+#include "server/internal_handler.h"
 #include "server/monitor.h"
 #include "server/server.h"
 #include "util/go_json.h"
@@ -28,18 +29,6 @@ std::string time_text(std::chrono::system_clock::time_point t) {
 }
 
 std::string now_text() { return time_text(std::chrono::system_clock::now()); }
-
-// A request handler in some account's subject space.
-struct Handler : Receiver {
-    std::function<void(const Message&)> fn;
-    bool local = false;  // answers this server's clients only (an account's own questions)
-    bool propagates() const override { return !local; }
-    bool deliver(const Message& m) override {
-        Client::StallExempt internal;
-        fn(m);
-        return true;
-    }
-};
 
 std::string compact(const std::string& pretty) {
     boost::system::error_code ec;
@@ -79,7 +68,7 @@ SystemServices::SystemServices(Server& server) : server_(server) {
 
 void SystemServices::add_handler(Account& acc, std::string subject, std::function<void(const Message&)> fn,
                                  bool local) {
-    auto h = std::make_shared<Handler>();
+    auto h = std::make_shared<InternalHandler>();
     h->local = local;
     h->subject = std::move(subject);
     h->fn = std::move(fn);

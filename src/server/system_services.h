@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "server/message.h"
+#include "server/server.h"
 
 namespace osprey::server {
 
@@ -49,8 +50,7 @@ private:
     void add_claims_handlers(Account& sys);
     void add_handler(Account& acc, std::string subject, std::function<void(const Message&)> fn, bool local);
     void add_account_handlers(Account& acc);  // what every account may ask about itself
-    void claims_reply(Account& to, const Message& m, int code, const std::string& account,
-                      const std::string& text);
+    void claims_reply(Account& to, const Message& m, const Server::ClaimsReply& r);
     std::string server_info();  // the "server" object of every message
     std::string statsz_json();
     // The body of `endpoint` with the request's options, or nullopt when its filter does not

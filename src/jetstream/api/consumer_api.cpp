@@ -374,7 +374,7 @@ void JetStream::persist_consumer_state(Stream& s, const std::shared_ptr<Consumer
     const std::uint64_t gen = c->state_generation();
     if (gen == c->persisted_generation) return;
     auto st = c->state_json();
-    const std::uint64_t log_seq = st.contains("log_seq") ? st["log_seq"].to_number<std::uint64_t>() : 0;
+    const auto log_seq = std::uint64_t(int_field(st, "log_seq"));
     st["created_ns"] = created_ns_of(*c);
     std::weak_ptr<Consumer> weak = c;
     if (!s.consumer_states().put(c->name(), json::serialize(st), [weak, log_seq] {
@@ -421,8 +421,7 @@ void restore_consumer_state(Stream& s, const std::shared_ptr<Consumer>& c, const
     }
     c->restore_state(legacy->get_object());
     json::object& st = legacy->get_object();
-    const std::uint64_t log_seq = st.contains("log_seq") && st["log_seq"].is_number()
-                                      ? st["log_seq"].to_number<std::uint64_t>() : 0;
+    const auto log_seq = std::uint64_t(int_field(st, "log_seq"));
     st["created_ns"] = created_ns_of(*c);
     states.erase(c->name());
     std::weak_ptr<Consumer> weak = c;
