@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libnats-dev nats-server libxxhash-dev
   clang libclang-rt-14-dev
   curl python3
+  chromium
 )
 # Node.js for the nats.js tests: keep an existing installation, else Debian's.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
@@ -27,8 +28,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The nats.js clients (2.x and the modern 3.x) for the integration tests (from the npm registry, pinned by the lock).
+# The nats.js clients (2.x and the modern 3.x) and ws for the integration tests (from the npm registry, pinned by the lock).
 js_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/integration/js"
-if [ ! -d "$js_dir/node_modules/nats" ] || [ ! -d "$js_dir/node_modules/@nats-io/transport-node" ]; then
+if [ ! -d "$js_dir/node_modules/nats" ] || [ ! -d "$js_dir/node_modules/@nats-io/transport-node" ] || [ ! -d "$js_dir/node_modules/ws" ]; then
   (cd "$js_dir" && npm ci --no-audit --no-fund --silent >/dev/null 2>&1 || npm install --no-audit --no-fund --silent >/dev/null)
 fi

@@ -9,6 +9,7 @@
 
 #include "cluster/js_cluster.h"
 #include "cluster/route_manager.h"
+#include "groups/gateway.h"
 #include "jetstream/jetstream.h"
 #include "server/client.h"
 #include "server/config.h"
@@ -114,6 +115,8 @@ int main(int argc, char** argv) {
         }
         std::unique_ptr<cluster::RouteManager> routes;
         if (opts.cluster.enabled()) routes = std::make_unique<cluster::RouteManager>(srv);
+        // Consumer groups on the monitoring port (its handlers are added before it starts).
+        auto gateway = std::make_unique<groups::Gateway>(srv, bool(js));
         srv.start();
         if (routes) routes->start();
         std::unique_ptr<cluster::JetStreamCluster> js_cluster;
@@ -122,7 +125,9 @@ int main(int argc, char** argv) {
             if (std::string err; !js_cluster->start(err)) throw std::runtime_error(err);
             js->set_cluster(js_cluster.get());
         }
+        if (js) gateway->start();
         srv.wait();
+        gateway.reset();
         if (js) js->set_cluster(nullptr);
         if (js_cluster) js_cluster->stop();
         if (js) js->stop();  // after the clients: every store flushed and closed

@@ -143,6 +143,29 @@ void Monitor::add_endpoint(const std::string& path, Endpoint handler) {
     endpoints_[path] = std::move(handler);
 }
 
+void Monitor::add_http_handler(const std::string& prefix, HttpHandler handler) {
+    http_handlers_[prefix] = std::move(handler);
+}
+
+void Monitor::add_upgrade_handler(const std::string& path, UpgradeHandler upgrade) {
+    upgrade_handlers_[path] = std::move(upgrade);
+}
+
+const HttpHandler* Monitor::http_handler(std::string_view path) const {
+    for (const auto& [prefix, h] : http_handlers_)
+        if (path.starts_with(prefix) || path == std::string_view(prefix).substr(0, prefix.size() - 1)) return &h;
+    return nullptr;
+}
+
+const UpgradeHandler* Monitor::upgrade_handler(std::string_view path) const {
+    auto it = upgrade_handlers_.find(std::string(path));
+    return it == upgrade_handlers_.end() ? nullptr : &it->second;
+}
+
+std::string http_error_json(const std::string& code, const std::string& message) {
+    return json::serialize(json::object{{"code", code}, {"message", message}});
+}
+
 void Monitor::set_health_check(Endpoint check) {
     std::lock_guard lk(endpoints_mu_);
     health_check_ = std::move(check);

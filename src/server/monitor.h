@@ -7,6 +7,8 @@
 #include <mutex>
 #include <string>
 
+#include "server/http_api.h"
+
 namespace osprey::server {
 
 class Server;
@@ -32,6 +34,13 @@ public:
     void add_varz_section(const std::string& key, Endpoint handler);
     // /healthz asks this (JetStream in a cluster): the error that makes it unavailable, or "".
     void set_health_check(Endpoint check);
+    // Requests of any method under `prefix` ("/v1/") go to `handler`, which answers when it
+    // can (before start()). A WebSocket upgrade of `path` ("/ws") is handed to `upgrade`.
+    void add_http_handler(const std::string& prefix, HttpHandler handler);
+    void add_upgrade_handler(const std::string& path, UpgradeHandler upgrade);
+    // The handler of a path, or null (any thread after start()).
+    const HttpHandler* http_handler(std::string_view path) const;
+    const UpgradeHandler* upgrade_handler(std::string_view path) const;
 
 private:
     Server& server_;
@@ -39,6 +48,8 @@ private:
     std::map<std::string, Endpoint> endpoints_;
     std::map<std::string, Endpoint> varz_sections_;
     Endpoint health_check_;
+    std::map<std::string, HttpHandler> http_handlers_;       // by prefix; set before start()
+    std::map<std::string, UpgradeHandler> upgrade_handlers_;  // by path
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

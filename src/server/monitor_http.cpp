@@ -3,9 +3,14 @@
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <atomic>
+#include <cctype>
 #include <mutex>
+#include <optional>
 
 #include "server/monitor.h"
+#include "server/http_upgrade.h"
 #include "server/server.h"
 #include "util/log.h"
 
@@ -25,6 +30,41 @@ struct Monitor::Impl {
 
 namespace {
 
+// %XX and '+' of a query component.
+std::string url_decode(std::string_view in) {
+    std::string out;
+    out.reserve(in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        const char c = in[i];
+        if (c == '+') {
+            out += ' ';
+        } else if (c == '%' && i + 2 < in.size() + 0 && std::isxdigit(static_cast<unsigned char>(in[i + 1])) &&
+                   std::isxdigit(static_cast<unsigned char>(in[i + 2]))) {
+            out += char(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16));
+            i += 2;
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+std::map<std::string, std::string> decode_query(std::string_view q) {
+    std::map<std::string, std::string> m;
+    while (!q.empty()) {
+        const auto amp = q.find('&');
+        std::string_view kv = q.substr(0, amp);
+        const auto eq = kv.find('=');
+        m[url_decode(kv.substr(0, eq))] = eq == std::string_view::npos ? "" : url_decode(kv.substr(eq + 1));
+        if (amp == std::string_view::npos) break;
+        q.remove_prefix(amp + 1);
+    }
+    return m;
+}
+
+// Bodies above this are refused with 413 (the groups API's limit; the monitor takes none).
+constexpr std::size_t kMaxBody = 1 << 20;
+
 class Session : public std::enable_shared_from_this<Session> {
 public:
     Session(tcp::socket s, Monitor& m) : stream_(std::move(s)), monitor_(m) {}
@@ -32,31 +72,81 @@ public:
 
 private:
     void read() {
-        req_ = {};
+        parser_.emplace();
+        parser_->body_limit(kMaxBody);
         stream_.expires_after(std::chrono::seconds(30));
-        http::async_read(stream_, buf_, req_,
+        http::async_read(stream_, buf_, *parser_,
                          [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                             if (ec == http::error::body_limit) {
+                                 self->too_large();
+                                 return;
+                             }
                              if (ec) return;
-                             self->respond();
+                             self->respond(self->parser_->release());
                          });
     }
-    void respond() {
-        auto res = std::make_shared<http::response<http::string_body>>();
-        res->version(req_.version());
-        res->keep_alive(req_.keep_alive());
-        std::string target(req_.target());
-        int status = 200;
-        std::string body = req_.method() == http::verb::get ? monitor_.handle(target, &status) : "";
-        if (body.empty()) {
-            res->result(http::status::not_found);
-            res->set(http::field::content_type, "text/plain; charset=utf-8");
-            res->body() = "404 page not found\n";
-        } else {
-            res->result(status == 503 ? http::status::service_unavailable : http::status::ok);
-            res->set(http::field::content_type, "application/json");
-            res->body() = std::move(body);
+    void too_large() {
+        HttpResponse r{413, "application/json",
+                       http_error_json("resource_exhausted", "request body is larger than 1 MiB")};
+        http::request<http::string_body> req;
+        req.version(11);
+        req.keep_alive(false);
+        write(req, std::move(r));
+    }
+    void respond(http::request<http::string_body> req) {
+        std::string target(req.target());
+        std::string_view path = std::string_view(target).substr(0, target.find('?'));
+        if (beast::websocket::is_upgrade(req)) {
+            if (const UpgradeHandler* up = monitor_.upgrade_handler(path)) {
+                stream_.expires_never();
+                (*up)(std::make_unique<HttpUpgrade>(std::move(stream_), std::move(buf_), std::move(req)));
+                return;
+            }
         }
+        if (const HttpHandler* h = monitor_.http_handler(path)) {
+            HttpRequest hr;
+            hr.method = std::string(req.method_string());
+            hr.path = std::string(path);
+            if (auto q = target.find('?'); q != std::string::npos) hr.query = decode_query(std::string_view(target).substr(q + 1));
+            if (auto it = req.find(http::field::authorization); it != req.end()) hr.authorization = std::string(it->value());
+            beast::error_code ec;
+            auto ep = stream_.socket().remote_endpoint(ec);
+            if (!ec) hr.remote = ep.address().to_string();
+            hr.body = std::move(req.body());
+            // A long poll may answer after the read timeout would have struck.
+            stream_.expires_never();
+            auto head = std::make_shared<http::request<http::string_body>>();
+            head->version(req.version());
+            head->keep_alive(req.keep_alive());
+            auto once = std::make_shared<std::atomic<bool>>(false);
+            (*h)(std::move(hr), [self = shared_from_this(), head, once](HttpResponse r) {
+                if (once->exchange(true)) return;
+                asio::post(self->stream_.get_executor(),
+                           [self, head, r = std::move(r)]() mutable { self->write(*head, std::move(r)); });
+            });
+            return;
+        }
+        int status = 200;
+        std::string body = req.method() == http::verb::get ? monitor_.handle(target, &status) : "";
+        if (body.empty()) {
+            write(req, HttpResponse{404, "text/plain; charset=utf-8", "404 page not found\n"});
+        } else {
+            write(req, HttpResponse{status, "application/json", std::move(body)});
+        }
+    }
+    void write(const http::request<http::string_body>& req, HttpResponse r) {
+        auto res = std::make_shared<http::response<http::string_body>>();
+        res->version(req.version());
+        res->keep_alive(req.keep_alive());
+        res->result(static_cast<http::status>(r.status));
+        res->set(http::field::content_type, r.content_type);
+        // The browser module is loaded cross-origin by pages of other hosts.
+        res->set(http::field::access_control_allow_origin, "*");
+        res->set(http::field::access_control_allow_headers, "Authorization, Content-Type");
+        res->set(http::field::access_control_allow_methods, "GET, POST, PATCH, DELETE, OPTIONS");
+        res->body() = std::move(r.body);
         res->prepare_payload();
+        stream_.expires_after(std::chrono::seconds(30));
         http::async_write(stream_, *res,
                           [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
                               if (ec || !res->keep_alive()) {
@@ -69,7 +159,7 @@ private:
 
     beast::tcp_stream stream_;
     beast::flat_buffer buf_;
-    http::request<http::string_body> req_;
+    std::optional<http::request_parser<http::string_body>> parser_;
     Monitor& monitor_;
 };
 

@@ -147,6 +147,11 @@ void Consumer::on_ack(const server::Message& m) {
             if (it != pending_.end())
                 it->second.deadline = SteadyClock::now() + std::chrono::nanoseconds(cfg_.ack_wait_ns);
         } else if (body.starts_with("+TERM")) {
+            // nats-server's processTerm: an advisory (a candidate for dead-letter handling),
+            // pending or not.
+            event_locked("$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED", "io.nats.jetstream.advisory.v1.terminated",
+                         now_unix_ns(),
+                         fmt::format("\"consumer_seq\":{},\"stream_seq\":{},\"deliveries\":{}", cseq, sseq, delivered));
             pending_.erase(sseq);
             redelivered_.erase(sseq);
             update_floor_locked();

@@ -1,0 +1,186 @@
+// Events as members see them: the HTTP shape (snake_case) and Ironflow's WebSocket shape
+// (camelCase); the payload as JSON when it is JSON, else as text plus base64.
+#include <boost/json.hpp>
+
+#include "groups/gateway_internal.h"
+#include "util/rfc3339.h"
+
+namespace osprey::groups {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+bool valid_utf8(std::string_view s) {
+    for (std::size_t i = 0; i < s.size();) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        const int n = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : -1;
+        if (n < 0 || i + std::size_t(n) >= s.size() + (n == 0 ? 1 : 0)) return false;
+        for (int k = 1; k <= n; ++k)
+            if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
+        i += std::size_t(n) + 1;
+    }
+    return true;
+}
+
+// The payload: parsed when it is a JSON document, else text (bytes that are no UTF-8 made
+// U+FFFD) with the exact bytes in base64.
+void put_data(json::object& o, std::string_view payload, const char* base64_key) {
+    boost::system::error_code ec;
+    if (!payload.empty()) {
+        json::value v = json::parse(payload, ec);
+        if (!ec) {
+            o["data"] = std::move(v);
+            return;
+        }
+    }
+    if (valid_utf8(payload)) {
+        o["data"] = json::string(payload);
+    } else {
+        std::string text;
+        for (unsigned char c : payload) text += c < 0x80 ? char(c) : '?';
+        o["data"] = json::string(text);
+    }
+    if (!payload.empty()) o[base64_key] = base64_encode(payload);
+}
+
+std::string timestamp(std::int64_t ns) { return util::format_rfc3339_nano({ns, 0}); }
+
+}  // namespace
+
+std::string base64_encode(std::string_view in) {
+    std::string out;
+    out.reserve((in.size() + 2) / 3 * 4);
+    std::size_t i = 0;
+    for (; i + 2 < in.size(); i += 3) {
+        const std::uint32_t v = (std::uint32_t(std::uint8_t(in[i])) << 16) | (std::uint32_t(std::uint8_t(in[i + 1])) << 8) |
+                                std::uint8_t(in[i + 2]);
+        out += kB64[v >> 18];
+        out += kB64[(v >> 12) & 63];
+        out += kB64[(v >> 6) & 63];
+        out += kB64[v & 63];
+    }
+    if (i < in.size()) {
+        std::uint32_t v = std::uint32_t(std::uint8_t(in[i])) << 16;
+        if (i + 1 < in.size()) v |= std::uint32_t(std::uint8_t(in[i + 1])) << 8;
+        out += kB64[v >> 18];
+        out += kB64[(v >> 12) & 63];
+        out += i + 1 < in.size() ? kB64[(v >> 6) & 63] : '=';
+        out += '=';
+    }
+    return out;
+}
+
+std::optional<std::string> base64_decode(std::string_view in) {
+    auto val = [](char c) -> int {
+        if (c >= 'A' && c <= 'Z') return c - 'A';
+        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+        if (c >= '0' && c <= '9') return c - '0' + 52;
+        if (c == '+' || c == '-') return 62;
+        if (c == '/' || c == '_') return 63;
+        return -1;
+    };
+    std::string out;
+    std::uint32_t acc = 0;
+    int bits = 0;
+    for (char c : in) {
+        if (c == '=') break;
+        const int v = val(c);
+        if (v < 0) return std::nullopt;
+        acc = (acc << 6) | std::uint32_t(v);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out += char((acc >> bits) & 0xff);
+        }
+    }
+    return out;
+}
+
+json::object headers_json(std::string_view h) {
+    json::object o;
+    // "NATS/1.0[ status]\r\nName: value\r\n...\r\n\r\n"
+    const auto first = h.find("\r\n");
+    if (first == std::string_view::npos) return o;
+    h.remove_prefix(first + 2);
+    while (!h.empty()) {
+        const auto end = h.find("\r\n");
+        std::string_view line = h.substr(0, end);
+        if (line.empty()) break;
+        const auto colon = line.find(':');
+        if (colon != std::string_view::npos) {
+            std::string_view name = line.substr(0, colon), value = line.substr(colon + 1);
+            while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+            if (!o.contains(name)) o[name] = json::string(value);
+        }
+        if (end == std::string_view::npos) break;
+        h.remove_prefix(end + 2);
+    }
+    return o;
+}
+
+bool parse_ack_subject(std::string_view reply, Event& e) {
+    // Counted from the end: the older 9-token form and the 12-token form with a domain.
+    std::vector<std::string_view> t;
+    while (!reply.empty()) {
+        const auto dot = reply.find('.');
+        t.push_back(reply.substr(0, dot));
+        if (dot == std::string_view::npos) break;
+        reply.remove_prefix(dot + 1);
+    }
+    if (t.size() < 9 || t[0] != "$JS" || t[1] != "ACK") return false;
+    const std::size_t n = t.size() == 9 ? 9 : t.size() - 1;  // the 12-token form ends in a random token
+    if (n < 9) return false;
+    auto num = [](std::string_view v, std::uint64_t& out) {
+        if (v.empty() || v.size() > 19) return false;
+        out = 0;
+        for (char c : v) {
+            if (c < '0' || c > '9') return false;
+            out = out * 10 + std::uint64_t(c - '0');
+        }
+        return true;
+    };
+    std::uint64_t ts = 0;
+    if (!num(t[n - 5], e.attempt) || !num(t[n - 4], e.seq) || !num(t[n - 2], ts)) return false;
+    e.ts_ns = std::int64_t(ts);
+    return true;
+}
+
+std::string http_event_json(const Event& e) {
+    json::object o{{"event_id", std::to_string(e.seq)},
+                   {"subject", e.subject},
+                   {"sequence", e.seq},
+                   {"delivery_attempt", e.attempt},
+                   {"timestamp", timestamp(e.ts_ns)}};
+    put_data(o, e.payload, "data_base64");
+    if (!e.headers.empty()) {
+        auto h = headers_json(e.headers);
+        if (!h.empty()) o["headers"] = std::move(h);
+    }
+    return json::serialize(o);
+}
+
+std::string ws_event_json(const Event& e, const std::string& subscription_id) {
+    json::object o{{"type", "event"},
+                   {"subscriptionId", subscription_id},
+                   {"eventId", std::to_string(e.seq)},
+                   {"topic", e.subject}};
+    put_data(o, e.payload, "dataBase64");
+    if (!e.headers.empty()) {
+        auto h = headers_json(e.headers);
+        if (!h.empty()) o["headers"] = std::move(h);
+    }
+    o["meta"] = json::object{{"timestamp", timestamp(e.ts_ns)}, {"sequence", e.seq}};
+    o["deliveryAttempt"] = e.attempt;
+    return json::serialize(o);
+}
+
+std::string format_time(SystemClock::time_point t) {
+    return timestamp(std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+}
+
+std::string rfc3339_now() { return format_time(SystemClock::now()); }
+
+}  // namespace osprey::groups
