@@ -142,8 +142,10 @@ bool parse_ack_subject(std::string_view reply, Event& e) {
         }
         return true;
     };
-    std::uint64_t ts = 0;
-    if (!num(t[n - 5], e.attempt) || !num(t[n - 4], e.seq) || !num(t[n - 2], ts)) return false;
+    std::uint64_t ts = 0, attempt = 0, seq = 0;
+    if (!num(t[n - 5], attempt) || !num(t[n - 4], seq) || !num(t[n - 2], ts)) return false;
+    e.attempt = attempt;
+    e.seq = seq;
     e.ts_ns = std::int64_t(ts);
     return true;
 }

@@ -28,6 +28,10 @@ Gateway::Gateway(server::Server& srv, bool jetstream) : core_(std::make_shared<G
         if (!core) return respond(failure_response({500, "internal", "the server is shutting down"}));
         core->serve(std::move(req), std::move(respond));
     });
+    srv.monitor().add_section("/jsz", "groups", [weak](const server::Monitor::Query&) {
+        auto core = weak.lock();
+        return core ? core->jsz_groups() : std::string("[]");
+    });
     srv.monitor().add_upgrade_handler("/ws", [weak](std::unique_ptr<server::HttpUpgrade> up) {
         if (auto core = weak.lock()) core->upgrade(std::move(up));
     });
@@ -53,7 +57,8 @@ asio::io_context& GatewayCore::loop() { return srv_.loop(0); }
 void GatewayCore::start() {
     if (!jetstream_) return;
     // Dead letters of groups nobody asked about since the start still go out.
-    for (const auto& ja : srv_.jetstream_accounts()) listen_advisories(context(*ja.account));
+    for (const auto& ja : srv_.jetstream_accounts())
+        asio::co_spawn(loop(), load_groups(context(*ja.account)), asio::detached);
     sweeper_ = std::make_unique<asio::steady_timer>(loop());
     auto self = shared_from_this();
     auto schedule = std::make_shared<std::function<void()>>();
@@ -63,6 +68,8 @@ void GatewayCore::start() {
         self->sweeper_->async_wait([self, schedule](boost::system::error_code ec) {
             if (ec || self->stopped_) return;
             self->sweep();
+            // The /jsz view every 2 s.
+            if (++self->ticks_ % 20 == 0) asio::co_spawn(self->loop(), self->refresh_monitoring(), asio::detached);
             (*schedule)();
         });
     };

@@ -11,6 +11,7 @@
 #include <expected>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <memory>
 #include <set>
 #include <string>
@@ -88,6 +89,7 @@ struct Group {
     std::deque<Event> parked;  // arrived for a member that had left: the next one takes them
     std::set<std::uint64_t> terminated;  // dead-lettered here by a member's term (bounded)
     bool deleted = false;
+    boost::json::object last_info;  // the consumer info last seen (monitoring)
 };
 
 // The errors of the contract: an HTTP status and its {"code","message"}.
@@ -178,6 +180,12 @@ public:
     Awaitable<std::uint64_t> count_dead_letters(AccountCtx& ctx, const GroupSpec& g);
     Awaitable<server::HttpResponse> redrive(std::shared_ptr<Group> g, std::string body);
 
+    // rest.cpp: every group of the account known here (at start: dead letters of groups
+    // nobody asked about yet still go out), and the /jsz view of them.
+    Awaitable<void> load_groups(AccountCtx& ctx);
+    Awaitable<void> refresh_monitoring();
+    std::string jsz_groups() const;
+
     // ws_session.cpp
     void upgrade(std::unique_ptr<server::HttpUpgrade> up);
     std::set<WsSession*> sessions;
@@ -187,6 +195,10 @@ private:
     bool jetstream_;
     std::map<server::Account*, std::unique_ptr<AccountCtx>> accounts_;
     std::unique_ptr<boost::asio::steady_timer> sweeper_;
+    mutable std::mutex jsz_mu_;  // /jsz is read on any thread
+    std::string jsz_groups_ = "[]";
+    bool refreshing_ = false;
+    unsigned ticks_ = 0;
     bool stopped_ = false;
 };
 

@@ -34,7 +34,17 @@ bool valid_pattern(std::string_view p) {
     if (p.empty() || p.size() > 1024) return false;
     for (char c : p)
         if (c == ' ' || c == '\t' || c == '\r' || c == '\n') return false;
-    return subjects::valid_subject(p);
+    if (!subjects::valid_subject(p)) return false;
+    // Stricter than NATS, as the contract says: a wildcard is a whole token ("a.b*" is no
+    // literal token here).
+    for (std::size_t start = 0; start <= p.size();) {
+        const std::size_t end = std::min(p.find('.', start), p.size());
+        std::string_view tok = p.substr(start, end - start);
+        if (tok.size() > 1 && (tok.find('*') != std::string_view::npos || tok.find('>') != std::string_view::npos))
+            return false;
+        start = end + 1;
+    }
+    return true;
 }
 
 bool valid_stream_name(std::string_view s) {

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "groups/gateway_internal.h"
+#include "server/account.h"
 #include "subjects/subject.h"
 
 namespace osprey::groups {
@@ -213,6 +214,52 @@ Awaitable<std::expected<std::pair<std::shared_ptr<Group>, json::object>, ApiFail
         co_return std::make_pair(slot, std::move(info));
     }
     co_return std::unexpected(ApiFailure{404, "not_found", fmt::format("group {} not found", name)});
+}
+
+Awaitable<void> GatewayCore::load_groups(AccountCtx& ctx) {
+    auto groups = co_await all_groups(*this, ctx);
+    if (!groups) co_return;
+    for (auto& [spec, info] : *groups) {
+        auto& slot = ctx.groups[spec.name];
+        if (!slot) {
+            slot = std::make_shared<Group>();
+            slot->acc = &ctx;
+            slot->spec = std::move(spec);
+        }
+        slot->last_info = std::move(info);
+    }
+}
+
+Awaitable<void> GatewayCore::refresh_monitoring() {
+    if (refreshing_) co_return;
+    refreshing_ = true;
+    json::array out;
+    std::vector<std::shared_ptr<Group>> groups;
+    for (auto& [acc, ctx] : accounts_)
+        for (auto& [name, g] : ctx->groups) groups.push_back(g);
+    for (auto& g : groups) {
+        if (g->deleted || stopped_) continue;
+        auto info = co_await api(*g->acc, fmt::format("$JS.API.CONSUMER.INFO.{}.{}", g->spec.stream, g->spec.name), "");
+        if (info) g->last_info = std::move(*info);
+        if (g->deleted) continue;
+        json::object o = resource_json(*g, g->last_info, 0);
+        o.erase("num_dead_lettered");
+        o["account"] = g->acc->account->name();
+        const auto pending = o["num_pending"].to_number<std::uint64_t>();
+        const auto ack_pending = o["num_ack_pending"].to_number<std::uint64_t>();
+        o["lag"] = pending + ack_pending;
+        out.push_back(std::move(o));
+    }
+    {
+        std::lock_guard lk(jsz_mu_);
+        jsz_groups_ = json::serialize(out);
+    }
+    refreshing_ = false;
+}
+
+std::string GatewayCore::jsz_groups() const {
+    std::lock_guard lk(jsz_mu_);
+    return jsz_groups_;
 }
 
 Awaitable<HttpResponse> GatewayCore::rest(Caller caller, server::HttpRequest req) {

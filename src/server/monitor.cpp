@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <fstream>
+#include <vector>
 #include <map>
 #include <thread>
 
@@ -141,6 +142,11 @@ void Monitor::add_varz_section(const std::string& key, Endpoint handler) {
 void Monitor::add_endpoint(const std::string& path, Endpoint handler) {
     std::lock_guard lk(endpoints_mu_);
     endpoints_[path] = std::move(handler);
+}
+
+void Monitor::add_section(const std::string& path, const std::string& key, Endpoint handler) {
+    std::lock_guard lk(endpoints_mu_);
+    sections_[{path, key}] = std::move(handler);
 }
 
 void Monitor::add_http_handler(const std::string& prefix, HttpHandler handler) {
@@ -414,7 +420,17 @@ std::string Monitor::handle(const std::string& target, int* status) {
         if (ep) {
             boost::system::error_code ec;
             json::value v = json::parse(ep(q), ec);
-            return ec ? std::string("{}") : to_text(v);
+            if (ec) return std::string("{}");
+            std::vector<std::pair<std::string, Endpoint>> sections;
+            {
+                std::lock_guard lk(endpoints_mu_);
+                for (const auto& [k, fn] : sections_) if (k.first == path) sections.emplace_back(k.second, fn);
+            }
+            for (auto& [key, fn] : sections) {
+                json::value part = json::parse(fn(q), ec);
+                if (!ec && v.is_object()) v.as_object()[key] = std::move(part);
+            }
+            return to_text(v);
         }
     }
     if (path == "/routez") {

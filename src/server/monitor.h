@@ -30,6 +30,8 @@ public:
     using Query = std::map<std::string, std::string>;
     using Endpoint = std::function<std::string(const Query&)>;
     void add_endpoint(const std::string& path, Endpoint handler);
+    // A member of an upper layer's endpoint filled by a layer above it (the groups in /jsz).
+    void add_section(const std::string& path, const std::string& key, Endpoint handler);
     // A member of /varz filled by an upper layer ("jetstream"): the handler returns its JSON.
     void add_varz_section(const std::string& key, Endpoint handler);
     // /healthz asks this (JetStream in a cluster): the error that makes it unavailable, or "".
@@ -47,6 +49,7 @@ private:
     std::mutex endpoints_mu_;
     std::map<std::string, Endpoint> endpoints_;
     std::map<std::string, Endpoint> varz_sections_;
+    std::map<std::pair<std::string, std::string>, Endpoint> sections_;
     Endpoint health_check_;
     std::map<std::string, HttpHandler> http_handlers_;       // by prefix; set before start()
     std::map<std::string, UpgradeHandler> upgrade_handlers_;  // by path
