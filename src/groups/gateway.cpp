@@ -60,25 +60,25 @@ void GatewayCore::start() {
     for (const auto& ja : srv_.jetstream_accounts())
         asio::co_spawn(loop(), load_groups(context(*ja.account)), asio::detached);
     sweeper_ = std::make_unique<asio::steady_timer>(loop());
-    auto self = shared_from_this();
-    auto schedule = std::make_shared<std::function<void()>>();
-    *schedule = [self, schedule] {
-        if (self->stopped_) return;
-        self->sweeper_->expires_after(std::chrono::milliseconds(100));
-        self->sweeper_->async_wait([self, schedule](boost::system::error_code ec) {
-            if (ec || self->stopped_) return;
-            self->sweep();
-            // The /jsz view every 2 s.
-            if (++self->ticks_ % 20 == 0) asio::co_spawn(self->loop(), self->refresh_monitoring(), asio::detached);
-            (*schedule)();
-        });
-    };
-    (*schedule)();
+    schedule_sweep();
+}
+
+void GatewayCore::schedule_sweep() {
+    if (stopped_ || !sweeper_) return;
+    sweeper_->expires_after(std::chrono::milliseconds(100));
+    sweeper_->async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+        auto self = weak.lock();
+        if (ec || !self || self->stopped_) return;
+        self->sweep();
+        // The /jsz view every 2 s.
+        if (++self->ticks_ % 20 == 0) asio::co_spawn(self->loop(), self->refresh_monitoring(), asio::detached);
+        self->schedule_sweep();
+    });
 }
 
 void GatewayCore::stop() {
     stopped_ = true;
-    if (sweeper_) sweeper_->cancel();
+    sweeper_.reset();
     for (auto& [acc, ctx] : accounts_)
         for (auto& [name, g] : ctx->groups)
             for (auto& [id, m] : g->members) m->closed = true;

@@ -133,6 +133,7 @@ public:
     bool jetstream() const { return jetstream_; }
     void start();
     void stop();
+    void schedule_sweep();
 
     // gateway.cpp
     void serve(server::HttpRequest&& req, server::HttpRespond respond);
