@@ -252,10 +252,13 @@ private:
         }
         if (!number) return answer(ApiFailure{400, "invalid_argument", "eventId must be a decimal stream sequence"});
         // The subscription holding it (a connection may be a member of several groups).
+        // The group of a subscription holding it, else of any subscription whose group holds
+        // it (an ack from any member of the group counts).
         std::shared_ptr<Group> group;
         for (auto& [id, sub] : subs_) {
             auto it = sub.group->inflight.find(seq);
-            if (it != sub.group->inflight.end() && it->second.member.lock() == sub.member) group = sub.group;
+            if (it == sub.group->inflight.end()) continue;
+            if (!group || it->second.member.lock() == sub.member) group = sub.group;
         }
         if (!group) {
             for (auto& [id, sub] : subs_)

@@ -89,6 +89,14 @@ async function startServerOnce(args, bin) {
       const timer = setTimeout(() => proc.kill("SIGKILL"), 5000);
       const code = await exited;
       clearTimeout(timer);
+      // A sanitizer build reports errors and leaks in the log at exit: with
+      // OSPREY_SANITIZER_CHECK set (the groups suite), each one fails the test.
+      if (process.env.OSPREY_SANITIZER_CHECK) {
+        for (const what of ["ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"]) {
+          const at = log.indexOf(what);
+          if (at >= 0) throw new Error("server log: " + log.slice(at, at + 6000));
+        }
+      }
       return code;
     },
   };
