@@ -405,7 +405,7 @@ std::optional<json::value> legacy_meta(const std::string& dir) {
 // is this consumer's (same creation time), else a state.json written by an older osprey (moved
 // into the log), else none (the ack log alone). `states` loses the names it used.
 void restore_consumer_state(Stream& s, const std::shared_ptr<Consumer>& c, const std::string& dir,
-                            std::map<std::string, std::string>& states) {
+                            std::map<std::string, std::string>& states, std::uint64_t start_seq) {
     if (auto it = states.find(c->name()); it != states.end()) {
         auto st = parse_body(it->second);
         if (st && st->is_object() && int_field(st->get_object(), "created_ns") == created_ns_of(*c)) {
@@ -416,6 +416,8 @@ void restore_consumer_state(Stream& s, const std::shared_ptr<Consumer>& c, const
     }
     auto legacy = read_json_file(dir + "/state.json");
     if (!legacy || !legacy->is_object()) {
+        // No snapshot yet: from where it started (its acks since are in the log).
+        c->position_at(start_seq);
         c->restore_state(json::object{});
         return;
     }
@@ -488,7 +490,7 @@ void JetStream::load_consumers(AccountState& a, Stream& s) {
                     std::chrono::nanoseconds(created_ns))));
         set_waker(*c);
         c->attach_log(dir, consumer_sync_ms(s));
-        restore_consumer_state(s, c, dir, states);
+        restore_consumer_state(s, c, dir, states, std::uint64_t(int_field(meta.get_object(), "start_seq")));
         if (s.replicated()) {
             s.adopt_replicated_consumer(c);  // passive until this replica leads
             continue;

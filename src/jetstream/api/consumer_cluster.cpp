@@ -38,6 +38,7 @@ std::string consumer_meta_text(const Consumer& c) {
     json::object meta{{"config", to_json(c.config())},
                       {"created_ns", std::chrono::duration_cast<std::chrono::nanoseconds>(
                                          c.created().time_since_epoch()).count()}};
+    if (c.start_seq()) meta["start_seq"] = c.start_seq();
     return json::serialize(meta);
 }
 

@@ -93,7 +93,20 @@ Consumer::Consumer(std::shared_ptr<Stream> stream, server::Account& account, std
     pending_count_ = st.count_after(f, next_sseq_ - 1);
     // nats-server reports the stream sequence before its start as delivered.
     delivered_sseq_ = (start_list_.empty() ? next_sseq_ : start_list_.front()) - 1;
+    if (start_list_.empty()) start_seq_ = next_sseq_;
     sample_percent_ = sample_percent(cfg_.sample_freq);
+}
+
+void Consumer::position_at(std::uint64_t start) {
+    std::lock_guard lk(mu_);
+    auto s = stream_.lock();
+    if (!s || start == 0) return;
+    next_sseq_ = start;
+    start_seq_ = start;
+    start_list_.clear();
+    delivered_sseq_ = start - 1;
+    floor_sseq_ = start - 1;
+    pending_count_ = s->store().count_after(cfg_.filter_subject, start - 1);
 }
 
 Consumer::~Consumer() {

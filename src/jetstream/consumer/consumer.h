@@ -58,6 +58,12 @@ public:
     void set_waker(Waker w) { waker_ = std::move(w); }
     void wake();   // a paced delivery or a pull request's expiry may be due
 
+    // Where the deliver policy placed it when it was made (0: a start list, last per
+    // subject): kept with its configuration, so that a restart before its first state
+    // snapshot starts it there again, not where the policy would place it now (a "new"
+    // consumer would skip what it was given and did not acknowledge).
+    std::uint64_t start_seq() const { return start_seq_; }
+    void position_at(std::uint64_t start);  // before start(): back at that start
     void start();  // subscribes to acks and delivers what is there
     // Applies a new configuration whose policies and subjects are unchanged (checked by the
     // caller): limits, waits, backoff, description...
@@ -181,6 +187,7 @@ private:
     std::weak_ptr<Stream> stream_;
     server::Account& account_;
     std::string name_, stream_name_;
+    std::uint64_t start_seq_ = 0;  // see start_seq()
     std::string ack_prefix_;  // "$JS.ACK.<stream>.<consumer>."
     ConsumerConfig cfg_;
     // cfg_.filter_subject for readers that must not take mu_ (the stream, under its own lock).

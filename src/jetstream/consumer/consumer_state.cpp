@@ -57,7 +57,14 @@ void Consumer::apply_ack_record_locked(char op, std::uint64_t sseq) {
         delivered_sseq_ = std::max(delivered_sseq_, sseq);
     } else {  // 'A' ack, 'T' term
         redelivered_.erase(sseq);
-        if (pending_.erase(sseq) == 0 && sseq >= next_sseq_) acked_ahead_.insert(sseq);
+        // Acknowledged past what the state says was delivered (the snapshot is older than
+        // the ack): remembered, and skipped when delivery reaches it. It must not move the
+        // delivered sequence, or the floor would pass the unacknowledged messages before it
+        // (delivered after the snapshot, not acked) and they would be lost after a kill -9.
+        if (pending_.erase(sseq) == 0 && sseq >= next_sseq_) {
+            acked_ahead_.insert(sseq);
+            return;
+        }
         delivered_sseq_ = std::max(delivered_sseq_, sseq);
     }
 }
@@ -68,6 +75,15 @@ void Consumer::replay_log_locked(std::uint64_t after) {
         std::uint64_t sseq = 0;
         for (char c : m->data) sseq = sseq * 10 + std::uint64_t(c - '0');
         apply_ack_record_locked(m->subject.empty() ? 'A' : m->subject[0], sseq);
+    }
+    // What was acknowledged right after the state's delivered point counts as delivered now
+    // (as the delivery would find when it passes them), up to the first message that was not.
+    if (auto s = stream_.lock(); s && !acked_ahead_.empty()) {
+        for (auto msg = s->store().load_next(cfg_.filter_subject, next_sseq_);
+             msg && acked_ahead_.erase(msg->seq); msg = s->store().load_next(cfg_.filter_subject, next_sseq_)) {
+            next_sseq_ = msg->seq + 1;
+            delivered_sseq_ = std::max(delivered_sseq_, msg->seq);
+        }
     }
     update_floor_locked();
 }

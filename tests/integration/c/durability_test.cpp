@@ -764,3 +764,59 @@ TEST(Durability, ConsumerStatesAreLogRecordsThatANewConsumerOfTheNameNeverTakes)
         EXPECT_FALSE(fs::exists(sdir + "/consumers/A/state.json")) << "moved into the log";
     }
 }
+
+// A "deliver new" consumer killed before its first state snapshot: after the restart it starts
+// where it was made (kept with its configuration), not at the stream's end as its policy would
+// place it now. Before, the acks replayed from its log moved the ack floor past the messages it
+// had been given and not acknowledged, and those were never delivered again.
+TEST(Durability, KillNineBeforeTheFirstSnapshotLosesNoUnacknowledgedMessage) {
+    JsServer srv;
+    {
+        Conn nc = connect(srv.url());
+        Js js = jetstream(nc.get());
+        jsStreamInfo_Destroy(add_stream(js.get(), "NEWC", {"newc"}));
+        jsErrCode e;
+        jsConsumerConfig cc;
+        jsConsumerConfig_Init(&cc);
+        cc.Durable = "N";
+        cc.AckPolicy = js_AckExplicit;
+        cc.DeliverPolicy = js_DeliverNew;
+        jsConsumerInfo* ci = nullptr;
+        ASSERT_EQ(js_AddConsumer(&ci, js.get(), "NEWC", &cc, nullptr, &e), NATS_OK) << e;
+        jsConsumerInfo_Destroy(ci);
+        for (int i = 0; i < 6; ++i) {
+            jsPubAck* pa = nullptr;
+            ASSERT_EQ(js_Publish(&pa, js.get(), "newc", "m", 1, nullptr, &e), NATS_OK);
+            jsPubAck_Destroy(pa);
+        }
+        natsSubscription* ps = nullptr;
+        ASSERT_EQ(js_PullSubscribe(&ps, js.get(), "newc", "N", nullptr, nullptr, &e), NATS_OK);
+        Sub pull(ps);
+        natsMsgList list{};
+        ASSERT_EQ(natsSubscription_Fetch(&list, pull.get(), 6, 5000, &e), NATS_OK);
+        ASSERT_EQ(list.Count, 6);
+        for (int i = 0; i < 6; i += 2) ASSERT_EQ(natsMsg_AckSync(list.Msgs[i], nullptr, &e), NATS_OK);  // 1, 3, 5
+        natsMsgList_Destroy(&list);
+    }
+    srv.kill9();  // at once: no snapshot yet, only the ack log
+    srv.start();
+    Conn nc = connect_retry(srv.url());
+    Js js = jetstream(nc.get());
+    jsErrCode e;
+    natsSubscription* ps = nullptr;
+    ASSERT_EQ(js_PullSubscribe(&ps, js.get(), "newc", "N", nullptr, nullptr, &e), NATS_OK);
+    Sub pull(ps);
+    std::vector<std::uint64_t> again;
+    natsMsgList list{};
+    if (natsSubscription_Fetch(&list, pull.get(), 6, 3000, &e) == NATS_OK) {
+        for (int i = 0; i < list.Count; ++i) {
+            jsMsgMetaData* md = nullptr;
+            if (natsMsg_GetMetaData(&md, list.Msgs[i]) == NATS_OK) {
+                again.push_back(md->Sequence.Stream);
+                jsMsgMetaData_Destroy(md);
+            }
+        }
+        natsMsgList_Destroy(&list);
+    }
+    EXPECT_EQ(again, (std::vector<std::uint64_t>{2, 4, 6})) << "the unacknowledged ones, and only those";
+}
