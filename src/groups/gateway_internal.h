@@ -57,14 +57,15 @@ struct Member {
     bool asking = false;
     // WebSocket: the group was deleted (the member hears subscription_error).
     std::function<void()> group_deleted;
-    // Its pull requests: replies come to <prefix>.<pull> on a subscription of its own, so
-    // that once it leaves the consumer drops what it still asked for.
+    // Its pull requests: replies come to <prefix>.<pull>, each on a subscription of its own,
+    // so that once a request ends here (or the member leaves) the consumer drops it.
     std::string prefix;
-    std::uint64_t sub = 0;
     std::uint64_t next_pull = 0;
     struct Pull {
         int remaining = 0;
         std::function<void()> done;
+        std::uint64_t sub = 0;
+        std::shared_ptr<boost::asio::steady_timer> timer;
     };
     std::unordered_map<std::uint64_t, Pull> pulls;
     std::uint64_t refused = 0;  // pulls the consumer refused (409): retried by the sweep
@@ -162,6 +163,9 @@ public:
     void pull(Group& g, const std::shared_ptr<Member>& m, int batch, bool no_wait,
               std::chrono::milliseconds expires, std::function<void()> done = {});
     void top_up(Group& g, const std::shared_ptr<Member>& m);
+    // A pull request ends (answered, expired, ended here): what it did not bring is no longer
+    // asked for.
+    void end_pull(Group& g, const std::shared_ptr<Member>& m, std::uint64_t id, bool retry_soon);
     void hand_out(Group& g, Event ev, const std::shared_ptr<Member>& to);
     void drain_parked(Group& g);
     // ack, nak (delay), term of an event the group holds: `done` gets the failure, if any.

@@ -39,58 +39,31 @@ std::shared_ptr<Member> GatewayCore::join(Group& g, const std::string& id, bool 
     auto m = std::make_shared<Member>();
     m->id = id.empty() ? "m-" + util::random_token(10) : id;
     m->ws = ws;
-    auto& client = *g.acc->client;
-    m->prefix = client.unique_prefix();
-    std::weak_ptr<Member> wm = m;
-    Group* gp = &g;
-    std::weak_ptr<GatewayCore> self = weak_from_this();
-    m->sub = client.subscribe(m->prefix + ".*", [self, gp, wm](Msg& msg) {
-        auto core = self.lock();
-        auto member = wm.lock();
-        if (!core || !member || member->closed) return;
-        const std::string& to = msg.to.empty() ? msg.subject : msg.to;
-        const auto dot = to.rfind('.');
-        const std::uint64_t pull = std::strtoull(to.c_str() + dot + 1, nullptr, 10);
-        auto it = member->pulls.find(pull);
-        if (it == member->pulls.end()) return;
-        auto finish = [&](bool retry_soon) {
-            member->requested -= it->second.remaining;
-            auto done = std::move(it->second.done);
-            member->pulls.erase(it);
-            if (done) done();
-            if (member->ws && retry_soon) core->top_up(*gp, member);
-        };
-        const std::string_view status = msg.status();
-        if (!status.empty()) {
-            if (status == "100") return;  // a heartbeat
-            if (status == "409") ++member->refused;
-            finish(status == "408" || status == "404");
-            return;
-        }
-        Event ev;
-        if (!parse_ack_subject(msg.reply, ev)) return;
-        ev.subject = std::move(msg.subject);
-        ev.ack_subject = std::move(msg.reply);
-        ev.headers = std::move(msg.headers);
-        ev.payload = std::move(msg.payload);
-        --it->second.remaining;
-        --member->requested;
-        const bool last = it->second.remaining <= 0;
-        if (last) finish(false);
-        core->hand_out(*gp, std::move(ev), member);
-    });
+    m->prefix = g.acc->client->unique_prefix();
     g.members[m->id] = m;
     return m;
+}
+
+void GatewayCore::end_pull(Group& g, const std::shared_ptr<Member>& m, std::uint64_t id, bool retry_soon) {
+    auto it = m->pulls.find(id);
+    if (it == m->pulls.end()) return;
+    // Its subscription goes: the consumer drops the request when it next looks at it.
+    g.acc->client->unsubscribe(it->second.sub);
+    if (it->second.timer) it->second.timer->cancel();
+    m->requested -= it->second.remaining;
+    auto done = std::move(it->second.done);
+    m->pulls.erase(it);
+    if (done) done();
+    if (m->ws && retry_soon) top_up(g, m);
 }
 
 void GatewayCore::leave(Group& g, const std::shared_ptr<Member>& m) {
     m->closed = true;
     m->take = nullptr;
-    // Its requests die with its subscription; what it holds comes back when its hold passes.
-    g.acc->client->unsubscribe(m->sub);
-    for (auto& [id, p] : m->pulls)
-        if (p.done) p.done();
-    m->pulls.clear();
+    // Its requests die with their subscriptions; what it holds comes back when its hold passes.
+    std::vector<std::uint64_t> ids;
+    for (auto& [id, p] : m->pulls) ids.push_back(id);
+    for (auto id : ids) end_pull(g, m, id, false);
     m->requested = 0;
     if (auto it = g.members.find(m->id); it != g.members.end() && it->second == m) g.members.erase(it);
 }
@@ -104,13 +77,53 @@ void GatewayCore::pull(Group& g, const std::shared_ptr<Member>& m, int batch, bo
         return;
     }
     const std::uint64_t id = ++m->next_pull;
-    m->pulls[id] = Member::Pull{batch, std::move(done)};
+    const std::string reply = fmt::format("{}.{}", m->prefix, id);
+    std::weak_ptr<Member> wm = m;
+    Group* gp = &g;
+    std::weak_ptr<GatewayCore> self = weak_from_this();
+    Member::Pull p;
+    p.remaining = batch;
+    p.done = std::move(done);
+    p.sub = g.acc->client->subscribe(reply, [self, gp, wm, id](Msg& msg) {
+        auto core = self.lock();
+        auto member = wm.lock();
+        if (!core || !member || member->closed) return;
+        auto it = member->pulls.find(id);
+        if (it == member->pulls.end()) return;
+        const std::string_view status = msg.status();
+        if (!status.empty()) {
+            if (status == "100") return;  // a heartbeat
+            if (status == "409") ++member->refused;
+            core->end_pull(*gp, member, id, status == "408" || status == "404");
+            return;
+        }
+        Event ev;
+        if (!parse_ack_subject(msg.reply, ev)) return;
+        ev.subject = std::move(msg.subject);
+        ev.ack_subject = std::move(msg.reply);
+        ev.headers = std::move(msg.headers);
+        ev.payload = std::move(msg.payload);
+        --it->second.remaining;
+        --member->requested;
+        if (it->second.remaining <= 0) core->end_pull(*gp, member, id, false);
+        core->hand_out(*gp, std::move(ev), member);
+    });
+    // A request that never ends by itself (no_wait with nothing to give once what was due
+    // was given up on waits, as nats-server's does) ends here after a while.
+    p.timer = std::make_shared<asio::steady_timer>(loop());
+    p.timer->expires_after(no_wait ? std::chrono::milliseconds(500) : expires + std::chrono::milliseconds(1000));
+    p.timer->async_wait([self, gp, wm, id](boost::system::error_code ec) {
+        auto core = self.lock();
+        auto member = wm.lock();
+        if (ec || !core || !member || member->closed) return;
+        core->end_pull(*gp, member, id, true);
+    });
+    m->pulls[id] = std::move(p);
     m->requested += batch;
     std::string body = no_wait ? fmt::format("{{\"batch\":{},\"no_wait\":true}}", batch)
                                : fmt::format("{{\"batch\":{},\"expires\":{}}}", batch,
                                              std::chrono::duration_cast<std::chrono::nanoseconds>(expires).count());
-    g.acc->client->publish(fmt::format("$JS.API.CONSUMER.MSG.NEXT.{}.{}", g.spec.stream, g.spec.name),
-                           fmt::format("{}.{}", m->prefix, id), {}, body);
+    g.acc->client->publish(fmt::format("$JS.API.CONSUMER.MSG.NEXT.{}.{}", g.spec.stream, g.spec.name), reply, {}, body);
 }
 
 void GatewayCore::top_up(Group& g, const std::shared_ptr<Member>& m) {
@@ -354,7 +367,7 @@ Awaitable<HttpResponse> GatewayCore::fetch(Caller, std::shared_ptr<Group> g, std
         if (st->events.size() < st->want) {
             st->ended = false;
             pull(*g, m, int(st->want - st->events.size()), true, {}, ended);
-            while (!st->ended && st->events.size() < st->want) co_await wait_for(st->signal, std::chrono::milliseconds(5000));
+            while (!st->ended && st->events.size() < st->want) co_await wait_for(st->signal, std::chrono::milliseconds(1000));
         }
         if (st->events.empty() && wait_ms > 0 && !g->deleted && !m->closed) {
             // The long poll: one event ends it.

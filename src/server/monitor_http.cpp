@@ -4,6 +4,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+#include <array>
 #include <atomic>
 #include <cctype>
 #include <mutex>
@@ -151,13 +152,27 @@ private:
                           [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
                               if (ec || !res->keep_alive()) {
                                   self->stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+                                  // What the client still sends (the rest of a body refused
+                                  // with 413) is read and dropped: closing with unread bytes
+                                  // would reset the connection before it read the answer.
+                                  if (!ec) self->drain();
                                   return;
                               }
                               self->read();
                           });
     }
 
+    void drain() {
+        stream_.expires_after(std::chrono::seconds(2));
+        auto scratch = std::make_shared<std::array<char, 16384>>();
+        stream_.async_read_some(asio::buffer(*scratch), [self = shared_from_this(), scratch](beast::error_code ec, std::size_t n) {
+            self->drained_ += n;
+            if (!ec && self->drained_ < 8 * kMaxBody) self->drain();
+        });
+    }
+
     beast::tcp_stream stream_;
+    std::size_t drained_ = 0;
     beast::flat_buffer buf_;
     std::optional<http::request_parser<http::string_body>> parser_;
     Monitor& monitor_;
