@@ -10,9 +10,10 @@
 static void usage() {
     std::fprintf(stderr,
                  "usage: osprey-bench <pub|pubsub|fanout|queue|reqrep|idle|js-pub-sync|js-pub-async|js-get|\n"
-                 "                    js-fetch|js-consume|js-ordered|kv-put|kv-get>\n"
+                 "                    js-fetch|js-consume|js-ordered|kv-put|kv-get|\n"
+                 "                    group-ws|group-http|js-group-fetch>\n"
                  "  [--url URL] [--sub-urls URL,URL..] [--msgs N] [--size BYTES] [--subs N] [--window N] [--hold SECONDS]\n"
-                 "  [--storage file|memory]\n");
+                 "  [--storage file|memory] [--members N] [--http-url http://HOST:PORT] [--time-limit SECONDS]\n");
 }
 
 int main(int argc, char** argv) {
@@ -46,6 +47,9 @@ int main(int argc, char** argv) {
         else if (a == "--window") c.window = std::atol(value().c_str());
         else if (a == "--hold") c.hold_seconds = std::atoi(value().c_str());
         else if (a == "--storage") c.storage = value();
+        else if (a == "--members") c.members = std::atoi(value().c_str());
+        else if (a == "--http-url") c.http_url = value();
+        else if (a == "--time-limit") c.time_limit = std::atoi(value().c_str());
         else {
             usage();
             return 2;
@@ -65,6 +69,9 @@ int main(int argc, char** argv) {
     if (workload == "js-ordered") return bench::run_js_ordered(c);
     if (workload == "kv-put") return bench::run_kv_put(c);
     if (workload == "kv-get") return bench::run_kv_get(c);
+    if (workload == "group-ws") return bench::run_group_ws(c);
+    if (workload == "group-http") return bench::run_group_http(c);
+    if (workload == "js-group-fetch") return bench::run_js_group_fetch(c);
     usage();
     return 2;
 }

@@ -16,6 +16,10 @@ struct Config {
     // Clusters: subscribers (and the reqrep responder) connect here, round-robin; the
     // publisher (and requester) to `url`. Empty: everything on `url`.
     std::vector<std::string> sub_urls;
+    // Consumer-group workloads (group_workloads.cpp).
+    int members = 4;                                // group members / baseline fetchers
+    std::string http_url = "http://127.0.0.1:8222";  // osprey's monitoring port (groups API)
+    int time_limit = 120;                           // seconds, the whole workload
 };
 
 int run_pub(const Config& c);
@@ -32,5 +36,8 @@ int run_js_consume(const Config& c);    // push consumer, explicit acks
 int run_js_ordered(const Config& c);    // ordered push consumer
 int run_kv_put(const Config& c);        // KV puts over 1000 keys
 int run_kv_get(const Config& c);        // KV gets over 1000 keys
+int run_group_ws(const Config& c);      // consumer group, --members WebSocket members, ack each
+int run_group_http(const Config& c);    // consumer group, --members HTTP members (fetch, ack each)
+int run_js_group_fetch(const Config& c);  // baseline: one durable, --members nats.c fetchers
 
 }  // namespace bench
