@@ -40,20 +40,11 @@ bool ieq_prefix(std::string_view s, std::string_view prefix) {
 // refuses, as "A: b\r\n" lines.
 std::string header_lines(std::string_view h, const std::function<bool(std::string_view)>& drop) {
     std::string out;
-    const auto first = h.find("\r\n");
-    if (first == std::string_view::npos) return out;
-    h.remove_prefix(first + 2);
-    while (!h.empty()) {
-        const auto end = h.find("\r\n");
-        std::string_view line = h.substr(0, end);
-        if (line.empty()) break;
-        if (!drop(line.substr(0, line.find(':')))) {
-            out += line;
-            out += "\r\n";
-        }
-        if (end == std::string_view::npos) break;
-        h.remove_prefix(end + 2);
-    }
+    for_each_header(h, [&](std::string_view name, std::string_view, std::string_view line) {
+        if (drop(name)) return;
+        out += line;
+        out += "\r\n";
+    });
     return out;
 }
 

@@ -99,25 +99,31 @@ std::optional<std::string> base64_decode(std::string_view in) {
     return out;
 }
 
-json::object headers_json(std::string_view h) {
-    json::object o;
+void for_each_header(std::string_view h, const std::function<void(std::string_view name, std::string_view value,
+                                                                   std::string_view line)>& fn) {
     // "NATS/1.0[ status]\r\nName: value\r\n...\r\n\r\n"
     const auto first = h.find("\r\n");
-    if (first == std::string_view::npos) return o;
+    if (first == std::string_view::npos) return;
     h.remove_prefix(first + 2);
     while (!h.empty()) {
         const auto end = h.find("\r\n");
         std::string_view line = h.substr(0, end);
         if (line.empty()) break;
-        const auto colon = line.find(':');
-        if (colon != std::string_view::npos) {
-            std::string_view name = line.substr(0, colon), value = line.substr(colon + 1);
+        if (const auto colon = line.find(':'); colon != std::string_view::npos) {
+            std::string_view value = line.substr(colon + 1);
             while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-            if (!o.contains(name)) o[name] = json::string(value);
+            fn(line.substr(0, colon), value, line);
         }
         if (end == std::string_view::npos) break;
         h.remove_prefix(end + 2);
     }
+}
+
+json::object headers_json(std::string_view h) {
+    json::object o;
+    for_each_header(h, [&](std::string_view name, std::string_view value, std::string_view) {
+        if (!o.contains(name)) o[name] = json::string(value);
+    });
     return o;
 }
 

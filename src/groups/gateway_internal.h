@@ -214,6 +214,9 @@ std::string base64_encode(std::string_view in);
 std::optional<std::string> base64_decode(std::string_view in);
 // A message's headers as {"name":"value"} (the first value of a name), without the status line.
 boost::json::object headers_json(std::string_view headers);
+// Each "Name: value" line of a message's headers.
+void for_each_header(std::string_view headers,
+                     const std::function<void(std::string_view name, std::string_view value, std::string_view line)>& fn);
 // Parses "$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts>.<pending>" into `e`.
 bool parse_ack_subject(std::string_view reply, Event& e);
 std::string rfc3339_now();

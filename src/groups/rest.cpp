@@ -163,6 +163,16 @@ std::optional<ApiFailure> place(GroupSpec& g, const std::vector<json::object>& s
     return std::nullopt;
 }
 
+// The gateway's runtime of a group of the account (made when first seen).
+std::shared_ptr<Group> known_group(AccountCtx& ctx, const std::string& name) {
+    auto& slot = ctx.groups[name];
+    if (!slot) {
+        slot = std::make_shared<Group>();
+        slot->acc = &ctx;
+    }
+    return slot;
+}
+
 }  // namespace
 
 json::object GatewayCore::resource_json(Group& g, const json::object& info, std::uint64_t dead_lettered) {
@@ -205,11 +215,7 @@ Awaitable<std::expected<std::pair<std::shared_ptr<Group>, json::object>, ApiFail
     if (!groups) co_return std::unexpected(groups.error());
     for (auto& [spec, info] : *groups) {
         if (spec.name != name) continue;
-        auto& slot = ctx.groups[name];
-        if (!slot) {
-            slot = std::make_shared<Group>();
-            slot->acc = &ctx;
-        }
+        auto slot = known_group(ctx, name);
         slot->spec = std::move(spec);
         co_return std::make_pair(slot, std::move(info));
     }
@@ -220,12 +226,8 @@ Awaitable<void> GatewayCore::load_groups(AccountCtx& ctx) {
     auto groups = co_await all_groups(*this, ctx);
     if (!groups) co_return;
     for (auto& [spec, info] : *groups) {
-        auto& slot = ctx.groups[spec.name];
-        if (!slot) {
-            slot = std::make_shared<Group>();
-            slot->acc = &ctx;
-            slot->spec = std::move(spec);
-        }
+        auto slot = known_group(ctx, spec.name);
+        if (slot->spec.name.empty()) slot->spec = std::move(spec);
         slot->last_info = std::move(info);
     }
 }
@@ -279,11 +281,7 @@ Awaitable<HttpResponse> GatewayCore::rest(Caller caller, server::HttpRequest req
             if (!groups) co_return failure_response(groups.error());
             json::array list;
             for (auto& [spec, info] : *groups) {
-                auto& slot = ctx.groups[spec.name];
-                if (!slot) {
-                    slot = std::make_shared<Group>();
-                    slot->acc = &ctx;
-                }
+                auto slot = known_group(ctx, spec.name);
                 slot->spec = spec;
                 const std::uint64_t dead = co_await count_dead_letters(ctx, spec);
                 list.push_back(resource_json(*slot, info, dead));
@@ -315,11 +313,7 @@ Awaitable<HttpResponse> GatewayCore::rest(Caller caller, server::HttpRequest req
         auto info = co_await api(ctx, fmt::format("$JS.API.CONSUMER.DURABLE.CREATE.{}.{}", spec->stream, spec->name),
                                  consumer_create_request(*spec));
         if (!info) co_return failure_response(info.error());
-        auto& slot = ctx.groups[spec->name];
-        if (!slot) {
-            slot = std::make_shared<Group>();
-            slot->acc = &ctx;
-        }
+        auto slot = known_group(ctx, spec->name);
         slot->spec = std::move(*spec);
         if (auto s = spec_from_consumer_info(*info)) slot->spec = std::move(*s);
         co_return ok_json(201, resource_json(*slot, *info, 0));

@@ -1,9 +1,6 @@
 // Consumer groups with the C client: nats.c publishers feed a group's pattern, HTTP members
 // fetch and ack, and a nats.c pull subscriber bound to the group's durable shares the same
 // consumer (one delivery state for both).
-#include <sys/socket.h>
-#include <sys/time.h>
-
 #include <boost/json.hpp>
 #include <set>
 
@@ -14,36 +11,8 @@ namespace json = boost::json;
 
 namespace {
 
-struct HttpReply {
-    int status = 0;
-    std::string body;
-};
-
-// A blocking HTTP/1.1 request on a fresh connection (bounded by a 15 s socket timeout).
 HttpReply http(int port, const std::string& method, const std::string& path, const std::string& body = "") {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    timeval tv{15, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    HttpReply r;
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        ::close(fd);
-        return r;
-    }
-    std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" +
-                      "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-    ::send(fd, req.data(), req.size(), 0);
-    std::string out;
-    char buf[4096];
-    ssize_t n;
-    while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, std::size_t(n));
-    ::close(fd);
-    if (out.size() > 12) r.status = std::atoi(out.c_str() + 9);
-    if (auto at = out.find("\r\n\r\n"); at != std::string::npos) r.body = out.substr(at + 4);
-    return r;
+    return http_request(port, method, path, body);
 }
 
 }  // namespace

@@ -183,26 +183,44 @@ private:
 };
 
 // A tiny HTTP GET for the monitor endpoints.
-inline std::string http_get(int port, const std::string& path) {
+struct HttpReply {
+    int status = 0;
+    std::string body;
+};
+
+// A blocking HTTP/1.1 request on a fresh connection (a 15 s receive timeout).
+inline HttpReply http_request(int port, const std::string& method, const std::string& path,
+                              const std::string& body = "") {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    timeval tv{15, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     a.sin_port = htons(static_cast<uint16_t>(port));
+    HttpReply r;
     if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
         ::close(fd);
-        return {};
+        return r;
     }
-    std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    ::send(fd, req.data(), req.size(), 0);
+    std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+    if (!body.empty() || method != "GET")
+        req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+    req += "\r\n" + body;
+    ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
     std::string out;
     char buf[4096];
     ssize_t n;
     while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, std::size_t(n));
     ::close(fd);
-    auto body = out.find("\r\n\r\n");
-    return body == std::string::npos ? out : out.substr(body + 4);
+    if (out.size() > 12) r.status = std::atoi(out.c_str() + 9);
+    const auto at = out.find("\r\n\r\n");
+    r.body = at == std::string::npos ? out : out.substr(at + 4);
+    return r;
 }
+
+// A tiny HTTP GET for the monitor endpoints: the body.
+inline std::string http_get(int port, const std::string& path) { return http_request(port, "GET", path).body; }
 
 // A raw protocol connection, for what client libraries hide.
 class RawConn {
