@@ -148,9 +148,12 @@ public:
     Awaitable<server::HttpResponse> rest(Caller caller, server::HttpRequest req);
     // The group of that name in the account (looked up in JetStream when not known here),
     // with its consumer info.
+    // `fresh`: its consumer info asked now (GET, PATCH, DELETE); else a group known here is
+    // taken as it is (members' fetch and ack: a deleted consumer shows in their pulls).
     Awaitable<std::expected<std::pair<std::shared_ptr<Group>, boost::json::object>, ApiFailure>> find_group(
-        AccountCtx& ctx, const std::string& name);
+        AccountCtx& ctx, const std::string& name, bool fresh = true);
     // A JetStream API request: its JSON answer, or the failure its error maps to.
+    Awaitable<void> recheck(AccountCtx* ctx, std::string name);  // find_group, fresh, for its effects
     Awaitable<std::expected<boost::json::object, ApiFailure>> api(AccountCtx& ctx, std::string subject,
                                                                   std::string body);
     boost::json::object resource_json(Group& g, const boost::json::object& info, std::uint64_t dead_lettered);

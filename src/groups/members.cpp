@@ -3,6 +3,7 @@
 // terms it or its hold (the consumer's ack wait) passes, and HTTP members fetch with a long
 // poll. Delivery is first-available: whoever has room and is asking takes the next event.
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
@@ -94,6 +95,9 @@ void GatewayCore::pull(Group& g, const std::shared_ptr<Member>& m, int batch, bo
         if (!status.empty()) {
             if (status == "100") return;  // a heartbeat
             if (status == "409") ++member->refused;
+            // The consumer is gone (deleted with a NATS tool): a fresh look ends the group here.
+            if (status == "503" || msg.headers.find("Consumer Deleted") != std::string::npos)
+                asio::co_spawn(core->loop(), core->recheck(gp->acc, gp->spec.name), asio::detached);
             core->end_pull(*gp, member, id, status == "408" || status == "404");
             return;
         }

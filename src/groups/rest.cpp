@@ -194,10 +194,11 @@ json::object GatewayCore::resource_json(Group& g, const json::object& info, std:
 }
 
 Awaitable<std::expected<std::pair<std::shared_ptr<Group>, json::object>, ApiFailure>> GatewayCore::find_group(
-    AccountCtx& ctx, const std::string& name) {
+    AccountCtx& ctx, const std::string& name, bool fresh) {
     if (!valid_name(name)) co_return std::unexpected(ApiFailure{404, "not_found", fmt::format("group {} not found", name)});
     if (auto it = ctx.groups.find(name); it != ctx.groups.end()) {
         auto g = it->second;
+        if (!fresh && !g->deleted) co_return std::make_pair(g, g->last_info);
         auto info = co_await api(ctx, fmt::format("$JS.API.CONSUMER.INFO.{}.{}", g->spec.stream, name), "");
         if (info) {
             if (auto spec = spec_from_consumer_info(*info)) {
@@ -220,6 +221,10 @@ Awaitable<std::expected<std::pair<std::shared_ptr<Group>, json::object>, ApiFail
         co_return std::make_pair(slot, std::move(info));
     }
     co_return std::unexpected(ApiFailure{404, "not_found", fmt::format("group {} not found", name)});
+}
+
+Awaitable<void> GatewayCore::recheck(AccountCtx* ctx, std::string name) {
+    co_await find_group(*ctx, name, true);
 }
 
 Awaitable<void> GatewayCore::load_groups(AccountCtx& ctx) {
@@ -319,7 +324,10 @@ Awaitable<HttpResponse> GatewayCore::rest(Caller caller, server::HttpRequest req
         co_return ok_json(201, resource_json(*slot, *info, 0));
     }
 
-    auto found = co_await find_group(ctx, name);
+    // A member's fetch and ack take the group as known here: a consumer info each would cost
+    // more than the call (its pending count walks the backlog).
+    const bool member_call = action == "fetch" || action == "ack";
+    auto found = co_await find_group(ctx, name, !member_call);
     if (!found) co_return failure_response(found.error());
     auto [g, info] = std::move(*found);
     if (!may_subscribe(caller, g->spec.pattern))

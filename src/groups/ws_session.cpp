@@ -169,7 +169,7 @@ private:
             gw_->loop(),
             [self, name, pattern, ack_mode, consumer_id]() -> Awaitable<void> {
                 auto& gw = *self->gw_;
-                auto found = co_await gw.find_group(gw.context(*self->caller_.account), name);
+                auto found = co_await gw.find_group(gw.context(*self->caller_.account), name, false);
                 if (self->closed_) co_return;
                 auto fail = [&](const std::string& code, const std::string& message) {
                     self->send(json::serialize(json::object{

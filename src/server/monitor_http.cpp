@@ -181,6 +181,9 @@ private:
 void accept_loop(tcp::acceptor& acc, Monitor& m) {
     acc.async_accept([&acc, &m](beast::error_code ec, tcp::socket s) {
         if (ec) return;
+        // Small answers (a WebSocket member's ack results, long-poll replies) go at once, not
+        // after the peer's delayed ACK.
+        s.set_option(tcp::no_delay(true), ec);
         std::make_shared<Session>(std::move(s), m)->start();
         accept_loop(acc, m);
     });
