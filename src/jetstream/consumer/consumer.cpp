@@ -402,8 +402,13 @@ void Consumer::deliver_locked() {
                 continue;
             }
             // Deletes of messages not delivered yet are not counted down: near the end, where
-            // clients watch the count reach 0, count exactly.
-            if (pending_count_ < 1024) pending_count_ = exact_pending_locked() - start_list_.size();
+            // clients watch the count reach 0, count exactly, but only when something was
+            // removed since the last count (else the count down is exact, and a recount per
+            // delivery would walk the whole backlog behind it each time).
+            if (pending_count_ < 1024 && s->store().removals() != counted_removals_) {
+                counted_removals_ = s->store().removals();
+                pending_count_ = exact_pending_locked() - start_list_.size();
+            }
         }
         if (cfg_.max_deliver > 0 && std::int64_t(deliveries) > cfg_.max_deliver) {
             gave_up_locked(msg->seq, deliveries - 1);

@@ -188,6 +188,8 @@ private:
     server::Account& account_;
     std::string name_, stream_name_;
     std::uint64_t start_seq_ = 0;  // see start_seq()
+    // The store's removal count at the last exact pending count (deliveries count down).
+    std::uint64_t counted_removals_ = ~std::uint64_t(0);
     std::string ack_prefix_;  // "$JS.ACK.<stream>.<consumer>."
     ConsumerConfig cfg_;
     // cfg_.filter_subject for readers that must not take mu_ (the stream, under its own lock).
