@@ -232,12 +232,17 @@ void GatewayCore::settle(Group& g, std::uint64_t seq, AckType type, std::int64_t
                                      if (done) done(std::nullopt);
                                  });
     };
+    // An ack or a nak ends the member's hold at once: it no longer holds the event, so its
+    // room is free for the next one while the ack is made durable (the answer waits for
+    // that). Were the ack lost, the consumer gives the event out again after its ack wait.
     switch (type) {
         case AckType::Ack:
             send("+ACK", false, seq);
+            release(true);
             break;
         case AckType::Nak:
             send(delay_ms > 0 ? fmt::format("-NAK {{\"delay\":{}}}", delay_ms * 1000000) : std::string("-NAK"), false, seq);
+            release(true);
             break;
         case AckType::Term:
             // The dead letter first: a crash before the term brings the event back rather
