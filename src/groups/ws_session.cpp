@@ -1,16 +1,19 @@
 // A WebSocket connection of /ws (Ironflow's message shapes): its subscriptions are members of
-// groups. Frames are written one at a time from a queue; a connection whose socket takes no
-// bytes for 30 s is dropped, and Beast pings an idle one every 20 s and closes it when
-// nothing came back in 40 s.
+// groups. RFC 6455 framing is osprey's own (protocol/ws_frames.h): every frame queued in a
+// turn of the loop goes out in one write. A connection whose socket takes no bytes for 30 s
+// is dropped; an idle one is pinged after 20 s and closed when nothing came back in 40 s.
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
+#include <openssl/evp.h>
+
+#include <array>
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
 #include "groups/gateway_internal.h"
+#include "protocol/ws_frames.h"
 #include "server/http_upgrade.h"
 #include "util/random.h"
 
@@ -19,7 +22,6 @@ namespace osprey::groups {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-namespace websocket = beast::websocket;
 namespace json = boost::json;
 
 namespace {
@@ -33,20 +35,30 @@ std::string error_json(const std::string& code, const std::string& message) {
 
 class WsSession : public std::enable_shared_from_this<WsSession> {
 public:
-    WsSession(std::shared_ptr<GatewayCore> gw, beast::tcp_stream s, Caller caller)
-        : gw_(std::move(gw)), ws_(std::move(s)), caller_(std::move(caller)), watchdog_(gw_->loop()) {}
+    WsSession(std::shared_ptr<GatewayCore> gw, asio::ip::tcp::socket s, Caller caller)
+        : gw_(std::move(gw)), sock_(std::move(s)), caller_(std::move(caller)), watchdog_(gw_->loop()) {}
 
-    void accept(http::request<http::string_body> req) {
-        ws_.set_option(websocket::stream_base::timeout{std::chrono::seconds(10), std::chrono::seconds(40), true});
-        ws_.read_message_max(1 << 20);
-        ws_.text(true);
-        auto self = shared_from_this();
-        ws_.async_accept(req, [self](beast::error_code ec) {
-            if (ec) return;
-            self->gw_->sessions.insert(self.get());
-            self->read();
-            self->watch();
-        });
+    // The handshake (RFC 6455 4.2.2) answered here; then frames both ways.
+    void accept(const http::request<http::string_body>& req) {
+        const auto key = req.find(http::field::sec_websocket_key);
+        const auto version = req.find(http::field::sec_websocket_version);
+        if (key == req.end() || version == req.end() || version->value() != "13") {
+            out_ = "HTTP/1.1 400 Bad Request\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+            close_after_flush_ = true;
+            flush();
+            return;
+        }
+        const std::string input = std::string(key->value()) + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int md_len = 0;
+        EVP_Digest(input.data(), input.size(), md, &md_len, EVP_sha1(), nullptr);
+        out_ = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+               base64_encode(std::string_view(reinterpret_cast<const char*>(md), md_len)) + "\r\n\r\n";
+        gw_->sessions.insert(this);
+        last_rx_ = SteadyClock::now();
+        flush();
+        read();
+        watch();
     }
 
     void close() {
@@ -58,7 +70,8 @@ public:
             if (!sub.group->deleted) gw_->leave(*sub.group, sub.member);
         subs_.clear();
         beast::error_code ec;
-        beast::get_lowest_layer(ws_).socket().close(ec);
+        sock_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+        sock_.close(ec);
     }
 
 private:
@@ -66,55 +79,101 @@ private:
         std::shared_ptr<Group> group;
         std::shared_ptr<Member> member;
     };
-    struct Out {
-        std::string text;
-        std::uint64_t auto_ack = 0;  // an auto-ack group's event: acknowledged once written
+    struct AutoAck {
+        std::uint64_t seq;
         std::weak_ptr<Group> group;
     };
 
+    // Liveness: a ping after 20 s of silence; closed after 40 s of it, or when a write has
+    // not finished in 30 s (a member that never reads).
     void watch() {
         watchdog_.expires_after(std::chrono::seconds(5));
         watchdog_.async_wait([self = shared_from_this()](beast::error_code ec) {
             if (ec || self->closed_) return;
-            if (self->writing_ && SteadyClock::now() - self->write_started_ > kStuckWrite) return self->close();
+            const auto now = SteadyClock::now();
+            if (self->writing_ && now - self->write_started_ > kStuckWrite) return self->close();
+            if (now - self->last_rx_ > std::chrono::seconds(40)) return self->close();
+            if (now - self->last_rx_ > std::chrono::seconds(20) && !self->ping_sent_) {
+                self->ping_sent_ = true;
+                protocol::append_ws_frame(self->out_, protocol::WsOp::Ping, "");
+                self->flush();
+            }
             self->watch();
         });
     }
 
     void read() {
-        ws_.async_read(rbuf_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-            if (ec) return self->close();
-            std::string text = beast::buffers_to_string(self->rbuf_.data());
-            self->rbuf_.consume(self->rbuf_.size());
-            self->on_message(text);
-            if (!self->closed_) self->read();
+        sock_.async_read_some(asio::buffer(rbuf_), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+            if (ec || self->closed_) return self->close();
+            self->last_rx_ = SteadyClock::now();
+            self->ping_sent_ = false;
+            std::vector<protocol::WsMessage> msgs;
+            auto failure = self->decoder_.feed(std::string_view(self->rbuf_.data(), n), msgs);
+            for (auto& m : msgs) {
+                if (self->closed_ || self->close_after_flush_) break;
+                switch (m.op) {
+                    case protocol::WsOp::Text:
+                    case protocol::WsOp::Binary:
+                        self->on_message(m.payload);
+                        break;
+                    case protocol::WsOp::Ping:
+                        protocol::append_ws_frame(self->out_, protocol::WsOp::Pong, m.payload);
+                        break;
+                    case protocol::WsOp::Close:
+                        // Echo the code (RFC 6455 5.5.1), then close once it is written.
+                        protocol::append_ws_close(self->out_, m.close_code == 1005 ? 1000 : m.close_code, "");
+                        self->close_after_flush_ = true;
+                        break;
+                    default:
+                        break;
+                }
+            }
+            if (failure && !self->close_after_flush_) {
+                protocol::append_ws_close(self->out_, failure->code, failure->reason);
+                self->close_after_flush_ = true;
+            }
+            self->flush();
+            if (!self->close_after_flush_ && !self->closed_) self->read();
         });
     }
 
-    void send(std::string text, std::uint64_t auto_ack = 0, std::weak_ptr<Group> g = {}) {
-        if (closed_) return;
-        queued_ += text.size();
-        if (queued_ > kMaxQueued) return close();  // a member that never reads
-        out_.push_back(Out{std::move(text), auto_ack, std::move(g)});
-        if (!writing_) write_next();
+    void send(const std::string& text, std::uint64_t auto_ack = 0, std::weak_ptr<Group> g = {}) {
+        if (closed_ || close_after_flush_) return;
+        protocol::append_ws_frame(out_, protocol::WsOp::Text, text);
+        if (out_.size() > kMaxQueued) return close();  // a member that never reads
+        if (auto_ack) auto_acks_.push_back(AutoAck{auto_ack, std::move(g)});
+        // Written at the end of this turn of the loop, with whatever else is queued by then.
+        if (!flush_posted_) {
+            flush_posted_ = true;
+            asio::post(gw_->loop(), [self = shared_from_this()] {
+                self->flush_posted_ = false;
+                self->flush();
+            });
+        }
     }
 
-    void write_next() {
-        if (out_.empty() || closed_) {
-            writing_ = false;
+    // Every frame queued so far in one write.
+    void flush() {
+        if (writing_ || closed_) return;
+        if (out_.empty()) {
+            if (close_after_flush_) close();
             return;
         }
         writing_ = true;
         write_started_ = SteadyClock::now();
-        ws_.async_write(asio::buffer(out_.front().text), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        wbuf_.swap(out_);
+        out_.clear();
+        written_acks_.swap(auto_acks_);
+        auto_acks_.clear();
+        asio::async_write(sock_, asio::buffer(wbuf_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+            self->writing_ = false;
             if (ec) return self->close();
-            Out done = std::move(self->out_.front());
-            self->out_.pop_front();
-            self->queued_ -= done.text.size();
-            if (done.auto_ack)
-                if (auto g = done.group.lock(); g && !g->deleted)
-                    self->gw_->settle(*g, done.auto_ack, GatewayCore::AckType::Ack, 0, {});
-            self->write_next();
+            for (auto& a : self->written_acks_)
+                if (auto g = a.group.lock(); g && !g->deleted)
+                    self->gw_->settle(*g, a.seq, GatewayCore::AckType::Ack, 0, {});
+            self->written_acks_.clear();
+            self->wbuf_.clear();
+            self->flush();
         });
     }
 
@@ -286,13 +345,14 @@ private:
     }
 
     std::shared_ptr<GatewayCore> gw_;
-    websocket::stream<beast::tcp_stream> ws_;
+    asio::ip::tcp::socket sock_;
     Caller caller_;
-    beast::flat_buffer rbuf_;
-    std::deque<Out> out_;
-    std::size_t queued_ = 0;
-    bool writing_ = false;
-    SteadyClock::time_point write_started_;
+    protocol::WsDecoder decoder_{1 << 20};
+    std::array<char, 16384> rbuf_{};
+    std::string out_, wbuf_;  // frames queued; frames being written
+    std::vector<AutoAck> auto_acks_, written_acks_;
+    bool writing_ = false, flush_posted_ = false, close_after_flush_ = false, ping_sent_ = false;
+    SteadyClock::time_point write_started_, last_rx_;
     asio::steady_timer watchdog_;
     std::map<std::string, Sub> subs_;
     bool closed_ = false;
@@ -322,8 +382,8 @@ void GatewayCore::upgrade(std::unique_ptr<server::HttpUpgrade> up) {
         });
         return;
     }
-    auto s = std::make_shared<WsSession>(shared_from_this(), std::move(up->stream), std::move(*caller));
-    s->accept(std::move(up->request));
+    auto s = std::make_shared<WsSession>(shared_from_this(), up->stream.release_socket(), std::move(*caller));
+    s->accept(up->request);
 }
 
 }  // namespace osprey::groups
