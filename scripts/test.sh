@@ -15,13 +15,17 @@ ninja -C build-asan
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   ctest -j2 --output-on-failure --timeout 300 -E 'Differential|ThousandConcurrent|/nats( |$)')
 
-echo "== fuzzing the protocol parser (bounded)"
+echo "== fuzzing the protocol parser and the WebSocket frame decoder (bounded)"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DOSPREY_FUZZ=ON -DBUILD_TESTING=ON >/dev/null
 ninja -C build-fuzz parser_fuzz
 mkdir -p build-fuzz/corpus
 ./build-fuzz/tests/fuzz/parser_fuzz -max_total_time="${FUZZ_SECONDS:-30}" -max_len=4096 \
   build-fuzz/corpus tests/fuzz/seeds 2>&1 | tail -n 3
+ninja -C build-fuzz ws_frames_fuzz
+mkdir -p build-fuzz/ws_corpus
+./build-fuzz/tests/fuzz/ws_frames_fuzz -max_total_time="${FUZZ_SECONDS:-30}" -max_len=8192 \
+  build-fuzz/ws_corpus tests/fuzz/ws_seeds 2>&1 | tail -n 3
 echo "fuzz: no crash"
 
 # Last, so that the run closes on the runner's summary.
