@@ -6,9 +6,11 @@
 #pragma once
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -67,8 +69,11 @@ public:
             token, std::move(subject), std::move(headers), std::move(payload), timeout);
     }
 
+    struct Shared;  // what deliveries on other threads reach (internal_client.cpp)
+
 private:
-    struct Shared;  // what deliveries on other threads reach: the loop and the alive flag
+    using SteadyClock = std::chrono::steady_clock;
+    void arm_expiry();
     void on_inbox(Msg& m);
     void schedule_flush();
 
@@ -81,6 +86,11 @@ private:
     std::unordered_map<std::string, std::function<void(Msg&)>> inboxes_;  // by token after the prefix
     std::shared_ptr<server::Receiver> inbox_sub_;
     bool flush_posted_ = false;
+    // Requests waiting for their answer, and when they time out.
+    std::unordered_map<std::uint64_t, std::move_only_function<void(std::optional<Msg>)>> requests_;
+    std::multimap<SteadyClock::time_point, std::uint64_t> deadlines_;
+    boost::asio::steady_timer expiry_;
+    bool expiry_armed_ = false;
 };
 
 }  // namespace osprey::groups
