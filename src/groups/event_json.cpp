@@ -25,25 +25,75 @@ bool valid_utf8(std::string_view s) {
     return true;
 }
 
-// The payload: parsed when it is a JSON document, else text (bytes that are no UTF-8 made
-// U+FFFD) with the exact bytes in base64.
-void put_data(json::object& o, std::string_view payload, const char* base64_key) {
-    boost::system::error_code ec;
+void append_json_string(std::string& out, std::string_view s) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    out += '"';
+    for (char c : s) {
+        const auto u = static_cast<unsigned char>(c);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (u < 0x20) {
+            out += "\\u00";
+            out += kHex[u >> 4];
+            out += kHex[u & 15];
+        } else {
+            out += c;
+        }
+    }
+    out += '"';
+}
+
+// The payload as `,"data":...`: verbatim when it is a JSON document (checked by parsing into
+// a buffer on the stack, nothing built or written again), else text (bytes that are no UTF-8
+// made '?') with the exact bytes in base64.
+void append_data(std::string& out, std::string_view payload, const char* base64_key) {
     if (!payload.empty()) {
-        json::value v = json::parse(payload, ec);
+        unsigned char buf[8192];
+        json::monotonic_resource mr(buf, sizeof buf);
+        boost::system::error_code ec;
+        json::parse(payload, ec, &mr);
         if (!ec) {
-            o["data"] = std::move(v);
+            out += ",\"data\":";
+            out.append(payload);
             return;
         }
     }
+    out += ",\"data\":";
     if (valid_utf8(payload)) {
-        o["data"] = json::string(payload);
+        append_json_string(out, payload);
     } else {
         std::string text;
         for (unsigned char c : payload) text += c < 0x80 ? char(c) : '?';
-        o["data"] = json::string(text);
+        append_json_string(out, text);
     }
-    if (!payload.empty()) o[base64_key] = base64_encode(payload);
+    if (!payload.empty()) {
+        out += ",\"";
+        out += base64_key;
+        out += "\":\"";
+        out += base64_encode(payload);
+        out += '"';
+    }
+}
+
+// `,"headers":{...}` (the first value of each name), or nothing.
+void append_headers(std::string& out, std::string_view headers) {
+    if (headers.empty()) return;
+    std::vector<std::string_view> names;
+    std::string h;
+    for_each_header(headers, [&](std::string_view name, std::string_view value, std::string_view) {
+        for (auto n : names)
+            if (n == name) return;
+        names.push_back(name);
+        h += h.empty() ? "" : ",";
+        append_json_string(h, name);
+        h += ':';
+        append_json_string(h, value);
+    });
+    if (names.empty()) return;
+    out += ",\"headers\":{";
+    out += h;
+    out += '}';
 }
 
 std::string timestamp(std::int64_t ns) { return util::format_rfc3339_nano({ns, 0}); }
@@ -157,32 +207,30 @@ bool parse_ack_subject(std::string_view reply, Event& e) {
 }
 
 std::string http_event_json(const Event& e) {
-    json::object o{{"event_id", std::to_string(e.seq)},
-                   {"subject", e.subject},
-                   {"sequence", e.seq},
-                   {"delivery_attempt", e.attempt},
-                   {"timestamp", timestamp(e.ts_ns)}};
-    put_data(o, e.payload, "data_base64");
-    if (!e.headers.empty()) {
-        auto h = headers_json(e.headers);
-        if (!h.empty()) o["headers"] = std::move(h);
-    }
-    return json::serialize(o);
+    std::string o;
+    o.reserve(160 + e.subject.size() + e.payload.size() + e.headers.size());
+    o += "{\"event_id\":\"" + std::to_string(e.seq) + "\",\"subject\":";
+    append_json_string(o, e.subject);
+    o += ",\"sequence\":" + std::to_string(e.seq) + ",\"delivery_attempt\":" + std::to_string(e.attempt) +
+         ",\"timestamp\":\"" + timestamp(e.ts_ns) + "\"";
+    append_data(o, e.payload, "data_base64");
+    append_headers(o, e.headers);
+    o += '}';
+    return o;
 }
 
 std::string ws_event_json(const Event& e, const std::string& subscription_id) {
-    json::object o{{"type", "event"},
-                   {"subscriptionId", subscription_id},
-                   {"eventId", std::to_string(e.seq)},
-                   {"topic", e.subject}};
-    put_data(o, e.payload, "dataBase64");
-    if (!e.headers.empty()) {
-        auto h = headers_json(e.headers);
-        if (!h.empty()) o["headers"] = std::move(h);
-    }
-    o["meta"] = json::object{{"timestamp", timestamp(e.ts_ns)}, {"sequence", e.seq}};
-    o["deliveryAttempt"] = e.attempt;
-    return json::serialize(o);
+    std::string o;
+    o.reserve(200 + e.subject.size() + e.payload.size() + e.headers.size());
+    o += "{\"type\":\"event\",\"subscriptionId\":";
+    append_json_string(o, subscription_id);
+    o += ",\"eventId\":\"" + std::to_string(e.seq) + "\",\"topic\":";
+    append_json_string(o, e.subject);
+    append_data(o, e.payload, "dataBase64");
+    append_headers(o, e.headers);
+    o += ",\"meta\":{\"timestamp\":\"" + timestamp(e.ts_ns) + "\",\"sequence\":" + std::to_string(e.seq) +
+         "},\"deliveryAttempt\":" + std::to_string(e.attempt) + "}";
+    return o;
 }
 
 std::string format_time(SystemClock::time_point t) {
