@@ -28,8 +28,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The nats.js clients (2.x and the modern 3.x) and ws for the integration tests (from the npm registry, pinned by the lock).
+# The nats.js clients (2.x and the modern 3.x) , nats.ws and ws for the integration tests (from the npm registry, pinned by the lock).
 js_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/integration/js"
-if [ ! -d "$js_dir/node_modules/nats" ] || [ ! -d "$js_dir/node_modules/@nats-io/transport-node" ] || [ ! -d "$js_dir/node_modules/ws" ]; then
+if [ ! -d "$js_dir/node_modules/nats" ] || [ ! -d "$js_dir/node_modules/@nats-io/transport-node" ] || [ ! -d "$js_dir/node_modules/ws" ] || [ ! -d "$js_dir/node_modules/nats.ws" ]; then
   (cd "$js_dir" && npm ci --no-audit --no-fund --silent >/dev/null 2>&1 || npm install --no-audit --no-fund --silent >/dev/null)
 fi

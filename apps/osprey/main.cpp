@@ -86,6 +86,10 @@ int main(int argc, char** argv) {
         std::cerr << "osprey: jetstream cluster requires `server_name` to be set\n";
         return 1;
     }
+    if (auto err = server::check_transports(opts); !err.empty()) {
+        std::cerr << "osprey: " << err << "\n";
+        return 1;
+    }
     if (opts.check_config) {
         for (const auto& w : opts.config_warnings) std::cerr << "osprey: warning: " << w << "\n";
         std::cout << "osprey: configuration file " << opts.config_file << " is valid\n";

@@ -1,5 +1,7 @@
 #include "protocol/ws_frames.h"
 
+#include <string>
+
 namespace osprey::protocol {
 
 bool valid_utf8(std::string_view s) {
@@ -50,8 +52,11 @@ std::optional<WsFailure> WsDecoder::feed(std::string_view data, std::vector<WsMe
         const auto b0 = static_cast<unsigned char>(buf_[at]);
         const auto b1 = static_cast<unsigned char>(buf_[at + 1]);
         const bool fin = b0 & 0x80;
-        if (b0 & 0x70) return fail(1002, "reserved bits set");
         const auto opcode = std::uint8_t(b0 & 0x0f);
+        const bool rsv1 = b0 & 0x40;
+        // RSV1 only with permessage-deflate, and only on the first frame of a data message.
+        if ((b0 & 0x30) || (rsv1 && (!deflate_ || opcode == 0 || opcode >= 8)))
+            return fail(1002, "reserved bits set");
         const bool masked = b1 & 0x80;
         std::uint64_t len = b1 & 0x7f;
         std::size_t head = 2;
@@ -66,11 +71,14 @@ std::optional<WsFailure> WsDecoder::feed(std::string_view data, std::vector<WsMe
             head = 10;
             if (len >> 63) return fail(1002, "bad frame length");
         }
-        if (!masked) return fail(1002, "a client frame must be masked");
+        if (!masked) return fail(1002, "mask bit missing");
         const bool control = opcode >= 8;
+        // The reasons are nats-server's (websocket.go wsRead), which clients may show.
         if (opcode != 0 && opcode != 1 && opcode != 2 && opcode != 8 && opcode != 9 && opcode != 10)
-            return fail(1002, "unknown opcode");
-        if (control && (!fin || len > 125)) return fail(1002, "bad control frame");
+            return fail(1002, "unknown opcode " + std::to_string(opcode));
+        if (control && len > 125)
+            return fail(1002, "control frame length bigger than maximum allowed of 125 bytes");
+        if (control && !fin) return fail(1002, "control frame does not have final bit set");
         if (len > max_message_ || (!control && partial_.size() + len > max_message_))
             return fail(1009, "message too big");
         if (buf_.size() - at < head + 4 + len) break;
@@ -78,7 +86,7 @@ std::optional<WsFailure> WsDecoder::feed(std::string_view data, std::vector<WsMe
         std::string payload(buf_.data() + at + head + 4, std::size_t(len));
         for (std::size_t k = 0; k < payload.size(); ++k) payload[k] = char(payload[k] ^ mask[k & 3]);
         at += head + 4 + std::size_t(len);
-        if (auto f = frame(fin, WsOp(opcode), std::move(payload), out)) {
+        if (auto f = frame(fin, rsv1, WsOp(opcode), std::move(payload), out)) {
             failed_ = true;
             buf_.clear();
             return f;
@@ -88,7 +96,8 @@ std::optional<WsFailure> WsDecoder::feed(std::string_view data, std::vector<WsMe
     return std::nullopt;
 }
 
-std::optional<WsFailure> WsDecoder::frame(bool fin, WsOp op, std::string payload, std::vector<WsMessage>& out) {
+std::optional<WsFailure> WsDecoder::frame(bool fin, bool rsv1, WsOp op, std::string payload,
+                                          std::vector<WsMessage>& out) {
     switch (op) {
         case WsOp::Ping:
         case WsOp::Pong:
@@ -106,21 +115,24 @@ std::optional<WsFailure> WsDecoder::frame(bool fin, WsOp op, std::string payload
             return std::nullopt;
         }
         case WsOp::Continuation:
-            if (partial_op_ == WsOp::Continuation) return WsFailure{1002, "continuation without a message"};
+            if (partial_op_ == WsOp::Continuation) return WsFailure{1002, "invalid continuation frame"};
             partial_ += payload;
             break;
         case WsOp::Text:
         case WsOp::Binary:
-            if (partial_op_ != WsOp::Continuation) return WsFailure{1002, "a new message inside a fragmented one"};
+            if (partial_op_ != WsOp::Continuation) return WsFailure{1002, "new message started before final frame for previous message was received"};
             partial_op_ = op;
+            partial_compressed_ = rsv1;
             partial_ = std::move(payload);
             break;
     }
     if (!fin) return std::nullopt;
     WsMessage m{partial_op_, std::move(partial_)};
+    m.compressed = partial_compressed_;
     partial_.clear();
     partial_op_ = WsOp::Continuation;
-    if (m.op == WsOp::Text && !valid_utf8(m.payload)) return WsFailure{1007, "text is not UTF-8"};
+    // A compressed text message is checked once inflated, by whoever inflates it.
+    if (m.op == WsOp::Text && !m.compressed && !valid_utf8(m.payload)) return WsFailure{1007, "text is not UTF-8"};
     out.push_back(std::move(m));
     return std::nullopt;
 }

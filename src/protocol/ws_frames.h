@@ -17,6 +17,7 @@ struct WsMessage {
     WsOp op;               // Text, Binary (whole messages), Close, Ping, Pong
     std::string payload;   // a Close's reason after its code
     std::uint16_t close_code = 0;  // Close: the peer's code (1005 when it gave none)
+    bool compressed = false;       // RSV1 on its first frame: permessage-deflate (RFC 7692)
 };
 
 // Why the connection must close, with the RFC's status code.
@@ -27,14 +28,18 @@ struct WsFailure {
 
 class WsDecoder {
 public:
-    explicit WsDecoder(std::size_t max_message) : max_message_(max_message) {}
+    // `deflate`: permessage-deflate was negotiated, so RSV1 may mark a compressed message.
+    explicit WsDecoder(std::size_t max_message, bool deflate = false)
+        : max_message_(max_message), deflate_(deflate) {}
     // Appends the messages completed by `data` to `out`; a failure ends the connection (the
     // decoder takes nothing more after it).
     std::optional<WsFailure> feed(std::string_view data, std::vector<WsMessage>& out);
 
 private:
-    std::optional<WsFailure> frame(bool fin, WsOp op, std::string payload, std::vector<WsMessage>& out);
+    std::optional<WsFailure> frame(bool fin, bool rsv1, WsOp op, std::string payload, std::vector<WsMessage>& out);
     std::size_t max_message_;
+    bool deflate_;
+    bool partial_compressed_ = false;
     std::string buf_;        // bytes of a frame not complete yet
     std::string partial_;    // a fragmented message so far
     WsOp partial_op_ = WsOp::Continuation;  // Continuation: none in progress

@@ -1,4 +1,5 @@
 #include "server/client.h"
+#include "transport/wire.h"
 
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -55,6 +56,7 @@ const char* reason_text(CloseReason r) {
         case CloseReason::MaxAccountConnections: return "Maximum Account Connections Exceeded";
         case CloseReason::MaxSubscriptions: return "Maximum Subscriptions Exceeded";
         case CloseReason::Revocation: return "Credentials Revoked";
+        case CloseReason::TlsHandshakeError: return "TLS Handshake Error";
     }
     return "Unknown";
 }
@@ -84,7 +86,8 @@ Client* Client::reading_client() { return t_reading; }
 Client::StallExempt::StallExempt() : saved_(t_reading) { t_reading = nullptr; }
 Client::StallExempt::~StallExempt() { t_reading = saved_; }
 
-Client::Client(Server& server, int loop_index, tcp::socket socket, std::uint64_t cid)
+Client::Client(Server& server, int loop_index, tcp::socket socket, std::uint64_t cid,
+               std::unique_ptr<transport::Wire> wire)
     : server_(server),
       loop_index_(loop_index),
       socket_(std::move(socket)),
@@ -96,7 +99,9 @@ Client::Client(Server& server, int loop_index, tcp::socket socket, std::uint64_t
       auth_timer_(socket_.get_executor()),
       deadline_timer_(socket_.get_executor()),
       expire_timer_(socket_.get_executor()),
-      stall_timer_(socket_.get_executor()) {
+      stall_timer_(socket_.get_executor()),
+      wire_(std::move(wire)),
+      handshake_timer_(socket_.get_executor()) {
     boost::system::error_code ec;
     auto ep = socket_.remote_endpoint(ec);
     if (!ec) {
@@ -120,6 +125,11 @@ Client::~Client() = default;
 
 void Client::start() {
     log::debug("{} - Client connection created", tag());
+    if (wire_) {
+        start_wire();
+        do_read();
+        return;
+    }
     send_info();
     if (server_.auth_required()) start_auth_timer();
     start_ping_timer(true);
@@ -133,7 +143,9 @@ void Client::reject_max_connections() {
     close_now(CloseReason::MaxConnections);
 }
 
-void Client::send_info() { send_proto(server_.info_line(cid_, ip_, false, nonce_)); }
+void Client::send_info() {
+    send_proto(server_.info_line(cid_, ip_, false, nonce_, -1, wire_ && wire_->websocket()));
+}
 
 void Client::start_auth_timer() {
     auth_timer_.expires_after(std::chrono::milliseconds(server_.options().auth_timeout_ms));
@@ -167,6 +179,15 @@ void Client::start_ping_timer(bool first) {
 }
 
 void Client::do_read() {
+    if (wire_) {
+        if (wraw_.empty()) wraw_.resize(kMinReadBuf * 4);
+        socket_.async_read_some(
+            asio::buffer(wraw_.data(), wraw_.size()),
+            [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+                self->on_read(ec, n);
+            });
+        return;
+    }
     if (rlen_ == rbuf_.size()) {
         // Full: the pending operation needs more room (a large payload) or reads are fast.
         std::size_t want = rbuf_.size() * 2;
@@ -184,6 +205,15 @@ void Client::on_read(const boost::system::error_code& ec, std::size_t n) {
     if (ec) {
         close_now(ec == asio::error::eof ? CloseReason::ClientClosed : CloseReason::ReadError);
         flush_scheduled();  // what the close queued for others (routes, events) goes out now
+        return;
+    }
+    if (wire_) {
+        last_activity_ns_.store(now_ns(), std::memory_order_relaxed);
+        if (!ingest_wire(n)) return;
+        process_buffer();
+        flush_scheduled();
+        if (closing_ || fetching_ || pause_reading()) return;
+        do_read();
         return;
     }
     const bool filled = rlen_ + n == rbuf_.size();
@@ -734,7 +764,7 @@ bool Client::enqueue_msg(std::string_view subject, std::string_view sid, std::st
     {
         std::lock_guard lk(out_mu_);
         if (closed_) return false;
-        const std::size_t pending = out_.size() - out_off_;
+        const std::size_t pending = pending_locked();
         if (pending + total > std::size_t(server_.options().max_pending)) {
             closed_ = true;  // no more writes; the loop closes the connection
             release_stalled_locked();
@@ -751,7 +781,7 @@ bool Client::enqueue_msg(std::string_view subject, std::string_view sid, std::st
         }
         protocol::append_msg(out_, subject, sid, reply, headers, payload);
         schedule_flush_locked();
-        if (t_reading) check_stall_locked(out_.size() - out_off_);
+        if (t_reading) check_stall_locked(pending_locked());
         // Writers of these hold out_mu_: plain stores suffice.
         stats.out_msgs.store(stats.out_msgs.load(std::memory_order_relaxed) + 1,
                              std::memory_order_relaxed);
@@ -773,7 +803,8 @@ void Client::add_flush_hook(void (*fn)()) { flush_hooks().push_back(fn); }
 void Client::send_async_info(bool ldm) {
     asio::post(socket_.get_executor(), [self = shared_from_this(), ldm] {
         if (self->closing_ || !self->connect_received_ || self->opts_.protocol < 1) return;
-        self->send_proto(self->server_.info_line(self->cid_, self->ip_, ldm, {}, self->max_payload_));
+        self->send_proto(self->server_.info_line(self->cid_, self->ip_, ldm, {}, self->max_payload_,
+                                                 self->wire_ && self->wire_->websocket()));
         self->flush();
     });
 }
@@ -802,6 +833,7 @@ void Client::flush() {
 }
 
 bool Client::write_locked() {
+    if (wire_) return write_wire_locked();
     while (out_off_ < out_.size()) {
         ssize_t n = ::send(fd_, out_.data() + out_off_, out_.size() - out_off_,
                            MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -908,6 +940,7 @@ void Client::close_now(CloseReason reason) {
     boost::system::error_code ec;
     ping_timer_.cancel();
     auth_timer_.cancel();
+    handshake_timer_.cancel();
     deadline_timer_.cancel();
     expire_timer_.cancel();
     stall_timer_.cancel();
@@ -915,7 +948,9 @@ void Client::close_now(CloseReason reason) {
         std::lock_guard lk(out_mu_);
         // Best effort: what is buffered (an -ERR, the last messages) goes out before close,
         // unless this is a slow consumer that cannot take it.
-        if (!closed_ && !write_blocked_) {
+        if (wire_) {
+            if (!closed_ && !write_blocked_) close_wire_locked(reason);
+        } else if (!closed_ && !write_blocked_) {
             while (out_off_ < out_.size()) {
                 ssize_t n = ::send(fd_, out_.data() + out_off_, out_.size() - out_off_,
                                    MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -943,7 +978,11 @@ Client::Info Client::info(bool with_subs) const {
             std::chrono::nanoseconds(last_activity_ns_.load())));
     {
         std::lock_guard lk(out_mu_);
-        i.pending_bytes = out_.size() - out_off_;
+        i.pending_bytes = pending_locked();
+        if (wire_ && wire_->tls() && wire_->tls()->established()) {
+            i.tls_version = wire_->tls()->version();
+            i.tls_cipher = wire_->tls()->cipher();
+        }
     }
     i.in_msgs = stats.in_msgs;
     i.in_bytes = stats.in_bytes;

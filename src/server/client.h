@@ -21,6 +21,10 @@
 #include "server/message.h"
 #include "subjects/local_match_cache.h"
 
+namespace osprey::transport {
+class Wire;
+}
+
 namespace osprey::server {
 
 class Server;
@@ -61,6 +65,7 @@ enum class CloseReason {
     MaxAccountConnections,   // the account JWT's conn limit
     MaxSubscriptions,        // a JWT's subs limit reached at CONNECT
     Revocation,              // an account JWT update revoked the user's JWT
+    TlsHandshakeError,       // TLS failed or timed out, or the WebSocket upgrade was refused
 };
 const char* reason_text(CloseReason r);
 
@@ -85,7 +90,9 @@ public:
     };
 
     using tcp = boost::asio::ip::tcp;
-    Client(Server& server, int loop_index, tcp::socket socket, std::uint64_t cid);
+    // `wire`: TLS and/or WebSocket between the socket and the protocol (null: plain TCP).
+    Client(Server& server, int loop_index, tcp::socket socket, std::uint64_t cid,
+           std::unique_ptr<transport::Wire> wire = nullptr);
     ~Client();
 
     void start();  // on its loop: send INFO, start timers and reading
@@ -146,6 +153,7 @@ public:
         std::vector<std::string> subs;
         std::string name, lang, version, account, user;
         std::int64_t rtt_ns;
+        std::string tls_version, tls_cipher;  // empty: not TLS
     };
     Info info(bool with_subs) const;
 
@@ -171,6 +179,16 @@ public:
 
 private:
     void do_read();
+    // Transports (client_wire.cpp): the handshakes before the protocol starts, the socket's
+    // bytes through the Wire into rbuf_, and protocol bytes through it onto the socket.
+    void start_wire();
+    bool ingest_wire(std::size_t n);  // false: the connection closed
+    void on_wire_ready();
+    bool write_wire_locked();
+    void close_wire_locked(CloseReason reason);  // the close frame / close_notify, sent best effort
+    std::size_t pending_locked() const {
+        return out_.size() - out_off_ + (wire_ ? wout_.size() - wout_off_ : 0);
+    }
     // Stall (client_stall.cpp). Producer side, on its loop: note_stall during a batch, then
     // pause_reading after it; resume_reading when woken or timed out. Reader side, under
     // out_mu_: check_stall_locked after appending, release_stalled_locked once drained.
@@ -285,6 +303,13 @@ private:
     mutable std::mutex out_mu_;
     std::string out_;
     std::size_t out_off_ = 0;
+    // With a Wire (under out_mu_ too, read side included): its state, and the socket's bytes
+    // it made from out_ (protocol bytes move from out_ to wout_ at each flush).
+    std::unique_ptr<transport::Wire> wire_;
+    std::string wout_;
+    std::size_t wout_off_ = 0;
+    std::string wraw_;  // the read side's socket bytes (the loop only)
+    boost::asio::steady_timer handshake_timer_;
     bool flush_scheduled_ = false;
     bool write_blocked_ = false;
     bool closed_ = false;  // no more writes; the socket may be gone

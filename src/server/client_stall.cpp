@@ -46,7 +46,7 @@ void Client::check_stall_locked(std::size_t pending) {
 // Under out_mu_, by whoever wrote the reader's bytes out.
 void Client::release_stalled_locked() {
     if (!stalled_) return;
-    if (!closed_ && std::int64_t(out_.size() - out_off_) > server_.options().max_pending / 2) return;
+    if (!closed_ && std::int64_t(pending_locked()) > server_.options().max_pending / 2) return;
     stalled_ = false;
     for (auto& [weak, gen] : stall_waiters_) {
         if (auto p = weak.lock()) {

@@ -42,6 +42,10 @@ const std::map<std::string, FlagDef, std::less<>>& flag_table() {
         {"cluster_advertise", {"cluster_advertise", false}},
         {"connect_retries", {"connect_retries", false}},
         {"sl", {"signal", false}},       {"signal", {"signal", false}},
+        {"tls", {"tls", true}},          {"tlscert", {"tlscert", false}},
+        {"tlskey", {"tlskey", false}},   {"tlscacert", {"tlscacert", false}},
+        {"tlsverify", {"tlsverify", true}},
+        {"ms", {"https_port", false}},   {"https_port", {"https_port", false}},
     };
     return t;
 }
@@ -199,6 +203,24 @@ std::expected<void, std::string> apply_flags(const FlagResult& f, Options& o) {
             o.cluster.connect_retries = *v;
         } else if (name == "signal") {
             o.signal = value;
+        } else if (name == "https_port") {
+            auto v = parse_int("https_port", value);
+            if (!v) return std::unexpected(v.error());
+            o.https_port = *v;
+        } else if (name == "tls" || name == "tlsverify") {
+            // nats-server's overrideTLS: any TLS flag turns TLS on, with the flags' files.
+            const bool on = value == "true";
+            if (name == "tlsverify") o.tls.verify = on;
+            if (on) o.tls_enabled = true;
+        } else if (name == "tlscert") {
+            o.tls.cert_file = value;
+            o.tls_enabled = true;
+        } else if (name == "tlskey") {
+            o.tls.key_file = value;
+            o.tls_enabled = true;
+        } else if (name == "tlscacert") {
+            o.tls.ca_file = value;
+            o.tls_enabled = true;
         } else if (name == "client_advertise" || name == "max_traced_msg_len") {
             // Accepted for script compatibility; said at start-up, as the config file says it.
             o.config_warnings.push_back("flag --" + name + " is not supported by osprey yet and is ignored");
@@ -232,6 +254,14 @@ Logging Options:
 JetStream Options:
     -js, --jetstream                 Enable JetStream functionality
     -sd, --store_dir <dir>           Set the storage directory
+
+TLS Options:
+        --tls                        Enable TLS, do not verify clients (default: false)
+        --tlscert <file>             Server certificate file
+        --tlskey <file>              Private key for server certificate
+        --tlsverify                  Enable TLS, verify client certificates
+        --tlscacert <file>           Client certificate CA for verification
+    -ms,--https_port <port>          Use port for https monitoring
 
 Authorization Options:
         --user <user>                User required for connections

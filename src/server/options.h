@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "transport/tls_config.h"
+
 namespace osprey::server {
 
 // Compatibility version reported to clients: they gate features on nats-server's version.
@@ -94,6 +96,26 @@ struct ClusterOptions {
     bool enabled() const { return port != 0; }
 };
 
+// The websocket {} block (nats-server 2.9.10): NATS clients over WebSocket on their own port.
+struct WebsocketOptions {
+    std::string host = "0.0.0.0";
+    int port = 0;  // 0: no websocket listener; -1: a random port
+    std::string advertise;
+    bool no_tls = false;
+    transport::TlsConfig tls;
+    bool same_origin = false;
+    std::vector<std::string> allowed_origins;
+    bool compression = false;
+    std::int64_t handshake_timeout_ms = 0;
+    // authorization {}: overrides the server's for websocket clients.
+    std::string username, password, token;
+    std::int64_t auth_timeout_ms = 0;  // 0: the server's
+    std::string no_auth_user;
+    std::string jwt_cookie;
+    bool enabled() const { return port != 0; }
+    bool auth_override() const { return !username.empty() || !token.empty(); }
+};
+
 struct Options {
     // Listening
     std::string host = "0.0.0.0";
@@ -103,7 +125,14 @@ struct Options {
     // choose among the servers that have them all.
     std::vector<std::string> server_tags;
     int http_port = 0;  // 0: no monitoring
+    int https_port = 0;  // monitoring over TLS, with the tls {} block's certificate
     std::string http_host;
+
+    // TLS on the client port (tls {} or --tls*): clients start TLS after the INFO.
+    transport::TlsConfig tls;
+    bool tls_enabled = false;  // --tls, or a tls {} block
+    bool allow_non_tls = false;
+    WebsocketOptions websocket;
     std::string pid_file;
     std::string ports_file_dir;
     std::string config_file;

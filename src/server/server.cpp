@@ -1,4 +1,5 @@
 #include "server/server.h"
+#include "transport/wire.h"
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>
@@ -93,6 +94,7 @@ Server::Server(Options opts) : opts_(std::move(opts)) {
     accounts_built_ = true;
     auth_required_ = opts_.auth_required();
     nonce_required_ = opts_.nonce_required();
+    setup_transports();
     build_info_prefix();
     // The monitoring bodies serve the HTTP port and the system account's requests alike.
     monitor_ = std::make_unique<Monitor>(*this);
@@ -106,13 +108,27 @@ Server::~Server() {
 }
 
 void Server::build_info_prefix() {
-    info_head_ = fmt::format(
-        "INFO {{\"server_id\":\"{}\",\"server_name\":\"{}\",\"version\":\"{}\",\"proto\":1,"
-        "\"go\":\"go1.19.8\",\"host\":\"{}\",\"port\":{},\"headers\":true,{}\"max_payload\":",
-        server_id_, json_escape(server_name_), kCompatVersion, json_escape(opts_.host),
-        // With no_auth_user a client may come without credentials: nats-server does not
-        // announce auth_required then.
-        opts_.port, auth_required_ && opts_.no_auth_user.empty() ? "\"auth_required\":true," : "");
+    // nats-server's Info field order: ... auth_required, tls_required, tls_verify,
+    // tls_available, max_payload. Websocket clients get the same INFO (copyInfo), with
+    // auth_required also set by the websocket's own authorization.
+    std::string tls;
+    if (opts_.tls_enabled) {
+        tls = opts_.allow_non_tls ? "" : "\"tls_required\":true,";
+        if (opts_.tls.verify) tls += "\"tls_verify\":true,";
+        if (opts_.allow_non_tls) tls += "\"tls_available\":true,";
+    }
+    auto head = [&](bool auth) {
+        return fmt::format(
+            "INFO {{\"server_id\":\"{}\",\"server_name\":\"{}\",\"version\":\"{}\",\"proto\":1,"
+            "\"go\":\"go1.19.8\",\"host\":\"{}\",\"port\":{},\"headers\":true,{}{}\"max_payload\":",
+            server_id_, json_escape(server_name_), kCompatVersion, json_escape(opts_.host), opts_.port,
+            auth ? "\"auth_required\":true," : "", tls);
+    };
+    // With no_auth_user a client may come without credentials: nats-server does not
+    // announce auth_required then.
+    const bool auth = auth_required_ && opts_.no_auth_user.empty();
+    info_head_ = head(auth);
+    ws_info_head_ = head(auth || opts_.websocket.auth_override());
     info_tail_ = opts_.jetstream ? ",\"jetstream\":true" : "";
 }
 
@@ -338,7 +354,7 @@ std::string Server::auth_error_line(const ConnectOpts& o) const {
 }
 
 std::string Server::info_line(std::uint64_t cid, const std::string& ip, bool ldm,
-                              std::string_view nonce, std::int64_t max_payload) const {
+                              std::string_view nonce, std::int64_t max_payload, bool websocket) const {
     std::string cluster;
     {
         std::lock_guard lk(cluster_info_mu_);
@@ -355,7 +371,7 @@ std::string Server::info_line(std::uint64_t cid, const std::string& ip, bool ldm
         }
     }
     std::string n = nonce.empty() ? std::string() : fmt::format(",\"nonce\":\"{}\"", nonce);
-    return fmt::format("{}{}{},\"client_id\":{},\"client_ip\":\"{}\"{}{}}} \r\n", info_head_,
+    return fmt::format("{}{}{},\"client_id\":{},\"client_ip\":\"{}\"{}{}}} \r\n", websocket ? ws_info_head_ : info_head_,
                        max_payload < 0 ? opts_.max_payload : max_payload, info_tail_, cid, ip, n, cluster);
 }
 
@@ -413,6 +429,7 @@ void Server::enter_lame_duck() {
     asio::post(*loops_[0], [this] {
         boost::system::error_code ec;
         acceptor_->close(ec);
+        if (ws_acceptor_) ws_acceptor_->close(ec);
     });
     if (num_clients() == 0) {
         std::thread([this] { shutdown(); }).detach();
@@ -484,6 +501,7 @@ void Server::start() {
     bound_port_ = acceptor_->local_endpoint().port();
     log::notice("Listening for client connections on {}:{}",
                 addr.is_v6() ? "[" + opts_.host + "]" : opts_.host, bound_port_);
+    if (opts_.tls_enabled) log::notice("TLS required for client connections");
     if (bound_port_ != opts_.port) {
         // A random port (-1/0) is reported in INFO as the real one.
         opts_.port = bound_port_;
@@ -492,9 +510,10 @@ void Server::start() {
     if (!opts_.pid_file.empty()) {
         std::ofstream(opts_.pid_file) << ::getpid();
     }
+    start_websocket();
     write_ports_file();
     install_signals();
-    do_accept();
+    do_accept(acceptor_.get(), false);
     for (auto& l : loops_) {
         threads_.emplace_back([ctx = l.get()] {
             auto guard = asio::make_work_guard(*ctx);
@@ -551,19 +570,19 @@ void Server::wait_signal() {
     });
 }
 
-void Server::do_accept() {
+void Server::do_accept(tcp::acceptor* acc, bool websocket) {
     const int idx = int(next_loop_.fetch_add(1) % loops_.size());
-    acceptor_->async_accept(*loops_[idx], [this, idx](const boost::system::error_code& ec,
-                                                      tcp::socket sock) {
+    acc->async_accept(*loops_[idx], [this, idx, acc, websocket](const boost::system::error_code& ec,
+                                                                tcp::socket sock) {
         if (ec) {
             if (ec == asio::error::operation_aborted || shutting_down_) return;
             log::error("Error accepting client connection: {}", ec.message());
-            do_accept();
+            do_accept(acc, websocket);
             return;
         }
         const std::uint64_t cid = ++next_cid_;
         stats.total_connections.fetch_add(1, std::memory_order_relaxed);
-        auto c = std::make_shared<Client>(*this, idx, std::move(sock), cid);
+        auto c = std::make_shared<Client>(*this, idx, std::move(sock), cid, make_wire(websocket));
         bool over = false;
         {
             std::lock_guard lk(clients_mu_);
@@ -582,7 +601,7 @@ void Server::do_accept() {
         } else {
             asio::post(*loops_[idx], [c] { c->start(); });
         }
-        do_accept();
+        do_accept(acc, websocket);
     });
 }
 
@@ -631,6 +650,7 @@ void Server::shutdown() {
     asio::post(*loops_[0], [this] {
         boost::system::error_code ec;
         acceptor_->close(ec);
+        if (ws_acceptor_) ws_acceptor_->close(ec);
     });
     if (monitor_) monitor_->stop();
     for (auto& c : clients()) c->close(CloseReason::ServerShutdown);

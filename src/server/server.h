@@ -29,6 +29,13 @@ struct ConnectOpts;
 namespace auth {
 struct AccountClaims;
 }
+}  // namespace osprey::server
+namespace osprey::transport {
+class TlsContext;
+class Wire;
+struct WsSettings;
+}  // namespace osprey::transport
+namespace osprey::server {
 
 // Message counters live in each client (no shared cache line per message); the server keeps
 // what closed clients counted and adds the live ones when asked.
@@ -38,6 +45,15 @@ struct ServerStats {
     std::atomic<std::uint64_t> stalls{0};  // fast producer stalls, all clients
     std::atomic<std::uint64_t> total_connections{0};
 };
+
+// The transports the options ask for (listeners.cpp): TLS contexts and websocket settings.
+// Throws with nats-server's text on a bad setting; check_transports says it ("" when fine).
+struct Transports {
+    std::shared_ptr<const transport::TlsContext> client, ws_tls;
+    std::shared_ptr<const transport::WsSettings> ws;
+};
+Transports make_transports(const Options& o);
+std::string check_transports(const Options& o);
 
 // A secret as the config holds it: plain, or a bcrypt hash ("$2a$...") of the given one.
 bool check_secret(const std::string& given, const std::string& stored);
@@ -58,6 +74,12 @@ public:
     const std::string& server_id() const { return server_id_; }
     const std::string& server_name() const { return server_name_; }
     int client_port() const { return bound_port_; }
+    int websocket_port() const { return ws_port_; }
+    // The TLS context new connections of the client port take (null: no TLS); a reload
+    // replaces it, and connections keep the one they started with.
+    std::shared_ptr<const transport::TlsContext> client_tls() const;
+    // SIGHUP: the certificates are read again (listeners.cpp). False with the error logged.
+    bool reload_tls();
     int http_port() const;
     // Adds a monitoring endpoint (before start()); a no-op without a monitor port.
     void add_monitor_endpoint(const std::string& path,
@@ -91,7 +113,8 @@ public:
     // The INFO line for one client (ends in CRLF): its nonce (when one is required) and its
     // max_payload (-1: the server's).
     std::string info_line(std::uint64_t cid, const std::string& ip, bool ldm = false,
-                          std::string_view nonce = {}, std::int64_t max_payload = -1) const;
+                          std::string_view nonce = {}, std::int64_t max_payload = -1,
+                          bool websocket = false) const;
 
     // Authentication of a CONNECT (nats-server's processClientOrLeafAuthentication): the
     // account, permissions and limits, or the log line of the failed check.
@@ -199,7 +222,12 @@ private:
     std::expected<Auth, AuthFailure> authenticate_jwt(const ConnectOpts& o, std::string_view nonce,
                                                       std::string_view host, bool may_fetch) const;
     void build_info_prefix();
-    void do_accept();
+    // listeners.cpp: the TLS contexts and the websocket settings (throws on a bad setting),
+    // the websocket listener, and the accept loops of both ports.
+    void setup_transports();
+    void start_websocket();
+    void do_accept(boost::asio::ip::tcp::acceptor* acc, bool websocket);
+    std::unique_ptr<transport::Wire> make_wire(bool websocket) const;  // null: plain TCP
     void write_ports_file();
     void install_signals();
     void wait_signal();
@@ -208,6 +236,7 @@ private:
     std::string server_id_, server_name_;
     std::string info_head_;  // INFO json up to max_payload
     std::string info_tail_;  // after max_payload, up to the per-client fields
+    std::string ws_info_head_;  // info_head_ for websocket clients (their auth_required)
     bool auth_required_ = false;
     bool nonce_required_ = false;
     std::chrono::system_clock::time_point start_time_;
@@ -217,6 +246,11 @@ private:
     std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
     std::unique_ptr<boost::asio::signal_set> signals_set_;
     int bound_port_ = 0;
+    std::unique_ptr<boost::asio::ip::tcp::acceptor> ws_acceptor_;
+    int ws_port_ = 0;
+    mutable std::mutex tls_mu_;
+    std::shared_ptr<const transport::TlsContext> tls_ctx_, ws_tls_ctx_;
+    std::shared_ptr<const transport::WsSettings> ws_settings_;
     std::atomic<unsigned> next_loop_{0};
     std::atomic<std::uint64_t> next_cid_{0};
 

@@ -43,6 +43,9 @@ public:
     void jetstream(const conf::Value& v);
     void cluster(const conf::Value& v);
     void resolver_map(const conf::Value& v);  // resolver { type: full ... }
+    // transport.cpp: a tls {} block (checked, not loaded), and the websocket {} block.
+    transport::TlsConfig tls(const conf::Value& v) const;
+    void websocket(const conf::Value& v);
     void apply(const conf::Map& top);
 
 private:

@@ -1,5 +1,6 @@
 // The top level of a nats-server config and its jetstream block.
 #include "server/config/mapper.h"
+#include "transport/tls_context.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -60,10 +61,7 @@ struct Missing {
 constexpr Missing kMissing[] = {
     {"gateway", true},
     {"leaf", true},             {"leafnodes", true},
-    {"tls", true},              {"allow_non_tls", true},
-    {"https", true},            {"https_port", true},
-    {"http_base_path", true},   {"websocket", true},
-    {"ws", true},               {"mqtt", true},
+    {"http_base_path", true},   {"mqtt", true},
     {"resolver_tls", true},  // for URL resolvers, which osprey does not have
     {"mappings", true},         {"maps", true},
     {"ocsp", true},             {"syslog", true},
@@ -203,6 +201,19 @@ void Mapper::apply_key(const std::string& k, const conf::Value& v) {
         } else {
             hostport(v, o.http_host, o.http_port, k);
         }
+    } else if (key == "https") {
+        if (v.is_int()) o.https_port = int(v.integer());
+        else hostport(v, o.http_host, o.https_port, k);
+    } else if (key == "https_port") {
+        o.https_port = int(integer(v, k));
+    } else if (key == "tls") {
+        o.tls = tls(v);
+        o.tls_enabled = true;
+        if (auto ctx = transport::TlsContext::make(o.tls); !ctx) fail(v, ctx.error());
+    } else if (key == "allow_non_tls") {
+        o.allow_non_tls = boolean(v, k);
+    } else if (key == "websocket" || key == "ws") {
+        websocket(v);
     } else if (key == "pid_file" || key == "pidfile") {
         o.pid_file = str(v, k);
     } else if (key == "ports_file_dir") {

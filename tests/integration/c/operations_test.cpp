@@ -371,8 +371,7 @@ TEST(Operations, AccountConfigRefusalsMatchNatsServer) {
 // What osprey does not implement yet is named, never silently ignored: refused where
 // running without it could mislead, else a warning (also in the -t check).
 TEST(Operations, UnimplementedConfigKeysAreNamed) {
-    for (const char* key : {"websocket { port: 8080 }",
-                            "tls { cert_file: x }", "leafnodes { port: 7422 }", "mqtt { port: 1883 }",
+    for (const char* key : {"http_base_path: /nats", "leafnodes { port: 7422 }", "mqtt { port: 1883 }",
                             "gateway { name: g }", "resolver: URL(\"http://127.0.0.1:1/jwt/v1/accounts/\")"}) {
         SCOPED_TRACE(key);
         auto [code, out] = check_config(OSPREY_BIN, write_file(std::string(key) + "\n"));

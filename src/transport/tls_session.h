@@ -1,0 +1,55 @@
+// One TLS connection, the server's side, over memory buffers: the caller moves bytes between
+// the socket and this object, so the socket keeps its non-blocking writes from any thread (see
+// server/client.h) and the TLS state is touched only under the connection's write lock.
+#pragma once
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "transport/tls_context.h"
+
+struct ssl_st;
+struct bio_st;
+
+namespace osprey::transport {
+
+// What a client certificate says, for verify_and_map.
+struct PeerCertificate {
+    std::string subject;  // RFC 2253, as Go's RDNSequence.String(): "CN=alice,OU=eng,O=Osprey"
+    std::vector<std::string> emails, dns_names, uris;
+};
+
+class TlsSession {
+public:
+    explicit TlsSession(std::shared_ptr<const TlsContext> ctx);
+    ~TlsSession();
+    TlsSession(const TlsSession&) = delete;
+    TlsSession& operator=(const TlsSession&) = delete;
+
+    enum class Status { Ok, PeerClosed, Failed };
+    // Bytes from the socket: application data is appended to `plain`, what TLS must send back
+    // (handshake records, alerts, session tickets) to `send`. On Failed, `error` says why.
+    Status feed(std::string_view raw, std::string& plain, std::string& send, std::string& error);
+    // Application data to send: records appended to `send`. Only once established().
+    void write(std::string_view plain, std::string& send);
+    // A close_notify alert, for a clean close.
+    void shutdown(std::string& send);
+    bool established() const { return established_; }
+    const TlsContext& context() const { return *ctx_; }
+
+    std::string version() const;  // "1.3", as nats-server's /connz shows it
+    std::string cipher() const;   // IANA name, "TLS_AES_128_GCM_SHA256"
+    PeerCertificate peer() const;
+    bool has_peer() const;
+
+private:
+    void drain(std::string& send);
+    std::shared_ptr<const TlsContext> ctx_;
+    ssl_st* ssl_;
+    bio_st* in_;   // the socket's bytes, for OpenSSL to read
+    bio_st* out_;  // OpenSSL's bytes, for the socket
+    bool established_ = false;
+};
+
+}  // namespace osprey::transport
