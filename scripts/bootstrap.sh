@@ -9,7 +9,7 @@ packages=(
   libgtest-dev libnats-dev nats-server libxxhash-dev
   clang libclang-rt-14-dev
   curl python3
-  chromium
+  chromium libnss3-tools
 )
 # Node.js for the nats.js tests: keep an existing installation, else Debian's.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

@@ -86,6 +86,8 @@ int main(int argc, char** argv) {
         std::cerr << "osprey: jetstream cluster requires `server_name` to be set\n";
         return 1;
     }
+    // getDefaultAuthTimeout: a TLS client's handshake comes out of its time to authenticate.
+    if (opts.tls_enabled && !opts.auth_timeout_set) opts.auth_timeout_ms = opts.tls.timeout_ms + 1000;
     if (auto err = server::check_transports(opts); !err.empty()) {
         std::cerr << "osprey: " << err << "\n";
         return 1;

@@ -56,7 +56,7 @@ const char* reason_text(CloseReason r) {
         case CloseReason::MaxAccountConnections: return "Maximum Account Connections Exceeded";
         case CloseReason::MaxSubscriptions: return "Maximum Subscriptions Exceeded";
         case CloseReason::Revocation: return "Credentials Revoked";
-        case CloseReason::TlsHandshakeError: return "TLS Handshake Error";
+        case CloseReason::TlsHandshakeError: return "TLS Handshake Failure";
     }
     return "Unknown";
 }
@@ -102,6 +102,7 @@ Client::Client(Server& server, int loop_index, tcp::socket socket, std::uint64_t
       stall_timer_(socket_.get_executor()),
       wire_(std::move(wire)),
       handshake_timer_(socket_.get_executor()) {
+    needs_auth_ = server_.auth_required(wire_ && wire_->websocket());
     boost::system::error_code ec;
     auto ep = socket_.remote_endpoint(ec);
     if (!ec) {
@@ -131,7 +132,7 @@ void Client::start() {
         return;
     }
     send_info();
-    if (server_.auth_required()) start_auth_timer();
+    if (needs_auth_) start_auth_timer();
     start_ping_timer(true);
     flush();
     do_read();
@@ -148,7 +149,11 @@ void Client::send_info() {
 }
 
 void Client::start_auth_timer() {
-    auth_timer_.expires_after(std::chrono::milliseconds(server_.options().auth_timeout_ms));
+    // Websocket clients may have their own (websocket { authorization { timeout } }).
+    const auto& opts = server_.options();
+    const bool ws = wire_ && wire_->websocket();
+    auth_timer_.expires_after(std::chrono::milliseconds(
+        ws && opts.websocket.auth_timeout_ms > 0 ? opts.websocket.auth_timeout_ms : opts.auth_timeout_ms));
     auth_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
         if (ec || self->connect_received_ || self->closing_) return;
         self->send_err("Authentication Timeout");
@@ -319,11 +324,22 @@ bool Client::authorize(ConnectOpts& o) {
     else if (!o.user.empty()) auth_label_ = fmt::format("User \"{}\"", o.user);
     else if (!o.jwt.empty()) auth_label_.clear();  // set below from the JWT's key
     else auth_label_ = "User \"N/A\"";
-    if (!server_.auth_required()) {
+    const bool ws = wire_ && wire_->websocket();
+    if (!needs_auth_) {
         account_ = &server_.global_account();
         return true;
     }
-    auto a = server_.authenticate(o, nonce_, ip_, !fetched_);
+    ConnContext cc;
+    cc.websocket = ws;
+    std::optional<transport::PeerCertificate> cert;
+    if (wire_) {
+        std::lock_guard lk(out_mu_);
+        if (wire_->tls() && wire_->tls()->has_peer()) cert = wire_->tls()->peer();
+        // jwt_cookie: a browser's user JWT, when the CONNECT has none.
+        if (const auto* up = wire_->upgrade(); up && o.jwt.empty() && server_.operator_mode()) o.jwt = up->cookie_jwt;
+    }
+    if (cert) cc.cert = &*cert;
+    auto a = server_.authenticate(o, nonce_, ip_, !fetched_, cc);
     if (!a && !a.error().fetch.empty()) {
         fetch_ = a.error().fetch;  // on_connect fetches it, then authenticates again
         return false;
@@ -458,7 +474,7 @@ bool Client::on_connect(std::string_view json) {
         rtt_ns_ = std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::nanoseconds>(
                                                  std::chrono::steady_clock::now() - accepted_).count());
         connected_event_ = true;
-        if (!server_.auth_required()) account_->connections.fetch_add(1, std::memory_order_relaxed);
+        if (!needs_auth_) account_->connections.fetch_add(1, std::memory_order_relaxed);
     }
     connect_received_ = true;
     {
@@ -514,7 +530,7 @@ std::string quoted(std::string_view s) {
 
 bool Client::on_ping() {
     if (log::trace_enabled()) trace_in("PING");
-    if (server_.auth_required() && !connect_received_) return on_err_auth_needed();
+    if (needs_auth_ && !connect_received_) return on_err_auth_needed();
     send_proto("PONG\r\n");
     // The first PING of a client that takes async INFO: an INFO with its own max_payload when
     // that is not the server's (a JWT's limit), as nats-server.
@@ -559,7 +575,7 @@ bool Client::on_pub(const protocol::Pub& p) {
         log::trace("{} - <<- MSG_PAYLOAD: [{}]", tag(),
                    quoted(std::string(p.headers) + std::string(p.payload)));
     }
-    if (server_.auth_required() && !connect_received_) return on_err_auth_needed();
+    if (needs_auth_ && !connect_received_) return on_err_auth_needed();
     const std::size_t size = p.total();
     // Only this loop writes these: a plain store, no locked read-modify-write per message.
     stats.in_msgs.store(stats.in_msgs.load(std::memory_order_relaxed) + 1,
@@ -605,7 +621,7 @@ bool Client::on_pub(const protocol::Pub& p) {
 bool Client::on_sub(const protocol::Sub& s) {
     if (log::trace_enabled())
         trace_in(fmt::format("SUB {} {} {}", s.subject, s.queue, s.sid));
-    if (server_.auth_required() && !connect_received_) return on_err_auth_needed();
+    if (needs_auth_ && !connect_received_) return on_err_auth_needed();
     // nats-server's order: permissions first, then the subject's syntax.
     const Permissions* perms = perms_.load(std::memory_order_relaxed);
     if (perms && !may_subscribe(*perms, s.subject, s.queue)) {
@@ -660,7 +676,7 @@ bool Client::on_sub(const protocol::Sub& s) {
 bool Client::on_unsub(const protocol::Unsub& u) {
     if (log::trace_enabled())
         trace_in(u.max > 0 ? fmt::format("UNSUB {} {}", u.sid, u.max) : fmt::format("UNSUB {}", u.sid));
-    if (server_.auth_required() && !connect_received_) return on_err_auth_needed();
+    if (needs_auth_ && !connect_received_) return on_err_auth_needed();
     std::shared_ptr<ClientSub> sub;
     {
         std::lock_guard lk(subs_mu_);
@@ -979,7 +995,8 @@ Client::Info Client::info(bool with_subs) const {
     {
         std::lock_guard lk(out_mu_);
         i.pending_bytes = pending_locked();
-        if (wire_ && wire_->tls() && wire_->tls()->established()) {
+        // As nats-server: only TLS on the client port shows (not a wss connection's).
+        if (wire_ && !wire_->websocket() && wire_->tls() && wire_->tls()->established()) {
             i.tls_version = wire_->tls()->version();
             i.tls_cipher = wire_->tls()->cipher();
         }

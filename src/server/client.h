@@ -243,6 +243,7 @@ private:
     protocol::Limits limits_;
     ConnectOpts opts_;
     bool connect_received_ = false;
+    bool needs_auth_ = false;  // the server's (or the websocket's) auth applies to this client
     bool connected_event_ = false;  // the first CONNECT passed: announce it once set up
     Account* account_ = nullptr;
     // Replaced by a second CONNECT (read by deliveries on other threads).

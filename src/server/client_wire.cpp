@@ -66,7 +66,7 @@ void Client::start_wire() {
             std::lock_guard lk(out_mu_);
             wout_ += server_.info_line(cid_, ip_, false, nonce_);
         }
-        if (server_.auth_required()) start_auth_timer();
+        if (needs_auth_) start_auth_timer();
         flush();
     }
 }
@@ -76,7 +76,7 @@ void Client::on_wire_ready() {
     if (wire_->websocket()) {
         // Over WebSocket the INFO is the first message after the upgrade.
         send_info();
-        if (server_.auth_required()) start_auth_timer();
+        if (needs_auth_) start_auth_timer();
     }
     start_ping_timer(true);
 }

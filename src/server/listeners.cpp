@@ -6,6 +6,7 @@
 #include <boost/asio/ip/v6_only.hpp>
 #include <stdexcept>
 
+#include "server/config.h"
 #include "server/server.h"
 #include "transport/tls_context.h"
 #include "transport/wire.h"
@@ -42,7 +43,7 @@ Transports make_transports(const Options& opts_) {
             throw std::runtime_error("TLS Server certificate must be present and valid");
         t.client = make_context(opts_.tls);
     } else if (opts_.https_port != 0) {
-        throw std::runtime_error("TLS Server certificate must be present and valid");
+        throw std::runtime_error("Can't start monitoring: TLS cert and key required for HTTPS");
     }
     const auto& w = opts_.websocket;
     if (!w.enabled()) return t;
@@ -122,11 +123,41 @@ void Server::start_websocket() {
     do_accept(ws_acceptor_.get(), true);
 }
 
-bool Server::reload_tls() {
+void Server::reload() {
+    log::notice("Reloading server configuration");
+    if (opts_.config_file.empty()) {
+        log::error("Failed to reload server configuration: config reload not supported: no configuration file");
+        return;
+    }
+    Options next;
+    if (auto r = load_config_file(opts_.config_file, next); !r) {
+        log::error("Failed to reload server configuration: {}", r.error());
+        return;
+    }
+    // Only the TLS blocks are reloaded (certificates, keys, CAs, ciphers): what nats-server
+    // reloads for them. Their switches cannot change, as in nats-server.
+    if (next.tls.verify_and_map != opts_.tls.verify_and_map) {
+        log::error("Failed to reload server configuration: config reload not supported for TLSMap: old={}, new={}",
+                   opts_.tls.verify_and_map, next.tls.verify_and_map);
+        return;
+    }
+    if (next.tls_enabled != opts_.tls_enabled || (opts_.tls_enabled && next.tls.verify != opts_.tls.verify)) {
+        log::error("Failed to reload server configuration: config reload not supported for TLSConfig: "
+                   "turning TLS or client verification on or off needs a restart");
+        return;
+    }
+    if (!reload_tls(next)) return;
+    if (opts_.tls_enabled) log::notice("Reloaded: tls = enabled");
+    log::notice("Reloaded server configuration");
+    log::warn("osprey reloads the TLS certificates only: other changes in {} take effect at the next start",
+              opts_.config_file);
+}
+
+bool Server::reload_tls(const Options& next) {
     try {
         std::shared_ptr<const transport::TlsContext> client, ws;
-        if (opts_.tls_enabled) client = make_context(opts_.tls);
-        if (ws_tls_ctx_) ws = make_context(opts_.websocket.tls);
+        if (opts_.tls_enabled) client = make_context(next.tls);
+        if (ws_tls_ctx_) ws = make_context(next.websocket.tls);
         std::lock_guard lk(tls_mu_);
         if (client) tls_ctx_ = std::move(client);
         if (ws) ws_tls_ctx_ = std::move(ws);

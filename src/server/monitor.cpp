@@ -51,6 +51,30 @@ std::string go_uptime(std::chrono::nanoseconds d) {
     return fmt::format("{}s", s);
 }
 
+// /varz "websocket": nats-server's WebsocketOptsVarz, its fields omitted when empty.
+json::object websocket_varz(const Options& o, int port) {
+    json::object w;
+    const auto& ws = o.websocket;
+    if (!ws.enabled()) return w;
+    w["host"] = ws.host;
+    w["port"] = port;
+    if (!ws.advertise.empty()) w["advertise"] = ws.advertise;
+    if (!ws.no_auth_user.empty()) w["no_auth_user"] = ws.no_auth_user;
+    if (!ws.jwt_cookie.empty()) w["jwt_cookie"] = ws.jwt_cookie;
+    if (ws.handshake_timeout_ms > 0) w["handshake_timeout"] = ws.handshake_timeout_ms * 1000000;
+    if (ws.auth_timeout_ms > 0) w["auth_timeout"] = double(ws.auth_timeout_ms) / 1000.0;
+    if (ws.no_tls) w["no_tls"] = true;
+    if (ws.tls.verify_and_map) w["tls_map"] = true;
+    if (ws.same_origin) w["same_origin"] = true;
+    if (!ws.allowed_origins.empty()) {
+        json::array a;
+        for (const auto& x : ws.allowed_origins) a.push_back(json::value(x));
+        w["allowed_origins"] = std::move(a);
+    }
+    if (ws.compression) w["compression"] = true;
+    return w;
+}
+
 // Go's time.Duration String() for small values, as /connz shows rtt.
 std::string go_duration(std::int64_t ns) {
     if (ns == 0) return "0s";
@@ -227,7 +251,7 @@ std::string Monitor::handle(const std::string& target, int* status) {
             {"http_host", o.http_host.empty() ? o.host : o.http_host},
             {"http_port", server_.http_port()},
             {"http_base_path", ""},
-            {"https_port", 0},
+            {"https_port", server_.https_port()},
             {"auth_timeout", double(o.auth_timeout_ms) / 1000.0},
             {"max_control_line", o.max_control_line},
             {"max_payload", o.max_payload},
@@ -236,9 +260,9 @@ std::string Monitor::handle(const std::string& target, int* status) {
             {"gateway", json::object{}},
             {"leaf", json::object{}},
             {"mqtt", json::object{}},
-            {"websocket", json::object{}},
+            {"websocket", websocket_varz(o, server_.websocket_port())},
             {"jetstream", json::object{}},
-            {"tls_timeout", 2},
+            {"tls_timeout", double(o.tls.timeout_ms) / 1000.0},
             {"write_deadline", o.write_deadline_ms * 1000000},
             {"start", rfc3339(server_.start_time())},
             {"now", rfc3339(now)},
@@ -262,6 +286,8 @@ std::string Monitor::handle(const std::string& target, int* status) {
             {"config_load_time", rfc3339(server_.start_time())},
             {"system_account", o.system_account},
         };
+        if (o.tls_enabled && !o.allow_non_tls) v["tls_required"] = true;
+        if (o.tls_enabled && o.tls.verify) v["tls_verify"] = true;
         if (!o.server_tags.empty()) {
             json::array tags;
             for (const auto& t : o.server_tags) tags.push_back(json::value(t));
@@ -347,6 +373,10 @@ std::string Monitor::handle(const std::string& target, int* status) {
             if (!c.name.empty()) j["name"] = c.name;
             if (!c.lang.empty()) j["lang"] = c.lang;
             if (!c.version.empty()) j["version"] = c.version;
+            if (!c.tls_version.empty()) {
+                j["tls_version"] = c.tls_version;
+                j["tls_cipher_suite"] = c.tls_cipher;
+            }
             if (with_auth && !c.user.empty()) j["authorized_user"] = c.user;
             if (with_auth && !c.account.empty()) j["account"] = c.account;
             if (with_subs && !c.subs.empty()) {

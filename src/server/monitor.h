@@ -9,6 +9,10 @@
 
 #include "server/http_api.h"
 
+namespace osprey::transport {
+class TlsContext;
+}
+
 namespace osprey::server {
 
 class Server;
@@ -17,7 +21,8 @@ class Monitor {
 public:
     explicit Monitor(Server& server);
     ~Monitor();
-    void start(const std::string& host, int port);  // throws on bind failure
+    // Throws on bind failure. `tls`: HTTPS (https_port), with the tls {} block's certificate.
+    void start(const std::string& host, int port, std::shared_ptr<const transport::TlsContext> tls = nullptr);
     void stop();
     int port() const;
 

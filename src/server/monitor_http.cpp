@@ -3,6 +3,8 @@
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <openssl/ssl.h>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <array>
 #include <atomic>
@@ -13,6 +15,7 @@
 #include "server/monitor.h"
 #include "server/http_upgrade.h"
 #include "server/server.h"
+#include "transport/tls_context.h"
 #include "util/log.h"
 
 namespace osprey::server {
@@ -26,6 +29,7 @@ struct Monitor::Impl {
     Server& server;
     std::unique_ptr<tcp::acceptor> acceptor;
     int port = 0;
+    std::unique_ptr<asio::ssl::context> tls;  // https_port: the tls {} block's certificate
     explicit Impl(Server& s) : server(s) {}
 };
 
@@ -66,16 +70,33 @@ std::map<std::string, std::string> decode_query(std::string_view q) {
 // Bodies above this are refused with 413 (the groups API's limit; the monitor takes none).
 constexpr std::size_t kMaxBody = 1 << 20;
 
-class Session : public std::enable_shared_from_this<Session> {
+// One HTTP connection; `Stream` is a plain TCP stream, or one with TLS (https_port).
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+    static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+    using std::enable_shared_from_this<Session<Stream>>::shared_from_this;
+
 public:
-    Session(tcp::socket s, Monitor& m) : stream_(std::move(s)), monitor_(m) {}
-    void start() { read(); }
+    template <class... Args>
+    Session(Monitor& m, Args&&... args) : stream_(std::forward<Args>(args)...), monitor_(m) {}
+    void start() {
+        if constexpr (kTls) {
+            lowest().expires_after(std::chrono::seconds(10));
+            stream_.async_handshake(asio::ssl::stream_base::server,
+                                    [self = shared_from_this()](beast::error_code ec) {
+                                        if (!ec) self->read();
+                                    });
+        } else {
+            read();
+        }
+    }
 
 private:
+    beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
     void read() {
         parser_.emplace();
         parser_->body_limit(kMaxBody);
-        stream_.expires_after(std::chrono::seconds(30));
+        lowest().expires_after(std::chrono::seconds(30));
         http::async_read(stream_, buf_, *parser_,
                          [self = shared_from_this()](beast::error_code ec, std::size_t) {
                              if (ec == http::error::body_limit) {
@@ -97,11 +118,14 @@ private:
     void respond(http::request<http::string_body> req) {
         std::string target(req.target());
         std::string_view path = std::string_view(target).substr(0, target.find('?'));
-        if (beast::websocket::is_upgrade(req)) {
-            if (const UpgradeHandler* up = monitor_.upgrade_handler(path)) {
-                stream_.expires_never();
-                (*up)(std::make_unique<HttpUpgrade>(std::move(stream_), std::move(buf_), std::move(req)));
-                return;
+        if constexpr (!kTls) {
+            // Groups' WebSocket members: over plain HTTP only, for now.
+            if (beast::websocket::is_upgrade(req)) {
+                if (const UpgradeHandler* up = monitor_.upgrade_handler(path)) {
+                    stream_.expires_never();
+                    (*up)(std::make_unique<HttpUpgrade>(std::move(stream_), std::move(buf_), std::move(req)));
+                    return;
+                }
             }
         }
         if (const HttpHandler* h = monitor_.http_handler(path)) {
@@ -111,11 +135,11 @@ private:
             if (auto q = target.find('?'); q != std::string::npos) hr.query = decode_query(std::string_view(target).substr(q + 1));
             if (auto it = req.find(http::field::authorization); it != req.end()) hr.authorization = std::string(it->value());
             beast::error_code ec;
-            auto ep = stream_.socket().remote_endpoint(ec);
+            auto ep = lowest().socket().remote_endpoint(ec);
             if (!ec) hr.remote = ep.address().to_string();
             hr.body = std::move(req.body());
             // A long poll may answer after the read timeout would have struck.
-            stream_.expires_never();
+            lowest().expires_never();
             auto head = std::make_shared<http::request<http::string_body>>();
             head->version(req.version());
             head->keep_alive(req.keep_alive());
@@ -147,11 +171,11 @@ private:
         res->set(http::field::access_control_allow_methods, "GET, POST, PATCH, DELETE, OPTIONS");
         res->body() = std::move(r.body);
         res->prepare_payload();
-        stream_.expires_after(std::chrono::seconds(30));
+        lowest().expires_after(std::chrono::seconds(30));
         http::async_write(stream_, *res,
                           [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
                               if (ec || !res->keep_alive()) {
-                                  self->stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+                                  self->lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
                                   // What the client still sends (the rest of a body refused
                                   // with 413) is read and dropped: closing with unread bytes
                                   // would reset the connection before it read the answer.
@@ -163,7 +187,7 @@ private:
     }
 
     void drain() {
-        stream_.expires_after(std::chrono::seconds(2));
+        lowest().expires_after(std::chrono::seconds(2));
         auto scratch = std::make_shared<std::array<char, 16384>>();
         stream_.async_read_some(asio::buffer(*scratch), [self = shared_from_this(), scratch](beast::error_code ec, std::size_t n) {
             self->drained_ += n;
@@ -171,21 +195,25 @@ private:
         });
     }
 
-    beast::tcp_stream stream_;
+    Stream stream_;
     std::size_t drained_ = 0;
     beast::flat_buffer buf_;
     std::optional<http::request_parser<http::string_body>> parser_;
     Monitor& monitor_;
 };
 
-void accept_loop(tcp::acceptor& acc, Monitor& m) {
-    acc.async_accept([&acc, &m](beast::error_code ec, tcp::socket s) {
+void accept_loop(tcp::acceptor& acc, Monitor& m, asio::ssl::context* tls) {
+    acc.async_accept([&acc, &m, tls](beast::error_code ec, tcp::socket s) {
         if (ec) return;
         // Small answers (a WebSocket member's ack results, long-poll replies) go at once, not
         // after the peer's delayed ACK.
         s.set_option(tcp::no_delay(true), ec);
-        std::make_shared<Session>(std::move(s), m)->start();
-        accept_loop(acc, m);
+        if (tls) {
+            std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(m, std::move(s), *tls)->start();
+        } else {
+            std::make_shared<Session<beast::tcp_stream>>(m, std::move(s))->start();
+        }
+        accept_loop(acc, m, tls);
     });
 }
 
@@ -194,7 +222,12 @@ void accept_loop(tcp::acceptor& acc, Monitor& m) {
 Monitor::Monitor(Server& server) : server_(server), impl_(std::make_unique<Impl>(server)) {}
 Monitor::~Monitor() = default;
 
-void Monitor::start(const std::string& host, int port) {
+void Monitor::start(const std::string& host, int port, std::shared_ptr<const transport::TlsContext> tls) {
+    if (tls) {
+        // Asio's context takes ownership of the SSL_CTX it wraps: it gets its own reference.
+        SSL_CTX_up_ref(tls->native());
+        impl_->tls = std::make_unique<asio::ssl::context>(tls->native());
+    }
     auto addr = asio::ip::make_address(host);
     tcp::endpoint ep(addr, static_cast<unsigned short>(port < 0 ? 0 : port));
     impl_->acceptor = std::make_unique<tcp::acceptor>(impl_->server.loop(0));
@@ -204,8 +237,8 @@ void Monitor::start(const std::string& host, int port) {
     impl_->acceptor->bind(ep);
     impl_->acceptor->listen();
     impl_->port = impl_->acceptor->local_endpoint().port();
-    log::notice("Starting http monitor on {}:{}", host, impl_->port);
-    accept_loop(*impl_->acceptor, *this);
+    log::notice("Starting {} monitor on {}:{}", impl_->tls ? "https" : "http", host, impl_->port);
+    accept_loop(*impl_->acceptor, *this, impl_->tls.get());
 }
 
 void Monitor::stop() {

@@ -113,7 +113,7 @@ struct WebsocketOptions {
     std::string no_auth_user;
     std::string jwt_cookie;
     bool enabled() const { return port != 0; }
-    bool auth_override() const { return !username.empty() || !token.empty(); }
+    bool auth_override() const { return !username.empty() || !token.empty() || !no_auth_user.empty(); }
 };
 
 struct Options {
@@ -153,6 +153,7 @@ struct Options {
     std::vector<NkeyUser> nkeys;
     std::optional<Permissions> default_permissions;
     std::int64_t auth_timeout_ms = 2000;
+    bool auth_timeout_set = false;  // else with TLS: the TLS timeout and a second (nats-server)
     std::string no_auth_user;
     std::vector<AccountDef> accounts;
     std::string system_account = "$SYS";

@@ -1,4 +1,5 @@
 #include "server/server.h"
+#include "transport/tls_context.h"
 #include "transport/wire.h"
 
 #include <arpa/inet.h>
@@ -18,6 +19,7 @@
 #include "server/account.h"
 #include "server/auth/checks.h"
 #include "server/auth/connect.h"
+#include "server/auth/tls_map.h"
 #include "server/auth/nkey.h"
 #include "server/client.h"
 #include "server/connect_opts.h"
@@ -62,12 +64,13 @@ std::string json_escape(std::string_view s) {
     return o;
 }
 
-// A user's allowed_connection_types admit a plain client (nats-server's
-// connectionTypeAllowed for a STANDARD connection).
-bool standard_allowed(const std::vector<std::string>& types) {
+// A user's allowed_connection_types admit this connection (nats-server's
+// connectionTypeAllowed for a STANDARD or WEBSOCKET connection).
+bool type_allowed(const std::vector<std::string>& types, bool websocket) {
     if (types.empty()) return true;
     auto t = auth::convert_connection_types(types);
-    return t.allowed.empty() ? !t.error : t.allowed.count(std::string(auth::kConnStandard)) > 0;
+    return t.allowed.empty() ? !t.error
+                             : t.allowed.count(std::string(websocket ? auth::kConnWebsocket : auth::kConnStandard)) > 0;
 }
 
 
@@ -236,9 +239,19 @@ std::vector<Account*> Server::accounts() const {
 std::expected<Server::Auth, Server::AuthFailure> Server::authenticate(const ConnectOpts& o,
                                                                       std::string_view nonce,
                                                                       std::string_view host,
-                                                                      bool may_fetch) const {
-    if (op_) return authenticate_jwt(o, nonce, host, may_fetch);
+                                                                      bool may_fetch,
+                                                                      const ConnContext& cc) const {
+    if (op_) return authenticate_jwt(o, nonce, host, may_fetch, cc.websocket);
     const auto fail = [](std::string log = {}) { return std::unexpected(AuthFailure{std::move(log), false, {}}); };
+    const bool ws = cc.websocket;
+    // A websocket authorization {} (or no_auth_user) replaces the server's own credentials
+    // for websocket clients (nats-server's authOverride); the users stay the same.
+    const bool ao = ws && opts_.websocket.auth_override();
+    const std::string& no_auth_user = ao ? opts_.websocket.no_auth_user : opts_.no_auth_user;
+    const std::string& username = ao ? opts_.websocket.username : opts_.username;
+    const std::string& password = ao ? opts_.websocket.password : opts_.password;
+    const std::string& token = ao ? opts_.websocket.token : opts_.token;
+    const bool tls_map = ws ? opts_.websocket.tls.verify_and_map : opts_.tls.verify_and_map;
     // processClientOrLeafAuthentication without an operator: an nkey when nkey users exist and
     // the client sent one, else the users (the no_auth_user standing in for a client that sent
     // no credentials), else the token or the single user.
@@ -246,7 +259,7 @@ std::expected<Server::Auth, Server::AuthFailure> Server::authenticate(const Conn
         const NkeyUser* nk = nullptr;
         for (const auto& u : nkeys_)
             if (u.nkey == o.nkey) nk = &u;
-        if (!nk || !standard_allowed(nk->allowed_connection_types)) return fail();
+        if (!nk || !type_allowed(nk->allowed_connection_types, ws)) return fail();
         if (auto err = auth::verify_nonce(o.nkey, o.sig, nonce)) return fail(*err);
         Auth a;
         a.account = nk->account.empty() ? global_ : find_account(nk->account);
@@ -256,14 +269,30 @@ std::expected<Server::Auth, Server::AuthFailure> Server::authenticate(const Conn
     }
     if (has_users_) {
         std::string user = o.user;
-        // The no_auth_user path passes no secret: it is a lookup by name only.
-        const bool by_name_only = !opts_.no_auth_user.empty() && o.user.empty() && o.pass.empty() &&
-                                  o.auth_token.empty();
-        if (by_name_only) user = opts_.no_auth_user;
+        // The no_auth_user path passes no secret: it is a lookup by name only, and so is a
+        // user named by the client's certificate (verify_and_map).
+        bool by_name_only = !no_auth_user.empty() && o.user.empty() && o.pass.empty() &&
+                            o.auth_token.empty();
+        if (by_name_only) user = no_auth_user;
+        if (tls_map) {
+            if (!cc.cert) return fail("User required in cert, no TLS connection state");
+            std::vector<std::string> names;
+            for (const auto& u : users_) names.push_back(u.username);
+            auto mapped = auth::map_certificate(*cc.cert, names, [&](const std::string& n) {
+                for (const auto& u : users_)
+                    if (u.username == n) return type_allowed(u.allowed_connection_types, ws);
+                return false;
+            });
+            if (!mapped) return fail(fmt::format("User in cert [\"{}\"], not found", auth::rdn_string(*cc.cert)));
+            if (!o.user.empty())
+                log::warn("User \"{}\" found in connect proto, but user required from cert", o.user);
+            user = *mapped;
+            by_name_only = false;  // nats-server still compares the password (none: none sent)
+        }
         if (!user.empty()) {
             for (const auto& u : users_) {
                 if (u.username != user) continue;
-                if (!standard_allowed(u.allowed_connection_types)) return fail();
+                if (!type_allowed(u.allowed_connection_types, ws)) return fail();
                 if (!by_name_only && !check_secret(o.pass, u.password)) return fail();
                 Auth a;
                 a.account = u.account.empty() ? global_ : find_account(u.account);
@@ -277,20 +306,20 @@ std::expected<Server::Auth, Server::AuthFailure> Server::authenticate(const Conn
     Auth a;
     a.account = global_;
     a.permissions = opts_.default_permissions ? &*opts_.default_permissions : nullptr;
-    if (!opts_.token.empty()) {
-        if (!check_secret(o.auth_token, opts_.token)) return fail();
+    if (!token.empty()) {
+        if (!check_secret(o.auth_token, token)) return fail();
         return a;
     }
-    if (!opts_.username.empty()) {
-        if (o.user != opts_.username || !check_secret(o.pass, opts_.password)) return fail();
-        a.user = opts_.username;
+    if (!username.empty()) {
+        if (o.user != username || !check_secret(o.pass, password)) return fail();
+        a.user = username;
         return a;
     }
     return fail();
 }
 
 std::expected<Server::Auth, Server::AuthFailure> Server::authenticate_jwt(
-    const ConnectOpts& o, std::string_view nonce, std::string_view host, bool may_fetch) const {
+    const ConnectOpts& o, std::string_view nonce, std::string_view host, bool may_fetch, bool websocket) const {
     if (may_fetch && (opts_.resolver == "FULL" || opts_.resolver == "CACHE") && system_account()) {
         // DirAccResolver.Fetch: an account not in the directory is asked of the other servers
         // before the user is judged (the connection waits, its loop does not).
@@ -307,6 +336,7 @@ std::expected<Server::Auth, Server::AuthFailure> Server::authenticate_jwt(
     jc.sig = o.sig;
     jc.nonce = nonce;
     jc.host = host;
+    if (websocket) jc.conn_type = auth::kConnWebsocket;
     auto lookup = [this](const std::string& name) -> std::expected<std::string, std::string> {
         // fetchAccount: only account keys are fetched; a MEMORY resolver has what was preloaded.
         if (!auth::is_valid_public(auth::kAccount, name))
@@ -486,8 +516,18 @@ void Server::start() {
     }
 
     start_claims_sync();
+    if (opts_.http_port != 0 && opts_.https_port != 0)
+        throw std::runtime_error(fmt::format("Can't start monitoring: can't specify both HTTP ({}) and HTTPs ({}) ports",
+                                             opts_.http_port, opts_.https_port));
     if (opts_.http_port != 0) {
         monitor_->start(opts_.http_host.empty() ? opts_.host : opts_.http_host, opts_.http_port);
+    } else if (opts_.https_port != 0) {
+        // The client port's certificate, never asking for a client's (nats-server's rule).
+        transport::TlsConfig t = opts_.tls;
+        t.verify = t.verify_and_map = false;
+        auto ctx = transport::TlsContext::make(t);
+        if (!ctx) throw std::runtime_error("Can't start monitoring: " + ctx.error());
+        monitor_->start(opts_.http_host.empty() ? opts_.host : opts_.http_host, opts_.https_port, *ctx);
     }
 
     auto addr = asio::ip::make_address(opts_.host);
@@ -523,7 +563,8 @@ void Server::start() {
     log::notice("Server is ready");
 }
 
-int Server::http_port() const { return monitor_ ? monitor_->port() : 0; }
+int Server::http_port() const { return monitor_ && opts_.https_port == 0 ? monitor_->port() : 0; }
+int Server::https_port() const { return monitor_ && opts_.https_port != 0 ? monitor_->port() : 0; }
 
 void Server::add_monitor_endpoint(
     const std::string& path, std::function<std::string(const std::map<std::string, std::string>&)> h) {
@@ -548,12 +589,19 @@ void Server::write_ports_file() {
 
 void Server::install_signals() {
     signals_set_ = std::make_unique<asio::signal_set>(*loops_[0], SIGINT, SIGTERM, SIGUSR2);
+    signals_set_->add(SIGHUP);
     wait_signal();
 }
 
 void Server::wait_signal() {
     signals_set_->async_wait([this](const boost::system::error_code& ec, int sig) {
         if (ec) return;
+        if (sig == SIGHUP) {  // --signal reload
+            wait_signal();
+            // Off the loop: reading files and loading certificates takes a while.
+            std::thread([this] { reload(); }).detach();
+            return;
+        }
         if (sig == SIGUSR2) {  // nats-server's lame duck signal
             wait_signal();
             enter_lame_duck();

@@ -33,6 +33,7 @@ struct AccountClaims;
 namespace osprey::transport {
 class TlsContext;
 class Wire;
+struct PeerCertificate;
 struct WsSettings;
 }  // namespace osprey::transport
 namespace osprey::server {
@@ -55,6 +56,13 @@ struct Transports {
 Transports make_transports(const Options& o);
 std::string check_transports(const Options& o);
 
+// How a client came, for its authentication: over WebSocket (its own auth settings and
+// connection type), and the certificate it showed (verify_and_map).
+struct ConnContext {
+    bool websocket = false;
+    const transport::PeerCertificate* cert = nullptr;
+};
+
 // A secret as the config holds it: plain, or a bcrypt hash ("$2a$...") of the given one.
 bool check_secret(const std::string& given, const std::string& stored);
 
@@ -75,11 +83,13 @@ public:
     const std::string& server_name() const { return server_name_; }
     int client_port() const { return bound_port_; }
     int websocket_port() const { return ws_port_; }
+    int https_port() const;  // the monitor's port when it serves HTTPS, else 0
     // The TLS context new connections of the client port take (null: no TLS); a reload
     // replaces it, and connections keep the one they started with.
     std::shared_ptr<const transport::TlsContext> client_tls() const;
     // SIGHUP: the certificates are read again (listeners.cpp). False with the error logged.
-    bool reload_tls();
+    bool reload_tls(const Options& next);
+    void reload();  // SIGHUP: the config file read again; what osprey can reload, reloaded
     int http_port() const;
     // Adds a monitoring endpoint (before start()); a no-op without a monitor port.
     void add_monitor_endpoint(const std::string& path,
@@ -143,7 +153,8 @@ public:
     // `may_fetch`: an unknown account may be fetched from the other servers first (the nats
     // based resolvers); false once that was tried.
     std::expected<Auth, AuthFailure> authenticate(const ConnectOpts& o, std::string_view nonce,
-                                                  std::string_view host, bool may_fetch = false) const;
+                                                  std::string_view host, bool may_fetch = false,
+                                                  const ConnContext& cc = {}) const;
     // Asks the other servers for `account`'s JWT ($SYS.REQ.ACCOUNT.<key>.CLAIMS.LOOKUP, first
     // answer within the resolver's timeout); a verified one is stored and takes effect. `done`
     // runs once, on some thread, either way.
@@ -151,6 +162,10 @@ public:
     // authViolation's log line: "authentication error" with nats-server's suffix.
     std::string auth_error_line(const ConnectOpts& o) const;
     bool auth_required() const { return auth_required_; }
+    // For a websocket client, its own authorization {} may require auth too.
+    bool auth_required(bool websocket) const {
+        return auth_required_ || (websocket && opts_.websocket.auth_override());
+    }
     bool nonce_required() const { return nonce_required_; }
     bool operator_mode() const { return opts_.operator_mode(); }
 
@@ -220,7 +235,8 @@ private:
                         std::int64_t now);
     std::optional<JetStreamAccount> jetstream_of(Account* acc, const auth::AccountClaims& claims) const;
     std::expected<Auth, AuthFailure> authenticate_jwt(const ConnectOpts& o, std::string_view nonce,
-                                                      std::string_view host, bool may_fetch) const;
+                                                      std::string_view host, bool may_fetch,
+                                                      bool websocket) const;
     void build_info_prefix();
     // listeners.cpp: the TLS contexts and the websocket settings (throws on a bad setting),
     // the websocket listener, and the accept loops of both ports.

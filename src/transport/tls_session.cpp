@@ -3,6 +3,7 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/objects.h>
 #include <openssl/x509v3.h>
 
 namespace osprey::transport {
@@ -53,6 +54,7 @@ void TlsSession::drain(std::string& send) {
 
 TlsSession::Status TlsSession::feed(std::string_view raw, std::string& plain, std::string& send,
                                     std::string& error) {
+    if (first_byte_ < 0 && !raw.empty()) first_byte_ = std::uint8_t(raw[0]);
     while (!raw.empty()) {
         const int w = BIO_write(in_, raw.data(), int(std::min<std::size_t>(raw.size(), 1 << 30)));
         if (w <= 0) {
@@ -70,7 +72,11 @@ TlsSession::Status TlsSession::feed(std::string_view raw, std::string& plain, st
                 return Status::Ok;
             }
             error = error_text(ssl_, r);
-            drain(send);  // the alert, so the client learns why
+            // The alert tells a TLS client why. A peer that never spoke TLS (its first byte is
+            // not a handshake record, as a plain NATS client's CONNECT) gets nothing: Go sends
+            // nothing then either, and the alert would be noise in its protocol.
+            if (first_byte_ == 0x16) drain(send);
+            else (void)BIO_reset(out_);
             return Status::Failed;
         }
         established_ = true;
@@ -141,12 +147,38 @@ PeerCertificate TlsSession::peer() const {
     PeerCertificate p;
     X509* cert = SSL_get0_peer_certificate(ssl_);
     if (!cert) return p;
-    if (BIO* b = BIO_new(BIO_s_mem())) {
-        X509_NAME_print_ex(b, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
-        char* data = nullptr;
-        const long n = BIO_get_mem_data(b, &data);
-        if (n > 0) p.subject.assign(data, std::size_t(n));
-        BIO_free(b);
+    const X509_NAME* name = X509_get_subject_name(cert);
+    int set = -1;
+    for (int i = 0; i < X509_NAME_entry_count(name); ++i) {
+        const X509_NAME_ENTRY* e = X509_NAME_get_entry(name, i);
+        const ASN1_OBJECT* obj = X509_NAME_ENTRY_get_object(e);
+        std::string type;
+        switch (OBJ_obj2nid(obj)) {
+            case NID_countryName: type = "C"; break;
+            case NID_organizationName: type = "O"; break;
+            case NID_organizationalUnitName: type = "OU"; break;
+            case NID_commonName: type = "CN"; break;
+            case NID_serialNumber: type = "SERIALNUMBER"; break;
+            case NID_localityName: type = "L"; break;
+            case NID_stateOrProvinceName: type = "ST"; break;
+            case NID_streetAddress: type = "STREET"; break;
+            case NID_postalCode: type = "POSTALCODE"; break;
+            case NID_domainComponent: type = "DC"; break;
+            default: {
+                char oid[128];
+                OBJ_obj2txt(oid, sizeof oid, obj, 1);
+                type = oid;
+            }
+        }
+        unsigned char* utf8 = nullptr;
+        const int n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(e));
+        std::string value = n > 0 ? std::string(reinterpret_cast<char*>(utf8), std::size_t(n)) : std::string();
+        OPENSSL_free(utf8);
+        // Entries of one multi-valued RDN share a set number.
+        const int s = X509_NAME_ENTRY_set(e);
+        if (s != set || p.subject.empty()) p.subject.emplace_back();
+        set = s;
+        p.subject.back().emplace_back(std::move(type), std::move(value));
     }
     auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
     if (names) {

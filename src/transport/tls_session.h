@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "transport/tls_context.h"
@@ -16,8 +17,10 @@ namespace osprey::transport {
 
 // What a client certificate says, for verify_and_map.
 struct PeerCertificate {
-    std::string subject;  // RFC 2253, as Go's RDNSequence.String(): "CN=alice,OU=eng,O=Osprey"
     std::vector<std::string> emails, dns_names, uris;
+    // The subject's RDNs in certificate order, each a set of (type, value): types by their
+    // LDAP names (C, O, OU, CN, L, ST, STREET, POSTALCODE, SERIALNUMBER, DC) or dotted OIDs.
+    std::vector<std::vector<std::pair<std::string, std::string>>> subject;
 };
 
 class TlsSession {
@@ -50,6 +53,7 @@ private:
     bio_st* in_;   // the socket's bytes, for OpenSSL to read
     bio_st* out_;  // OpenSSL's bytes, for the socket
     bool established_ = false;
+    int first_byte_ = -1;  // the peer's first byte: 0x16 opens a TLS handshake
 };
 
 }  // namespace osprey::transport

@@ -104,8 +104,8 @@ WsStream::Status WsStream::feed(std::string_view bytes, std::string& plain, std:
             case WsOp::Pong:
                 break;
             case WsOp::Close:
-                // Answered with the client's own code, as RFC 6455 5.5.1 suggests.
-                close(m.close_code == 1005 ? 1000 : m.close_code, {}, send);
+                // Echoed, code and reason (nats-server's wsHandleControlFrame; RFC 6455 5.5.1).
+                close(m.close_code, m.payload, send);
                 return Status::PeerClosed;
             default:
                 break;
@@ -129,23 +129,19 @@ void WsStream::write(std::string_view plain, std::string& send) {
         protocol::append_ws_frame(send, WsOp::Binary, plain);
         return;
     }
-    // Fragments: the first binary, then continuations, FIN on the last only.
-    for (std::size_t at = 0; at < plain.size(); at += kBrowserFrame) {
-        const std::size_t start = send.size();
-        const bool last = at + kBrowserFrame >= plain.size();
-        protocol::append_ws_frame(send, at == 0 ? WsOp::Binary : WsOp::Continuation, plain.substr(at, kBrowserFrame));
-        if (!last) send[start] = char(std::uint8_t(send[start]) & 0x7f);
-    }
+    // Complete binary frames of 4 KiB each, as nats-server: the protocol is a byte stream.
+    for (std::size_t at = 0; at < plain.size(); at += kBrowserFrame)
+        protocol::append_ws_frame(send, WsOp::Binary, plain.substr(at, kBrowserFrame));
 }
 
 void WsStream::close(std::uint16_t code, std::string_view reason, std::string& send) {
     if (closed_) return;
     closed_ = true;
-    if (code == 1005 || code == 1006 || code == 1015) {
-        protocol::append_ws_frame(send, WsOp::Close, {});  // codes a frame must not carry
-        return;
-    }
-    protocol::append_ws_close(send, code, reason);
+    // nats-server sends the code it has, 1005 included (an empty close is answered 03 ED),
+    // and cuts a long reason to 120 bytes and "...".
+    std::string r(reason);
+    if (r.size() > 123) r = r.substr(0, 120) + "...";
+    protocol::append_ws_close(send, code, r);
 }
 
 }  // namespace osprey::transport

@@ -123,6 +123,7 @@ void Mapper::authorization(const conf::Value& v) {
             auth_users_array_ = true;
         } else if (key == "timeout") {
             o_.auth_timeout_ms = duration_ms(e, k);
+            o_.auth_timeout_set = true;
         } else if (key == "default_permissions" || key == "default_permission" || key == "permissions") {
             o_.default_permissions = permissions(e);
         } else {
