@@ -126,6 +126,13 @@ export async function spawnServer({ port, httpPort = null, args = [], bin = proc
           const timer = setTimeout(() => proc.kill("SIGKILL"), 5000);
           const code = await exited;
           clearTimeout(timer);
+          // As server.mjs: with OSPREY_SANITIZER_CHECK, a sanitizer report in the log fails.
+          if (process.env.OSPREY_SANITIZER_CHECK) {
+            for (const what of ["ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"]) {
+              const at = log.indexOf(what);
+              if (at >= 0) throw new Error("server log: " + log.slice(at, at + 6000));
+            }
+          }
           return code;
         },
       };
