@@ -11,9 +11,10 @@ static void usage() {
     std::fprintf(stderr,
                  "usage: osprey-bench <pub|pubsub|fanout|queue|reqrep|idle|js-pub-sync|js-pub-async|js-get|\n"
                  "                    js-fetch|js-consume|js-ordered|kv-put|kv-get|\n"
-                 "                    group-ws|group-http|js-group-fetch>\n"
+                 "                    group-ws|group-http|js-group-fetch|tls-pubsub|tls-fanout|tls-handshakes|ws-pubsub>\n"
                  "  [--url URL] [--sub-urls URL,URL..] [--msgs N] [--size BYTES] [--subs N] [--window N] [--hold SECONDS]\n"
-                 "  [--storage file|memory] [--members N] [--http-url http://HOST:PORT] [--time-limit SECONDS]\n");
+                 "  [--storage file|memory] [--members N] [--http-url http://HOST:PORT] [--time-limit SECONDS]\n"
+                 "  [--ca CA_FILE]\n");
 }
 
 int main(int argc, char** argv) {
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
         else if (a == "--members") c.members = std::atoi(value().c_str());
         else if (a == "--http-url") c.http_url = value();
         else if (a == "--time-limit") c.time_limit = std::atoi(value().c_str());
+        else if (a == "--ca") c.ca_file = value();
         else {
             usage();
             return 2;
@@ -72,6 +74,10 @@ int main(int argc, char** argv) {
     if (workload == "group-ws") return bench::run_group_ws(c);
     if (workload == "group-http") return bench::run_group_http(c);
     if (workload == "js-group-fetch") return bench::run_js_group_fetch(c);
+    if (workload == "tls-pubsub") return bench::run_tls_pubsub(c);
+    if (workload == "tls-fanout") return bench::run_tls_fanout(c);
+    if (workload == "tls-handshakes") return bench::run_tls_handshakes(c);
+    if (workload == "ws-pubsub") return bench::run_ws_pubsub(c);
     usage();
     return 2;
 }

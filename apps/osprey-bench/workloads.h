@@ -20,6 +20,7 @@ struct Config {
     int members = 4;                                // group members / baseline fetchers
     std::string http_url = "http://127.0.0.1:8222";  // osprey's monitoring port (groups API)
     int time_limit = 120;                           // seconds, the whole workload
+    std::string ca_file;  // TLS workloads (transport_workloads.cpp): the CA that signed the server's certificate
 };
 
 int run_pub(const Config& c);
@@ -39,5 +40,9 @@ int run_kv_get(const Config& c);        // KV gets over 1000 keys
 int run_group_ws(const Config& c);      // consumer group, --members WebSocket members, ack each
 int run_group_http(const Config& c);    // consumer group, --members HTTP members (fetch, ack each)
 int run_js_group_fetch(const Config& c);  // baseline: one durable, --members nats.c fetchers
+int run_tls_pubsub(const Config& c);      // pubsub over TLS (--ca)
+int run_tls_fanout(const Config& c);      // fanout over TLS, --subs subscribers
+int run_tls_handshakes(const Config& c);  // --msgs TLS connections: connect, flush, close
+int run_ws_pubsub(const Config& c);       // pubsub over WebSocket (--url ws://..), Beast client
 
 }  // namespace bench

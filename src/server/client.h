@@ -309,7 +309,8 @@ private:
     std::unique_ptr<transport::Wire> wire_;
     std::string wout_;
     std::size_t wout_off_ = 0;
-    std::string wraw_;  // the read side's socket bytes (the loop only)
+    std::string wraw_;    // the read side's socket bytes (the loop only)
+    std::string wplain_;  // what the Wire made of them, before it joins rbuf_
     boost::asio::steady_timer handshake_timer_;
     bool flush_scheduled_ = false;
     bool write_blocked_ = false;

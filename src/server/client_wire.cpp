@@ -82,7 +82,8 @@ void Client::on_wire_ready() {
 }
 
 bool Client::ingest_wire(std::size_t n) {
-    std::string plain;
+    std::string& plain = wplain_;  // reused: no allocation per read
+    plain.clear();
     transport::Wire::Fed f;
     bool ready_before, ready_after;
     {
@@ -96,6 +97,7 @@ bool Client::ingest_wire(std::size_t n) {
         if (rbuf_.size() < rlen_ + plain.size()) rbuf_.resize(std::max(rbuf_.size() * 2, rlen_ + plain.size()));
         std::memcpy(rbuf_.data() + rlen_, plain.data(), plain.size());
         rlen_ += plain.size();
+        if (plain.capacity() > (1 << 20)) std::string().swap(plain);
     }
     using Status = transport::Wire::Status;
     if (f.status == Status::Failed) {

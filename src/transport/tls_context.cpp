@@ -131,9 +131,8 @@ std::expected<std::shared_ptr<const TlsContext>, std::string> TlsContext::make(c
     }
     if (c.verify || c.verify_and_map)
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
-    // Idle connections hold no read/write buffers (16 KiB each otherwise): a server with many
-    // quiet TLS clients stays small. Renegotiation is refused, as Go does.
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    // Renegotiation is refused, as Go does. (SSL_MODE_RELEASE_BUFFERS would free the record
+    // buffers after every read and write over memory BIOs: a malloc and free per operation.)
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
     static const unsigned char sid[] = "osprey";

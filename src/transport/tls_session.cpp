@@ -6,6 +6,9 @@
 #include <openssl/objects.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
+#include <cstring>
+
 namespace osprey::transport {
 
 namespace {
@@ -28,81 +31,124 @@ std::string error_text(SSL* ssl, int ret) {
     return why;
 }
 
+// The BIO between OpenSSL and the caller's buffers: reads come from the bytes being fed, writes
+// are appended to the caller's string. No copy into or out of an intermediate buffer (a memory
+// BIO copies both ways, and its reset clears its whole allocation each time).
+struct Io {
+    std::string_view in;
+    std::string* out = nullptr;
+};
+
+int io_write(BIO* b, const char* data, int len) {
+    auto* io = static_cast<Io*>(BIO_get_data(b));
+    BIO_clear_retry_flags(b);
+    if (!io->out) {
+        BIO_set_retry_write(b);
+        return -1;
+    }
+    io->out->append(data, std::size_t(len));
+    return len;
+}
+
+int io_read(BIO* b, char* buf, int len) {
+    auto* io = static_cast<Io*>(BIO_get_data(b));
+    BIO_clear_retry_flags(b);
+    if (io->in.empty()) {
+        BIO_set_retry_read(b);  // "later", not end of file
+        return -1;
+    }
+    const std::size_t n = std::min(io->in.size(), std::size_t(len));
+    std::memcpy(buf, io->in.data(), n);
+    io->in.remove_prefix(n);
+    return int(n);
+}
+
+long io_ctrl(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
+
+int io_create(BIO* b) {
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+BIO_METHOD* io_method() {
+    static BIO_METHOD* m = [] {
+        BIO_METHOD* x = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "osprey buffers");
+        BIO_meth_set_write(x, io_write);
+        BIO_meth_set_read(x, io_read);
+        BIO_meth_set_ctrl(x, io_ctrl);
+        BIO_meth_set_create(x, io_create);
+        return x;
+    }();
+    return m;
+}
+
+// For the duration of one call: what OpenSSL reads and where it writes.
+struct Bind {
+    Io& io;
+    Bind(Io& i, std::string_view in, std::string* out) : io(i) {
+        io.in = in;
+        io.out = out;
+    }
+    ~Bind() {
+        io.in = {};
+        io.out = nullptr;
+    }
+};
+
 }  // namespace
 
-TlsSession::TlsSession(std::shared_ptr<const TlsContext> ctx) : ctx_(std::move(ctx)) {
+struct TlsSession::IoState : Io {};
+
+TlsSession::TlsSession(std::shared_ptr<const TlsContext> ctx)
+    : ctx_(std::move(ctx)), io_(std::make_unique<IoState>()) {
     ssl_ = SSL_new(ctx_->native());
-    in_ = BIO_new(BIO_s_mem());
-    out_ = BIO_new(BIO_s_mem());
-    // A memory BIO with nothing in it says "retry", not end of file.
-    BIO_set_mem_eof_return(in_, -1);
-    BIO_set_mem_eof_return(out_, -1);
-    SSL_set_bio(ssl_, in_, out_);  // the SSL owns both now
+    BIO* bio = BIO_new(io_method());
+    BIO_set_data(bio, static_cast<Io*>(io_.get()));
+    SSL_set_bio(ssl_, bio, bio);  // the SSL owns it now
     SSL_set_accept_state(ssl_);
 }
 
 TlsSession::~TlsSession() { SSL_free(ssl_); }
 
-void TlsSession::drain(std::string& send) {
-    char* data = nullptr;
-    const long n = BIO_get_mem_data(out_, &data);
-    if (n > 0) {
-        send.append(data, std::size_t(n));
-        (void)BIO_reset(out_);
-    }
-}
-
 TlsSession::Status TlsSession::feed(std::string_view raw, std::string& plain, std::string& send,
                                     std::string& error) {
     if (first_byte_ < 0 && !raw.empty()) first_byte_ = std::uint8_t(raw[0]);
-    while (!raw.empty()) {
-        const int w = BIO_write(in_, raw.data(), int(std::min<std::size_t>(raw.size(), 1 << 30)));
-        if (w <= 0) {
-            error = "memory BIO write failed";
-            return Status::Failed;
-        }
-        raw.remove_prefix(std::size_t(w));
-    }
+    const std::size_t send_at = send.size();
+    Bind bind(*io_, raw, &send);
     if (!established_) {
         const int r = SSL_do_handshake(ssl_);
         if (r != 1) {
             const int e = SSL_get_error(ssl_, r);
-            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-                drain(send);
-                return Status::Ok;
-            }
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return Status::Ok;
             error = error_text(ssl_, r);
             // The alert tells a TLS client why. A peer that never spoke TLS (its first byte is
             // not a handshake record, as a plain NATS client's CONNECT) gets nothing: Go sends
             // nothing then either, and the alert would be noise in its protocol.
-            if (first_byte_ == 0x16) drain(send);
-            else (void)BIO_reset(out_);
+            if (first_byte_ != 0x16) send.resize(send_at);
             return Status::Failed;
         }
         established_ = true;
     }
     for (;;) {
-        const std::size_t at = plain.size();
-        plain.resize(at + 16384);
-        const int r = SSL_read(ssl_, plain.data() + at, 16384);
+        // Into a stack buffer: growing `plain` by a record's size first would zero it each time.
+        char buf[16384];
+        const int r = SSL_read(ssl_, buf, int(sizeof buf));
         if (r > 0) {
-            plain.resize(at + std::size_t(r));
+            plain.append(buf, std::size_t(r));
             continue;
         }
-        plain.resize(at);
         const int e = SSL_get_error(ssl_, r);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) break;
-        drain(send);
         if (e == SSL_ERROR_ZERO_RETURN) return Status::PeerClosed;
         error = error_text(ssl_, r);
         return Status::Failed;
     }
-    drain(send);
     return Status::Ok;
 }
 
 void TlsSession::write(std::string_view plain, std::string& send) {
-    // A memory BIO never fills: SSL_write takes everything at once.
+    // The BIO never fills: SSL_write takes everything at once.
+    Bind bind(*io_, {}, &send);
     while (!plain.empty()) {
         const int n = SSL_write(ssl_, plain.data(), int(std::min<std::size_t>(plain.size(), 1 << 30)));
         if (n <= 0) {
@@ -111,14 +157,13 @@ void TlsSession::write(std::string_view plain, std::string& send) {
         }
         plain.remove_prefix(std::size_t(n));
     }
-    drain(send);
 }
 
 void TlsSession::shutdown(std::string& send) {
     if (!established_) return;
+    Bind bind(*io_, {}, &send);
     (void)SSL_shutdown(ssl_);
     ERR_clear_error();
-    drain(send);
 }
 
 std::string TlsSession::version() const {

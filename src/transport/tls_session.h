@@ -1,4 +1,4 @@
-// One TLS connection, the server's side, over memory buffers: the caller moves bytes between
+// One TLS connection, the server's side, over the caller's buffers: the caller moves bytes between
 // the socket and this object, so the socket keeps its non-blocking writes from any thread (see
 // server/client.h) and the TLS state is touched only under the connection's write lock.
 #pragma once
@@ -11,7 +11,6 @@
 #include "transport/tls_context.h"
 
 struct ssl_st;
-struct bio_st;
 
 namespace osprey::transport {
 
@@ -47,11 +46,10 @@ public:
     bool has_peer() const;
 
 private:
-    void drain(std::string& send);
+    struct IoState;  // the BIO's view of the bytes being fed and of where output goes
     std::shared_ptr<const TlsContext> ctx_;
+    std::unique_ptr<IoState> io_;
     ssl_st* ssl_;
-    bio_st* in_;   // the socket's bytes, for OpenSSL to read
-    bio_st* out_;  // OpenSSL's bytes, for the socket
     bool established_ = false;
     int first_byte_ = -1;  // the peer's first byte: 0x16 opens a TLS handshake
 };

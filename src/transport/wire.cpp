@@ -30,7 +30,9 @@ Wire::Fed Wire::feed(std::string_view raw, std::string& plain, std::string& send
         tls_optional_ = false;
         if (std::uint8_t(raw[0]) != 0x16) tls_.reset();
     }
-    std::string decrypted;
+    // TLS alone decrypts straight into `plain`; under WebSocket into a kept scratch buffer.
+    std::string& decrypted = ws_settings_ ? scratch_ : plain;
+    if (ws_settings_) decrypted.clear();
     std::string_view data = raw;
     if (tls_) {
         const bool was = tls_->established();
@@ -45,10 +47,9 @@ Wire::Fed Wire::feed(std::string_view raw, std::string& plain, std::string& send
         if (st == TlsSession::Status::PeerClosed) {
             f.status = Status::PeerClosed;
             closed_ = true;
-            // What came before the close_notify is still the client's.
-            if (!ws_settings_) plain.append(decrypted);
-            return f;
+            return f;  // what came before the close_notify is in `plain` still
         }
+        if (!ws_settings_) return f;
         data = decrypted;
     }
     if (!ws_settings_) {
@@ -92,9 +93,14 @@ void Wire::write(std::string_view plain, std::string& send) {
         out(plain, send);
         return;
     }
-    std::string framed;
-    ws_->write(plain, framed);
-    out(framed, send);
+    if (!tls_) {
+        ws_->write(plain, send);
+        return;
+    }
+    scratch_out_.clear();
+    ws_->write(plain, scratch_out_);
+    out(scratch_out_, send);
+    if (scratch_out_.capacity() > (1 << 20)) std::string().swap(scratch_out_);
 }
 
 void Wire::close(std::uint16_t ws_code, std::string_view reason, std::string& send) {

@@ -63,6 +63,7 @@ private:
     bool upgraded_ = false;
     bool closed_ = false;
     bool tls_optional_ = false;
+    std::string scratch_, scratch_out_;  // decrypted input, framed output: reused
 };
 
 }  // namespace osprey::transport
