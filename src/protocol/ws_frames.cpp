@@ -1,5 +1,6 @@
 #include "protocol/ws_frames.h"
 
+#include <cstring>
 #include <string>
 
 namespace osprey::protocol {
@@ -38,6 +39,23 @@ bool valid_utf8(std::string_view s) {
     }
     return true;
 }
+
+namespace {
+// XOR with the 4-byte key, 8 bytes at a time (a byte loop costs about a nanosecond a byte).
+void unmask(std::string& p, const char* mask) {
+    std::uint64_t key = 0;
+    std::memcpy(&key, mask, 4);
+    key |= key << 32;
+    std::size_t k = 0;
+    for (; k + 8 <= p.size(); k += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, p.data() + k, 8);
+        w ^= key;
+        std::memcpy(p.data() + k, &w, 8);
+    }
+    for (; k < p.size(); ++k) p[k] = char(p[k] ^ mask[k & 3]);
+}
+}  // namespace
 
 std::optional<WsFailure> WsDecoder::feed(std::string_view data, std::vector<WsMessage>& out) {
     if (failed_) return WsFailure{1002, "connection failed"};
@@ -84,7 +102,7 @@ std::optional<WsFailure> WsDecoder::feed(std::string_view data, std::vector<WsMe
         if (buf_.size() - at < head + 4 + len) break;
         const char* mask = buf_.data() + at + head;
         std::string payload(buf_.data() + at + head + 4, std::size_t(len));
-        for (std::size_t k = 0; k < payload.size(); ++k) payload[k] = char(payload[k] ^ mask[k & 3]);
+        unmask(payload, mask);
         at += head + 4 + std::size_t(len);
         if (auto f = frame(fin, rsv1, WsOp(opcode), std::move(payload), out)) {
             failed_ = true;

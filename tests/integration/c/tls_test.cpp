@@ -327,6 +327,7 @@ struct Events {
     std::condition_variable cv;
     std::vector<std::string> errors;
     int disconnects = 0, reconnects = 0;
+    bool closed = false;
 
     static void on_error(natsConnection* nc, natsSubscription*, natsStatus, void* closure) {
         auto* self = static_cast<Events*>(closure);
@@ -348,6 +349,19 @@ struct Events {
         ++self->reconnects;
         self->cv.notify_all();
     }
+    static void on_closed(natsConnection*, void* closure) {
+        auto* self = static_cast<Events*>(closure);
+        std::lock_guard lk(self->mu);
+        self->closed = true;
+        self->cv.notify_all();
+    }
+    // Sets every callback of these options to this object (also the closed one, for CloseWaiter).
+    void attach(natsOptions* o) {
+        natsOptions_SetErrorHandler(o, &Events::on_error, this);
+        natsOptions_SetDisconnectedCB(o, &Events::on_disconnected, this);
+        natsOptions_SetReconnectedCB(o, &Events::on_reconnected, this);
+        natsOptions_SetClosedCB(o, &Events::on_closed, this);
+    }
     template <class Pred>
     bool wait(std::chrono::milliseconds within, Pred pred) {
         std::unique_lock lk(mu);
@@ -356,6 +370,20 @@ struct Events {
     std::vector<std::string> errors_now() {
         std::lock_guard lk(mu);
         return errors;
+    }
+};
+
+// Destroys a connection whose callbacks go to `ev`, and waits (bounded) for its closed
+// callback: nats.c calls the disconnected and closed callbacks from its own thread after
+// natsConnection_Destroy returns, so `ev` must outlive them. Declared right after the
+// connection, so that it runs first, also when an assertion ends the test early.
+struct CloseWaiter {
+    Conn& c;
+    Events& ev;
+    ~CloseWaiter() {
+        if (!c) return;
+        c.reset();
+        if (!ev.wait(5s, [](Events& e) { return e.closed; })) ADD_FAILURE() << "no closed callback within 5 s";
     }
 };
 
@@ -372,15 +400,21 @@ std::string last_error() {
 class Tls : public ::testing::TestWithParam<std::string> {
 protected:
     static void SetUpTestSuite() {
-        if (!pki_) pki_ = new Pki();
+        if (pki_) return;
+        try {
+            pki_ = new Pki();
+        } catch (const std::exception& e) {
+            pki_error_ = e.what();
+        }
     }
     static void TearDownTestSuite() {
         delete pki_;
         pki_ = nullptr;
     }
+    void SetUp() override {
+        if (!pki_) GTEST_FAIL() << "the test certificates could not be made: " << pki_error_;
+    }
     static const Pki& pki() { return *pki_; }
-    bool osprey() const { return GetParam() == OSPREY_BIN; }
-    const char* kind() const { return osprey() ? "osprey" : "nats-server"; }
 
     struct Block {
         const KeyPair* server = nullptr;  // the server certificate (default: pki().server)
@@ -422,8 +456,17 @@ protected:
     }
 
     static inline Pki* pki_ = nullptr;
+    static inline std::string pki_error_;
     int configs_ = 0;
 };
+
+// A client certificate refused by the server (`verify`): with TLS 1.3 the client finishes its
+// side of the handshake before the server checks the certificate, so nats.c learns of the
+// refusal only at its CONNECT: the write fails (NATS_IO_ERROR, "SSL_write error") or the read of
+// the PONG finds the connection closed (NATS_PROTOCOL_ERROR, "Expected 'PONG', got ''"). Which
+// one is a race with the server's alert and close: nats-server 2.9.10 gives either for a
+// certificate from another CA, osprey and nats-server the second for a missing certificate.
+bool refused_after_handshake(natsStatus s) { return s == NATS_PROTOCOL_ERROR || s == NATS_IO_ERROR; }
 
 // Pub/sub and request/reply between two connections.
 void round_trip(natsConnection* a, natsConnection* b, const std::string& tag) {
@@ -577,17 +620,13 @@ TEST_P(Tls, VerifyRequiresAClientCertificateFromTheCa) {
     natsStatus st;
     {
         Conn none = tls_connect(srv->url(), nullptr, &st);
-        EXPECT_NE(st, NATS_OK);
+        EXPECT_TRUE(refused_after_handshake(st)) << status_text(st) << " " << last_error();
         EXPECT_FALSE(none);
-        std::printf("[ info ] %s: verify, no client certificate: %s, %s\n", kind(), status_text(st).c_str(),
-                    last_error().c_str());
     }
     {
         Conn other = tls_connect(srv->url(), &pki().other_alice, &st);
-        EXPECT_NE(st, NATS_OK);
+        EXPECT_TRUE(refused_after_handshake(st)) << status_text(st) << " " << last_error();
         EXPECT_FALSE(other);
-        std::printf("[ info ] %s: verify, the other CA's client certificate: %s, %s\n", kind(),
-                    status_text(st).c_str(), last_error().c_str());
     }
     Conn a = tls_connect(srv->url(), &pki().alice, &st);
     ASSERT_EQ(st, NATS_OK) << status_text(st) << " " << last_error() << "\n" << srv->log();
@@ -611,12 +650,14 @@ TEST_P(Tls, VerifyAndMapAppliesTheMappedUsersPermissions) {
     {
         // Without a certificate there is no user.
         Conn none = tls_connect(srv->url(), nullptr, &st);
-        EXPECT_NE(st, NATS_OK);
+        EXPECT_TRUE(refused_after_handshake(st)) << status_text(st) << " " << last_error();
+        EXPECT_FALSE(none);
     }
     Events ev;
     Opts o = tls_opts(srv->url(), &pki().ca, &pki().alice);
-    natsOptions_SetErrorHandler(o.get(), &Events::on_error, &ev);
+    ev.attach(o.get());
     Conn alice = connect_with(o.get(), &st);
+    CloseWaiter close_first{alice, ev};
     ASSERT_EQ(st, NATS_OK) << status_text(st) << " " << last_error() << "\n" << srv->log();
     const std::string connz = http_get(srv->http_port(), "/connz?auth=1");
     EXPECT_NE(connz.find("\"authorized_user\": \"CN=alice,OU=eng,O=Osprey\""), std::string::npos) << connz;
@@ -633,7 +674,7 @@ TEST_P(Tls, VerifyAndMapAppliesTheMappedUsersPermissions) {
     ASSERT_EQ(errors.size(), 1u);
     EXPECT_NE(errors[0].find("Permissions Violation for Publish to \"bob.x\""), std::string::npos) << errors[0];
     const char* text = nullptr;
-    EXPECT_EQ(natsConnection_GetLastError(alice.get(), &text), NATS_ERR);
+    EXPECT_EQ(natsConnection_GetLastError(alice.get(), &text), NATS_NOT_PERMITTED);
     EXPECT_NE(std::string(text ? text : "").find("Permissions Violation for Publish to \"bob.x\""),
               std::string::npos);
     EXPECT_EQ(natsConnection_Status(alice.get()), NATS_CONN_STATUS_CONNECTED);
@@ -656,10 +697,10 @@ TEST_P(Tls, ReconnectsAfterARestartOnTheSamePort) {
     natsOptions_SetMaxReconnect(o.get(), 100);
     natsOptions_SetReconnectWait(o.get(), 100);
     natsOptions_SetReconnectJitter(o.get(), 0, 0);
-    natsOptions_SetDisconnectedCB(o.get(), &Events::on_disconnected, &ev);
-    natsOptions_SetReconnectedCB(o.get(), &Events::on_reconnected, &ev);
+    ev.attach(o.get());
     natsStatus st;
     Conn a = connect_with(o.get(), &st);
+    CloseWaiter close_first{a, ev};
     ASSERT_EQ(st, NATS_OK) << status_text(st) << " " << last_error() << "\n" << srv.log();
     Sub after = subscribe_sync(a.get(), "after.restart");
     ASSERT_EQ(natsConnection_Flush(a.get()), NATS_OK);
@@ -680,7 +721,6 @@ TEST_P(Tls, ReconnectsAfterARestartOnTheSamePort) {
     ASSERT_TRUE(m) << "the subscription was not replayed on the new connection";
     EXPECT_EQ(data(m.get()), "back");
     round_trip(a.get(), b.get(), "reconnected");
-    a.reset();  // before the server stops
 }
 
 std::vector<std::string> tls_servers() {
