@@ -248,7 +248,10 @@ test("rounds of kill -9 at a random moment while members ack: every ack and ever
     const members = runMembers(ROUNDS, r, 0);
     let drained = true;
     try {
-      await waitFor(() => [...published].every((id) => acked.has(id)), { timeout: 20000, interval: 50, what: "every published event acknowledged" })
+      // An ack in flight at a kill is indeterminate: it may have reached the store (then the
+      // event is done and never comes back) or not (then it comes back and is acked now).
+      // The group's counts at the end show that nothing was left behind either way.
+      await waitFor(() => [...published].every((id) => acked.has(id) || maybeAcked.has(id)), { timeout: 20000, interval: 50, what: "every published event acknowledged" })
         .catch(() => { drained = false; });
       if (drained) await sleep(1200);  // longer than redeliver_delay_ms: nothing acked may show up again
     } finally {
@@ -260,7 +263,7 @@ test("rounds of kill -9 at a random moment while members ack: every ack and ever
     assert.deepEqual(violations.slice(0, 20), [], `seed ${seed}: ${violations.length} violation(s)`);
     const undelivered = [...published].filter((id) => !deliveries.some((d) => d.id === id));
     assert.deepEqual(undelivered, [], `seed ${seed}: published (JetStream ack), never delivered (lost)`);
-    const neverAcked = [...published].filter((id) => !acked.has(id));
+    const neverAcked = [...published].filter((id) => !acked.has(id) && !maybeAcked.has(id));
     assert.deepEqual(neverAcked.map((id) => ({ id, deliveries: deliveries.filter((d) => d.id === id).map((d) => `${d.via}#${d.attempt}@r${d.round}`) })),
       [], `seed ${seed}: published, never acknowledged`);
     assert.ok(drained);
